@@ -1,0 +1,84 @@
+"""Checkpoints: atomic writes and safe loads.
+
+A checkpoint is a dict of tensors and plain Python values (str, int, float, bool, lists,
+dicts) with a ``format`` key naming what it holds. Loading uses
+``torch.load(weights_only=True)``, so a file that needs unpickling arbitrary objects is
+refused, with a message that says why, instead of executing its code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT_PREFIX = "hlwb/"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be loaded safely, or is not the kind expected."""
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def save(path: str | Path, state: dict[str, Any], kind: str) -> None:
+    """Save ``state`` atomically as an hlwb checkpoint of the given ``kind``."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT_PREFIX + kind, **state}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load an hlwb checkpoint of ``kind`` with ``weights_only=True``.
+
+    Raises :class:`CheckpointError` for a missing file, a file that would need unpickling
+    arbitrary Python objects, or a checkpoint of another kind.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: refused — the file holds Python objects that only a full unpickle could "
+            f"rebuild, and unpickling runs code from the file. hlwb checkpoints hold tensors and "
+            f"plain values only. If you trust the file, convert it to a state dict yourself. ({e})"
+        ) from e
+    except (RuntimeError, EOFError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({e})") from e
+    fmt = state.get("format") if isinstance(state, dict) else None
+    if fmt != FORMAT_PREFIX + kind:
+        raise CheckpointError(f"{path}: refused — expected an hlwb checkpoint of kind {kind!r}, "
+                              f"found format {fmt!r}; it was not written by hlwb's {kind} code")
+    return state

@@ -1,0 +1,114 @@
+"""``python -m hlwb``: the command line (thin wrappers over the library).
+
+    train-generator   train an HL generator (resumable) and write its checkpoint
+    train-oracle      train the supervised oracle classifier
+    eval-generator    FD_oracle, class histogram and per-chunk agreement of a generator
+    pipeline          run the notebooks through papermill in a profile
+    download-data     fetch Fashion-MNIST into the user cache (SHA-256 checked)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+
+def _add_dataclass_args(p: argparse.ArgumentParser, cls) -> None:
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        typ = {"int": int, "float": float, "str": str, "bool": _bool}[f.type if isinstance(f.type, str)
+                                                                      else f.type.__name__]
+        p.add_argument(flag, type=typ, default=f.default, help=f"(default: {f.default})")
+
+
+def _bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes"):
+        return True
+    if s.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+
+
+def _from_args(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .generators import GENERATORS
+    from .generators.training import GANConfig
+    from .oracle import OracleConfig
+
+    ap = argparse.ArgumentParser(prog="python -m hlwb", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("train-generator", help="train an HL generator")
+    _add_dataclass_args(p, GANConfig)
+    p.add_argument("--out", required=True, help="generator checkpoint to write (.pt)")
+    p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
+
+    p = sub.add_parser("train-oracle", help="train the oracle classifier")
+    _add_dataclass_args(p, OracleConfig)
+    p.add_argument("--out", required=True, help="oracle checkpoint to write (.pt)")
+    p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
+
+    p = sub.add_parser("eval-generator", help="quality of a generator, measured with the oracle")
+    p.add_argument("generator", help="shipped name or checkpoint path")
+    p.add_argument("--n", type=int, default=10_000, help="samples (default 10000)")
+    p.add_argument("--anchors", type=int, default=1000, help="anchors for the chunk table")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="also write the result here")
+
+    p = sub.add_parser("pipeline", help="run the notebooks headless through papermill")
+    p.add_argument("--profile", default="laptop", help="smoke, laptop or gpu")
+    p.add_argument("--only", default=None, help="run only this stage (e.g. 01_hl_generator)")
+    p.add_argument("--out", default=None, help="run directory (default runs/<profile>)")
+    p.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
+
+    sub.add_parser("download-data", help="download Fashion-MNIST into the user cache")
+
+    args = ap.parse_args(argv)
+    from .progress import setup_logging
+
+    setup_logging()
+    try:
+        if args.cmd == "train-generator":
+            if args.family not in GENERATORS:
+                ap.error(f"--family {args.family!r} unknown; valid: {', '.join(sorted(GENERATORS))}")
+            from .generators.training import train_gan
+
+            train_gan(_from_args(GANConfig, args), args.out, args.work_dir)
+        elif args.cmd == "train-oracle":
+            from .oracle import train_oracle
+
+            train_oracle(_from_args(OracleConfig, args), args.out, args.work_dir)
+        elif args.cmd == "eval-generator":
+            from .quality import evaluate_generator
+
+            res = evaluate_generator(args.generator, n=args.n, n_anchors=args.anchors, seed=args.seed)
+            print(json.dumps(res, indent=2))
+            if args.json:
+                from .checkpoint import atomic_write_json
+
+                atomic_write_json(args.json, res)
+        elif args.cmd == "pipeline":
+            from .pipeline import run_pipeline
+
+            summary = run_pipeline(args.profile, out=args.out, only=args.only, force=args.force)
+            print(summary)
+        elif args.cmd == "download-data":
+            from .data import download_fashion_mnist
+
+            print(download_fashion_mnist())
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"hlwb {args.cmd}: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""HL generator families, the registry of families and of shipped checkpoints.
+
+    GENERATORS   family name -> class (``biggan``; later families register here)
+    SHIPPED      shipped checkpoint name -> file inside the package
+    load(name_or_path) -> HLGenerator in eval mode
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .. import checkpoint
+from .base import HLGenerator
+from .biggan import BigGANGenerator
+
+GENERATORS: dict[str, type[HLGenerator]] = {"biggan": BigGANGenerator}
+SHIPPED: dict[str, str] = {"biggan": "biggan.pt"}
+
+__all__ = ["GENERATORS", "SHIPPED", "HLGenerator", "build", "load", "save", "shipped_path"]
+
+
+def build(family: str, **config) -> HLGenerator:
+    """A fresh generator of ``family``; an unknown family lists the valid ones."""
+    if family not in GENERATORS:
+        raise KeyError(f"unknown generator family {family!r}; valid: {', '.join(sorted(GENERATORS))}")
+    return GENERATORS[family](**config)
+
+
+def shipped_path(name: str) -> Path:
+    if name not in SHIPPED:
+        raise KeyError(f"no shipped generator {name!r}; shipped: {', '.join(sorted(SHIPPED))}")
+    return Path(str(resources.files("hlwb") / "checkpoints" / SHIPPED[name]))
+
+
+def save(path: str | Path, gen: HLGenerator, meta: dict | None = None) -> None:
+    """Write a generator checkpoint (family, constructor config, weights, metadata) atomically."""
+    checkpoint.save(path, {"family": gen.family, "config": gen.config(),
+                           "state_dict": gen.state_dict(), "meta": meta or {}}, kind="generator")
+
+
+def load(name_or_path: str | Path, device: str = "cpu") -> HLGenerator:
+    """A shipped generator by name, or a generator checkpoint file, in eval mode."""
+    s = str(name_or_path)
+    path = shipped_path(s) if s in SHIPPED else Path(s)
+    if s not in SHIPPED and not path.exists():
+        raise FileNotFoundError(f"{s!r} is neither a shipped generator ({', '.join(sorted(SHIPPED))}) "
+                                "nor an existing checkpoint file")
+    state = checkpoint.load(path, kind="generator", map_location=device)
+    gen = build(state["family"], **state["config"])
+    gen.load_state_dict(state["state_dict"])
+    gen.meta = state.get("meta", {})
+    return gen.to(device).eval()

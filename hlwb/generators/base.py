@@ -1,0 +1,56 @@
+"""The HLGenerator protocol shared by every generator family.
+
+A hierarchical-latent generator maps an ordered list of latent chunks (global -> fine) to
+images ``(N, 1, 32, 32)`` in ``[-1, 1]``. Families subclass :class:`HLGenerator`, set
+``chunks`` and implement ``forward``; everything else (sampling, checks, eval-mode
+decoding) is shared here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .. import latents as L
+
+
+class HLGenerator(nn.Module):
+    """Base class: ``chunks`` ordered global -> fine; ``forward(latents) -> (N, 1, 32, 32)``."""
+
+    family: str = ""
+    chunks: tuple[L.Chunk, ...] = ()
+    default_truncation: float | None = 2.0
+
+    def sample_latents(self, n: int, seed: int | None = None,
+                       truncation: float | None = None) -> L.Latents:
+        """``n`` latent codes, one ``(n, dim)`` tensor per chunk, on the model's device.
+
+        ``truncation`` bounds ``|z|`` (truncated normal); None takes the family's default
+        (BigBiGAN's 2.0), ``float("inf")`` draws a plain normal.
+        """
+        bound = self.default_truncation if truncation is None else truncation
+        return L.sample(self.chunks, n, seed=seed, truncation=bound, device=self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(self, latents: L.Latents) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(self, latents: L.Latents, batch_size: int = 512) -> Tensor:
+        """Decode in eval mode (frozen batch-norm statistics), batch by batch.
+
+        An image therefore does not depend on the other images in its batch.
+        """
+        was_training = self.training
+        self.eval()
+        n = L.check(self.chunks, latents)
+        out = [self(list(z[i:i + batch_size] for z in latents)) for i in range(0, n, batch_size)]
+        self.train(was_training)
+        return torch.cat(out)
+
+    def config(self) -> dict:
+        """The constructor arguments, enough to rebuild the module for a state dict."""
+        raise NotImplementedError

@@ -1,0 +1,130 @@
+"""Adversarial training of an HL generator on Fashion-MNIST, through the one loop.
+
+Hinge loss (Lim & Ye 2017; as in BigGAN), one D step per G step, Adam with BigGAN's
+beta1 = 0, an exponential moving average of the generator's weights (BigGAN), and
+"standing statistics" for the EMA generator's batch-norm before it is saved, so sampling
+in eval mode uses statistics of the generator actually shipped.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .. import checkpoint, data
+from .. import latents as L
+from ..train import check_finite, fit
+from . import build, save
+from .biggan import Discriminator
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Generator training settings (the defaults trained the shipped ``biggan``)."""
+
+    family: str = "biggan"
+    steps: int = 7000          # generator updates
+    batch: int = 64            # images per D and G step
+    g_ch: int = 24             # generator base width
+    d_ch: int = 48             # discriminator width
+    chunk_dim: int = 20        # width of each latent chunk (BigBiGAN: 20)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.0         # BigGAN: Adam(0, 0.999)
+    beta2: float = 0.999
+    ema: float = 0.999         # EMA decay of the generator's weights
+    ema_start: int = 500       # steps before the EMA starts tracking
+    seed: int = 0
+    ckpt_every: int = 250
+    threads: int = 0           # torch CPU threads (0: leave torch's default)
+
+
+def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = None,
+              device: str = "cpu") -> Path:
+    """Train, then write the EMA generator to ``out`` with its config and command line.
+
+    ``work_dir`` holds the resumable training state (``train_state.pt``) and the log; a
+    killed run started again with the same arguments resumes from the last checkpoint.
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(out)
+    work = Path(work_dir) if work_dir else out.with_suffix(".work")
+    work.mkdir(parents=True, exist_ok=True)
+    checkpoint.atomic_write_json(work / "config.json", dataclasses.asdict(cfg))
+
+    real = data.fashion_mnist("train").float_images().to(device)  # (60000, 1, 32, 32)
+    gen_kw = {"ch": cfg.g_ch, "chunk_dim": cfg.chunk_dim}
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+        torch.manual_seed(cfg.seed)
+        G = build(cfg.family, **gen_kw).to(device)
+        D = Discriminator(cfg.d_ch).to(device)
+    G_ema = copy.deepcopy(G).eval()
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+
+    def step(i: int) -> dict[str, float]:
+        g = L.make_generator(cfg.seed * 1_000_003 + i, device)
+        idx = torch.randint(len(real), (cfg.batch,), generator=g, device=device)
+        x_real = real[idx]
+        z = L.sample(G.chunks, 2 * cfg.batch, seed=cfg.seed * 1_000_003 + i + 10**9, device=device)
+        z_d, z_g = [t[:cfg.batch] for t in z], [t[cfg.batch:] for t in z]
+        # discriminator: hinge loss on real and detached fakes
+        with torch.no_grad():
+            x_fake = G(z_d)
+        loss_d = F.relu(1 - D(x_real)).mean() + F.relu(1 + D(x_fake)).mean()
+        check_finite("loss_d", loss_d, i)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        # generator: -D(G(z))
+        loss_g = -D(G(z_g)).mean()
+        check_finite("loss_g", loss_g, i)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        with torch.no_grad():  # EMA of weights; buffers (BN stats) are recomputed at the end
+            decay = 0.0 if i < cfg.ema_start else cfg.ema
+            for pe, p in zip(G_ema.parameters(), G.parameters()):
+                pe.lerp_(p, 1.0 - decay)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+
+    fit(step, modules={"G": G, "D": D, "G_ema": G_ema}, optimizers={"g": opt_g, "d": opt_d},
+        steps=cfg.steps, ckpt_path=work / "train_state.pt", ckpt_every=cfg.ckpt_every,
+        meta={"config": dataclasses.asdict(cfg)}, desc=f"train-generator {cfg.family}",
+        log_path=work / "log.jsonl", log_every=50)
+
+    standing_stats(G_ema, n_batches=64, batch=256, seed=cfg.seed + 7)
+    meta = {"config": dataclasses.asdict(cfg), "command": "python -m hlwb " + shlex.join(sys.argv[1:])
+            if sys.argv and sys.argv[0].endswith(("hlwb", "__main__.py")) else "hlwb.generators.training.train_gan",
+            "torch": torch.__version__}
+    save(out, G_ema.cpu(), meta=meta)
+    checkpoint.atomic_write_json(out.with_suffix(".json"), meta)
+    logger.info("wrote %s", out)
+    return out
+
+
+@torch.no_grad()
+def standing_stats(G: torch.nn.Module, n_batches: int, batch: int, seed: int) -> None:
+    """Set every batch-norm's running statistics to their average over fresh samples."""
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average
+    G.train()
+    for b in range(n_batches):
+        G(L.sample(G.chunks, batch, seed=seed * 100_003 + b, truncation=G.default_truncation,
+                   device=G.device))
+    for bn in bns:
+        bn.momentum = 0.1
+    G.eval()

@@ -1,0 +1,110 @@
+"""Latent chunks: the ordered pieces of an HL generator's code, and the edits on them.
+
+A latent code is a ``list[Tensor]``, one ``(N, chunk.dim)`` tensor per chunk, ordered from the
+global chunk (index 0) to the finest. Every edit here returns a new list and leaves the
+chunks it does not touch as the *same* tensor objects (bit-identical by construction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+Latents = list[Tensor]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One latent chunk: its name, width and depth level (0 = global)."""
+
+    name: str
+    dim: int
+    level: int
+
+
+def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch.Generator seeded with ``seed`` (a fresh random seed when None)."""
+    g = torch.Generator(device=device)
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(int(seed))
+    return g
+
+
+def truncated_normal(shape: tuple[int, ...], bound: float | None, generator: torch.Generator,
+                     device: torch.device | str = "cpu") -> Tensor:
+    """Standard normal samples, resampled until ``|x| <= bound`` (no truncation when None)."""
+    x = torch.randn(shape, generator=generator, device=device)
+    if bound is None:
+        return x
+    if bound <= 0:
+        raise ValueError(f"truncation bound must be > 0, got {bound}")
+    bad = x.abs() > bound
+    while bad.any():  # rejection sampling keeps the exact truncated-normal law
+        x[bad] = torch.randn(int(bad.sum()), generator=generator, device=device)
+        bad = x.abs() > bound
+    return x
+
+
+def sample(chunks: tuple[Chunk, ...], n: int, seed: int | None = None,
+           truncation: float | None = None, device: torch.device | str = "cpu") -> Latents:
+    """Draw ``n`` latent codes: one truncated-normal tensor ``(n, dim)`` per chunk.
+
+    The whole code is drawn as one ``(n, sum(dims))`` block and split, so sample i of a
+    seed is the same whatever else is drawn beside it in that call.
+    """
+    g = make_generator(seed, device)
+    total = sum(c.dim for c in chunks)
+    z = truncated_normal((n, total), truncation, g, device)
+    return list(z.split([c.dim for c in chunks], dim=1))
+
+
+def check(chunks: tuple[Chunk, ...], latents: Latents) -> int:
+    """Validate a latent code against the chunk layout; return the batch size."""
+    if len(latents) != len(chunks):
+        raise ValueError(f"expected {len(chunks)} latent chunks "
+                         f"({', '.join(c.name for c in chunks)}), got {len(latents)}")
+    n = latents[0].shape[0]
+    for c, z in zip(chunks, latents):
+        if z.ndim != 2 or z.shape != (n, c.dim):
+            raise ValueError(f"chunk {c.name!r}: expected shape ({n}, {c.dim}), got {tuple(z.shape)}")
+    return n
+
+
+def replace_chunk(latents: Latents, k: int, value: Tensor) -> Latents:
+    """A new code with chunk ``k`` set to ``value``; other chunks are the same tensors."""
+    if value.shape != latents[k].shape:
+        raise ValueError(f"chunk {k}: replacement shape {tuple(value.shape)} != {tuple(latents[k].shape)}")
+    out = list(latents)
+    out[k] = value
+    return out
+
+
+def resample_chunk(chunks: tuple[Chunk, ...], latents: Latents, k: int, seed: int | None,
+                   truncation: float | None = None) -> Latents:
+    """Redraw chunk ``k`` for every sample from ``seed``; the other chunks are kept."""
+    z = latents[k]
+    g = make_generator(seed, z.device)
+    return replace_chunk(latents, k, truncated_normal(tuple(z.shape), truncation, g, z.device))
+
+
+def add_noise(latents: Latents, k: int, sigma: float, seed: int | None,
+              truncation: float | None = None) -> Latents:
+    """Chunk ``k`` plus ``sigma * eps``, eps standard normal truncated at ``±truncation``."""
+    z = latents[k]
+    g = make_generator(seed, z.device)
+    eps = truncated_normal(tuple(z.shape), truncation, g, z.device)
+    return replace_chunk(latents, k, z + sigma * eps)
+
+
+def concat(latents: Latents) -> Tensor:
+    """The code as one ``(N, sum(dims))`` tensor."""
+    return torch.cat(latents, dim=1)
+
+
+def split(z: Tensor, chunks: tuple[Chunk, ...]) -> Latents:
+    """Inverse of :func:`concat`."""
+    return list(z.split([c.dim for c in chunks], dim=1))

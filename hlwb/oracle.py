@@ -1,0 +1,177 @@
+"""The oracle: a supervised CNN on real Fashion-MNIST, the semantic judge F_T (METHODS.md §1.5).
+
+``predict`` gives labels, ``probs`` the posterior, ``features`` the 256-d penultimate layer,
+the feature space of FD_oracle (the Fréchet distance between image sets).
+The shipped checkpoint (``hlwb/checkpoints/oracle.pt``) is made by ``python -m hlwb
+train-oracle``; its command, config and test accuracy are recorded in ``oracle.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shlex
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import checkpoint, data
+from . import latents as L
+from .train import check_finite, fit, warmup_cosine
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    """Oracle training settings (the defaults trained the shipped oracle)."""
+
+    epochs: int = 6
+    batch: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    width: int = 32
+    seed: int = 0
+    threads: int = 0  # torch CPU threads (0: leave torch's default)
+
+
+def _conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU(inplace=True))
+
+
+class OracleNet(nn.Module):
+    """VGG-style CNN: 32 -> 16 -> 8 -> 4 px, then a 256-d feature layer and 10 logits."""
+
+    def __init__(self, width: int = 32, n_classes: int = 10, feat_dim: int = 256):
+        super().__init__()
+        w = width
+        self.width = width
+        self.trunk = nn.Sequential(
+            _conv(1, w), nn.MaxPool2d(2),                      # (N, w, 16, 16)
+            _conv(w, 2 * w), _conv(2 * w, 2 * w), nn.MaxPool2d(2),      # (N, 2w, 8, 8)
+            _conv(2 * w, 4 * w), _conv(4 * w, 4 * w), nn.MaxPool2d(2),  # (N, 4w, 4, 4)
+            nn.Flatten(), nn.Dropout(0.3),
+            nn.Linear(4 * w * 16, feat_dim), nn.BatchNorm1d(feat_dim), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(feat_dim, n_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.trunk(x))
+
+
+class Oracle:
+    """Frozen classifier wrapper; images are float ``(N, 1, 32, 32)`` in [-1, 1] or uint8."""
+
+    def __init__(self, net: OracleNet, meta: dict | None = None):
+        self.net = net.eval()
+        self.meta = meta or {}
+
+    @torch.no_grad()
+    def _run(self, images: Tensor, fn, batch_size: int = 1000) -> Tensor:
+        if images.ndim != 4 or images.shape[1:] != (1, 32, 32):
+            raise ValueError(f"oracle expects images (N, 1, 32, 32), got {tuple(images.shape)}")
+        if images.dtype == torch.uint8:
+            images = data.to_float(images)
+        dev = next(self.net.parameters()).device
+        return torch.cat([fn(images[i:i + batch_size].to(dev)).cpu()
+                          for i in range(0, len(images), batch_size)])
+
+    def logits(self, images: Tensor) -> Tensor:
+        """``(N, 10)`` logits."""
+        return self._run(images, self.net)
+
+    def probs(self, images: Tensor) -> Tensor:
+        """``(N, 10)`` posterior probabilities."""
+        return self.logits(images).softmax(dim=1)
+
+    def predict(self, images: Tensor) -> Tensor:
+        """``(N,)`` int64 labels."""
+        return self.logits(images).argmax(dim=1)
+
+    def features(self, images: Tensor) -> Tensor:
+        """``(N, 256)`` penultimate features (the FD_oracle space)."""
+        return self._run(images, self.net.trunk)
+
+
+def shipped_path() -> Path:
+    return Path(str(resources.files("hlwb") / "checkpoints" / "oracle.pt"))
+
+
+_CACHE: dict[str, Oracle] = {}
+
+
+def load(path: str | Path | None = None, device: str = "cpu") -> Oracle:
+    """The shipped oracle (cached), or an oracle checkpoint file."""
+    key = f"{path}:{device}"
+    if key not in _CACHE:
+        state = checkpoint.load(path or shipped_path(), kind="oracle", map_location=device)
+        net = OracleNet(**state["config"])
+        net.load_state_dict(state["state_dict"])
+        _CACHE[key] = Oracle(net.to(device), state.get("meta"))
+    return _CACHE[key]
+
+
+def accuracy(oracle: Oracle, ds: data.Dataset) -> float:
+    return float((oracle.predict(ds.images) == ds.labels).float().mean())
+
+
+def _augment(x: Tensor, g: torch.Generator) -> Tensor:
+    """Random horizontal flip and a random shift of up to 2 px (zero padding)."""
+    n = x.shape[0]
+    flip = torch.rand(n, generator=g) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    pad = F.pad(x, (2, 2, 2, 2), value=-1.0)
+    dx, dy = torch.randint(0, 5, (2,), generator=g).tolist()  # one shift per batch: cheap
+    return pad[:, :, dy:dy + 32, dx:dx + 32]
+
+
+def train_oracle(cfg: OracleConfig, out: str | Path, work_dir: str | Path | None = None) -> float:
+    """Train on Fashion-MNIST train, report test accuracy, write the checkpoint; returns accuracy."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(out)
+    train, test = data.fashion_mnist("train"), data.fashion_mnist("test")
+    x, y = train.float_images(), train.labels
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+        torch.manual_seed(cfg.seed)
+        net = OracleNet(cfg.width)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_epoch = len(x) // cfg.batch
+    steps = cfg.epochs * per_epoch
+    perms: dict[int, Tensor] = {}
+
+    def step(i: int) -> dict[str, float]:
+        epoch, j = divmod(i, per_epoch)
+        if epoch not in perms:
+            perms.clear()
+            perms[epoch] = torch.randperm(len(x), generator=L.make_generator(cfg.seed * 1000 + epoch))
+        idx = perms[epoch][j * cfg.batch:(j + 1) * cfg.batch]
+        xb = _augment(x[idx], L.make_generator(cfg.seed * 10**6 + i))
+        net.train()
+        loss = F.cross_entropy(net(xb), y[idx], label_smoothing=0.1)
+        check_finite("loss", loss, i)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    work = Path(work_dir) if work_dir else out.with_suffix(".work")
+    fit(step, modules={"net": net}, optimizers={"opt": opt}, steps=steps,
+        ckpt_path=work / "train_state.pt", ckpt_every=per_epoch, desc="train-oracle",
+        log_path=work / "log.jsonl", log_every=100,
+        schedule=lambda i: warmup_cosine(i, steps, warmup=per_epoch // 2))
+    oracle = Oracle(net.eval())
+    acc = accuracy(oracle, test)
+    meta = {"config": dataclasses.asdict(cfg), "test_accuracy": acc, "torch": torch.__version__,
+            "command": "python -m hlwb " + shlex.join(sys.argv[1:])}
+    checkpoint.save(out, {"config": {"width": cfg.width}, "state_dict": net.state_dict(), "meta": meta},
+                    kind="oracle")
+    checkpoint.atomic_write_json(out.with_suffix(".json"), meta)
+    logger.info("oracle test accuracy %.4f -> %s", acc, out)
+    return acc
