@@ -55,6 +55,12 @@ def save(path: str | Path, state: dict[str, Any], kind: str) -> None:
 
     buf = io.BytesIO()
     torch.save({"format": FORMAT_PREFIX + kind, **state}, buf)
+    buf.seek(0)
+    try:  # refuse to write what load() would refuse to read
+        torch.load(buf, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path}: state holds a value that is not a tensor or plain Python "
+                              f"value, so it could not be loaded safely; convert it first ({e})") from e
     atomic_write_bytes(path, buf.getvalue())
 
 

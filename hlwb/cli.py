@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("download-data", help="download Fashion-MNIST into the user cache")
 
+    p = sub.add_parser("publish-notebooks", help="copy a run's executed notebooks into notebooks/, cleaned")
+    p.add_argument("--run", default="runs/laptop", help="run directory (default runs/laptop)")
+
     args = ap.parse_args(argv)
     from .progress import setup_logging
 
@@ -99,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
 
             summary = run_pipeline(args.profile, out=args.out, only=args.only, force=args.force)
             print(summary)
+        elif args.cmd == "publish-notebooks":
+            from .config import resolve_path
+            from .pipeline import NOTEBOOK_DIR, STAGES, publish_notebook
+
+            for stage in STAGES:
+                src = resolve_path(args.run) / stage / f"{stage}.ipynb"
+                if src.exists():
+                    print(publish_notebook(src, NOTEBOOK_DIR / f"{stage}.ipynb"))
         elif args.cmd == "download-data":
             from .data import download_fashion_mnist
 

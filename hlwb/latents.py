@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -49,17 +50,26 @@ def truncated_normal(shape: tuple[int, ...], bound: float | None, generator: tor
     return x
 
 
+def row_seed(seed: int, i: int) -> int:
+    """The seed of sample ``i`` of a draw with base ``seed`` (a 63-bit hash of the pair)."""
+    return int(np.random.SeedSequence([int(seed), int(i)]).generate_state(1, np.uint64)[0] >> 1)
+
+
 def sample(chunks: tuple[Chunk, ...], n: int, seed: int | None = None,
-           truncation: float | None = None, device: torch.device | str = "cpu") -> Latents:
+           truncation: float | None = None, device: torch.device | str = "cpu",
+           start: int = 0) -> Latents:
     """Draw ``n`` latent codes: one truncated-normal tensor ``(n, dim)`` per chunk.
 
-    The whole code is drawn as one ``(n, sum(dims))`` block and split, so sample i of a
-    seed is the same whatever else is drawn beside it in that call.
+    Sample ``i`` is drawn from its own generator seeded by ``row_seed(seed, start + i)``, so
+    every code is addressable by (seed, index) whatever the batch size; ``start`` offsets
+    the index (continue a stream of samples).
     """
-    g = make_generator(seed, device)
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,), generator=make_generator(None)))
     total = sum(c.dim for c in chunks)
-    z = truncated_normal((n, total), truncation, g, device)
-    return list(z.split([c.dim for c in chunks], dim=1))
+    z = torch.stack([truncated_normal((total,), truncation, make_generator(row_seed(seed, start + i)))
+                     for i in range(n)]) if n else torch.zeros(0, total)
+    return list(z.to(device).split([c.dim for c in chunks], dim=1))
 
 
 def check(chunks: tuple[Chunk, ...], latents: Latents) -> int:

@@ -168,7 +168,7 @@ def train_oracle(cfg: OracleConfig, out: str | Path, work_dir: str | Path | None
         schedule=lambda i: warmup_cosine(i, steps, warmup=per_epoch // 2))
     oracle = Oracle(net.eval())
     acc = accuracy(oracle, test)
-    meta = {"config": dataclasses.asdict(cfg), "test_accuracy": acc, "torch": torch.__version__,
+    meta = {"config": dataclasses.asdict(cfg), "test_accuracy": acc, "torch": str(torch.__version__),
             "command": "python -m hlwb " + shlex.join(sys.argv[1:])}
     checkpoint.save(out, {"config": {"width": cfg.width}, "state_dict": net.state_dict(), "meta": meta},
                     kind="oracle")

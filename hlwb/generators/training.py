@@ -23,6 +23,7 @@ from .. import checkpoint, data
 from .. import latents as L
 from ..train import check_finite, fit
 from . import build, save
+from .base import HLGenerator
 from .biggan import Discriminator
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
     standing_stats(G_ema, n_batches=64, batch=256, seed=cfg.seed + 7)
     meta = {"config": dataclasses.asdict(cfg), "command": "python -m hlwb " + shlex.join(sys.argv[1:])
             if sys.argv and sys.argv[0].endswith(("hlwb", "__main__.py")) else "hlwb.generators.training.train_gan",
-            "torch": torch.__version__}
+            "torch": str(torch.__version__)}
     save(out, G_ema.cpu(), meta=meta)
     checkpoint.atomic_write_json(out.with_suffix(".json"), meta)
     logger.info("wrote %s", out)
@@ -128,3 +129,17 @@ def standing_stats(G: torch.nn.Module, n_batches: int, batch: int, seed: int) ->
     for bn in bns:
         bn.momentum = 0.1
     G.eval()
+
+
+def obtain(name: str, train: bool, out_dir: str | Path, steps: int, seed: int = 0) -> HLGenerator:
+    """The shipped generator ``name``, or (``train=True``) one of that family trained now into ``out_dir``."""
+    from . import GENERATORS, load
+
+    if not train:
+        return load(name)
+    if name not in GENERATORS:
+        raise KeyError(f"cannot train {name!r}: not a generator family; valid: {', '.join(sorted(GENERATORS))}")
+    ckpt = Path(out_dir) / f"{name}.pt"
+    train_gan(GANConfig(family=name, steps=steps, seed=seed, ema_start=min(500, steps // 2)), ckpt,
+              work_dir=Path(out_dir) / f"{name}_train")
+    return load(ckpt)

@@ -1,0 +1,162 @@
+"""Notebook parameters: typed, validated, profiled, saved.
+
+Each notebook has a flat ``parameters`` cell whose defaults are the *laptop* profile and a
+frozen dataclass here with the same fields and defaults (a test keeps the two in step).
+``from_params`` maps the flat dict onto the dataclass, rejecting unknown names and wrong
+types with a message naming the parameter; papermill only warns on unknown names and
+passes ``-p seed 1e3`` as a float, so this is where such mistakes are caught.
+
+Profiles (DESIGN.md §5): ``smoke`` (every notebook in under a minute, for tests and CI),
+``laptop`` (the default), ``gpu``. ``HLWB_PROFILE`` selects one for a notebook run outside
+the pipeline (nbval, a user's kernel): its values replace parameters left at their
+laptop default; a parameter set explicitly (papermill ``-p``) is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(ValueError):
+    """A parameter is unknown or has the wrong type; the message names it."""
+
+
+@dataclass(frozen=True)
+class HLGeneratorParams:
+    """Notebook 01_hl_generator."""
+
+    run_dir: str = "runs/laptop/01_hl_generator"  # outputs (relative paths: from the repository root)
+    figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    generators: str = "biggan"       # comma-separated shipped names or checkpoint paths
+    train: bool = False              # train a generator instead of loading the shipped one
+    train_steps: int = 7000          # generator steps when train is true
+    n_samples: int = 10000           # samples for FD_oracle and the class histogram
+    n_test: int = 10000              # real test images FD_oracle compares against
+    n_anchors: int = 1000            # anchors for the per-chunk agreement table
+    grid_anchors: int = 8            # rows of the hierarchy figure
+    seed: int = 0                    # seed of every draw in the notebook
+
+
+NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams}
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "smoke": {"01_hl_generator": {"run_dir": "runs/smoke/01_hl_generator", "train_steps": 4, "n_samples": 500, "n_test": 1000, "n_anchors": 200,
+                                  "grid_anchors": 4}},
+    "laptop": {"01_hl_generator": {}},
+    "gpu": {"01_hl_generator": {"run_dir": "runs/gpu/01_hl_generator", "train_steps": 20000, "n_samples": 50000, "n_anchors": 10000}},
+}
+
+
+def _coerce(name: str, value: Any, typ: type) -> Any:
+    bad = ConfigError(f"parameter {name!r} must be {typ.__name__}, got {value!r} "
+                      f"({type(value).__name__})")
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise bad
+    if typ is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():  # papermill: -p steps 1e3 -> 1000.0
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if typ is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    raise TypeError(f"unsupported parameter type {typ}")  # pragma: no cover
+
+
+def _field_types(cls: type) -> dict[str, type]:
+    names = {"int": int, "float": float, "str": str, "bool": bool}
+    return {f.name: names[f.type] if isinstance(f.type, str) else f.type for f in dataclasses.fields(cls)}
+
+
+def from_params(cls: type, params: dict[str, Any], profile: str | None = None):
+    """Build ``cls`` from flat ``params``; unknown names and wrong types raise ConfigError.
+
+    With ``profile``, that profile's value replaces every parameter equal to its default.
+    """
+    types_ = _field_types(cls)
+    unknown = sorted(set(params) - set(types_))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for {cls.__name__}; "
+                          f"valid: {', '.join(types_)}")
+    values = {k: _coerce(k, v, types_[k]) for k, v in params.items()}
+    if profile:
+        overrides = profile_overrides(cls, profile)
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        for k, v in overrides.items():
+            if values.get(k, defaults[k]) == defaults[k]:
+                values[k] = _coerce(k, v, types_[k])
+    return cls(**values)
+
+
+def profile_overrides(cls: type, profile: str) -> dict[str, Any]:
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    notebook = next(k for k, v in NOTEBOOKS.items() if v is cls)
+    return PROFILES[profile].get(notebook, {})
+
+
+def from_namespace(notebook: str, namespace: dict[str, Any]):
+    """Parameters of ``notebook`` from a kernel's globals (the parameters + injected cells).
+
+    Every plain value defined so far is taken as a parameter, so a parameter injected by
+    papermill under a misspelled name is reported instead of silently ignored.
+    """
+    if notebook not in NOTEBOOKS:
+        raise ConfigError(f"unknown notebook {notebook!r}; valid: {', '.join(NOTEBOOKS)}")
+    skip = {"In", "Out", "exit", "quit", "get_ipython", "open"}
+    params = {k: v for k, v in namespace.items()
+              if not k.startswith("_") and k not in skip
+              and not isinstance(v, (types.ModuleType, types.FunctionType, type))}
+    return from_params(NOTEBOOKS[notebook], params, profile=os.environ.get("HLWB_PROFILE") or None)
+
+
+def resolve_path(p: str) -> Path:
+    """A path parameter: absolute as given, relative to the repository root otherwise."""
+    path = Path(p).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def save(cfg, run_dir: str | Path, name: str = "config.json") -> Path:
+    """Write the resolved config (with the profile in effect) beside the outputs."""
+    from .checkpoint import atomic_write_json
+
+    out = Path(run_dir) / name
+    atomic_write_json(out, {"notebook_params": type(cfg).__name__, **dataclasses.asdict(cfg),
+                            "profile": os.environ.get("HLWB_PROFILE", "laptop")})
+    return out
+
+
+def to_json(cfg) -> str:
+    return json.dumps(dataclasses.asdict(cfg), sort_keys=True)

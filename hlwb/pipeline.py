@@ -1,0 +1,200 @@
+"""The pipeline: the numbered notebooks run headless through papermill, in a profile.
+
+    python -m hlwb pipeline --profile smoke|laptop|gpu [--only STAGE] [--out DIR] [--force]
+
+Each stage writes ``<out>/<stage>/`` (executed notebook, ``config.json``, ``results.json``,
+tables) and ``stage.json`` with a fingerprint of its inputs (notebook, parameters, library
+code, shipped checkpoints); a stage whose fingerprint is unchanged and whose last run
+succeeded is not run again. The collector gathers every ``results.json`` into
+``<out>/summary.json`` and ``<out>/summary.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config
+from .checkpoint import atomic_write_json, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
+STAGES: tuple[str, ...] = tuple(config.NOTEBOOKS)
+CELL_TIMEOUT_S = {"smoke": 300, "laptop": 1800, "gpu": 7200}
+
+
+class PipelineError(RuntimeError):
+    """A stage failed; the message names the notebook, the cell and the partial output."""
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    status: str  # "ran" | "cached"
+    wall_s: float
+    results: dict
+
+
+def stage_params(stage: str, profile: str, out: Path) -> dict:
+    """The flat papermill parameters of ``stage`` in ``profile``."""
+    cls = config.NOTEBOOKS[stage]
+    cfg = config.from_params(cls, {}, profile=profile)
+    params = dataclasses.asdict(cfg)
+    params["run_dir"] = str(out / stage)
+    if "figures_dir" in params:  # the laptop run is the one the README and figures/ show
+        params["figures_dir"] = str(config.REPO_ROOT / "figures") if profile == "laptop" else str(out / "figures")
+    return params
+
+
+def fingerprint(stage: str, params: dict) -> str:
+    """SHA-256 over the notebook, its parameters, the library sources and shipped checkpoints."""
+    h = hashlib.sha256()
+    h.update((NOTEBOOK_DIR / f"{stage}.ipynb").read_bytes())
+    h.update(json.dumps(params, sort_keys=True).encode())
+    pkg = Path(__file__).resolve().parent
+    for p in sorted(pkg.rglob("*")):
+        if p.suffix in (".py", ".pt") and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(pkg)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def run_stage(stage: str, profile: str, out: Path, force: bool = False) -> StageResult:
+    import papermill as pm
+    from nbclient.exceptions import DeadKernelError
+
+    if stage not in config.NOTEBOOKS:
+        raise PipelineError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    params = stage_params(stage, profile, out)
+    run_dir = out / stage
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fp = fingerprint(stage, params)
+    marker = run_dir / "stage.json"
+    if not force and marker.exists():
+        prev = json.loads(marker.read_text())
+        if prev.get("fingerprint") == fp and prev.get("status") == "ok" and (run_dir / "results.json").exists():
+            logger.info("%s: unchanged since its last successful run, not run again", stage)
+            return StageResult(stage, "cached", 0.0, json.loads((run_dir / "results.json").read_text()))
+    executed = run_dir / f"{stage}.ipynb"
+    env = {"HLWB_HEADLESS": "1", "HLWB_PROFILE": profile, "MPLBACKEND": "agg"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    atomic_write_json(marker, {"fingerprint": fp, "status": "running", "params": params})
+    logger.info("%s: running (%s profile) -> %s", stage, profile, executed)
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(NOTEBOOK_DIR / f"{stage}.ipynb", executed, parameters=params,
+                            kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=sys.stderr.isatty(),
+                            log_output=False, execution_timeout=CELL_TIMEOUT_S[profile])
+    except pm.PapermillExecutionError as e:
+        atomic_write_json(marker, {"fingerprint": fp, "status": "failed", "params": params})
+        raise PipelineError(f"stage {stage} failed in cell {e.cell_index} ({e.ename}: {e.evalue}); "
+                            f"the partly executed notebook is {executed}") from None
+    except DeadKernelError as e:
+        atomic_write_json(marker, {"fingerprint": fp, "status": "failed", "params": params})
+        raise PipelineError(f"stage {stage}: the kernel died ({e}), often out of memory; "
+                            f"the partly executed notebook is {executed}") from None
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    wall = time.perf_counter() - t0
+    results_path = run_dir / "results.json"
+    if not results_path.exists():
+        raise PipelineError(f"stage {stage} ran but wrote no {results_path}")
+    results = json.loads(results_path.read_text())
+    atomic_write_json(marker, {"fingerprint": fp, "status": "ok", "params": params, "wall_s": wall})
+    logger.info("%s: done in %.1f s", stage, wall)
+    return StageResult(stage, "ran", wall, results)
+
+
+def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: str | None = None,
+                 force: bool = False) -> str:
+    """Run every stage (or ``only`` one) in order; returns the summary as Markdown."""
+    if profile not in config.PROFILES:
+        raise PipelineError(f"unknown profile {profile!r}; valid: {', '.join(config.PROFILES)}")
+    if only is not None and only not in STAGES:
+        raise PipelineError(f"unknown stage {only!r}; stages: {', '.join(STAGES)}")
+    out = config.resolve_path(str(out)) if out else config.REPO_ROOT / "runs" / profile
+    out.mkdir(parents=True, exist_ok=True)
+    stages = [only] if only else list(STAGES)
+    t0 = time.perf_counter()
+    done = []
+    for i, stage in enumerate(stages, 1):
+        logger.info("[%d/%d] %s", i, len(stages), stage)
+        done.append(run_stage(stage, profile, out, force=force))
+    return collect(out, profile, done, time.perf_counter() - t0)
+
+
+def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> str:
+    """Gather every stage's results into summary.json and summary.md."""
+    summary = {"profile": profile, "wall_s": wall_s,
+               "stages": {r.stage: {"status": r.status, "wall_s": r.wall_s, "results": r.results}
+                          for r in done}}
+    atomic_write_json(out / "summary.json", summary)
+    lines = [f"# hlwb pipeline summary ({profile} profile)", "",
+             f"total wall time of this invocation: {wall_s:.1f} s", "",
+             "| stage | status | wall s | result | value |", "| --- | --- | --- | --- | --- |"]
+    for r in done:
+        for k, v in _flatten(r.results).items():
+            lines.append(f"| {r.stage} | {r.status} | {r.wall_s:.1f} | {k} | {_fmt(v)} |")
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(out / "summary.md", text)
+    return text
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    flat = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(_flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+KEEP_TAG = "keep_output"
+
+
+def publish_notebook(executed: str | Path, dest: str | Path) -> Path:
+    """Turn an executed pipeline notebook into its committed form (DESIGN.md §8).
+
+    Drops papermill's injected-parameters cell and all execution metadata; keeps outputs
+    (and execution counts, which nbval needs) only of cells tagged ``keep_output``.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    if nb.metadata.get("papermill", {}).get("exception"):
+        raise PipelineError(f"{executed} failed during execution; publish a successful run")
+    cells = []
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            continue
+        cell.metadata = {"tags": tags} if tags else {}
+        if cell.cell_type == "code" and KEEP_TAG not in tags:
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    nb.cells = cells
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                  "language": "python"},
+                   "language_info": {"name": "python"}}
+    dest = Path(dest)
+    atomic_write_text(dest, nbformat.writes(nb) + "\n")
+    return dest

@@ -1,0 +1,115 @@
+"""Figures written to files: PNG for papers and the README, HTML for interactivity.
+
+Image grids are composed as arrays and encoded with PIL (fast, no figure machinery);
+annotated figures use matplotlib (Agg); interactive ones plotly, written with
+``include_plotlyjs="directory"`` (one offline plotly.min.js per folder) and a fixed div id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data
+
+
+def tile(images: torch.Tensor, pad: int = 2) -> np.ndarray:
+    """Images ``(R, C, 1, H, W)`` or ``(N, 1, H, W)`` (one row) in [-1, 1] -> uint8 (H', W')."""
+    if images.ndim == 4:
+        images = images.unsqueeze(0)
+    r, c, _, h, w = images.shape
+    u8 = data.to_uint8(images).numpy()
+    out = np.full((r * (h + pad) + pad, c * (w + pad) + pad), 128, dtype=np.uint8)
+    for i in range(r):
+        for j in range(c):
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            out[y:y + h, x:x + w] = u8[i, j, 0]
+    return out
+
+
+def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> Path:
+    """Write a uint8 grayscale array as PNG, nearest-neighbour upscaled by ``scale``."""
+    from PIL import Image
+
+    from .checkpoint import atomic_write_bytes
+    import io
+
+    img = Image.fromarray(array)
+    if scale != 1:
+        img = img.resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def save_grid(images: torch.Tensor, path: str | Path, ncol: int = 10, scale: int = 2) -> Path:
+    """A sample grid of ``(N, 1, H, W)`` images, ``ncol`` per row."""
+    n = (len(images) // ncol) * ncol
+    grid = images[:n].reshape(n // ncol, ncol, *images.shape[1:])
+    return save_png(tile(grid), path, scale=scale)
+
+
+def save_hierarchy_figure(grid: torch.Tensor, titles: list[str], path: str | Path,
+                          title: str = "") -> Path:
+    """Rows = anchors; columns = anchor, then chunk-k resamples (global -> fine), labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r, c = grid.shape[:2]
+    fig, axes = plt.subplots(r, c, figsize=(0.8 * c, 0.8 * r + 0.6), squeeze=False)
+    u8 = data.to_uint8(grid).numpy()
+    for i in range(r):
+        for j in range(c):
+            ax = axes[i, j]
+            ax.imshow(u8[i, j, 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_title(titles[j].replace("_", "\n", 1), fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=8)
+    fig.tight_layout(pad=0.2)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def save_agreement_plot(tables: dict[str, list[dict]], stem: str | Path) -> list[Path]:
+    """Oracle agreement per chunk (global -> fine), one line per generator: PNG and HTML."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    pfig = go.Figure()
+    for name, rows in tables.items():
+        k = [r["chunk"] for r in rows]
+        a = [r["agreement"] for r in rows]
+        e = [r["ci95"] for r in rows]
+        ax.errorbar(k, a, yerr=e, marker="o", capsize=3, label=name)
+        pfig.add_trace(go.Scatter(x=[f"{r['chunk']}:{r['name']}" for r in rows], y=a, name=name,
+                                  error_y={"type": "data", "array": e}, mode="lines+markers"))
+    ax.set_xlabel("resampled chunk (0 = global)")
+    ax.set_ylabel("oracle label agreement")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    png = stem.with_suffix(".png")
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    pfig.update_layout(xaxis_title="resampled chunk (global -> fine)", yaxis_title="oracle label agreement",
+                       yaxis_range=[0, 1.02], width=640, height=400, template="plotly_white")
+    html = stem.with_suffix(".html")
+    pfig.write_html(html, include_plotlyjs="directory", full_html=True, div_id=stem.name,
+                    config={"displaylogo": False})
+    return [png, html]

@@ -1,0 +1,57 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from hlwb import checkpoint, generators, oracle
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_roundtrip_and_atomic(tmp_path):
+    p = tmp_path / "a" / "c.pt"
+    checkpoint.save(p, {"w": torch.ones(3), "meta": {"k": [1, 2.0, "x"]}}, kind="thing")
+    s = checkpoint.load(p, kind="thing")
+    assert torch.equal(s["w"], torch.ones(3)) and s["meta"]["k"] == [1, 2.0, "x"]
+    assert [f.name for f in p.parent.iterdir()] == ["c.pt"]  # no temporary file left behind
+
+
+def test_pickled_object_is_refused(tmp_path):
+    p = tmp_path / "evil.pt"
+    torch.save({"format": "hlwb/generator", "payload": Evil()}, p)
+    with pytest.raises(checkpoint.CheckpointError, match="refused.*unpickling runs code"):
+        generators.load(p)
+    with pytest.raises(checkpoint.CheckpointError, match="refused"):
+        oracle.load(p)
+
+
+def test_plain_pickle_file_is_refused(tmp_path):
+    p = tmp_path / "plain.pkl"
+    p.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(checkpoint.CheckpointError):
+        checkpoint.load(p, kind="generator")
+
+
+def test_foreign_checkpoint_is_refused(tmp_path):
+    p = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, p)  # a bare state dict from elsewhere
+    with pytest.raises(checkpoint.CheckpointError, match="expected an hlwb checkpoint of kind 'generator'"):
+        generators.load(p)
+    checkpoint.save(p, {"x": torch.zeros(1)}, kind="oracle")
+    with pytest.raises(checkpoint.CheckpointError, match="found format 'hlwb/oracle'"):
+        generators.load(p)
+
+
+def test_save_refuses_unsafe_values(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="not a tensor or plain Python value"):
+        checkpoint.save(tmp_path / "x.pt", {"obj": Evil()}, kind="thing")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="no such checkpoint"):
+        checkpoint.load(tmp_path / "none.pt", kind="oracle")

@@ -1,0 +1,37 @@
+import subprocess
+import sys
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "hlwb", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_unknown_family_lists_valid():
+    r = run("train-generator", "--family", "nope", "--out", "/tmp/x.pt")
+    assert r.returncode == 2 and "valid: biggan" in r.stderr
+
+
+def test_eval_generator_missing_checkpoint():
+    r = run("eval-generator", "/no/such.pt")
+    assert r.returncode == 2 and "neither a shipped generator" in r.stderr
+
+
+def test_pickle_checkpoint_refused_by_cli(tmp_path):
+    import torch
+
+    p = tmp_path / "evil.pt"
+    torch.save({"x": subprocess.Popen}, p)  # a class reference: needs a full unpickle
+    r = run("eval-generator", str(p), "--n", "10")
+    assert r.returncode == 2 and "refused" in r.stderr
+
+
+def test_pipeline_bad_profile_and_stage():
+    r = run("pipeline", "--profile", "huge")
+    assert r.returncode == 2 and "unknown profile 'huge'" in r.stderr and "smoke" in r.stderr
+    r = run("pipeline", "--profile", "smoke", "--only", "99_nothing")
+    assert r.returncode == 2 and "unknown stage" in r.stderr and "01_hl_generator" in r.stderr
+
+
+def test_bad_bool_argument():
+    r = run("train-generator", "--out", "/tmp/x.pt", "--steps", "ten")
+    assert r.returncode == 2 and "--steps" in r.stderr

@@ -1,0 +1,111 @@
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hlwb import data
+
+
+@pytest.fixture(scope="module")
+def fmnist_dir():
+    return data.find_fashion_mnist()
+
+
+def test_fashion_mnist_loads_real_files():
+    train, test = data.fashion_mnist("train"), data.fashion_mnist("test")
+    assert train.images.shape == (60000, 1, 32, 32) and test.images.shape == (10000, 1, 32, 32)
+    assert train.images.dtype == torch.uint8 and train.labels.dtype == torch.int64
+    assert torch.bincount(test.labels).tolist() == [1000] * 10
+    # 28x28 padded by 2 px of background on every side
+    assert train.images[:, :, :2].max() == 0 and train.images[:, :, :, -2:].max() == 0
+    assert train.classes[9] == "Ankle boot"
+    x = test.float_images()
+    assert x.min() >= -1 and x.max() <= 1
+
+
+def test_digits_second_dataset():
+    d = data.digits()
+    assert d.images.shape == (1797, 1, 32, 32) and d.images.dtype == torch.uint8
+    assert set(d.labels.tolist()) == set(range(10))
+    assert d.images.float().mean() > 5  # strokes survived the resize
+
+
+def test_missing_everywhere_lists_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("HLWB_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    with pytest.raises(data.DataError) as e:
+        data.fashion_mnist("train")
+    msg = str(e.value)
+    assert str(tmp_path / "nowhere" / "fashion-mnist") in msg and "no-debian" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and "download-data" in msg
+
+
+def _write_idx(path: Path, arr: np.ndarray, magic: int | None = None, truncate: int = 0):
+    magic = magic if magic is not None else (0x801 if arr.ndim == 1 else 0x803)
+    raw = struct.pack(">I", magic) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.astype(np.uint8).tobytes()
+    with gzip.open(path, "wb") as f:
+        f.write(raw[:len(raw) - truncate])
+
+
+def _fake_dir(tmp_path, n_img=5, n_lab=5, magic=None, truncate=0):
+    d = tmp_path / "fashion-mnist"
+    d.mkdir()
+    for split in ("train", "test"):
+        _write_idx(d / data.FILES[(split, "images")][0], np.zeros((n_img, 28, 28)), magic=magic, truncate=truncate)
+        _write_idx(d / data.FILES[(split, "labels")][0], np.arange(n_lab) % 10)
+    return d
+
+
+def test_small_valid_files_load_from_hlwb_data(tmp_path, monkeypatch):
+    _fake_dir(tmp_path)
+    monkeypatch.setenv("HLWB_DATA", str(tmp_path))
+    ds = data.fashion_mnist("test")
+    assert len(ds) == 5 and ds.labels.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_truncated_file_named(tmp_path):
+    d = _fake_dir(tmp_path, truncate=100)
+    with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte.gz.*truncated"):
+        data.fashion_mnist("test", root=d)
+
+
+def test_truncated_gzip_stream_named(tmp_path):
+    d = _fake_dir(tmp_path)
+    p = d / "t10k-images-idx3-ubyte.gz"
+    p.write_bytes(p.read_bytes()[:40])
+    with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte.gz"):
+        data.fashion_mnist("test", root=d)
+
+
+def test_wrong_magic_named(tmp_path):
+    d = _fake_dir(tmp_path, magic=0x12345678)
+    with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte.gz: wrong magic number"):
+        data.fashion_mnist("test", root=d)
+
+
+def test_count_mismatch_named(tmp_path):
+    d = _fake_dir(tmp_path, n_img=5, n_lab=4)
+    with pytest.raises(data.DataError, match="5 images but .*t10k-labels-idx1-ubyte.gz holds 4"):
+        data.fashion_mnist("test", root=d)
+
+
+def test_download_verifies_sha256(tmp_path, fmnist_dir):
+    # a file:// mirror holding the real files: the payload checksums match
+    dest = data.download_fashion_mnist(tmp_path / "cache", mirror=fmnist_dir.as_uri() + "/")
+    assert sorted(p.name for p in dest.iterdir()) == sorted(n for n, _ in data.FILES.values())
+    assert len(data.fashion_mnist("test", root=dest)) == 10000
+    # a mirror serving a corrupt file: refused, nothing left behind under the final name
+    (tmp_path / "bad").mkdir()
+    bad = _fake_dir(tmp_path / "bad")
+    with pytest.raises(data.DataError, match="SHA-256"):
+        data.download_fashion_mnist(tmp_path / "cache2", mirror=bad.as_uri() + "/")
+    assert not any((tmp_path / "cache2").glob("*.gz"))
+
+
+def test_unknown_dataset_lists_valid():
+    with pytest.raises(KeyError, match="digits"):
+        data.load("mnist")

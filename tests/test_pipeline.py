@@ -1,0 +1,69 @@
+import json
+
+import nbformat
+import pytest
+
+from hlwb import pipeline
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke_run")
+    summary = pipeline.run_pipeline("smoke", out=out)
+    return out, summary
+
+
+def test_smoke_pipeline_end_to_end(smoke_run):
+    out, summary = smoke_run
+    stage = out / "01_hl_generator"
+    assert (stage / "01_hl_generator.ipynb").exists()
+    assert json.loads((stage / "config.json").read_text())["n_anchors"] == 200  # smoke value
+    res = json.loads((stage / "results.json").read_text())
+    assert set(res["biggan"]) >= {"fd_oracle", "fd_real_vs_real", "agreement_chunk0", "agreement_chunk3"}
+    assert res["biggan"]["fd_oracle"] > 0
+    for f in ("biggan_samples.png", "biggan_hierarchy.png", "chunk_agreement.png", "chunk_agreement.html",
+              "chunk_agreement.csv"):
+        assert (out / "figures" / f).stat().st_size > 0, f
+    assert "01_hl_generator" in summary and (out / "summary.md").exists()
+    s = json.loads((out / "summary.json").read_text())
+    assert s["stages"]["01_hl_generator"]["status"] == "ran"
+
+
+def test_unchanged_stage_is_not_run_again(smoke_run):
+    out, _ = smoke_run
+    pipeline.run_pipeline("smoke", out=out)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["stages"]["01_hl_generator"]["status"] == "cached"
+
+
+def test_published_notebook_is_clean(smoke_run, tmp_path):
+    out, _ = smoke_run
+    dest = pipeline.publish_notebook(out / "01_hl_generator" / "01_hl_generator.ipynb", tmp_path / "nb.ipynb")
+    nb = nbformat.read(str(dest), as_version=4)
+    assert "papermill" not in nb.metadata
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    for c in nb.cells:
+        if c.cell_type == "code" and "keep_output" not in c.metadata.get("tags", []):
+            assert c.outputs == [] and c.execution_count is None
+
+
+def test_failing_cell_is_reported_with_partial_notebook(tmp_path, monkeypatch):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("run_dir = ''", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("print('fine')"),
+        nbformat.v4.new_code_cell("raise ValueError('broken on purpose')"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nb, str(tmp_path / "nbs" / "01_hl_generator.ipynb"))
+    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", tmp_path / "nbs")
+    monkeypatch.setattr(pipeline, "stage_params", lambda stage, profile, out: {"run_dir": str(out / stage)})
+    with pytest.raises(pipeline.PipelineError) as e:
+        pipeline.run_pipeline("smoke", out=tmp_path / "run")
+    msg = str(e.value)
+    assert "01_hl_generator" in msg and "ValueError" in msg and "broken on purpose" in msg and "cell" in msg
+    partial = tmp_path / "run" / "01_hl_generator" / "01_hl_generator.ipynb"
+    assert partial.exists() and "fine" in partial.read_text()
+    assert json.loads((tmp_path / "run" / "01_hl_generator" / "stage.json").read_text())["status"] == "failed"

@@ -1,0 +1,97 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from hlwb import checkpoint, generators
+from hlwb.train import NonFiniteLoss, fit, warmup_cosine
+
+
+def _toy(tmp_path, nan_at=None):
+    lin = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+
+    def step(i):
+        g = torch.Generator().manual_seed(i)
+        x = torch.randn(8, 2, generator=g)
+        loss = (lin(x).squeeze(1) - x.sum(1)).pow(2).mean()
+        if nan_at is not None and i >= nan_at:
+            loss = loss * float("nan")
+        opt.zero_grad()
+        loss.backward()
+        if torch.isfinite(loss):
+            opt.step()
+        return {"loss": loss.item()}
+
+    return lin, opt, step
+
+
+def test_fit_lowers_loss_and_resumes_identically(tmp_path):
+    lin, opt, step = _toy(tmp_path)
+    rec = fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=40, ckpt_path=tmp_path / "a.pt",
+              ckpt_every=10, log_every=1, log_path=tmp_path / "a.jsonl")
+    assert rec[-1]["loss"] < rec[0]["loss"] / 10
+    # a second run stopped at 20 then resumed ends with the same weights
+    lin2, opt2, step2 = _toy(tmp_path)
+    torch.nn.init.zeros_(lin2.weight)
+    fit(step2, modules={"m": lin2}, optimizers={"o": opt2}, steps=20, ckpt_path=tmp_path / "b.pt",
+        ckpt_every=10, log_every=1, log_path=tmp_path / "b.jsonl")
+    lin3, opt3, step3 = _toy(tmp_path)  # fresh objects, as after a restart
+    fit(step3, modules={"m": lin3}, optimizers={"o": opt3}, steps=40, ckpt_path=tmp_path / "b.pt",
+        ckpt_every=10, log_every=1, log_path=tmp_path / "b.jsonl")
+    lines = [json.loads(ln) for ln in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == list(range(40))
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    lin, opt, step = _toy(tmp_path, nan_at=25)
+    with pytest.raises(NonFiniteLoss, match="loss is nan at step 25.*last good checkpoint"):
+        fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=40, ckpt_path=tmp_path / "c.pt",
+            ckpt_every=10)
+    state = checkpoint.load(tmp_path / "c.pt", kind="train-state")
+    assert state["step"] == 20
+    assert all(torch.isfinite(v).all() for v in state["modules"]["m"].values())
+
+
+def test_warmup_cosine():
+    assert warmup_cosine(0, 100, warmup=10) == pytest.approx(0.1)
+    assert warmup_cosine(10, 100, warmup=10) == pytest.approx(1.0)
+    assert warmup_cosine(100, 100, warmup=10, final=0.1) == pytest.approx(0.1)
+
+
+TINY = ["--g-ch", "4", "--d-ch", "4", "--batch", "8", "--steps", "24", "--ckpt-every", "4",
+        "--ema-start", "2", "--threads", "1"]
+
+
+def _train(out, work, extra=()):
+    return subprocess.Popen([sys.executable, "-m", "hlwb", "train-generator", *TINY, *extra,
+                             "--out", str(out), "--work-dir", str(work)],
+                            env={**os.environ, "HLWB_PROGRESS": "0"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_killed_generator_training_resumes_to_the_same_weights(tmp_path):
+    ref = _train(tmp_path / "ref.pt", tmp_path / "ref_work")
+    assert ref.wait(timeout=300) == 0, ref.stdout.read()
+    p = _train(tmp_path / "k.pt", tmp_path / "k_work")
+    state = tmp_path / "k_work" / "train_state.pt"
+    deadline = time.time() + 120
+    while not state.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not (tmp_path / "k.pt").exists(), "killed before the end, so no final checkpoint"
+    killed_at = checkpoint.load(state, kind="train-state")["step"]
+    assert 0 < killed_at < 24
+    q = _train(tmp_path / "k.pt", tmp_path / "k_work")
+    out = q.communicate(timeout=300)[0]
+    assert q.returncode == 0, out
+    a, b = generators.load(tmp_path / "ref.pt"), generators.load(tmp_path / "k.pt")
+    for (n, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), n
