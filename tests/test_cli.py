@@ -8,7 +8,7 @@ def run(*args):
 
 def test_unknown_family_lists_valid():
     r = run("train-generator", "--family", "nope", "--out", "/tmp/x.pt")
-    assert r.returncode == 2 and "valid: biggan" in r.stderr
+    assert r.returncode == 2 and "valid: biggan, stylegan" in r.stderr
 
 
 def test_eval_generator_missing_checkpoint():

@@ -1,6 +1,6 @@
 """HL generator families, the registry of families and of shipped checkpoints.
 
-    GENERATORS   family name -> class (``biggan``; later families register here)
+    GENERATORS   family name -> class (``biggan``, ``stylegan``)
     SHIPPED      shipped checkpoint name -> file inside the package
     load(name_or_path) -> HLGenerator in eval mode
 """
@@ -13,8 +13,9 @@ from pathlib import Path
 from .. import checkpoint
 from .base import HLGenerator
 from .biggan import BigGANGenerator
+from .stylegan import StyleGANGenerator
 
-GENERATORS: dict[str, type[HLGenerator]] = {"biggan": BigGANGenerator}
+GENERATORS: dict[str, type[HLGenerator]] = {"biggan": BigGANGenerator, "stylegan": StyleGANGenerator}
 SHIPPED: dict[str, str] = {"biggan": "biggan.pt"}
 
 __all__ = ["GENERATORS", "SHIPPED", "HLGenerator", "build", "load", "save", "shipped_path"]

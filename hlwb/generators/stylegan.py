@@ -1,0 +1,135 @@
+"""StyleGAN-style HL generator at 32x32 (METHODS.md §1.1, after StyleGAN2).
+
+A mapping network turns z into w; a synthesis network starts from a learned 4x4 constant
+and applies modulated/demodulated 3x3 convolutions, one style per layer, up-sampling
+4 -> 8 -> 16 -> 32. The per-layer styles are an explicit tensor ``ws: (N, n_layers, w_dim)``
+(StyleGAN's ``num_ws`` layout); consecutive layers are grouped into chunks, coarse -> fine.
+
+Latents are one z per chunk. An anchor uses the *same* z in every chunk (an ordinary
+StyleGAN sample); perturbing chunk k means mapping a perturbed z and swapping in only that
+group's styles ("style mixing"), so every hlwb tool that edits one chunk works unchanged.
+Per-pixel noise inputs are fixed constants at sampling, so an image depends only on its z.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .. import latents as L
+from .base import HLGenerator
+
+# layer -> resolution: one conv at 4 px, two at each of 8, 16, 32 px, then the toRGB layer
+LAYER_RES = (4, 8, 8, 16, 16, 32, 32, 32)
+GROUPS = ((0, 1), (2, 3), (4, 5), (6, 7))  # chunks: coarse 4-8 px ... fine 32 px + toRGB
+
+
+class MappingNetwork(nn.Module):
+    """z (N, z_dim) -> w (N, w_dim): pixel-norm, then ``depth`` leaky-ReLU linear layers."""
+
+    def __init__(self, z_dim: int, w_dim: int, depth: int = 4):
+        super().__init__()
+        layers, d = [], z_dim
+        for _ in range(depth):
+            layers += [nn.Linear(d, w_dim), nn.LeakyReLU(0.2)]
+            d = w_dim
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        z = z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + 1e-8)  # normalised input
+        return self.net(z)
+
+
+class ModConv(nn.Module):
+    """Modulated 3x3 convolution with demodulation (StyleGAN2), per-pixel noise and bias."""
+
+    def __init__(self, c_in: int, c_out: int, w_dim: int, res: int, demodulate: bool = True,
+                 kernel: int = 3):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel) / math.sqrt(c_in * kernel ** 2))
+        self.affine = nn.Linear(w_dim, c_in)
+        nn.init.ones_(self.affine.bias)  # styles start at 1: an unmodulated convolution
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.demodulate, self.kernel = demodulate, kernel
+        if demodulate:  # toRGB (demodulate=False) takes no noise
+            self.noise_strength = nn.Parameter(torch.zeros(()))
+            self.register_buffer("const_noise", torch.randn(1, 1, res, res))
+
+    def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        n, c_in, h, wd = x.shape
+        s = self.affine(w)  # (N, c_in)
+        weight = self.weight[None] * s[:, None, :, None, None]  # (N, c_out, c_in, k, k)
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+        c_out = weight.shape[1]
+        # grouped convolution: one group per sample
+        y = F.conv2d(x.reshape(1, n * c_in, h, wd), weight.reshape(n * c_out, c_in, self.kernel, self.kernel),
+                     padding=self.kernel // 2, groups=n).reshape(n, c_out, h, wd)
+        if self.demodulate:
+            noise = self.const_noise if not self.training else torch.randn(n, 1, h, wd, device=x.device)
+            y = y + self.noise_strength * noise
+            return F.leaky_relu(y + self.bias[None, :, None, None], 0.2) * math.sqrt(2)
+        return y + self.bias[None, :, None, None]
+
+
+class StyleGANGenerator(HLGenerator):
+    """Mapping + synthesis; chunks = groups of consecutive style layers; images (N, 1, 32, 32)."""
+
+    family = "stylegan"
+    default_truncation = 2.0  # bound on |z|; truncation in w is ``psi``
+
+    def __init__(self, z_dim: int = 32, w_dim: int = 64, ch: int = 64, mapping_depth: int = 4):
+        super().__init__()
+        self.z_dim, self.w_dim, self.ch, self.mapping_depth = z_dim, w_dim, ch, mapping_depth
+        names = ["coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_rgb"]
+        self.chunks = tuple(L.Chunk(nm, z_dim, lvl) for lvl, nm in enumerate(names))
+        self.n_layers = len(LAYER_RES)
+        self.mapping = MappingNetwork(z_dim, w_dim, mapping_depth)
+        widths = {4: 2 * ch, 8: 2 * ch, 16: ch, 32: ch // 2}
+        self.const = nn.Parameter(torch.randn(1, widths[4], 4, 4))
+        convs, c_prev = [], widths[4]
+        for res in LAYER_RES[:-1]:
+            convs.append(ModConv(c_prev, widths[res], w_dim, res))
+            c_prev = widths[res]
+        self.convs = nn.ModuleList(convs)
+        self.to_rgb = ModConv(c_prev, 1, w_dim, 32, demodulate=False, kernel=1)
+        self.register_buffer("w_avg", torch.zeros(w_dim))  # tracked in training, for psi < 1
+        self.psi = 1.0
+
+    def config(self) -> dict:
+        return {"z_dim": self.z_dim, "w_dim": self.w_dim, "ch": self.ch, "mapping_depth": self.mapping_depth}
+
+    def sample_latents(self, n: int, seed: int | None = None, truncation: float | None = None) -> L.Latents:
+        """Anchors: one z per sample, the same in every chunk (an unmixed StyleGAN sample)."""
+        bound = self.default_truncation if truncation is None else truncation
+        z = L.sample((L.Chunk("z", self.z_dim, 0),), n, seed=seed, truncation=bound, device=self.device)[0]
+        return [z.clone() for _ in self.chunks]
+
+    def styles(self, latents: L.Latents, psi: float | None = None) -> Tensor:
+        """Per-layer styles ``ws (N, n_layers, w_dim)``: chunk k's w fills group k's layers."""
+        L.check(self.chunks, latents)
+        psi = self.psi if psi is None else psi
+        n = latents[0].shape[0]
+        w = self.mapping(torch.cat(latents)).view(len(self.chunks), n, self.w_dim)  # one pass
+        if psi != 1.0:
+            w = self.w_avg + psi * (w - self.w_avg)  # truncation in w towards the mean
+        ws = torch.empty(n, self.n_layers, self.w_dim, device=w.device, dtype=w.dtype)
+        for k, layers in enumerate(GROUPS):
+            ws[:, list(layers)] = w[k][:, None, :]
+        return ws
+
+    def synthesize(self, ws: Tensor) -> Tensor:
+        """ws (N, n_layers, w_dim) -> images (N, 1, 32, 32) in [-1, 1]."""
+        n = ws.shape[0]
+        x = self.const.expand(n, -1, -1, -1)
+        for i, conv in enumerate(self.convs):
+            if i > 0 and LAYER_RES[i] != LAYER_RES[i - 1]:
+                x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = conv(x, ws[:, i])
+        return torch.tanh(self.to_rgb(x, ws[:, -1]))
+
+    def forward(self, latents: L.Latents) -> Tensor:
+        return self.synthesize(self.styles(latents))
