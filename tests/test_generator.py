@@ -77,3 +77,16 @@ def test_shipped_generator_loads():
     x = g.generate(g.sample_latents(2, seed=0))
     assert x.shape == (2, 1, 32, 32)
     assert (generators.shipped_path("biggan").with_suffix(".json")).exists()
+
+
+def test_standing_statistics_set_batchnorm_buffers():
+    g = BigGANGenerator(ch=4)
+    bn = g.out_bn
+    assert torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
+    g.recompute_statistics(seed=0, n_batches=3, batch=32)
+    assert not g.training and bn.running_mean.abs().sum() > 0 and bn.momentum == 0.1
+    # the stats are the average over the fresh batches, so they do not depend on call order
+    g2 = BigGANGenerator(ch=4)
+    g2.load_state_dict(g.state_dict())
+    g2.recompute_statistics(seed=0, n_batches=3, batch=32)
+    assert torch.allclose(g2.out_bn.running_var, bn.running_var)

@@ -57,3 +57,22 @@ def test_save_load_roundtrip(gen, tmp_path):
     g2 = generators.load(tmp_path / "s.pt")
     z = gen.sample_latents(2, seed=5)
     assert g2.family == "stylegan" and torch.equal(gen.generate(z), g2.generate(z))
+
+
+def test_mixing_regularisation_latents(gen):
+    z = gen.training_latents(200, seed=4, mixing_prob=1.0)
+    z2 = gen.sample_latents(200, seed=5)[0]  # the second z
+    assert torch.equal(z[0], gen.sample_latents(200, seed=4)[0])
+    # every sample switches to the second z at one crossover group and keeps it after
+    switched = torch.tensor([torch.equal(a, b) for k in range(1, 4) for a, b in zip(z[k], z2)]).view(3, 200)
+    assert switched[-1].all() and (switched[:-1].int() <= switched[1:].int()).all()
+    assert switched[0].any() and not switched[0].all()
+    z_none = gen.training_latents(50, seed=4, mixing_prob=0.0)
+    assert all(torch.equal(z_none[0], t) for t in z_none)
+
+
+def test_w_avg_recomputed_from_mapping(gen):
+    g = StyleGANGenerator(z_dim=16, w_dim=32, ch=16)
+    g.recompute_statistics(seed=0, n_batches=4, batch=64)
+    expected = g.mapping(g.sample_latents(256, seed=0)[0]).mean(0)
+    assert g.w_avg.norm() > 0 and (g.w_avg - expected).norm() < 0.5 * expected.norm()

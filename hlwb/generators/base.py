@@ -54,3 +54,25 @@ class HLGenerator(nn.Module):
     def config(self) -> dict:
         """The constructor arguments, enough to rebuild the module for a state dict."""
         raise NotImplementedError
+
+    def training_latents(self, n: int, seed: int) -> L.Latents:
+        """Latents the generator is trained on (hook: StyleGAN adds mixing regularisation)."""
+        return self.sample_latents(n, seed=seed)
+
+    @torch.no_grad()
+    def recompute_statistics(self, seed: int, n_batches: int = 64, batch: int = 256) -> None:
+        """Set data-dependent buffers for sampling, after training or weight averaging.
+
+        Default: BigGAN's "standing statistics" — every batch-norm's running mean and variance
+        become their cumulative average over ``n_batches`` fresh batches.
+        """
+        bns = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative moving average
+        self.train()
+        for b in range(n_batches):
+            self(self.sample_latents(batch, seed=seed * 100_003 + b))
+        for bn in bns:
+            bn.momentum = 0.1
+        self.eval()

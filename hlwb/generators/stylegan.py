@@ -108,6 +108,26 @@ class StyleGANGenerator(HLGenerator):
         z = L.sample((L.Chunk("z", self.z_dim, 0),), n, seed=seed, truncation=bound, device=self.device)[0]
         return [z.clone() for _ in self.chunks]
 
+    def training_latents(self, n: int, seed: int, mixing_prob: float = 0.9) -> L.Latents:
+        """Mixing regularisation: with ``mixing_prob`` a random crossover group c, chunks
+        from c on take a second z, so groups learn distinct roles (StyleGAN)."""
+        z = self.sample_latents(n, seed=seed)
+        z2 = self.sample_latents(n, seed=seed + 1)[0]
+        g = L.make_generator(seed)
+        mix = torch.rand(n, generator=g) < mixing_prob
+        cross = torch.randint(1, len(self.chunks), (n,), generator=g)
+        for k in range(1, len(self.chunks)):
+            use2 = (mix & (cross <= k)).to(z[k].device)[:, None]
+            z[k] = torch.where(use2, z2, z[k])
+        return z
+
+    @torch.no_grad()
+    def recompute_statistics(self, seed: int, n_batches: int = 40, batch: int = 256) -> None:
+        """``w_avg``: the mean of w over fresh z (the centre that truncation ``psi`` pulls to)."""
+        ws = [self.mapping(self.sample_latents(batch, seed=seed * 100_003 + b)[0]) for b in range(n_batches)]
+        self.w_avg.copy_(torch.cat(ws).mean(0))
+        self.eval()
+
     def styles(self, latents: L.Latents, psi: float | None = None) -> Tensor:
         """Per-layer styles ``ws (N, n_layers, w_dim)``: chunk k's w fills group k's layers."""
         L.check(self.chunks, latents)

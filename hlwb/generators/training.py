@@ -78,7 +78,7 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
         g = L.make_generator(cfg.seed * 1_000_003 + i, device)
         idx = torch.randint(len(real), (cfg.batch,), generator=g, device=device)
         x_real = real[idx]
-        z = L.sample(G.chunks, 2 * cfg.batch, seed=cfg.seed * 1_000_003 + i + 10**9, device=device)
+        z = G.training_latents(2 * cfg.batch, seed=cfg.seed * 1_000_003 + i + 10**9)
         z_d, z_g = [t[:cfg.batch] for t in z], [t[cfg.batch:] for t in z]
         # discriminator: hinge loss on real and detached fakes
         with torch.no_grad():
@@ -105,7 +105,7 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
         meta={"config": dataclasses.asdict(cfg)}, desc=f"train-generator {cfg.family}",
         log_path=work / "log.jsonl", log_every=50)
 
-    standing_stats(G_ema, n_batches=64, batch=256, seed=cfg.seed + 7)
+    G_ema.recompute_statistics(seed=cfg.seed + 7)
     meta = {"config": dataclasses.asdict(cfg), "command": "python -m hlwb " + shlex.join(sys.argv[1:])
             if sys.argv and sys.argv[0].endswith(("hlwb", "__main__.py")) else "hlwb.generators.training.train_gan",
             "torch": str(torch.__version__)}
@@ -113,22 +113,6 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
     checkpoint.atomic_write_json(out.with_suffix(".json"), meta)
     logger.info("wrote %s", out)
     return out
-
-
-@torch.no_grad()
-def standing_stats(G: torch.nn.Module, n_batches: int, batch: int, seed: int) -> None:
-    """Set every batch-norm's running statistics to their average over fresh samples."""
-    bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative moving average
-    G.train()
-    for b in range(n_batches):
-        G(L.sample(G.chunks, batch, seed=seed * 100_003 + b, truncation=G.default_truncation,
-                   device=G.device))
-    for bn in bns:
-        bn.momentum = 0.1
-    G.eval()
 
 
 def obtain(name: str, train: bool, out_dir: str | Path, steps: int, seed: int = 0) -> HLGenerator:
