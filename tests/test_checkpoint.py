@@ -55,3 +55,12 @@ def test_save_refuses_unsafe_values(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="no such checkpoint"):
         checkpoint.load(tmp_path / "none.pt", kind="oracle")
+
+
+def test_atomic_write_has_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        checkpoint.atomic_write_text(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644

@@ -9,7 +9,7 @@ from hlwb.generators.stylegan import GROUPS, StyleGANGenerator
 @pytest.fixture(scope="module")
 def gen():
     torch.manual_seed(0)
-    g = StyleGANGenerator(z_dim=16, w_dim=32, ch=16)
+    g = StyleGANGenerator(chunk_dim=16, w_dim=32, ch=16)
     with torch.no_grad():  # non-trivial noise strengths and mean w, as after training
         for conv in g.convs:
             conv.noise_strength.fill_(0.3)
@@ -72,7 +72,7 @@ def test_mixing_regularisation_latents(gen):
 
 
 def test_w_avg_recomputed_from_mapping(gen):
-    g = StyleGANGenerator(z_dim=16, w_dim=32, ch=16)
+    g = StyleGANGenerator(chunk_dim=16, w_dim=32, ch=16)
     g.recompute_statistics(seed=0, n_batches=4, batch=64)
     expected = g.mapping(g.sample_latents(256, seed=0)[0]).mean(0)
     assert g.w_avg.norm() > 0 and (g.w_avg - expected).norm() < 0.5 * expected.norm()

@@ -81,13 +81,13 @@ class StyleGANGenerator(HLGenerator):
     family = "stylegan"
     default_truncation = 2.0  # bound on |z|; truncation in w is ``psi``
 
-    def __init__(self, z_dim: int = 32, w_dim: int = 64, ch: int = 64, mapping_depth: int = 4):
+    def __init__(self, chunk_dim: int = 32, w_dim: int = 64, ch: int = 64, mapping_depth: int = 4):
         super().__init__()
-        self.z_dim, self.w_dim, self.ch, self.mapping_depth = z_dim, w_dim, ch, mapping_depth
+        self.z_dim, self.w_dim, self.ch, self.mapping_depth = chunk_dim, w_dim, ch, mapping_depth
         names = ["coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_rgb"]
-        self.chunks = tuple(L.Chunk(nm, z_dim, lvl) for lvl, nm in enumerate(names))
+        self.chunks = tuple(L.Chunk(nm, chunk_dim, lvl) for lvl, nm in enumerate(names))
         self.n_layers = len(LAYER_RES)
-        self.mapping = MappingNetwork(z_dim, w_dim, mapping_depth)
+        self.mapping = MappingNetwork(chunk_dim, w_dim, mapping_depth)
         widths = {4: 2 * ch, 8: 2 * ch, 16: ch, 32: ch // 2}
         self.const = nn.Parameter(torch.randn(1, widths[4], 4, 4))
         convs, c_prev = [], widths[4]
@@ -100,7 +100,7 @@ class StyleGANGenerator(HLGenerator):
         self.psi = 1.0
 
     def config(self) -> dict:
-        return {"z_dim": self.z_dim, "w_dim": self.w_dim, "ch": self.ch, "mapping_depth": self.mapping_depth}
+        return {"chunk_dim": self.z_dim, "w_dim": self.w_dim, "ch": self.ch, "mapping_depth": self.mapping_depth}
 
     def sample_latents(self, n: int, seed: int | None = None, truncation: float | None = None) -> L.Latents:
         """Anchors: one z per sample, the same in every chunk (an unmixed StyleGAN sample)."""
