@@ -3,6 +3,7 @@
     train-generator   train an HL generator (resumable) and write its checkpoint
     train-oracle      train the supervised oracle classifier
     eval-generator    FD_oracle, class histogram and per-chunk agreement of a generator
+    bench             benchmarks (explorer latency)
     pipeline          run the notebooks through papermill in a profile
     download-data     fetch Fashion-MNIST into the user cache (SHA-256 checked)
 """
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("download-data", help="download Fashion-MNIST into the user cache")
 
+    p = sub.add_parser("bench", help="benchmarks: explorer")
+    p.add_argument("what", help="which benchmark: explorer")
+    p.add_argument("--n", type=int, default=50, help="repetitions")
+    p.add_argument("--json", default=None, help="also write the result here")
+
     p = sub.add_parser("publish-notebooks", help="copy a run's executed notebooks into notebooks/, cleaned")
     p.add_argument("--run", default="runs/laptop", help="run directory (default runs/laptop)")
 
@@ -102,6 +108,17 @@ def main(argv: list[str] | None = None) -> int:
 
             summary = run_pipeline(args.profile, out=args.out, only=args.only, force=args.force)
             print(summary)
+        elif args.cmd == "bench":
+            from .bench import BENCHES
+
+            if args.what not in BENCHES:
+                raise KeyError(f"unknown benchmark {args.what!r}; valid: {', '.join(BENCHES)}")
+            res = BENCHES[args.what](args.n)
+            print(json.dumps(res, indent=2))
+            if args.json:
+                from .checkpoint import atomic_write_json
+
+                atomic_write_json(args.json, res)
         elif args.cmd == "publish-notebooks":
             from .config import resolve_path
             from .pipeline import NOTEBOOK_DIR, STAGES, publish_notebook

@@ -45,13 +45,33 @@ class HLGeneratorParams:
     seed: int = 0                    # seed of every draw in the notebook
 
 
-NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams}
+@dataclass(frozen=True)
+class ExplorerParams:
+    """Notebook 02_latent_explorer."""
+
+    run_dir: str = "runs/laptop/02_latent_explorer"  # outputs (relative paths: from the repository root)
+    figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    generator: str = "biggan"        # shipped name or checkpoint path
+    anchor_seed: int = 0             # the anchor shown first and swept
+    n_positives: int = 6             # positives in the strip
+    sweep_sigmas: str = "0,0.25,0.5,1,1.5,2,3"  # sigma per column of the static sweep
+    interactive: bool = True         # build the live widget (the static sweep is always drawn)
+
+
+NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams, "02_latent_explorer": ExplorerParams}
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    "smoke": {"01_hl_generator": {"run_dir": "runs/smoke/01_hl_generator", "train_steps": 4, "n_samples": 500, "n_test": 1000, "n_anchors": 200,
-                                  "grid_anchors": 4}},
-    "laptop": {"01_hl_generator": {}},
-    "gpu": {"01_hl_generator": {"run_dir": "runs/gpu/01_hl_generator", "train_steps": 20000, "n_samples": 50000, "n_anchors": 10000}},
+    "smoke": {
+        "01_hl_generator": {"run_dir": "runs/smoke/01_hl_generator", "train_steps": 4, "n_samples": 500,
+                            "n_test": 1000, "n_anchors": 200, "grid_anchors": 4},
+        "02_latent_explorer": {"run_dir": "runs/smoke/02_latent_explorer", "sweep_sigmas": "0,1,3"},
+    },
+    "laptop": {"01_hl_generator": {}, "02_latent_explorer": {}},
+    "gpu": {
+        "01_hl_generator": {"run_dir": "runs/gpu/01_hl_generator", "train_steps": 20000, "n_samples": 50000,
+                            "n_anchors": 10000},
+        "02_latent_explorer": {"run_dir": "runs/gpu/02_latent_explorer"},
+    },
 }
 
 

@@ -118,3 +118,21 @@ def concat(latents: Latents) -> Tensor:
 def split(z: Tensor, chunks: tuple[Chunk, ...]) -> Latents:
     """Inverse of :func:`concat`."""
     return list(z.split([c.dim for c in chunks], dim=1))
+
+
+def perturb(chunks: tuple[Chunk, ...], latents: Latents, sigmas: list[float], seed: int,
+            truncation: float | None = 2.0, start: int = 0) -> Latents:
+    """Per-chunk additive noise: ``z'_k = z_k + sigma_k * eps_k`` (METHODS.md §1.2).
+
+    ``eps`` is drawn like a latent code (:func:`sample` with ``seed``; each sample from its
+    own ``row_seed``, each chunk its own slice, so the noise is independent per chunk and
+    addressable by seed and index), truncated at ``±truncation`` (in units of sigma).
+    Chunks with ``sigma_k == 0`` are returned as the same tensors.
+    """
+    n = check(chunks, latents)
+    if len(sigmas) != len(chunks):
+        raise ValueError(f"expected {len(chunks)} sigmas (one per chunk), got {len(sigmas)}")
+    if not any(sigmas):
+        return list(latents)
+    eps = sample(chunks, n, seed=seed, truncation=truncation, device=latents[0].device, start=start)
+    return [z if s == 0 else z + s * e for z, s, e in zip(latents, sigmas, eps)]

@@ -53,8 +53,12 @@ def save_grid(images: torch.Tensor, path: str | Path, ncol: int = 10, scale: int
 
 
 def save_hierarchy_figure(grid: torch.Tensor, titles: list[str], path: str | Path,
-                          title: str = "") -> Path:
-    """Rows = anchors; columns = anchor, then chunk-k resamples (global -> fine), labelled."""
+                          title: str = "", row_titles: list[str] | None = None) -> Path:
+    """A labelled image grid ``(R, C, 1, H, W)``: column titles, optional row titles.
+
+    Notebook 01: rows = anchors, columns = anchor then chunk-k resamples (global -> fine);
+    notebook 02: rows = chunks, columns = sigma.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,6 +74,8 @@ def save_hierarchy_figure(grid: torch.Tensor, titles: list[str], path: str | Pat
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title(titles[j].replace("_", "\n", 1), fontsize=6)
+            if j == 0 and row_titles:
+                ax.set_ylabel(row_titles[i], fontsize=6)
     if title:
         fig.suptitle(title, fontsize=8)
     fig.tight_layout(pad=0.2)

@@ -51,3 +51,17 @@ def test_check_and_concat_split():
         L.check(CHUNKS, z[:2])
     with pytest.raises(ValueError, match="chunk 'b'"):
         L.check(CHUNKS, [z[0], torch.zeros(4, 9), z[2]])
+
+
+def test_perturb_per_chunk_sigma():
+    z = L.sample(CHUNKS, 64, seed=0)
+    p = L.perturb(CHUNKS, z, [0.0, 0.5, 2.0], seed=3, truncation=2.0)
+    assert p[0] is z[0]
+    d1, d2 = (p[1] - z[1]).abs(), (p[2] - z[2]).abs()
+    assert d1.max() <= 1.0 + 1e-6 and d2.max() <= 4.0 + 1e-6  # truncated at 2 sigma
+    assert d2.mean() > 3 * d1.mean()
+    again = L.perturb(CHUNKS, z, [0.0, 0.5, 2.0], seed=3, truncation=2.0)
+    assert all(torch.equal(a, b) for a, b in zip(p, again))
+    assert all(a is b for a, b in zip(L.perturb(CHUNKS, z, [0, 0, 0], seed=1), z))
+    with pytest.raises(ValueError, match="expected 3 sigmas"):
+        L.perturb(CHUNKS, z, [0.1], seed=0)

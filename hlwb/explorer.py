@@ -1,0 +1,268 @@
+"""The latent explorer's core: settings in, images and oracle labels out (no widgets here).
+
+``ExplorerState`` is everything a view shows; ``render(state)`` is a pure function of it
+(given the cached generator, oracle and directions), so the widget in :mod:`hlwb.widgets`
+is a thin shell and the logic is tested without a browser. The strip of positives is
+exactly what the per-chunk view generator feeds an encoder: :func:`hlwb.latents.perturb`
+with the state's per-chunk sigma and the positive seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data
+from . import generators as G
+from . import latents as L
+from . import oracle as oracle_mod
+
+
+class ExplorerError(ValueError):
+    """Settings that cannot be shown (unknown generator, wrong chunk sizes, bad JSON)."""
+
+
+@dataclass
+class ChunkControl:
+    """Controls of one chunk: resample seed (0 = the anchor's own), step along a direction, sigma, lock."""
+
+    seed: int = 0
+    alpha: float = 0.0
+    sigma: float = 0.0
+    locked: bool = False
+
+
+@dataclass
+class ExplorerState:
+    generator: str = "biggan"
+    anchor_seed: int = 0
+    truncation: float = 2.0
+    directions: str = "random"  # "random" unit direction per chunk, or "pca" (principal)
+    n_positives: int = 6
+    positive_seed: int = 0
+    chunks: list[ChunkControl] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ExplorerState:
+        try:
+            chunks = [ChunkControl(**c) for c in d.get("chunks", [])]
+            return cls(**{**d, "chunks": chunks})
+        except TypeError as e:
+            raise ExplorerError(f"settings JSON has an unexpected field: {e}") from None
+
+
+@dataclass
+class Rendered:
+    anchor: torch.Tensor        # (1, 1, 32, 32)
+    positives: torch.Tensor     # (K, 1, 32, 32)
+    labels: list[str]           # oracle label of anchor, then of each positive
+    confidences: list[float]
+    latents: L.Latents          # the anchor's edited latent code
+    png: bytes                  # the composed view: anchor (large) beside the positive strip
+
+
+_GENS: dict[str, G.HLGenerator] = {}
+_DIRS: dict[tuple, list[torch.Tensor]] = {}
+
+
+def generator(name: str) -> G.HLGenerator:
+    """A shipped generator or checkpoint path, loaded once; errors become ExplorerError."""
+    if name not in _GENS:
+        try:
+            _GENS[name] = G.load(name)
+        except Exception as e:  # noqa: BLE001 - shown in the widget as a message
+            raise ExplorerError(f"cannot load generator {name!r}: {e}") from None
+    return _GENS[name]
+
+
+def default_state(gen_name: str = "biggan") -> ExplorerState:
+    gen = generator(gen_name)
+    return ExplorerState(generator=gen_name, truncation=gen.default_truncation or 2.0,
+                         chunks=[ChunkControl() for _ in gen.chunks])
+
+
+def random_directions(gen: G.HLGenerator, seed: int = 0) -> list[torch.Tensor]:
+    """One seeded random unit vector per chunk."""
+    g = L.make_generator(seed)
+    vs = [torch.randn(c.dim, generator=g) for c in gen.chunks]
+    return [v / v.norm() for v in vs]
+
+
+def principal_directions(gen: G.HLGenerator, n_anchors: int = 32, seed: int = 0) -> list[torch.Tensor]:
+    """Per chunk, the latent direction that changes the image most (first principal direction).
+
+    For chunk k the image change is dx ~ J_k dz_k; the directions maximising E||J_k u||^2 are
+    the top eigenvectors of E[J_k^T J_k], estimated with forward-mode derivatives over
+    ``n_anchors`` anchors (GANSpace-like, but measured in image space directly).
+    """
+    z = gen.sample_latents(n_anchors, seed=seed)
+    gen.eval()
+    out = []
+    for k, c in enumerate(gen.chunks):
+        def f(zk, k=k):
+            return gen(L.replace_chunk(z, k, zk)).flatten(1)  # (N, 1024)
+
+        cols = []
+        for j in range(c.dim):
+            e = torch.zeros_like(z[k])
+            e[:, j] = 1.0
+            cols.append(torch.func.jvp(f, (z[k],), (e,))[1])  # (N, 1024): d image / d z_kj
+        jac = torch.stack(cols, dim=2)  # (N, 1024, dim)
+        m = torch.einsum("npi,npj->ij", jac, jac) / n_anchors  # (dim, dim)
+        evals, evecs = torch.linalg.eigh(m)
+        out.append(evecs[:, -1].detach())
+    return out
+
+
+def directions(state: ExplorerState) -> list[torch.Tensor]:
+    key = (state.generator, state.directions)
+    if key not in _DIRS:
+        gen = generator(state.generator)
+        if state.directions == "random":
+            _DIRS[key] = random_directions(gen)
+        elif state.directions == "pca":
+            _DIRS[key] = principal_directions(gen)
+        else:
+            raise ExplorerError(f"directions must be 'random' or 'pca', got {state.directions!r}")
+    return _DIRS[key]
+
+
+def validate(state: ExplorerState) -> G.HLGenerator:
+    gen = generator(state.generator)
+    if len(state.chunks) != len(gen.chunks):
+        raise ExplorerError(f"settings have {len(state.chunks)} chunk controls but {state.generator!r} "
+                            f"has {len(gen.chunks)} chunks ({', '.join(c.name for c in gen.chunks)})")
+    if state.n_positives < 0 or state.truncation <= 0:
+        raise ExplorerError("n_positives must be >= 0 and truncation > 0")
+    return gen
+
+
+def edited_latents(state: ExplorerState) -> L.Latents:
+    """The anchor's code after the per-chunk resample and direction controls (locked chunks untouched)."""
+    gen = validate(state)
+    z = gen.sample_latents(1, seed=state.anchor_seed, truncation=state.truncation)
+    dirs = directions(state)
+    for k, ctl in enumerate(state.chunks):
+        if ctl.locked:
+            continue
+        if ctl.seed:
+            z = L.resample_chunk(gen.chunks, z, k, seed=L.row_seed(state.anchor_seed, 1000 * (k + 1) + ctl.seed),
+                                 truncation=state.truncation)
+        if ctl.alpha:
+            z = L.replace_chunk(z, k, z[k] + ctl.alpha * dirs[k][None])
+    return z
+
+
+def positive_latents(state: ExplorerState, z: L.Latents) -> L.Latents:
+    """K positives of the anchor: per-chunk sigma (0 for locked chunks), the positive seed."""
+    gen = generator(state.generator)
+    zk = [t.expand(state.n_positives, -1) for t in z]
+    sigmas = [0.0 if c.locked else c.sigma for c in state.chunks]
+    return L.perturb(gen.chunks, zk, sigmas, seed=state.positive_seed)
+
+
+def render(state: ExplorerState, oracle: oracle_mod.Oracle | None = None, size: int = 256) -> Rendered:
+    """Images, oracle labels and the composed PNG for ``state``."""
+    gen = validate(state)
+    orc = oracle or oracle_mod.load()
+    z = edited_latents(state)
+    with torch.inference_mode():
+        zp = positive_latents(state, z)
+        x = gen.generate([torch.cat([a, b]) for a, b in zip(z, zp)] if state.n_positives else z)
+    probs = orc.probs(x)
+    conf, lab = probs.max(1)
+    labels = [data.FASHION_CLASSES[i] for i in lab.tolist()]
+    png = compose_png(x, labels, conf.tolist(), size=size)
+    return Rendered(x[:1], x[1:], labels, conf.tolist(), z, png)
+
+
+def compose_png(x: torch.Tensor, labels: list[str], conf: list[float], size: int = 256) -> bytes:
+    """Anchor at ``size`` px, the positives in a strip at size/2.5 px; labels underneath."""
+    from PIL import Image, ImageDraw
+
+    u8 = data.to_uint8(x)[:, 0].numpy()
+    small = int(size / 2.5)
+    k = len(u8) - 1
+    cols = max(1, min(k, 3))
+    rows = (k + cols - 1) // cols if k else 0
+    text_h = 14
+    width = size + 12 + cols * (small + 6)
+    height = max(size + text_h, rows * (small + text_h + 4)) + 4
+    canvas = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(canvas)
+    canvas.paste(Image.fromarray(u8[0]).resize((size, size), Image.NEAREST), (0, 0))
+    draw.text((2, size + 1), f"anchor: {labels[0]} {conf[0]:.2f}", fill=0)
+    for j in range(k):
+        r, c = divmod(j, cols)
+        x0, y0 = size + 12 + c * (small + 6), r * (small + text_h + 4)
+        canvas.paste(Image.fromarray(u8[j + 1]).resize((small, small), Image.NEAREST), (x0, y0))
+        draw.text((x0, y0 + small + 1), f"{labels[j + 1][:9]} {conf[j + 1]:.2f}", fill=0)
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+@torch.no_grad()
+def sigma_sweep(gen: G.HLGenerator, sigmas: list[float], anchor_seed: int = 0, seed: int = 0) -> torch.Tensor:
+    """Images ``(K, S, 1, 32, 32)``: row k perturbs only chunk k, column s with ``sigmas[s]``.
+
+    The same noise draw (``seed``) is scaled across a row, so a row shows one direction of
+    change growing with sigma.
+    """
+    z = gen.sample_latents(1, seed=anchor_seed)
+    rows = []
+    for k in range(len(gen.chunks)):
+        cols = []
+        for s in sigmas:
+            sig = [0.0] * len(gen.chunks)
+            sig[k] = s
+            cols.append(L.perturb(gen.chunks, z, sig, seed=seed))
+        rows.append(gen.generate([torch.cat(parts) for parts in zip(*cols)]))
+    return torch.stack(rows)
+
+
+def export(state: ExplorerState, rendered: Rendered, stem: str | Path) -> tuple[Path, Path]:
+    """Write ``stem.json`` (settings + the edited latents) and ``stem.png`` (the view)."""
+    from .checkpoint import atomic_write_bytes, atomic_write_text
+
+    stem = Path(stem)
+    d = dataclasses.asdict(state)
+    d["latents"] = [t[0].tolist() for t in rendered.latents]
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(d, indent=2) + "\n")
+    atomic_write_bytes(stem.with_suffix(".png"), rendered.png)
+    return stem.with_suffix(".json"), stem.with_suffix(".png")
+
+
+def load_settings(path_or_text: str | Path) -> ExplorerState:
+    """Settings from an exported JSON file (or its text); checks the stored latents' sizes."""
+    p = Path(str(path_or_text))
+    try:
+        text = p.read_text() if p.suffix == ".json" and p.exists() else str(path_or_text)
+        d = json.loads(text)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ExplorerError(f"cannot read settings JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise ExplorerError("settings JSON must be an object")
+    stored = d.pop("latents", None)
+    state = ExplorerState.from_dict(d)
+    gen = validate(state)
+    if stored is not None:
+        sizes = [len(v) for v in stored]
+        want = [c.dim for c in gen.chunks]
+        if sizes != want:
+            raise ExplorerError(f"stored latents have chunk sizes {sizes}, but {state.generator!r} "
+                                f"expects {want}")
+        if not np.allclose(np.concatenate(stored),
+                           torch.cat([t[0] for t in edited_latents(state)]).numpy(), atol=1e-5):
+            raise ExplorerError("stored latents do not match what the settings produce "
+                                "(was the file edited, or made with another generator?)")
+    return state

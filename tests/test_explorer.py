@@ -1,0 +1,124 @@
+import json
+
+import pytest
+import torch
+
+from hlwb import explorer as E
+from hlwb import generators
+from hlwb import latents as L
+from hlwb.generators.biggan import BigGANGenerator
+from hlwb.widgets import LatentExplorer
+
+
+@pytest.fixture(scope="module")
+def gen_path(tmp_path_factory):
+    torch.manual_seed(0)
+    g = BigGANGenerator(ch=8)
+    g.recompute_statistics(seed=0, n_batches=2, batch=32)
+    p = tmp_path_factory.mktemp("gen") / "tiny.pt"
+    generators.save(p, g)
+    return str(p)
+
+
+def _state(gen_path, **kw):
+    s = E.default_state(gen_path)
+    for k, v in kw.items():
+        setattr(s, k, v)
+    return s
+
+
+def test_sigma_zero_gives_the_anchor(gen_path):
+    r = E.render(_state(gen_path, n_positives=4))
+    assert r.positives.shape == (4, 1, 32, 32)
+    # same latents; decoded in one batch, so equal up to float rounding
+    assert all(torch.allclose(p, r.anchor[0], atol=1e-5) for p in r.positives)
+    assert len(r.labels) == 5 and r.png[:4] == b"\x89PNG"
+
+
+def test_locked_chunks_stay_bit_identical(gen_path):
+    s = _state(gen_path, n_positives=3)
+    for c in s.chunks:
+        c.seed, c.alpha, c.sigma = 3, 1.5, 0.7
+    s.chunks[1].locked = True
+    base = E.generator(gen_path).sample_latents(1, seed=s.anchor_seed, truncation=s.truncation)
+    z = E.edited_latents(s)
+    assert torch.equal(z[1], base[1])
+    assert all(not torch.equal(z[k], base[k]) for k in (0, 2, 3))
+    zp = E.positive_latents(s, z)
+    assert all(torch.equal(row, z[1][0]) for row in zp[1])  # no noise on the locked chunk
+    assert not torch.equal(zp[2][0], z[2][0])
+
+
+def test_strip_matches_the_view_generator(gen_path):
+    s = _state(gen_path, n_positives=5, positive_seed=11)
+    sig = [0.0, 0.3, 0.8, 1.5]
+    for c, v in zip(s.chunks, sig):
+        c.sigma = v
+    r = E.render(s)
+    gen = E.generator(gen_path)
+    z = gen.sample_latents(1, seed=s.anchor_seed, truncation=s.truncation)
+    views = gen.generate(L.perturb(gen.chunks, [t.expand(5, -1) for t in z], sig, seed=11))
+    assert torch.allclose(r.positives, views, atol=1e-6)
+
+
+def test_export_import_roundtrip_and_bad_json(gen_path, tmp_path):
+    s = _state(gen_path, anchor_seed=4)
+    s.chunks[2].seed, s.chunks[0].alpha = 5, -2.0
+    r = E.render(s)
+    j, p = E.export(s, r, tmp_path / "view")
+    assert p.read_bytes() == r.png
+    s2 = E.load_settings(j)
+    assert E.render(s2).png == r.png
+    d = json.loads(j.read_text())
+    d["latents"][1] = d["latents"][1][:5]
+    with pytest.raises(E.ExplorerError, match=r"chunk sizes \[20, 5, 20, 20\]"):
+        E.load_settings(json.dumps(d))
+    d = json.loads(j.read_text())
+    d["generator"] = "no_such_gen"
+    with pytest.raises(E.ExplorerError, match="cannot load generator 'no_such_gen'"):
+        E.load_settings(json.dumps(d))
+
+
+def test_principal_direction_changes_the_image_most(gen_path):
+    gen = E.generator(gen_path)
+    pca = E.principal_directions(gen, n_anchors=32, seed=0)
+    z = gen.sample_latents(32, seed=0)
+    x0 = gen.generate(z)
+    g = torch.Generator().manual_seed(1)
+    for k, u in enumerate(pca):
+        assert u.norm().item() == pytest.approx(1.0, abs=1e-5)
+
+        def change(v):
+            return (gen.generate(L.replace_chunk(z, k, z[k] + 1e-2 * v[None])) - x0).pow(2).sum().item()
+
+        rand = [torch.randn(u.shape, generator=g) for _ in range(5)]
+        assert change(u) >= max(change(v / v.norm()) for v in rand)
+
+
+def test_widget_wiring_without_a_browser(gen_path, tmp_path):
+    ex = LatentExplorer(gen_path, figures_dir=tmp_path, n_positives=3)
+    first = ex.image.value
+    ex.sliders["chunk3_seed"].value = 7  # fires the observer synchronously
+    assert ex.state.chunks[3].seed == 7 and ex.image.value != first
+    ex.sliders["chunk0_lock"].value = True
+    assert ex.state.chunks[0].locked
+    ex.reset()
+    assert ex.state.chunks[3].seed == 0 and ex.sliders["chunk3_seed"].value == 0 and ex.image.value == first
+    assert not ex.import_settings('{"generator": "nope", "chunks": []}')
+    assert "import failed" in ex.message.value and "nope" in ex.message.value
+    ex.sliders["chunk1_sigma"].value = 0.5
+    j, p = ex.export(tmp_path / "v")
+    shown = ex.image.value
+    ex.reset()
+    assert ex.import_settings(str(j)) and ex.image.value == shown
+    ex.set_generator("/no/file.pt")
+    assert "cannot load generator" in ex.message.value
+
+
+def test_sigma_sweep_rows_move_one_chunk(gen_path):
+    gen = E.generator(gen_path)
+    grid = E.sigma_sweep(gen, [0.0, 1.0, 2.0], anchor_seed=0, seed=1)
+    assert grid.shape == (4, 3, 1, 32, 32)
+    anchor = gen.generate(gen.sample_latents(1, seed=0))[0]
+    assert all(torch.allclose(grid[k, 0], anchor, atol=1e-5) for k in range(4))  # sigma 0: the anchor
+    assert all((grid[k, 2] - anchor).abs().mean() > (grid[k, 1] - anchor).abs().mean() for k in range(4))
