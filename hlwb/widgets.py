@@ -66,17 +66,19 @@ class LatentExplorer:
     def _build_chunk_controls(self) -> None:
         gen = E.generator(self.state.generator)
         rows, self.sliders = [], {}
+        style, lay = {"description_width": "62px"}, W.Layout(width="250px")
         for k, (c, ctl) in enumerate(zip(gen.chunks, self.state.chunks)):
-            seed = W.IntSlider(value=ctl.seed, min=0, max=50, description="seed", continuous_update=False)
+            seed = W.IntSlider(value=ctl.seed, min=0, max=50, description="seed", continuous_update=False,
+                             style=style, layout=lay)
             alpha = W.FloatSlider(value=ctl.alpha, min=-6, max=6, step=0.25, description="direction",
-                                  continuous_update=False)
+                                  continuous_update=False, style=style, layout=lay)
             sigma = W.FloatSlider(value=ctl.sigma, min=0, max=2, step=0.05, description="σ",
-                                  continuous_update=False)
+                                  continuous_update=False, style=style, layout=lay)
             lock = W.Checkbox(value=ctl.locked, description="lock", indent=False)
             for name, w in (("seed", seed), ("alpha", alpha), ("sigma", sigma), ("lock", lock)):
                 self.sliders[f"chunk{k}_{name}"] = w
                 w.observe(self._on_change, names="value")
-            rows.append(W.HBox([W.Label(f"{k}: {c.name}", layout=W.Layout(width="130px")), seed, alpha, sigma, lock],
+            rows.append(W.HBox([W.Label(f"{k}: {c.name}", layout=W.Layout(width="150px")), seed, alpha, sigma, lock],
                                layout=W.Layout()))
         self.chunk_box.children = rows
 

@@ -1,0 +1,105 @@
+"""Notebook 02 in a real JupyterLab, driven in Debian's Chromium by Playwright.
+
+Starts JupyterLab on localhost, opens the explorer notebook, runs all cells, moves one
+chunk's seed slider with the keyboard and asserts that the displayed image changed.
+Screenshots go to ``$HLWB_TEST_ARTIFACTS/browser`` (default ``runs/test-artifacts/browser``).
+Deselect locally with ``-m "not browser"``; CI runs it (``.ci/run`` installs chromium).
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hlwb import config
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("HLWB_TEST_ARTIFACTS", config.REPO_ROOT / "runs" / "test-artifacts")) / "browser"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    assert Path(CHROMIUM).exists(), "Debian's chromium is required: apt-get install chromium chromium-driver"
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copy(config.REPO_ROOT / "notebooks" / "02_latent_explorer.ipynb", root)
+    port = _free_port()
+    env = {**os.environ, "HLWB_PROFILE": "smoke", "HLWB_HEADLESS": "1", "JUPYTER_CONFIG_DIR": str(root / ".cfg")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
+         "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+         f"--ServerApp.root_dir={root}", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+         "jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(root / "lab.log", "w"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(url + "/api", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("JupyterLab did not start: " + (root / "lab.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_slider_changes_the_image_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{lab}/lab/tree/02_latent_explorer.ipynb", timeout=120_000)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-KernelStatus", timeout=60_000)
+            time.sleep(2)  # let the kernel settle before running
+            page.click("text=Run", timeout=30_000)  # the Run menu
+            page.click("text=Run All Cells", timeout=30_000)
+            img = page.wait_for_selector("img.widget-image", timeout=180_000)
+            # ipywidgets 8 shows the PNG bytes through a blob: URL, a new one per value
+            page.wait_for_function("document.querySelector('img.widget-image').src.startsWith('blob:')",
+                                   timeout=60_000)
+            img.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "01_after_run_all.png"))
+            before = img.get_attribute("src")
+            # sliders in order: truncation, then (seed, direction, sigma) per chunk, global -> fine
+            handles = page.locator(".widget-slider .noUi-handle")
+            assert handles.count() >= 1 + 3 * 4
+            seed_last_chunk = handles.nth(1 + 3 * 3)
+            seed_last_chunk.scroll_into_view_if_needed()
+            seed_last_chunk.focus()
+            for _ in range(3):
+                page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                "(before) => document.querySelector('img.widget-image').src !== before", arg=before,
+                timeout=60_000)
+            after = page.locator("img.widget-image").get_attribute("src")
+            page.screenshot(path=str(ARTIFACTS / "02_after_slider.png"))
+            assert after != before
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure.png"))
+            raise
+        finally:
+            browser.close()
