@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from hlwb import latents as L
+from hlwb import walkers as W
+
+CHUNKS = tuple(L.Chunk(f"c{k}", 20, k) for k in range(4))
+
+
+@pytest.fixture
+def z():
+    return L.sample(CHUNKS, 256, seed=0, truncation=2.0)
+
+
+def test_identity(z):
+    out = W.IdentityWalker(CHUNKS)(z)
+    assert all(a is b for a, b in zip(out, z))
+
+
+def test_fresh_learned_walker_is_near_identity(z):
+    torch.manual_seed(0)
+    w = W.LearnedWalker(CHUNKS)
+    out = w(z)
+    rel = (torch.cat(out, 1) - torch.cat(z, 1)).norm() / torch.cat(z, 1).norm()
+    assert rel < 1e-2
+
+
+def test_learned_walker_moves_only_selected_chunks(z):
+    w = W.LearnedWalker(CHUNKS, selected=[2])
+    with torch.no_grad():
+        w.net[2].bias.fill_(1.0)  # make it move
+    out = w(z)
+    assert out[0] is z[0] and out[1] is z[1] and out[3] is z[3]
+    assert torch.allclose(W.delta(z, out)[:, 2], torch.full((256,), 20 ** 0.5), atol=0.1)
+    with pytest.raises(ValueError):
+        W.LearnedWalker(CHUNKS, selected=[4])
+
+
+def test_learned_walker_is_trainable(z):
+    w = W.LearnedWalker(CHUNKS, selected=[1, 3])
+    loss = -W.delta(z, w(z)).sum()
+    loss.backward()
+    assert w.net[0].weight.grad is not None and w.net[0].weight.grad.abs().sum() > 0
+
+
+def test_chunk_noise_add_and_resample(z):
+    w = W.ChunkNoiseWalker(CHUNKS, [0.0, 0.5, 0.0, 2.0])
+    a, b = w(z, seed=3), w(z, seed=3)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))  # same seed, same output
+    assert not torch.equal(w(z, seed=4)[1], a[1])
+    assert a[0] is z[0] and a[2] is z[2]
+    d = W.delta(z, a)
+    assert d[:, 3].mean() > 3 * d[:, 1].mean()
+    assert ((a[1] - z[1]).abs() <= 1.0 + 1e-6).all()  # truncated at 2 sigma
+    r = W.ChunkNoiseWalker(CHUNKS, [0, 1, 0, 0], mode="resample")(z, seed=1)
+    assert r[0] is z[0] and not torch.equal(r[1], z[1]) and r[1].abs().max() <= 2.0
+    # independent noise per chunk: the chunk-1 and chunk-3 draws are not the same numbers
+    eps1, eps3 = (a[1] - z[1]) / 0.5, (a[3] - z[3]) / 2.0
+    assert not torch.allclose(eps1, eps3)
+
+
+def test_gaussian_walker_moves_every_chunk(z):
+    out = W.GaussianWalker(CHUNKS, sigma=0.2)(z, seed=0)
+    d = W.delta(z, out)
+    assert (d > 0).all() and d.mean() == pytest.approx(0.2 * 20 ** 0.5, rel=0.15)
+
+
+def test_registry_and_bad_arguments():
+    assert isinstance(W.build("gaussian", CHUNKS, sigma=0.1), W.GaussianWalker)
+    with pytest.raises(KeyError, match="valid: identity, gaussian, chunk_noise, learned"):
+        W.build("cop", CHUNKS)
+    with pytest.raises(ValueError, match="expected 4 sigmas"):
+        W.ChunkNoiseWalker(CHUNKS, [0.1])
+    with pytest.raises(ValueError, match="mode"):
+        W.ChunkNoiseWalker(CHUNKS, [0.1] * 4, mode="mix")
