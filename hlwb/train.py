@@ -46,7 +46,8 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
         optimizers: dict[str, torch.optim.Optimizer], steps: int, ckpt_path: str | Path | None,
         ckpt_every: int = 500, meta: dict | None = None, desc: str = "train",
         log_path: str | Path | None = None, log_every: int = 50,
-        schedule: Callable[[int], float] | None = None) -> list[dict]:
+        schedule: Callable[[int], float] | None = None,
+        stop: Callable[[int, dict], bool] | None = None) -> list[dict]:
     """Run ``step`` for steps ``[start, steps)`` where ``start`` comes from the checkpoint.
 
     Args:
@@ -58,6 +59,8 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
         meta: plain values stored in the checkpoint (config, command line).
         log_path: JSONL file of the logged steps (rewritten consistently on resume).
         schedule: lr multiplier per step, applied to each param group's ``initial_lr``.
+        stop: early-stopping rule ``stop(i, logs) -> bool``; when true a checkpoint is written
+            and the loop ends after step i.
     Returns:
         The logged records of this call.
     """
@@ -108,6 +111,10 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
                 if log_path:
                     with open(log_path, "a") as f:
                         f.write(json.dumps(rec) + "\n")
+            if stop is not None and stop(i, logs):
+                logger.info("%s: early stop at step %d (%s)", desc, i, logs)
+                save(i + 1)
+                break
             if (i + 1) % ckpt_every == 0 or i + 1 == steps:
                 save(i + 1)
     except NonFiniteLoss as e:

@@ -95,3 +95,11 @@ def test_killed_generator_training_resumes_to_the_same_weights(tmp_path):
     a, b = generators.load(tmp_path / "ref.pt"), generators.load(tmp_path / "k.pt")
     for (n, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), n
+
+
+def test_early_stop_rule(tmp_path):
+    lin, opt, step = _toy(tmp_path)
+    rec = fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=100, ckpt_path=tmp_path / "s.pt",
+              ckpt_every=50, log_every=1, stop=lambda i, logs: i >= 10 and logs["loss"] < 1.0)
+    assert rec[-1]["step"] < 99
+    assert checkpoint.load(tmp_path / "s.pt", kind="train-state")["step"] == rec[-1]["step"] + 1

@@ -1,0 +1,125 @@
+"""Walker-vs-critic training, the InfoNCE min-max of METHODS.md §1.3, and the §1.4 table.
+
+Per batch, two alternating steps through the one loop (:func:`hlwb.train.fit`):
+  1. critic step: minimise InfoNCE(f(g(z)), f(g(T(z)))) on detached views;
+  2. walker step: maximise the same InfoNCE through the frozen generator.
+Net: min_T max_f I_NCE(g(z); g(T(z))), with I >= log(2B - 1) - L_NCE. The plain NT-Xent is
+reported (the reference multiplies it by tau / 0.07). No distance term: the oracle agreement
+logged every step is what tells whether the walker left the anchor's class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import latents as L
+from .encoders import Critic
+from .generators import HLGenerator
+from .oracle import Oracle
+from .ssl.losses import nt_xent
+from .train import check_finite, fit
+from .walkers import LearnedWalker, Walker, delta
+
+
+@dataclass(frozen=True)
+class MinMaxConfig:
+    steps: int = 400
+    batch: int = 64              # B anchors: 2B views per InfoNCE
+    tau: float = 0.1
+    lr_walker: float = 8e-5      # reference lrs at batch 64
+    lr_critic: float = 5e-5
+    beta1: float = 0.5
+    beta2: float = 0.999
+    critic_width: int = 16
+    walker_hidden: int = 256
+    seed: int = 0
+    ckpt_every: int = 100        # steps (x batch = samples)
+    early_stop: bool = False     # reference rule: stop once the critic loss > 2.5 after 100k samples
+    early_stop_loss: float = 2.5
+    early_stop_after: int = 100_000
+
+
+def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig,
+                 work_dir: str | Path | None = None, oracle: Oracle | None = None,
+                 desc: str = "walker") -> tuple[LearnedWalker, Critic, list[dict]]:
+    """Train a learned walker over ``selected`` chunks (None: all, the COP-Gen baseline)."""
+    gen.eval()
+    for p in gen.parameters():
+        p.requires_grad_(False)
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+        torch.manual_seed(cfg.seed)
+        walker = LearnedWalker(gen.chunks, selected, hidden=cfg.walker_hidden).to(gen.device)
+        critic = Critic(cfg.critic_width).to(gen.device)
+    opt_w = torch.optim.Adam(walker.parameters(), lr=cfg.lr_walker, betas=(cfg.beta1, cfg.beta2))
+    opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.lr_critic, betas=(cfg.beta1, cfg.beta2))
+    log_b = math.log(2 * cfg.batch - 1)
+
+    def step(i: int) -> dict[str, float]:
+        z = gen.sample_latents(cfg.batch, seed=cfg.seed * 1_000_003 + i)
+        with torch.no_grad():
+            x = gen(z)
+            zp = walker(z)
+            xp = gen(zp)
+        # 1. critic: minimise InfoNCE on detached views
+        loss_c = nt_xent(critic(x), critic(xp), cfg.tau)
+        check_finite("critic loss", loss_c, i)
+        opt_c.zero_grad(set_to_none=True)
+        loss_c.backward()
+        opt_c.step()
+        # 2. walker: maximise InfoNCE through the frozen generator (critic not updated)
+        zp = walker(z)
+        loss_w = -nt_xent(critic(x), critic(gen(zp)), cfg.tau)
+        check_finite("walker loss", loss_w, i)
+        opt_w.zero_grad(set_to_none=True)
+        loss_w.backward()
+        opt_w.step()
+        logs = {"infonce": loss_c.item(), "mi_bound": log_b - loss_c.item(), "walker_infonce": -loss_w.item()}
+        d = delta(z, [t.detach() for t in zp]).mean(0)
+        logs.update({f"delta_{k}": v for k, v in enumerate(d.tolist())})
+        if oracle is not None:
+            logs["oracle_agreement"] = (oracle.predict(x) == oracle.predict(xp)).float().mean().item()
+        return logs
+
+    def stop(i: int, logs: dict) -> bool:
+        return (cfg.early_stop and (i + 1) * cfg.batch >= cfg.early_stop_after
+                and logs["infonce"] > cfg.early_stop_loss)
+
+    work = Path(work_dir) if work_dir else None
+    records = fit(step, modules={"walker": walker, "critic": critic}, optimizers={"w": opt_w, "c": opt_c},
+                  steps=cfg.steps, ckpt_path=work / "train_state.pt" if work else None,
+                  ckpt_every=cfg.ckpt_every, meta={"config": dataclasses.asdict(cfg), "selected": selected},
+                  desc=desc, log_path=work / "log.jsonl" if work else None, log_every=1, stop=stop)
+    return walker, critic, records
+
+
+@torch.no_grad()
+def monte_carlo(gen: HLGenerator, walker: Walker, critic: Critic, oracle: Oracle | None = None,
+                n_anchors: int = 10_000, batch: int = 64, tau: float = 0.1, seed: int = 10**6) -> dict:
+    """METHODS.md §1.4 per walker: mean/std of Delta per chunk over ``n_anchors`` anchors, the
+    critic's InfoNCE and MI bound (batches of ``batch``), and the oracle's label agreement."""
+    critic.eval()
+    deltas, losses, agree = [], [], []
+    for j, start in enumerate(range(0, n_anchors, batch)):
+        n = min(batch, n_anchors - start)
+        z = L.sample(gen.chunks, n, seed=seed, truncation=gen.default_truncation, device=gen.device,
+                     start=start)
+        zp = walker(z, seed=seed + j)
+        x, xp = gen.generate(z), gen.generate(zp)
+        deltas.append(delta(z, zp))
+        if n == batch:
+            losses.append(nt_xent(critic(x), critic(xp), tau).item())
+        if oracle is not None:
+            agree.append(oracle.predict(x) == oracle.predict(xp))
+    d = torch.cat(deltas)
+    loss = sum(losses) / max(1, len(losses))
+    out = {"n_anchors": n_anchors, "infonce": loss, "mi_bound": math.log(2 * batch - 1) - loss,
+           **{f"delta_mean_{k}": v for k, v in enumerate(d.mean(0).tolist())},
+           **{f"delta_std_{k}": v for k, v in enumerate(d.std(0).tolist())}}
+    if oracle is not None:
+        out["oracle_agreement"] = torch.cat(agree).float().mean().item()
+    return out
