@@ -31,3 +31,60 @@ def nt_xent(z1: Tensor, z2: Tensor, tau: float = 0.1) -> Tensor:
 def mi_lower_bound(loss: Tensor | float, batch: int) -> float:
     """InfoNCE bound on I(x; x'): log(2B - 1) - L_NCE (nats)."""
     return float(torch.log(torch.tensor(2.0 * batch - 1.0)) - float(loss))
+
+
+def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
+    """SimSiam's D(p, z) = -cos(p, stopgrad(z)), averaged over the batch (Chen & He 2021).
+
+    Args: p, z: (B, D). Returns a scalar in [-1, 1].
+    """
+    return -F.cosine_similarity(p, z.detach(), dim=1).mean()
+
+
+def byol_loss(p: Tensor, z: Tensor) -> Tensor:
+    """BYOL's 2 - 2 cos(p, stopgrad(z)) (the MSE of normalised vectors), batch mean (Grill et al. 2020)."""
+    return (2 - 2 * F.cosine_similarity(p, z.detach(), dim=1)).mean()
+
+
+def moco_infonce(q: Tensor, k: Tensor, queue: Tensor, tau: float = 0.2) -> Tensor:
+    """MoCo's InfoNCE (He et al. 2020): query q against its key k and K queued negatives.
+
+    Args:
+        q: (B, D) queries (gradient flows), k: (B, D) keys from the momentum encoder
+        (detached here), queue: (K, D) negatives. All are L2-normalised here.
+    Returns:
+        Scalar: cross-entropy with the positive at index 0 of the (B, 1 + K) logits / tau.
+    """
+    q, k = F.normalize(q, dim=1), F.normalize(k.detach(), dim=1)
+    pos = (q * k).sum(1, keepdim=True)  # (B, 1)
+    neg = q @ F.normalize(queue, dim=1).t()  # (B, K)
+    logits = torch.cat([pos, neg], dim=1) / tau
+    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+
+
+@torch.no_grad()
+def sinkhorn(scores: Tensor, eps: float = 0.05, iters: int = 3) -> Tensor:
+    """Sinkhorn-Knopp codes for SwAV (Caron et al. 2020) under the equal-partition constraint.
+
+    Args: scores (B, K) = z^T C. Returns Q (B, K): each row a distribution over prototypes,
+    the prototypes used equally often across the batch.
+    """
+    q = torch.exp((scores - scores.max()) / eps).t()  # (K, B); max-shift for stability
+    q /= q.sum()
+    k, b = q.shape
+    for _ in range(iters):
+        q /= q.sum(dim=1, keepdim=True)  # rows: each prototype gets mass 1/K
+        q /= k
+        q /= q.sum(dim=0, keepdim=True)  # columns: each sample gets mass 1/B
+        q /= b
+    return (q * b).t()  # (B, K), rows sum to 1
+
+
+def swav_loss(scores1: Tensor, scores2: Tensor, tau: float = 0.1, eps: float = 0.05, iters: int = 3) -> Tensor:
+    """Swapped prediction: codes of one view predicted from the other's softmax(scores / tau).
+
+    Args: scores1, scores2: (B, K) prototype scores of the two views. Returns a scalar.
+    """
+    q1, q2 = sinkhorn(scores1, eps, iters), sinkhorn(scores2, eps, iters)
+    lp1, lp2 = F.log_softmax(scores1 / tau, dim=1), F.log_softmax(scores2 / tau, dim=1)
+    return -0.5 * ((q1 * lp2).sum(1).mean() + (q2 * lp1).sum(1).mean())
