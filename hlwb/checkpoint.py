@@ -76,6 +76,16 @@ def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(b"version https://git-lfs"):
+        raise CheckpointError(f"{path}: a Git LFS pointer, not the checkpoint; run `git lfs pull`")
+    if not head.startswith(b"PK\x03\x04"):  # torch.save writes a zip archive
+        if head[:1] == b"\x80":  # a bare pickle stream
+            raise CheckpointError(f"{path}: refused — a raw pickle, not a torch zip checkpoint; "
+                                  "unpickling it would run code from the file")
+        raise CheckpointError(f"{path}: not a torch checkpoint (it does not start like a torch.save "
+                              "zip archive; a download error page or another format?)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -84,8 +94,8 @@ def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu") 
             f"rebuild, and unpickling runs code from the file. hlwb checkpoints hold tensors and "
             f"plain values only. If you trust the file, convert it to a state dict yourself. ({e})"
         ) from e
-    except (RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({e})") from e
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({e!r}); truncated or corrupt?") from e
     fmt = state.get("format") if isinstance(state, dict) else None
     if fmt != FORMAT_PREFIX + kind:
         raise CheckpointError(f"{path}: refused — expected an hlwb checkpoint of kind {kind!r}, "

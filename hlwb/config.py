@@ -9,7 +9,9 @@ passes ``-p seed 1e3`` as a float, so this is where such mistakes are caught.
 Profiles (DESIGN.md §5): ``smoke`` (every notebook in under a minute, for tests and CI),
 ``laptop`` (the default), ``gpu``. ``HLWB_PROFILE`` selects one for a notebook run outside
 the pipeline (nbval, a user's kernel): its values replace parameters left at their
-laptop default; a parameter set explicitly (papermill ``-p``) is kept.
+laptop default; a parameter set explicitly (papermill ``-p``) to another value is kept.
+The rule goes by value: a parameter set explicitly *to* its laptop default is treated as
+left at it, and takes the profile's value (a kernel cannot see which names papermill injected).
 """
 
 from __future__ import annotations

@@ -24,6 +24,10 @@ from . import latents as L
 from . import oracle as oracle_mod
 
 
+# control ranges (the widget's sliders use them; settings outside are refused on import)
+SEED_MAX, ALPHA_MAX, SIGMA_MAX, TRUNCATION_MAX = 50, 6.0, 2.0, 3.0
+
+
 class ExplorerError(ValueError):
     """Settings that cannot be shown (unknown generator, wrong chunk sizes, bad JSON)."""
 
@@ -141,8 +145,23 @@ def validate(state: ExplorerState) -> G.HLGenerator:
     if len(state.chunks) != len(gen.chunks):
         raise ExplorerError(f"settings have {len(state.chunks)} chunk controls but {state.generator!r} "
                             f"has {len(gen.chunks)} chunks ({', '.join(c.name for c in gen.chunks)})")
-    if state.n_positives < 0 or state.truncation <= 0:
-        raise ExplorerError("n_positives must be >= 0 and truncation > 0")
+    checks = [(isinstance(state.anchor_seed, int) and state.anchor_seed >= 0, "anchor_seed must be an int >= 0"),
+              (isinstance(state.positive_seed, int), "positive_seed must be an int"),
+              (isinstance(state.n_positives, int) and 0 <= state.n_positives <= 64, "n_positives must be 0..64"),
+              (isinstance(state.truncation, (int, float)) and 0 < state.truncation <= TRUNCATION_MAX,
+               f"truncation must be in (0, {TRUNCATION_MAX}]"),
+              (state.directions in ("random", "pca"), "directions must be 'random' or 'pca'")]
+    for c in state.chunks:
+        checks += [(isinstance(c.seed, int) and 0 <= c.seed <= SEED_MAX,
+                    f"chunk seed must be an int in 0..{SEED_MAX}, got {c.seed!r}"),
+                   (isinstance(c.alpha, (int, float)) and abs(c.alpha) <= ALPHA_MAX,
+                    f"chunk alpha must be a number in [-{ALPHA_MAX}, {ALPHA_MAX}], got {c.alpha!r}"),
+                   (isinstance(c.sigma, (int, float)) and 0 <= c.sigma <= SIGMA_MAX,
+                    f"chunk sigma must be in [0, {SIGMA_MAX}], got {c.sigma!r}"),
+                   (isinstance(c.locked, bool), f"chunk locked must be true/false, got {c.locked!r}")]
+    for ok, msg in checks:
+        if not ok:
+            raise ExplorerError(msg)
     return gen
 
 
@@ -244,9 +263,13 @@ def export(state: ExplorerState, rendered: Rendered, stem: str | Path) -> tuple[
 
 def load_settings(path_or_text: str | Path) -> ExplorerState:
     """Settings from an exported JSON file (or its text); checks the stored latents' sizes."""
-    p = Path(str(path_or_text))
+    text = str(path_or_text)
+    if not text.lstrip().startswith("{"):  # a path
+        p = Path(text).expanduser()
+        if not p.is_file():
+            raise ExplorerError(f"no settings file {p}")
+        text = p.read_text()
     try:
-        text = p.read_text() if p.suffix == ".json" and p.exists() else str(path_or_text)
         d = json.loads(text)
     except (OSError, json.JSONDecodeError) as e:
         raise ExplorerError(f"cannot read settings JSON: {e}") from None

@@ -39,8 +39,8 @@ def chunk_agreement(gen: HLGenerator, oracle: Oracle, n_anchors: int = 1000, see
                     truncation: float | None = None) -> list[dict]:
     """Per chunk: oracle label agreement between anchor and chunk-resampled image.
 
-    Returns one record per chunk with ``agreement`` (fraction), its 95 % normal-approximation
-    interval half-width ``ci95``, the mean KL(p_anchor || p_resampled) of the oracle's
+    Returns one record per chunk with ``agreement`` (fraction), its 95 % Wilson interval
+    (``ci_low``, ``ci_high``; ``ci95`` the larger half-width), the mean KL(p_anchor || p_resampled) of the oracle's
     posteriors, and the mean per-pixel RMS change of the image.
     """
     bound = gen.default_truncation if truncation is None else truncation
@@ -56,10 +56,19 @@ def chunk_agreement(gen: HLGenerator, oracle: Oracle, n_anchors: int = 1000, see
         agree = (pk.argmax(1) == y0).float().mean().item()
         kl = (p0 * (p0.clamp_min(1e-12).log() - pk.clamp_min(1e-12).log())).sum(1).mean().item()
         rms = (xk - x0).pow(2).mean(dim=(1, 2, 3)).sqrt().mean().item()
+        lo, hi = wilson(agree, n_anchors)
         rows.append({"chunk": k, "name": chunk.name, "level": chunk.level, "agreement": agree,
-                     "ci95": 1.96 * math.sqrt(max(agree * (1 - agree), 1e-12) / n_anchors),
+                     "ci95": max(agree - lo, hi - agree), "ci_low": lo, "ci_high": hi,
                      "kl": kl, "pixel_rms": rms, "n_anchors": n_anchors})
     return rows
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion ``p`` over ``n`` trials (valid at 0 and 1)."""
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return centre - half, centre + half
 
 
 def rises_global_to_fine(rows: list[dict]) -> bool:

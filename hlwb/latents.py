@@ -50,24 +50,32 @@ def truncated_normal(shape: tuple[int, ...], bound: float | None, generator: tor
     return x
 
 
-def row_seed(seed: int, i: int) -> int:
-    """The seed of sample ``i`` of a draw with base ``seed`` (a 63-bit hash of the pair)."""
-    return int(np.random.SeedSequence([int(seed), int(i)]).generate_state(1, np.uint64)[0] >> 1)
+# Independent random streams under one seed: anchors, additive noise, chunk resampling, extra.
+ANCHOR, NOISE, RESAMPLE, EXTRA = 0, 1, 2, 3
+
+
+def row_seed(seed: int, i: int, stream: int = ANCHOR) -> int:
+    """The seed of sample ``i`` of stream ``stream`` under base ``seed`` (a 63-bit hash).
+
+    Streams keep, e.g., the noise drawn with seed s from being the anchors drawn with seed s.
+    """
+    key = [int(seed), int(i)] if stream == ANCHOR else [int(seed), int(i), int(stream)]
+    return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> 1)
 
 
 def sample(chunks: tuple[Chunk, ...], n: int, seed: int | None = None,
            truncation: float | None = None, device: torch.device | str = "cpu",
-           start: int = 0) -> Latents:
+           start: int = 0, stream: int = ANCHOR) -> Latents:
     """Draw ``n`` latent codes: one truncated-normal tensor ``(n, dim)`` per chunk.
 
-    Sample ``i`` is drawn from its own generator seeded by ``row_seed(seed, start + i)``, so
-    every code is addressable by (seed, index) whatever the batch size; ``start`` offsets
-    the index (continue a stream of samples).
+    Sample ``i`` is drawn from its own generator seeded by ``row_seed(seed, start + i, stream)``,
+    so every code is addressable by (seed, index) whatever the batch size or device;
+    ``start`` offsets the index (continue a stream of samples).
     """
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,), generator=make_generator(None)))
     total = sum(c.dim for c in chunks)
-    z = torch.stack([truncated_normal((total,), truncation, make_generator(row_seed(seed, start + i)))
+    z = torch.stack([truncated_normal((total,), truncation, make_generator(row_seed(seed, start + i, stream)))
                      for i in range(n)]) if n else torch.zeros(0, total)
     return list(z.to(device).split([c.dim for c in chunks], dim=1))
 
@@ -95,18 +103,20 @@ def replace_chunk(latents: Latents, k: int, value: Tensor) -> Latents:
 
 def resample_chunk(chunks: tuple[Chunk, ...], latents: Latents, k: int, seed: int | None,
                    truncation: float | None = None) -> Latents:
-    """Redraw chunk ``k`` for every sample from ``seed``; the other chunks are kept."""
-    z = latents[k]
-    g = make_generator(seed, z.device)
-    return replace_chunk(latents, k, truncated_normal(tuple(z.shape), truncation, g, z.device))
+    """Redraw chunk ``k`` of every sample (resample stream of ``seed``; per sample, so the
+    draw of sample i does not depend on the batch size); the other chunks are kept."""
+    n = check(chunks, latents)
+    fresh = sample(chunks, n, seed=seed, truncation=truncation, device=latents[k].device, stream=RESAMPLE)
+    return replace_chunk(latents, k, fresh[k])
 
 
 def add_noise(latents: Latents, k: int, sigma: float, seed: int | None,
               truncation: float | None = None) -> Latents:
-    """Chunk ``k`` plus ``sigma * eps``, eps standard normal truncated at ``±truncation``."""
+    """Chunk ``k`` plus ``sigma * eps``, eps standard normal truncated at ``±truncation``
+    (noise stream of ``seed``, one draw per sample)."""
     z = latents[k]
-    g = make_generator(seed, z.device)
-    eps = truncated_normal(tuple(z.shape), truncation, g, z.device)
+    chunk = (Chunk("noise", z.shape[1], 0),)
+    eps = sample(chunk, z.shape[0], seed=seed, truncation=truncation, device=z.device, stream=NOISE)[0]
     return replace_chunk(latents, k, z + sigma * eps)
 
 
@@ -124,9 +134,10 @@ def perturb(chunks: tuple[Chunk, ...], latents: Latents, sigmas: list[float], se
             truncation: float | None = 2.0, start: int = 0) -> Latents:
     """Per-chunk additive noise: ``z'_k = z_k + sigma_k * eps_k`` (METHODS.md §1.2).
 
-    ``eps`` is drawn like a latent code (:func:`sample` with ``seed``; each sample from its
-    own ``row_seed``, each chunk its own slice, so the noise is independent per chunk and
-    addressable by seed and index), truncated at ``±truncation`` (in units of sigma).
+    ``eps`` is drawn like a latent code but from the noise stream (:func:`sample` with
+    ``seed`` and ``stream=NOISE``: each sample from its own ``row_seed``, each chunk its own
+    slice, so the noise is independent per chunk, addressable by seed and index, and never
+    equal to the anchors of the same seed), truncated at ``±truncation`` (in units of sigma).
     Chunks with ``sigma_k == 0`` are returned as the same tensors.
     """
     n = check(chunks, latents)
@@ -134,5 +145,6 @@ def perturb(chunks: tuple[Chunk, ...], latents: Latents, sigmas: list[float], se
         raise ValueError(f"expected {len(chunks)} sigmas (one per chunk), got {len(sigmas)}")
     if not any(sigmas):
         return list(latents)
-    eps = sample(chunks, n, seed=seed, truncation=truncation, device=latents[0].device, start=start)
+    eps = sample(chunks, n, seed=seed, truncation=truncation, device=latents[0].device, start=start,
+                 stream=NOISE)
     return [z if s == 0 else z + s * e for z, s, e in zip(latents, sigmas, eps)]

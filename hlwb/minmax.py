@@ -93,7 +93,8 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
     records = fit(step, modules={"walker": walker, "critic": critic}, optimizers={"w": opt_w, "c": opt_c},
                   steps=cfg.steps, ckpt_path=work / "train_state.pt" if work else None,
                   ckpt_every=cfg.ckpt_every, meta={"config": dataclasses.asdict(cfg), "selected": selected},
-                  desc=desc, log_path=work / "log.jsonl" if work else None, log_every=1, stop=stop)
+                  desc=desc, log_path=work / "log.jsonl" if work else None, log_every=1, stop=stop,
+                  seed=cfg.seed)
     return walker, critic, records
 
 
@@ -106,9 +107,8 @@ def monte_carlo(gen: HLGenerator, walker: Walker, critic: Critic, oracle: Oracle
     deltas, losses, agree = [], [], []
     for j, start in enumerate(range(0, n_anchors, batch)):
         n = min(batch, n_anchors - start)
-        z = L.sample(gen.chunks, n, seed=seed, truncation=gen.default_truncation, device=gen.device,
-                     start=start)
-        zp = walker(z, seed=seed + j)
+        z = gen.sample_latents(n, seed=seed, start=start)  # anchor start + i of seed, whatever the batch
+        zp = walker(z, seed=L.row_seed(seed, j, L.EXTRA))  # the walker's noise: its own stream
         x, xp = gen.generate(z), gen.generate(zp)
         deltas.append(delta(z, zp))
         if n == batch:
@@ -116,7 +116,7 @@ def monte_carlo(gen: HLGenerator, walker: Walker, critic: Critic, oracle: Oracle
         if oracle is not None:
             agree.append(oracle.predict(x) == oracle.predict(xp))
     d = torch.cat(deltas)
-    loss = sum(losses) / max(1, len(losses))
+    loss = sum(losses) / len(losses) if losses else float("nan")  # no full batch: no InfoNCE
     out = {"n_anchors": n_anchors, "infonce": loss, "mi_bound": math.log(2 * batch - 1) - loss,
            **{f"delta_mean_{k}": v for k, v in enumerate(d.mean(0).tolist())},
            **{f"delta_std_{k}": v for k, v in enumerate(d.std(0).tolist())}}

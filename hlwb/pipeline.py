@@ -69,7 +69,7 @@ def fingerprint(stage: str, params: dict) -> str:
 
 def run_stage(stage: str, profile: str, out: Path, force: bool = False) -> StageResult:
     import papermill as pm
-    from nbclient.exceptions import DeadKernelError
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     if stage not in config.NOTEBOOKS:
         raise PipelineError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
@@ -84,6 +84,7 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False) -> Stage
             logger.info("%s: unchanged since its last successful run, not run again", stage)
             return StageResult(stage, "cached", 0.0, json.loads((run_dir / "results.json").read_text()))
     executed = run_dir / f"{stage}.ipynb"
+    (run_dir / "results.json").unlink(missing_ok=True)  # a stale result must not pass for a new one
     env = {"HLWB_HEADLESS": "1", "HLWB_PROFILE": profile, "MPLBACKEND": "agg"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -102,6 +103,13 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False) -> Stage
         atomic_write_json(marker, {"fingerprint": fp, "status": "failed", "params": params})
         raise PipelineError(f"stage {stage}: the kernel died ({e}), often out of memory; "
                             f"the partly executed notebook is {executed}") from None
+    except CellTimeoutError as e:
+        atomic_write_json(marker, {"fingerprint": fp, "status": "failed", "params": params})
+        raise PipelineError(f"stage {stage}: a cell ran longer than {CELL_TIMEOUT_S[profile]} s ({e}); "
+                            f"the partly executed notebook is {executed}") from None
+    except BaseException:
+        atomic_write_json(marker, {"fingerprint": fp, "status": "failed", "params": params})
+        raise
     finally:
         for k, v in old.items():
             if v is None:

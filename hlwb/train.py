@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from . import checkpoint
+from . import latents as L
 from .progress import progress
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
         ckpt_every: int = 500, meta: dict | None = None, desc: str = "train",
         log_path: str | Path | None = None, log_every: int = 50,
         schedule: Callable[[int], float] | None = None,
-        stop: Callable[[int, dict], bool] | None = None) -> list[dict]:
+        stop: Callable[[int, dict], bool] | None = None, seed: int | None = None) -> list[dict]:
     """Run ``step`` for steps ``[start, steps)`` where ``start`` comes from the checkpoint.
 
     Args:
@@ -59,8 +60,13 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
         meta: plain values stored in the checkpoint (config, command line).
         log_path: JSONL file of the logged steps (rewritten consistently on resume).
         schedule: lr multiplier per step, applied to each param group's ``initial_lr``.
-        stop: early-stopping rule ``stop(i, logs) -> bool``; when true a checkpoint is written
-            and the loop ends after step i.
+        stop: early-stopping rule ``stop(i, logs) -> bool``; when true a checkpoint marked
+            "stopped" is written and the loop ends after step i (a later call returns at once).
+        seed: when given, each step runs with torch's global RNG forked and seeded from
+            (seed, i), so dropout, noise inputs and other global-RNG draws replay exactly on
+            resume; the caller's RNG state is untouched.
+    A checkpoint whose ``meta`` differs from this run's (other than the step count, threads
+    or checkpoint interval) is refused instead of being resumed into the wrong run.
     Returns:
         The logged records of this call.
     """
@@ -71,21 +77,28 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
             g.setdefault("initial_lr", g["lr"])
     if ckpt_path and ckpt_path.exists():
         state = checkpoint.load(ckpt_path, kind="train-state")
+        if _comparable(state.get("meta", {})) != _comparable(meta or {}):
+            raise checkpoint.CheckpointError(
+                f"{ckpt_path} belongs to a run with another configuration ({state.get('meta')}); "
+                "use another work directory, or delete it to start over")
         for k, m in modules.items():
             m.load_state_dict(state["modules"][k])
         for k, o in optimizers.items():
             o.load_state_dict(state["optimizers"][k])
         start = int(state["step"])
+        if state.get("stopped"):  # the stop rule ended this run: keep it ended
+            logger.info("%s: %s was early-stopped at step %d; not training further", desc, ckpt_path, start)
+            return []
         logger.info("resumed %s from %s at step %d", desc, ckpt_path, start)
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         _truncate_log(Path(log_path), start)
 
-    def save(i: int) -> None:
+    def save(i: int, stopped: bool = False) -> None:
         if ckpt_path is None:
             return
         checkpoint.save(ckpt_path, {
-            "step": i, "meta": meta or {},
+            "step": i, "meta": meta or {}, "stopped": stopped,
             "modules": {k: m.state_dict() for k, m in modules.items()},
             "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
         }, kind="train-state")
@@ -99,7 +112,12 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
                 for opt in optimizers.values():
                     for g in opt.param_groups:
                         g["lr"] = g["initial_lr"] * mult
-            logs = step(i)
+            if seed is None:
+                logs = step(i)
+            else:
+                with torch.random.fork_rng(devices=_rng_devices()):
+                    torch.manual_seed(L.row_seed(seed, i, L.EXTRA))
+                    logs = step(i)
             for name, v in logs.items():
                 if not math.isfinite(float(v)):
                     raise NonFiniteLoss(f"{name} is {v} at step {i}")
@@ -113,7 +131,7 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
                         f.write(json.dumps(rec) + "\n")
             if stop is not None and stop(i, logs):
                 logger.info("%s: early stop at step %d (%s)", desc, i, logs)
-                save(i + 1)
+                save(i + 1, stopped=True)
                 break
             if (i + 1) % ckpt_every == 0 or i + 1 == steps:
                 save(i + 1)
@@ -126,8 +144,29 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
 
 
 def _truncate_log(path: Path, start: int) -> None:
-    """Drop log lines from steps >= start (they will be replayed after a resume)."""
+    """Drop log lines from steps >= start (they will be replayed after a resume), and a last
+    line cut short by a kill."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] < start]
+    keep = []
+    for ln in path.read_text().splitlines():
+        try:
+            if json.loads(ln)["step"] < start:
+                keep.append(ln)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
     checkpoint.atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+
+
+_RESUMABLE = {"steps", "threads", "ckpt_every"}  # may change between a run and its resumption
+
+
+def _comparable(meta: dict) -> dict:
+    out = dict(meta)
+    if isinstance(out.get("config"), dict):
+        out["config"] = {k: v for k, v in out["config"].items() if k not in _RESUMABLE}
+    return json.loads(json.dumps(out, sort_keys=True, default=str))
+
+
+def _rng_devices() -> list[int]:
+    return [torch.cuda.current_device()] if torch.cuda.is_available() else []

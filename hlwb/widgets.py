@@ -32,7 +32,7 @@ class LatentExplorer:
                                  description="generator")
         self.path = W.Text(placeholder="or a checkpoint path", layout=W.Layout(width="260px"))
         self.load_btn = W.Button(description="load")
-        self.truncation = W.FloatSlider(value=self.state.truncation, min=0.2, max=3.0, step=0.1,
+        self.truncation = W.FloatSlider(value=self.state.truncation, min=0.2, max=E.TRUNCATION_MAX, step=0.1,
                                         description="truncation", continuous_update=False)
         self.dir_mode = W.ToggleButtons(options=["random", "pca"], value="random", description="directions")
         self.new_anchor = W.Button(description="new anchor")
@@ -45,7 +45,7 @@ class LatentExplorer:
         self._busy = False
 
         self.load_btn.on_click(lambda _: self.set_generator(self.path.value.strip()))
-        self.picker.observe(lambda ch: ch["new"] and self.set_generator(ch["new"]), names="value")
+        self.picker.observe(self._on_pick, names="value")
         self.truncation.observe(self._on_change, names="value")
         self.dir_mode.observe(self._on_change, names="value")
         self.new_anchor.on_click(lambda _: self._new_anchor())
@@ -68,11 +68,11 @@ class LatentExplorer:
         rows, self.sliders = [], {}
         style, lay = {"description_width": "62px"}, W.Layout(width="250px")
         for k, (c, ctl) in enumerate(zip(gen.chunks, self.state.chunks)):
-            seed = W.IntSlider(value=ctl.seed, min=0, max=50, description="seed", continuous_update=False,
+            seed = W.IntSlider(value=ctl.seed, min=0, max=E.SEED_MAX, description="seed", continuous_update=False,
                              style=style, layout=lay)
-            alpha = W.FloatSlider(value=ctl.alpha, min=-6, max=6, step=0.25, description="direction",
+            alpha = W.FloatSlider(value=ctl.alpha, min=-E.ALPHA_MAX, max=E.ALPHA_MAX, step=0.25, description="direction",
                                   continuous_update=False, style=style, layout=lay)
-            sigma = W.FloatSlider(value=ctl.sigma, min=0, max=2, step=0.05, description="σ",
+            sigma = W.FloatSlider(value=ctl.sigma, min=0, max=E.SIGMA_MAX, step=0.05, description="σ",
                                   continuous_update=False, style=style, layout=lay)
             lock = W.Checkbox(value=ctl.locked, description="lock", indent=False)
             for name, w in (("seed", seed), ("alpha", alpha), ("sigma", sigma), ("lock", lock)):
@@ -95,6 +95,10 @@ class LatentExplorer:
                 self.sliders[f"chunk{k}_lock"].value = ctl.locked
         finally:
             self._busy = False
+
+    def _on_pick(self, change) -> None:
+        if not self._busy and change["new"]:
+            self.set_generator(change["new"])
 
     def _on_change(self, _change=None) -> None:
         if self._busy:
@@ -159,7 +163,7 @@ class LatentExplorer:
     def import_settings(self, path_or_text: str) -> bool:
         try:
             state = E.load_settings(path_or_text)
-        except E.ExplorerError as e:
+        except Exception as e:  # noqa: BLE001 - any bad file becomes a message, never a traceback
             self.message.value = f"<span style='color:#b00'>import failed: {e}</span>"
             return False
         if state.generator != self.state.generator:
@@ -169,5 +173,9 @@ class LatentExplorer:
             self._busy = False
         self.state = state
         self._sync_controls()
+        if state.generator in G.SHIPPED:
+            self._busy = True
+            self.picker.value = state.generator
+            self._busy = False
         self.refresh()
         return True

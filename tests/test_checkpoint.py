@@ -64,3 +64,20 @@ def test_atomic_write_has_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_non_checkpoint_files_get_specific_messages(tmp_path):
+    lfs = tmp_path / "lfs.pt"
+    lfs.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n")
+    with pytest.raises(checkpoint.CheckpointError, match="git lfs pull"):
+        checkpoint.load(lfs, kind="generator")
+    html = tmp_path / "page.pt"
+    html.write_text("<html>404</html>")
+    with pytest.raises(checkpoint.CheckpointError, match="not a torch checkpoint"):
+        checkpoint.load(html, kind="generator")
+    good = tmp_path / "good.pt"
+    checkpoint.save(good, {"w": torch.ones(1000)}, kind="thing")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:600])
+    with pytest.raises(checkpoint.CheckpointError, match="truncated or corrupt"):
+        checkpoint.load(cut, kind="thing")

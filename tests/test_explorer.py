@@ -122,3 +122,17 @@ def test_sigma_sweep_rows_move_one_chunk(gen_path):
     anchor = gen.generate(gen.sample_latents(1, seed=0))[0]
     assert all(torch.allclose(grid[k, 0], anchor, atol=1e-5) for k in range(4))  # sigma 0: the anchor
     assert all((grid[k, 2] - anchor).abs().mean() > (grid[k, 1] - anchor).abs().mean() for k in range(4))
+
+
+def test_import_rejects_bad_values_with_a_message(gen_path, tmp_path):
+    ex = LatentExplorer(gen_path, figures_dir=tmp_path, n_positives=2)
+    j, _ = ex.export(tmp_path / "ok")
+    for field, value, msg in [("anchor_seed", "zero", "anchor_seed"), ("directions", "diag", "directions")]:
+        d = json.loads(j.read_text())
+        d[field] = value
+        assert not ex.import_settings(json.dumps(d)) and msg in ex.message.value
+    d = json.loads(j.read_text())
+    d["chunks"][0]["seed"] = 999
+    assert not ex.import_settings(json.dumps(d)) and "chunk seed" in ex.message.value
+    assert not ex.import_settings(str(tmp_path / "missing.json")) and "no settings file" in ex.message.value
+    assert ex.import_settings(str(j))

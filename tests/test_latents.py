@@ -65,3 +65,16 @@ def test_perturb_per_chunk_sigma():
     assert all(a is b for a, b in zip(L.perturb(CHUNKS, z, [0, 0, 0], seed=1), z))
     with pytest.raises(ValueError, match="expected 3 sigmas"):
         L.perturb(CHUNKS, z, [0.1], seed=0)
+
+
+def test_noise_and_resample_streams_are_not_the_anchors():
+    z = L.sample(CHUNKS, 16, seed=0, truncation=2.0)
+    p = L.perturb(CHUNKS, z, [1.0, 1.0, 1.0], seed=0, truncation=2.0)
+    assert not torch.allclose(p[1], 2 * z[1])  # the noise of seed 0 is not the anchor of seed 0
+    r = L.resample_chunk(CHUNKS, z, 1, seed=0, truncation=2.0)
+    assert not torch.equal(r[1], z[1])
+    # per-sample draws: the first 4 rows do not depend on the batch size
+    r4 = L.resample_chunk(CHUNKS, [t[:4] for t in z], 1, seed=0, truncation=2.0)
+    assert torch.equal(r4[1], r[1][:4])
+    n4 = L.add_noise([t[:4] for t in z], 2, 0.5, seed=3)
+    assert torch.equal(n4[2], L.add_noise(z, 2, 0.5, seed=3)[2][:4])

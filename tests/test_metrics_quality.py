@@ -46,3 +46,10 @@ def test_chunk_agreement_and_histogram():
     assert grid.shape == (3, 9, 1, 32, 32) and titles[0] == "anchor" and len(titles) == 9
     # resampling chunk 0 changes the image
     assert not torch.equal(grid[:, 0], grid[:, 1])
+
+
+def test_wilson_interval():
+    lo, hi = hierarchy.wilson(1.0, 200)
+    assert hi == pytest.approx(1.0) and 0.97 < lo < 0.99  # not a zero-width interval at p = 1
+    lo, hi = hierarchy.wilson(0.5, 100)
+    assert lo == pytest.approx(0.404, abs=2e-3) and hi == pytest.approx(0.596, abs=2e-3)

@@ -12,9 +12,12 @@ from hlwb import checkpoint, generators
 from hlwb.train import NonFiniteLoss, fit, warmup_cosine
 
 
-def _toy(tmp_path, nan_at=None):
-    lin = torch.nn.Linear(2, 1)
-    opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+def _toy(tmp_path, nan_at=None, dropout=False):
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # the same init in every run
+        lin = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Dropout(0.5 if dropout else 0.0),
+                                  torch.nn.Linear(8, 1))
+    opt = torch.optim.Adam(lin.parameters(), lr=0.05)
 
     def step(i):
         g = torch.Generator().manual_seed(i)
@@ -32,20 +35,34 @@ def _toy(tmp_path, nan_at=None):
 
 
 def test_fit_lowers_loss_and_resumes_identically(tmp_path):
-    lin, opt, step = _toy(tmp_path)
+    lin, opt, step = _toy(tmp_path, dropout=True)
     rec = fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=40, ckpt_path=tmp_path / "a.pt",
-              ckpt_every=10, log_every=1, log_path=tmp_path / "a.jsonl")
-    assert rec[-1]["loss"] < rec[0]["loss"] / 10
-    # a second run stopped at 20 then resumed ends with the same weights
-    lin2, opt2, step2 = _toy(tmp_path)
-    torch.nn.init.zeros_(lin2.weight)
+              ckpt_every=10, log_every=1, log_path=tmp_path / "a.jsonl", seed=1)
+    assert rec[-1]["loss"] < rec[0]["loss"] / 5
+    # the same run stopped after 20 steps, then resumed by fresh objects (as after a restart)
+    lin2, opt2, step2 = _toy(tmp_path, dropout=True)
     fit(step2, modules={"m": lin2}, optimizers={"o": opt2}, steps=20, ckpt_path=tmp_path / "b.pt",
-        ckpt_every=10, log_every=1, log_path=tmp_path / "b.jsonl")
-    lin3, opt3, step3 = _toy(tmp_path)  # fresh objects, as after a restart
+        ckpt_every=10, log_every=1, log_path=tmp_path / "b.jsonl", seed=1)
+    with open(tmp_path / "b.jsonl", "a") as f:
+        f.write('{"step": 20, "lo')  # a line cut short by a kill
+    lin3, opt3, step3 = _toy(tmp_path, dropout=True)
     fit(step3, modules={"m": lin3}, optimizers={"o": opt3}, steps=40, ckpt_path=tmp_path / "b.pt",
-        ckpt_every=10, log_every=1, log_path=tmp_path / "b.jsonl")
+        ckpt_every=10, log_every=1, log_path=tmp_path / "b.jsonl", seed=1)
+    for (name, a), b in zip(lin.state_dict().items(), lin3.state_dict().values()):
+        assert torch.equal(a, b), name  # dropout masks replayed from (seed, step)
     lines = [json.loads(ln) for ln in (tmp_path / "b.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == list(range(40))
+
+
+def test_resume_refuses_another_config(tmp_path):
+    lin, opt, step = _toy(tmp_path)
+    fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=4, ckpt_path=tmp_path / "c.pt",
+        meta={"config": {"lr": 1, "steps": 4}})
+    fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=6, ckpt_path=tmp_path / "c.pt",
+        meta={"config": {"lr": 1, "steps": 6}})  # more steps: a legitimate resumption
+    with pytest.raises(checkpoint.CheckpointError, match="another configuration"):
+        fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=8, ckpt_path=tmp_path / "c.pt",
+            meta={"config": {"lr": 2, "steps": 8}})
 
 
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -102,4 +119,8 @@ def test_early_stop_rule(tmp_path):
     rec = fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=100, ckpt_path=tmp_path / "s.pt",
               ckpt_every=50, log_every=1, stop=lambda i, logs: i >= 10 and logs["loss"] < 1.0)
     assert rec[-1]["step"] < 99
-    assert checkpoint.load(tmp_path / "s.pt", kind="train-state")["step"] == rec[-1]["step"] + 1
+    state = checkpoint.load(tmp_path / "s.pt", kind="train-state")
+    assert state["step"] == rec[-1]["step"] + 1 and state["stopped"]
+    again = fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=100, ckpt_path=tmp_path / "s.pt",
+                ckpt_every=50, log_every=1, stop=lambda i, logs: False)
+    assert again == []  # an early-stopped run stays stopped

@@ -22,14 +22,15 @@ class HLGenerator(nn.Module):
     default_truncation: float | None = 2.0
 
     def sample_latents(self, n: int, seed: int | None = None,
-                       truncation: float | None = None) -> L.Latents:
+                       truncation: float | None = None, start: int = 0) -> L.Latents:
         """``n`` latent codes, one ``(n, dim)`` tensor per chunk, on the model's device.
 
         ``truncation`` bounds ``|z|`` (truncated normal); None takes the family's default
-        (BigBiGAN's 2.0), ``float("inf")`` draws a plain normal.
+        (BigBiGAN's 2.0), ``float("inf")`` draws a plain normal. Sample i is anchor
+        ``start + i`` of ``seed``, whatever ``n``.
         """
         bound = self.default_truncation if truncation is None else truncation
-        return L.sample(self.chunks, n, seed=seed, truncation=bound, device=self.device)
+        return L.sample(self.chunks, n, seed=seed, truncation=bound, device=self.device, start=start)
 
     @property
     def device(self) -> torch.device:

@@ -96,23 +96,26 @@ class StyleGANGenerator(HLGenerator):
             c_prev = widths[res]
         self.convs = nn.ModuleList(convs)
         self.to_rgb = ModConv(c_prev, 1, w_dim, 32, demodulate=False, kernel=1)
-        self.register_buffer("w_avg", torch.zeros(w_dim))  # tracked in training, for psi < 1
+        self.register_buffer("w_avg", torch.zeros(w_dim))  # set by recompute_statistics, for psi < 1
         self.psi = 1.0
 
     def config(self) -> dict:
         return {"chunk_dim": self.z_dim, "w_dim": self.w_dim, "ch": self.ch, "mapping_depth": self.mapping_depth}
 
-    def sample_latents(self, n: int, seed: int | None = None, truncation: float | None = None) -> L.Latents:
+    def sample_latents(self, n: int, seed: int | None = None, truncation: float | None = None,
+                       start: int = 0) -> L.Latents:
         """Anchors: one z per sample, the same in every chunk (an unmixed StyleGAN sample)."""
         bound = self.default_truncation if truncation is None else truncation
-        z = L.sample((L.Chunk("z", self.z_dim, 0),), n, seed=seed, truncation=bound, device=self.device)[0]
+        z = L.sample((L.Chunk("z", self.z_dim, 0),), n, seed=seed, truncation=bound, device=self.device,
+                     start=start)[0]
         return [z.clone() for _ in self.chunks]
 
     def training_latents(self, n: int, seed: int, mixing_prob: float = 0.9) -> L.Latents:
         """Mixing regularisation: with ``mixing_prob`` a random crossover group c, chunks
         from c on take a second z, so groups learn distinct roles (StyleGAN)."""
         z = self.sample_latents(n, seed=seed)
-        z2 = self.sample_latents(n, seed=seed + 1)[0]
+        z2 = L.sample((L.Chunk("z", self.z_dim, 0),), n, seed=seed, truncation=self.default_truncation,
+                      device=self.device, stream=L.EXTRA)[0]  # own stream: not another step's anchor
         g = L.make_generator(seed)
         mix = torch.rand(n, generator=g) < mixing_prob
         cross = torch.randint(1, len(self.chunks), (n,), generator=g)

@@ -103,7 +103,7 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
     fit(step, modules={"G": G, "D": D, "G_ema": G_ema}, optimizers={"g": opt_g, "d": opt_d},
         steps=cfg.steps, ckpt_path=work / "train_state.pt", ckpt_every=cfg.ckpt_every,
         meta={"config": dataclasses.asdict(cfg)}, desc=f"train-generator {cfg.family}",
-        log_path=work / "log.jsonl", log_every=50)
+        log_path=work / "log.jsonl", log_every=50, seed=cfg.seed)
 
     G_ema.recompute_statistics(seed=cfg.seed + 7)
     meta = {"config": dataclasses.asdict(cfg), "command": "python -m hlwb " + shlex.join(sys.argv[1:])
