@@ -1,0 +1,143 @@
+"""View pairs for contrastive pretraining (METHODS.md §1.2, §1.7).
+
+Pixel augmentation presets T_x (kornia, on tensors, on the training device):
+    simclr    resized crop (0.2-1), flip, brightness/contrast jitter (p 0.8), blur (p 0.5)
+    no_color  resized crop + flip (the paper's T_x for its HL strategies)
+    crop      resized crop only
+    none      identity
+View sources, each an iterator of ``(x1, x2)`` batches ``(B, 1, 32, 32)`` in [-1, 1]:
+    RealViews        two augmentations of the same real images
+    GeneratedViews   continuous sampling: fresh anchors every step, positive = g(T_z(z)),
+                     anchor and positive decoded together in one generator pass of 2B
+    FixedViews       N anchors and positives generated once, then sampled like a dataset
+Strategies map onto walkers (``synth`` = identity, ``gaussian`` = GenRep, ``hl_random`` =
+per-chunk noise, ``learned_all`` / ``hl_learned`` = learned walkers); ``augment="paper"``
+gives HL strategies ``no_color`` and baselines ``simclr``; ``"fair"`` one preset for all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from . import latents as L
+from .generators import HLGenerator
+from .walkers import Walker
+
+PRESETS = ("simclr", "no_color", "crop", "none")
+HL_STRATEGIES = ("hl_random", "hl_learned")
+STRATEGIES = ("real", "synth", "gaussian", "learned_all") + HL_STRATEGIES
+
+
+def augmentation(preset: str) -> nn.Module:
+    """The kornia pipeline of a preset (expects and returns images in [-1, 1])."""
+    import kornia.augmentation as K
+
+    if preset not in PRESETS:
+        raise KeyError(f"unknown augmentation preset {preset!r}; valid: {', '.join(PRESETS)}")
+    crop = K.RandomResizedCrop((32, 32), scale=(0.2, 1.0))
+    ops = {"none": [], "crop": [crop], "no_color": [crop, K.RandomHorizontalFlip()],
+           "simclr": [crop, K.RandomHorizontalFlip(), K.ColorJitter(0.4, 0.4, p=0.8),
+                      K.RandomGaussianBlur((3, 3), (0.1, 2.0), p=0.5)]}[preset]
+    return _Unit(K.AugmentationSequential(*ops)) if ops else nn.Identity()
+
+
+class _Unit(nn.Module):
+    """Runs a kornia pipeline on [0, 1] images (its colour ops assume that range)."""
+
+    def __init__(self, aug: nn.Module):
+        super().__init__()
+        self.aug = aug
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.aug((x + 1) / 2).clamp(0, 1) * 2 - 1
+
+
+def preset_for(strategy: str, augment: str, fair_preset: str = "simclr") -> str:
+    """T_x of a strategy: ``paper`` (crop+flip for HL strategies, SimCLR for baselines) or ``fair``."""
+    if strategy not in STRATEGIES:
+        raise KeyError(f"unknown view strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
+    if augment == "paper":
+        return "no_color" if strategy in HL_STRATEGIES else "simclr"
+    if augment == "fair":
+        return fair_preset
+    raise KeyError(f"augment must be 'paper' or 'fair', got {augment!r}")
+
+
+def _augment_pair(aug: nn.Module, x1: Tensor, x2: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+    """Independent augmentations of both views, replayable from ``seed`` (kornia draws from
+    torch's global RNG, so it runs inside a forked, seeded RNG)."""
+    with torch.random.fork_rng(devices=[x1.device.index] if x1.is_cuda else []):
+        torch.manual_seed(seed)
+        return aug(x1), aug(x2)
+
+
+class RealViews:
+    """Two augmentations of the same real images (float (N, 1, 32, 32) in [-1, 1], on device)."""
+
+    def __init__(self, images: Tensor, batch: int, preset: str = "simclr", seed: int = 0):
+        self.images, self.batch, self.aug, self.seed = images, batch, augmentation(preset), seed
+
+    def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
+        g = L.make_generator(L.row_seed(self.seed, step, L.EXTRA))
+        idx = torch.randint(len(self.images), (self.batch,), generator=g).to(self.images.device)
+        x = self.images[idx]
+        return _augment_pair(self.aug, x, x, L.row_seed(self.seed, step, L.NOISE))
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        step = 0
+        while True:
+            yield self.batch_at(step)
+            step += 1
+
+
+class GeneratedViews:
+    """Continuous sampling: step i draws anchors ``i*B .. i*B+B-1`` of ``seed`` (``rank`` offsets
+    the stream under DDP), applies the walker, decodes both in one pass of 2B, augments."""
+
+    def __init__(self, gen: HLGenerator, walker: Walker, batch: int, preset: str = "no_color",
+                 seed: int = 0, rank: int = 0):
+        self.gen, self.walker, self.batch, self.aug = gen.eval(), walker, batch, augmentation(preset)
+        self.seed = L.row_seed(seed, rank, L.EXTRA) if rank else seed
+
+    @torch.no_grad()
+    def pair_at(self, step: int) -> tuple[Tensor, Tensor]:
+        """Un-augmented (anchor, positive) images of step ``step``."""
+        z = self.gen.sample_latents(self.batch, seed=self.seed, start=step * self.batch)
+        zp = self.walker(z, seed=L.row_seed(self.seed, step, L.NOISE))
+        x = self.gen(([torch.cat([a, b]) for a, b in zip(z, zp)]))  # one pass of 2B
+        return x[:self.batch], x[self.batch:]
+
+    def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
+        x1, x2 = self.pair_at(step)
+        return _augment_pair(self.aug, x1, x2, L.row_seed(self.seed, step, L.RESAMPLE))
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        step = 0
+        while True:
+            yield self.batch_at(step)
+            step += 1
+
+
+class FixedViews:
+    """``n`` anchor/positive pairs generated once (like an offline dataset), then sampled."""
+
+    def __init__(self, source: GeneratedViews, n: int, seed: int = 0):
+        steps = (n + source.batch - 1) // source.batch
+        pairs = [source.pair_at(s) for s in range(steps)]
+        self.x1 = torch.cat([p[0] for p in pairs])[:n]
+        self.x2 = torch.cat([p[1] for p in pairs])[:n]
+        self.batch, self.aug, self.seed = source.batch, source.aug, seed
+
+    def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
+        g = L.make_generator(L.row_seed(self.seed, step, L.EXTRA))
+        idx = torch.randint(len(self.x1), (self.batch,), generator=g).to(self.x1.device)
+        return _augment_pair(self.aug, self.x1[idx], self.x2[idx], L.row_seed(self.seed, step, L.NOISE))
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        step = 0
+        while True:
+            yield self.batch_at(step)
+            step += 1
