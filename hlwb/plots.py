@@ -78,7 +78,7 @@ def save_hierarchy_figure(grid: torch.Tensor, titles: list[str], path: str | Pat
                 ax.set_ylabel(row_titles[i], fontsize=6)
     if title:
         fig.suptitle(title, fontsize=8)
-    fig.tight_layout(pad=0.2)
+    fig.tight_layout(pad=0.2, rect=(0, 0, 1, 0.94 if title else 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
