@@ -182,8 +182,9 @@ KEEP_TAG = "keep_output"
 def publish_notebook(executed: str | Path, dest: str | Path) -> Path:
     """Turn an executed pipeline notebook into its committed form (DESIGN.md §8).
 
-    Drops papermill's injected-parameters cell and all execution metadata; keeps outputs
-    (and execution counts, which nbval needs) only of cells tagged ``keep_output``.
+    Drops papermill's injected-parameters cell and all execution metadata; keeps every code
+    cell's execution count (executed top to bottom, as nbstripout ``--keep-count``) and the
+    outputs only of cells tagged ``keep_output``.
     """
     import nbformat
 
@@ -197,9 +198,15 @@ def publish_notebook(executed: str | Path, dest: str | Path) -> Path:
             continue
         cell.metadata = {"tags": tags} if tags else {}
         if cell.cell_type == "code" and KEEP_TAG not in tags:
-            cell.outputs, cell.execution_count = [], None
+            cell.outputs = []
         cells.append(cell)
     nb.cells = cells
+    code = [c for c in cells if c.cell_type == "code"]
+    for i, c in enumerate(code, 1):  # renumber: the dropped injected cell leaves no gap
+        c.execution_count = i
+        for o in c.outputs:
+            if "execution_count" in o:
+                o.execution_count = i
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                   "language": "python"},
                    "language_info": {"name": "python"}}

@@ -74,7 +74,20 @@ def _augment_pair(aug: nn.Module, x1: Tensor, x2: Tensor, seed: int) -> tuple[Te
         return aug(x1), aug(x2)
 
 
-class RealViews:
+class _Source:
+    """A view source: ``batch_at(step)`` is the batch of step ``step``; iteration walks the steps."""
+
+    def batch_at(self, step: int) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        step = 0
+        while True:
+            yield self.batch_at(step)
+            step += 1
+
+
+class RealViews(_Source):
     """Two augmentations of the same real images (float (N, 1, 32, 32) in [-1, 1], on device)."""
 
     def __init__(self, images: Tensor, batch: int, preset: str = "simclr", seed: int = 0):
@@ -86,14 +99,8 @@ class RealViews:
         x = self.images[idx]
         return _augment_pair(self.aug, x, x, L.row_seed(self.seed, step, L.NOISE))
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        step = 0
-        while True:
-            yield self.batch_at(step)
-            step += 1
 
-
-class GeneratedViews:
+class GeneratedViews(_Source):
     """Continuous sampling: step i draws anchors ``i*B .. i*B+B-1`` of ``seed`` (``rank`` offsets
     the stream under DDP), applies the walker, decodes both in one pass of 2B, augments."""
 
@@ -114,14 +121,8 @@ class GeneratedViews:
         x1, x2 = self.pair_at(step)
         return _augment_pair(self.aug, x1, x2, L.row_seed(self.seed, step, L.RESAMPLE))
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        step = 0
-        while True:
-            yield self.batch_at(step)
-            step += 1
 
-
-class FixedViews:
+class FixedViews(_Source):
     """``n`` anchor/positive pairs generated once (like an offline dataset), then sampled."""
 
     def __init__(self, source: GeneratedViews, n: int, seed: int = 0):
@@ -135,9 +136,3 @@ class FixedViews:
         g = L.make_generator(L.row_seed(self.seed, step, L.EXTRA))
         idx = torch.randint(len(self.x1), (self.batch,), generator=g).to(self.x1.device)
         return _augment_pair(self.aug, self.x1[idx], self.x2[idx], L.row_seed(self.seed, step, L.NOISE))
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        step = 0
-        while True:
-            yield self.batch_at(step)
-            step += 1

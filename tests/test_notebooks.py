@@ -31,14 +31,16 @@ def test_committed_notebook_is_clean(path):
         assert "injected-parameters" not in tags
         assert set(c.metadata) <= {"tags"}, f"cell metadata {set(c.metadata)}"
         if "keep_output" not in tags:
-            assert c.outputs == [] and c.execution_count is None, "outputs kept outside result cells"
+            assert c.outputs == [], "outputs kept outside result cells"
         tree = ast.parse(c.source)
         defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
         assert not defs, "reusable code belongs in hlwb/, not in a notebook"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_result_cells_are_executed(path):
+def test_committed_executed_top_to_bottom(path):
     nb = nbformat.read(str(path), as_version=4)
+    counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+    assert all(counts) and counts == list(range(1, len(counts) + 1)), "commit the executed notebook"
     kept = [c for c in nb.cells if "keep_output" in c.metadata.get("tags", [])]
-    assert kept and all(c.outputs and c.execution_count for c in kept), "commit the executed notebook"
+    assert kept and all(c.outputs for c in kept), "result cells must keep their outputs"

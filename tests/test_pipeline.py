@@ -44,9 +44,11 @@ def test_published_notebook_is_clean(smoke_run, tmp_path):
     nb = nbformat.read(str(dest), as_version=4)
     assert "papermill" not in nb.metadata
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+    assert all(counts) and counts == sorted(counts)  # executed top to bottom
     for c in nb.cells:
         if c.cell_type == "code" and "keep_output" not in c.metadata.get("tags", []):
-            assert c.outputs == [] and c.execution_count is None
+            assert c.outputs == []
 
 
 def test_failing_cell_is_reported_with_partial_notebook(tmp_path, monkeypatch):
