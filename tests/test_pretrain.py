@@ -1,0 +1,56 @@
+import math
+
+import pytest
+import torch
+
+from hlwb import data, views
+from hlwb.evaluate import knn_accuracy
+from hlwb.pretrain import PretrainConfig, pretrain
+
+
+
+
+def test_knn_matches_naive_loop():
+    g = torch.Generator().manual_seed(0)
+    trf, tef = torch.randn(40, 6, generator=g), torch.randn(12, 6, generator=g)
+    trl, tel = torch.randint(0, 3, (40,), generator=g), torch.randint(0, 3, (12,), generator=g)
+    expected = 0
+    for f, y in zip(tef, tel.tolist()):
+        sims = sorted(((float(f @ h) / (float(f.norm()) * float(h.norm())), int(c)) for h, c in zip(trf, trl)),
+                      key=lambda s: -s[0])[:7]
+        votes = [sum(math.exp(s / 0.1) for s, c in sims if c == cls) for cls in range(3)]
+        expected += int(max(range(3), key=lambda c: votes[c]) == y)
+    assert knn_accuracy(trf, trl, tef, tel, k=7, temperature=0.1, chunk=5) == pytest.approx(expected / 12)
+
+
+TINY = dict(steps=6, batch=16, width=4, blocks="1,1", warmup=2, ckpt_every=3, knn_every=6,
+            knn_train=200, knn_test=100, knn_k=20)
+
+
+def _source():
+    imgs = data.fashion_mnist("test").float_images()[:256]
+    return views.RealViews(imgs, batch=16, preset="simclr", seed=0)
+
+
+@pytest.mark.parametrize("method", ["simclr", "byol"])
+def test_pretrain_runs_monitors_and_resumes_identically(method, tmp_path):
+    cfg = PretrainConfig(method=method, **TINY)
+    full, rec = pretrain(_source(), cfg, tmp_path / "full")
+    assert all(math.isfinite(r["loss"]) for r in rec)
+    assert 0.0 <= rec[-1]["knn_top1"] <= 1.0
+    # the same run killed at step 3 (after its checkpoint), then resumed by a fresh call
+    class Killed(RuntimeError):
+        pass
+
+    class Dies(views.RealViews):
+        def batch_at(self, step):
+            if step == 3:
+                raise Killed
+            return super().batch_at(step)
+
+    src = _source()
+    with pytest.raises(Killed):
+        pretrain(Dies(src.images, batch=16, preset="simclr", seed=0), cfg, tmp_path / "part")
+    resumed, _ = pretrain(_source(), cfg, tmp_path / "part")
+    for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), n
