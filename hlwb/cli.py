@@ -2,6 +2,7 @@
 
     train-generator   train an HL generator (resumable) and write its checkpoint
     train-oracle      train the supervised oracle classifier
+    pretrain          one contrastive pretraining run on real or generated views
     eval-generator    FD_oracle, class histogram and per-chunk agreement of a generator
     bench             benchmarks (explorer latency)
     pipeline          run the notebooks through papermill in a profile
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from .generators import GENERATORS
     from .generators.training import GANConfig
     from .oracle import OracleConfig
+    from .pretrain import PretrainConfig
 
     ap = argparse.ArgumentParser(prog="python -m hlwb", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     _add_dataclass_args(p, OracleConfig)
     p.add_argument("--out", required=True, help="oracle checkpoint to write (.pt)")
     p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
+
+    p = sub.add_parser("pretrain", help="one contrastive pretraining run (resumable)")
+    _add_dataclass_args(p, PretrainConfig)
+    p.add_argument("--strategy", default="real", help="real, synth, gaussian or hl_random")
+    p.add_argument("--augment", default="paper", help="paper or fair")
+    p.add_argument("--generator", default="biggan", help="shipped name or checkpoint path")
+    p.add_argument("--sampling", default="continuous", help="continuous or fixed")
+    p.add_argument("--work-dir", required=True, help="checkpoint, log and encoder go here")
 
     p = sub.add_parser("eval-generator", help="quality of a generator, measured with the oracle")
     p.add_argument("generator", help="shipped name or checkpoint path")
@@ -94,6 +104,20 @@ def main(argv: list[str] | None = None) -> int:
             from .oracle import train_oracle
 
             train_oracle(_from_args(OracleConfig, args), args.out, args.work_dir)
+        elif args.cmd == "pretrain":
+            from .checkpoint import atomic_write_json, save
+            from .pretrain import pretrain
+            from .views import make_source
+
+            cfg = _from_args(PretrainConfig, args)
+            src = make_source(args.strategy, cfg.batch, augment=args.augment, generator=args.generator,
+                              sampling=args.sampling, seed=cfg.seed)
+            method, _ = pretrain(src, cfg, args.work_dir)
+            save(f"{args.work_dir}/encoder.pt", {"config": dataclasses.asdict(cfg), "strategy": args.strategy,
+                                                 "state_dict": method.encoder.state_dict()}, kind="encoder")
+            atomic_write_json(f"{args.work_dir}/config.json", {**dataclasses.asdict(cfg), "strategy": args.strategy,
+                                                               "augment": args.augment, "generator": args.generator,
+                                                               "sampling": args.sampling})
         elif args.cmd == "eval-generator":
             from .quality import evaluate_generator
 

@@ -136,3 +136,38 @@ class FixedViews(_Source):
         g = L.make_generator(L.row_seed(self.seed, step, L.EXTRA))
         idx = torch.randint(len(self.x1), (self.batch,), generator=g).to(self.x1.device)
         return _augment_pair(self.aug, self.x1[idx], self.x2[idx], L.row_seed(self.seed, step, L.NOISE))
+
+
+def make_source(strategy: str, batch: int, augment: str = "paper", generator: str = "biggan",
+                sampling: str = "continuous", n_fixed: int = 10_000, sigma: float = 0.2,
+                hl_sigmas: list[float] | None = None, seed: int = 0, rank: int = 0) -> _Source:
+    """A view source by strategy name (``learned_all`` / ``hl_learned`` need walker checkpoints
+    from notebook 03 and are built by passing the walker to :class:`GeneratedViews`).
+
+    ``hl_random`` without ``hl_sigmas`` uses the paper's BigBiGAN rule: chunk 0 untouched,
+    sigma 1 (truncated at 2 sigma) on every other chunk.
+    """
+    from . import data
+    from . import generators as G
+    from .walkers import ChunkNoiseWalker, GaussianWalker, IdentityWalker
+
+    preset = preset_for(strategy, augment)
+    if strategy == "real":
+        images = data.fashion_mnist("train").float_images()
+        return RealViews(images, batch, preset=preset, seed=L.row_seed(seed, rank, L.EXTRA) if rank else seed)
+    if strategy in ("learned_all", "hl_learned"):
+        raise KeyError(f"strategy {strategy!r} needs a trained walker: build GeneratedViews(gen, walker, ...)")
+    gen = G.load(generator)
+    if strategy == "synth":
+        walker = IdentityWalker(gen.chunks)
+    elif strategy == "gaussian":
+        walker = GaussianWalker(gen.chunks, sigma=sigma)
+    else:  # hl_random
+        sig = hl_sigmas if hl_sigmas is not None else [0.0] + [1.0] * (len(gen.chunks) - 1)
+        walker = ChunkNoiseWalker(gen.chunks, sig)
+    src = GeneratedViews(gen, walker, batch, preset=preset, seed=seed, rank=rank)
+    if sampling == "fixed":
+        return FixedViews(src, n_fixed, seed=seed)
+    if sampling != "continuous":
+        raise KeyError(f"sampling must be 'continuous' or 'fixed', got {sampling!r}")
+    return src

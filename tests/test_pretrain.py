@@ -54,3 +54,44 @@ def test_pretrain_runs_monitors_and_resumes_identically(method, tmp_path):
     resumed, _ = pretrain(_source(), cfg, tmp_path / "part")
     for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), n
+
+
+PRETRAIN_ARGS = ["--method", "moco", "--strategy", "hl_random", "--steps", "16", "--batch", "8", "--width", "4",
+                 "--blocks", "1,1", "--warmup", "2", "--ckpt-every", "2", "--knn-every", "0"]
+
+
+def _run(work):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "hlwb", "pretrain", *PRETRAIN_ARGS, "--work-dir", str(work)],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_killed_pretraining_subprocess_resumes_to_the_same_weights(tmp_path):
+    import signal
+    import time
+
+    from hlwb import checkpoint
+
+    ref = _run(tmp_path / "ref")
+    assert ref.wait(timeout=300) == 0, ref.stdout.read()
+    p = _run(tmp_path / "k")
+    state = tmp_path / "k" / "train_state.pt"
+    deadline = time.time() + 120
+    while not state.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not (tmp_path / "k" / "encoder.pt").exists()
+    assert 0 < checkpoint.load(state, kind="train-state")["step"] < 16
+    q = _run(tmp_path / "k")
+    out = q.communicate(timeout=300)[0]
+    assert q.returncode == 0, out
+    a = checkpoint.load(tmp_path / "ref" / "encoder.pt", kind="encoder")["state_dict"]
+    b = checkpoint.load(tmp_path / "k" / "encoder.pt", kind="encoder")["state_dict"]
+    for n in a:
+        assert torch.equal(a[n], b[n]), n

@@ -71,3 +71,17 @@ def test_real_views():
     a1, a2 = rv.batch_at(2)
     b1, b2 = rv.batch_at(2)
     assert torch.equal(a1, b1) and torch.equal(a2, b2) and not torch.equal(a1, a2)
+
+
+def test_make_source_by_strategy():
+    src = V.make_source("hl_random", batch=4, augment="paper")
+    assert isinstance(src, V.GeneratedViews) and src.walker.sigmas == [0.0, 1.0, 1.0, 1.0]
+    x1, x2 = src.batch_at(0)
+    assert x1.shape == (4, 1, 32, 32) and not torch.allclose(x1, x2)
+    assert isinstance(V.make_source("synth", batch=4, sampling="fixed", n_fixed=8), V.FixedViews)
+    assert V.make_source("gaussian", batch=4, sigma=0.3).walker.sigmas == [0.3] * 4
+    assert isinstance(V.make_source("real", batch=4), V.RealViews)
+    with pytest.raises(KeyError, match="needs a trained walker"):
+        V.make_source("hl_learned", batch=4)
+    with pytest.raises(KeyError, match="sampling"):
+        V.make_source("synth", batch=4, sampling="offline")
