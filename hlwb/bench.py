@@ -35,4 +35,96 @@ def bench_explorer(n_changes: int = 50, generator: str = "biggan", n_positives: 
             "max_ms": 1000 * times[-1]}
 
 
-BENCHES = {"explorer": bench_explorer}
+BENCHES = {"explorer": bench_explorer}  # "views" is added below
+
+
+def _rate(fn, n: int, pairs: int) -> float:
+    fn(0)  # warm-up
+    t0 = time.perf_counter()
+    for i in range(1, n + 1):
+        fn(i)
+    return pairs * n / (time.perf_counter() - t0)
+
+
+def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width: int = 16) -> dict:
+    """Pairs per second of each view source, and of a SimCLR training step fed by each (METHODS §1.7).
+
+    (a) real images from memory + SimCLR augmentation; (b) continuous sampling, anchor and positive
+    as two generator passes; (b1) one pass of 2B; (c) shared prefix: only the finer half of the
+    chunks moves, so the coarse part is computed once and branched; (d) a training step per source.
+    """
+    import resource
+
+    import torch
+
+    from . import data, generators
+    from .pretrain import PretrainConfig, build_method
+    from .views import GeneratedViews, RealViews, augmentation
+    from .walkers import ChunkNoiseWalker
+
+    gen = generators.load(generator)
+    k = len(gen.chunks)
+    level = k // 2  # chunks level.. move: the finer half
+    walker = ChunkNoiseWalker(gen.chunks, [0.0 if c < level else 1.0 for c in range(k)])
+    aug = augmentation("simclr")
+    real = RealViews(data.fashion_mnist("train").float_images(), batch, preset="simclr")
+    cont = GeneratedViews(gen, walker, batch, preset="simclr")
+
+    @torch.no_grad()
+    def two_passes(i):
+        z = gen.sample_latents(batch, seed=0, start=i * batch)
+        zp = walker(z, seed=i)
+        return aug(gen(z)), aug(gen(zp))
+
+    @torch.no_grad()
+    def shared_prefix(i):
+        z = gen.sample_latents(batch, seed=0, start=i * batch)
+        zp = walker(z, seed=i)
+        h = gen.prefix(z, level)
+        x = gen.from_prefix(torch.cat([h, h]), [torch.cat([a, b]) for a, b in zip(z, zp)], level)
+        return aug(x[:batch]), aug(x[batch:])
+
+    gen.eval()
+    out = {"batch": batch, "n": n, "threads": torch.get_num_threads(), "shared_prefix_level": level}
+    sources = {"a_real": real.batch_at, "b_two_passes": two_passes, "b1_one_pass_2B": cont.batch_at,
+               "c_shared_prefix": shared_prefix}
+    for name, fn in sources.items():
+        out[f"{name}_pairs_per_s"] = _rate(fn, n, batch)
+    z0 = gen.sample_latents(batch, seed=0)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        for _ in range(n):
+            gen(z0)
+        t_full = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(n):
+            gen.from_prefix(gen.prefix(z0, level), z0, level)
+        t_after = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(n):
+            gen.prefix(z0, level)
+        t_prefix = time.perf_counter() - t0
+    # positive generation when the prefix is shared with the anchor: only the suffix is paid
+    out["positive_speedup_shared_prefix"] = t_full / max(1e-9, t_after - t_prefix)
+    method = build_method(PretrainConfig(width=width))
+    opt = torch.optim.SGD(method.parameters(), lr=0.01)
+
+    def train_step(src):
+        def fn(i):
+            x1, x2 = src(i)
+            loss, _ = method(x1, x2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return fn
+
+    for name in ("a_real", "b1_one_pass_2B", "c_shared_prefix"):
+        out[f"d_step_{name}_steps_per_s"] = _rate(train_step(sources[name]), max(3, n // 4), 1)
+    out["d_step_ratio_continuous_vs_real"] = out["d_step_a_real_steps_per_s"] / out["d_step_b1_one_pass_2B_steps_per_s"]
+    for name in sources:
+        out[f"ratio_{name}_vs_real"] = out[f"{name}_pairs_per_s"] / out["a_real_pairs_per_s"]
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+BENCHES["views"] = bench_views

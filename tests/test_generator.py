@@ -90,3 +90,14 @@ def test_standing_statistics_set_batchnorm_buffers():
     g2.load_state_dict(g.state_dict())
     g2.recompute_statistics(seed=0, n_batches=3, batch=32)
     assert torch.allclose(g2.out_bn.running_var, bn.running_var)
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 4])
+def test_shared_prefix_gives_the_same_images(gen, level):
+    z = gen.sample_latents(4, seed=0)
+    zp = L.perturb(gen.chunks, z, [0.0 if k < level else 0.7 for k in range(4)], seed=1)
+    with torch.no_grad():
+        h = gen.prefix(z, level)  # computed once for anchor and positive
+        both = gen.from_prefix(torch.cat([h, h]), [torch.cat([a, b]) for a, b in zip(z, zp)], level)
+        ref = gen(([torch.cat([a, b]) for a, b in zip(z, zp)]))
+    assert torch.allclose(both, ref, atol=1e-5)

@@ -77,11 +77,24 @@ class BigGANGenerator(HLGenerator):
 
     def forward(self, latents: L.Latents) -> Tensor:
         L.check(self.chunks, latents)
+        return self.from_prefix(self.prefix(latents, len(self.chunks)), latents, len(self.chunks))
+
+    def prefix(self, latents: L.Latents, level: int) -> Tensor:
+        """The activation that chunks ``0 .. level-1`` alone determine (input of block ``level``).
+
+        Views that share those chunks share it: compute it once and branch (METHODS.md §1.7).
+        """
         n = latents[0].shape[0]
         h = self.start(latents[0]).view(n, self.widths[0], 4, 4)  # (N, C0, 4, 4)
-        for block, z in zip(self.blocks, latents[1:]):
+        for block, z in zip(self.blocks[:max(0, level - 1)], latents[1:level]):
             h = block(h, z)  # doubles H, W
-        return torch.tanh(self.out_conv(F.relu(self.out_bn(h))))  # (N, 1, 32, 32)
+        return h
+
+    def from_prefix(self, h: Tensor, latents: L.Latents, level: int) -> Tensor:
+        """Finish :meth:`prefix`: blocks ``level ..`` with chunks ``level ..``; (N, 1, 32, 32)."""
+        for block, z in zip(self.blocks[max(0, level - 1):], latents[max(1, level):]):
+            h = block(h, z)
+        return torch.tanh(self.out_conv(F.relu(self.out_bn(h))))
 
 
 class DBlock(nn.Module):
