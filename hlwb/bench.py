@@ -69,6 +69,7 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
     aug = augmentation("simclr")
     real = RealViews(data.fashion_mnist("train").float_images(), batch, preset="simclr")
     cont = GeneratedViews(gen, walker, batch, preset="simclr")
+    cont_chunked = GeneratedViews(gen, walker, batch, preset="simclr", decode_chunk=batch)
 
     @torch.no_grad()
     def two_passes(i):
@@ -87,7 +88,7 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
     gen.eval()
     out = {"batch": batch, "n": n, "threads": torch.get_num_threads(), "shared_prefix_level": level}
     sources = {"a_real": real.batch_at, "b_two_passes": two_passes, "b1_one_pass_2B": cont.batch_at,
-               "c_shared_prefix": shared_prefix}
+               "b2_decode_chunk_B": cont_chunked.batch_at, "c_shared_prefix": shared_prefix}
     for name, fn in sources.items():
         out[f"{name}_pairs_per_s"] = _rate(fn, n, batch)
     z0 = gen.sample_latents(batch, seed=0)
@@ -118,9 +119,10 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
             opt.step()
         return fn
 
-    for name in ("a_real", "b1_one_pass_2B", "c_shared_prefix"):
+    for name in ("a_real", "b1_one_pass_2B", "b2_decode_chunk_B", "c_shared_prefix"):
         out[f"d_step_{name}_steps_per_s"] = _rate(train_step(sources[name]), max(3, n // 4), 1)
     out["d_step_ratio_continuous_vs_real"] = out["d_step_a_real_steps_per_s"] / out["d_step_b1_one_pass_2B_steps_per_s"]
+    out["d_step_ratio_chunked_vs_real"] = out["d_step_a_real_steps_per_s"] / out["d_step_b2_decode_chunk_B_steps_per_s"]
     for name in sources:
         out[f"ratio_{name}_vs_real"] = out[f"{name}_pairs_per_s"] / out["a_real_pairs_per_s"]
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

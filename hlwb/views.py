@@ -102,11 +102,17 @@ class RealViews(_Source):
 
 class GeneratedViews(_Source):
     """Continuous sampling: step i draws anchors ``i*B .. i*B+B-1`` of ``seed`` (``rank`` offsets
-    the stream under DDP), applies the walker, decodes both in one pass of 2B, augments."""
+    the stream under DDP), applies the walker, decodes both in one pass of 2B, augments.
+
+    ``decode_chunk`` caps the images per generator call: on a CPU a pass of 256 can cost more
+    per image than two of 128 (measured 415 vs 785 images/s for the shipped biggan on 2 cores);
+    None keeps the single pass of 2B, the right choice on a GPU.
+    """
 
     def __init__(self, gen: HLGenerator, walker: Walker, batch: int, preset: str = "no_color",
-                 seed: int = 0, rank: int = 0):
+                 seed: int = 0, rank: int = 0, decode_chunk: int | None = None):
         self.gen, self.walker, self.batch, self.aug = gen.eval(), walker, batch, augmentation(preset)
+        self.decode_chunk = decode_chunk
         self.seed = L.row_seed(seed, rank, L.EXTRA) if rank else seed
 
     @torch.no_grad()
@@ -114,7 +120,9 @@ class GeneratedViews(_Source):
         """Un-augmented (anchor, positive) images of step ``step``."""
         z = self.gen.sample_latents(self.batch, seed=self.seed, start=step * self.batch)
         zp = self.walker(z, seed=L.row_seed(self.seed, step, L.NOISE))
-        x = self.gen(([torch.cat([a, b]) for a, b in zip(z, zp)]))  # one pass of 2B
+        both = [torch.cat([a, b]) for a, b in zip(z, zp)]
+        step_ = self.decode_chunk or 2 * self.batch
+        x = torch.cat([self.gen([t[i:i + step_] for t in both]) for i in range(0, 2 * self.batch, step_)])
         return x[:self.batch], x[self.batch:]
 
     def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
