@@ -1,6 +1,10 @@
 """Test-wide settings: headless progress bars, the smoke profile for notebooks run by nbval."""
 
 import os
+import signal
+import time
+
+import pytest
 
 os.environ.setdefault("HLWB_HEADLESS", "1")
 os.environ.setdefault("HLWB_PROGRESS", "0")
@@ -13,3 +17,20 @@ def pytest_collectstart(collector):
     if collector.fspath and collector.fspath.ext == ".ipynb":
         collector.skip_compare += ("text/html", "application/javascript", "stderr",
                                    "application/vnd.plotly.v1+json")
+
+
+@pytest.fixture
+def kill_at_first_checkpoint():
+    """SIGKILL a training subprocess as soon as its checkpoint file appears; returns the step saved."""
+
+    def kill(proc, state_path, timeout: float = 120.0) -> int:
+        from hlwb import checkpoint
+
+        deadline = time.time() + timeout
+        while not state_path.exists() and time.time() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return int(checkpoint.load(state_path, kind="train-state")["step"])
+
+    return kill

@@ -86,29 +86,20 @@ def _coerce(name: str, value: Any, typ: type) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         raise bad
-    if typ is int:
+    if typ in (int, float):
         if isinstance(value, bool):
             raise bad
+        if isinstance(value, str):  # papermill -r passes raw strings
+            try:
+                value = float(value) if typ is float else int(value)
+            except ValueError:
+                raise bad from None
+        if typ is float and isinstance(value, (int, float)):
+            return float(value)
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():  # papermill: -p steps 1e3 -> 1000.0
             return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                raise bad from None
-        raise bad
-    if typ is float:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise bad from None
         raise bad
     if typ is str:
         if isinstance(value, str):

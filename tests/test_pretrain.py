@@ -71,23 +71,14 @@ def _run(work):
 
 
 @pytest.mark.slow
-def test_killed_pretraining_subprocess_resumes_to_the_same_weights(tmp_path):
-    import signal
-    import time
-
+def test_killed_pretraining_subprocess_resumes_to_the_same_weights(tmp_path, kill_at_first_checkpoint):
     from hlwb import checkpoint
 
     ref = _run(tmp_path / "ref")
     assert ref.wait(timeout=300) == 0, ref.stdout.read()
-    p = _run(tmp_path / "k")
-    state = tmp_path / "k" / "train_state.pt"
-    deadline = time.time() + 120
-    while not state.exists() and time.time() < deadline:
-        time.sleep(0.02)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    killed_at = kill_at_first_checkpoint(_run(tmp_path / "k"), tmp_path / "k" / "train_state.pt")
     assert not (tmp_path / "k" / "encoder.pt").exists()
-    assert 0 < checkpoint.load(state, kind="train-state")["step"] < 16
+    assert 0 < killed_at < 16
     q = _run(tmp_path / "k")
     out = q.communicate(timeout=300)[0]
     assert q.returncode == 0, out

@@ -1,9 +1,7 @@
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -93,18 +91,12 @@ def _train(out, work, extra=()):
 
 
 @pytest.mark.slow
-def test_killed_generator_training_resumes_to_the_same_weights(tmp_path):
+def test_killed_generator_training_resumes_to_the_same_weights(tmp_path, kill_at_first_checkpoint):
     ref = _train(tmp_path / "ref.pt", tmp_path / "ref_work")
     assert ref.wait(timeout=300) == 0, ref.stdout.read()
-    p = _train(tmp_path / "k.pt", tmp_path / "k_work")
-    state = tmp_path / "k_work" / "train_state.pt"
-    deadline = time.time() + 120
-    while not state.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    killed_at = kill_at_first_checkpoint(_train(tmp_path / "k.pt", tmp_path / "k_work"),
+                                         tmp_path / "k_work" / "train_state.pt")
     assert not (tmp_path / "k.pt").exists(), "killed before the end, so no final checkpoint"
-    killed_at = checkpoint.load(state, kind="train-state")["step"]
     assert 0 < killed_at < 24
     q = _train(tmp_path / "k.pt", tmp_path / "k_work")
     out = q.communicate(timeout=300)[0]
