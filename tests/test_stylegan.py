@@ -76,3 +76,23 @@ def test_w_avg_recomputed_from_mapping(gen):
     g.recompute_statistics(seed=0, n_batches=4, batch=64)
     expected = g.mapping(g.sample_latents(256, seed=0)[0]).mean(0)
     assert g.w_avg.norm() > 0 and (g.w_avg - expected).norm() < 0.5 * expected.norm()
+
+
+def test_modconv_equals_the_per_sample_modulated_convolution(gen):
+    """The batched (non-fused) modulated conv equals a grouped conv with each sample's own
+    modulated, demodulated weight — written the other way, one sample at a time."""
+    import torch.nn.functional as F
+
+    conv = gen.convs[3]
+    x = torch.randn(3, conv.weight.shape[1], 16, 16, generator=torch.Generator().manual_seed(1))
+    w = torch.randn(3, gen.w_dim, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        got = conv(x, w)
+        weight = conv.modulated_weight(w)
+        for i in range(3):
+            y = F.conv2d(x[i:i + 1], weight[i], padding=1) + conv.noise_strength * conv.const_noise
+            want = F.leaky_relu(y + conv.bias[None, :, None, None], 0.2) * 2 ** 0.5
+            torch.testing.assert_close(got[i:i + 1], want, rtol=1e-4, atol=1e-5)
+        # demodulation: every output filter of every sample has unit norm
+        torch.testing.assert_close(weight.pow(2).sum(dim=(2, 3, 4)), torch.ones(3, weight.shape[1]),
+                                   rtol=1e-4, atol=1e-4)

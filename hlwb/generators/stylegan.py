@@ -59,20 +59,25 @@ class ModConv(nn.Module):
             self.register_buffer("const_noise", torch.randn(1, 1, res, res))
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        n, c_in, h, wd = x.shape
+        # StyleGAN2's non-fused form: scale the input channels by the style, convolve with the
+        # shared weight, scale the output channels by the demodulation coefficient. It equals
+        # the per-sample modulated weight (``modulated_weight``) and is one batched convolution.
         s = self.affine(w)  # (N, c_in)
-        weight = self.weight[None] * s[:, None, :, None, None]  # (N, c_out, c_in, k, k)
+        y = F.conv2d(x * s[:, :, None, None], self.weight, padding=self.kernel // 2)
         if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
-        c_out = weight.shape[1]
-        # grouped convolution: one group per sample
-        y = F.conv2d(x.reshape(1, n * c_in, h, wd), weight.reshape(n * c_out, c_in, self.kernel, self.kernel),
-                     padding=self.kernel // 2, groups=n).reshape(n, c_out, h, wd)
-        if self.demodulate:
-            noise = self.const_noise if not self.training else torch.randn(n, 1, h, wd, device=x.device)
+            d = torch.rsqrt(s.pow(2) @ self.weight.pow(2).sum(dim=(2, 3)).t() + 1e-8)  # (N, c_out)
+            y = y * d[:, :, None, None]
+            noise = self.const_noise if not self.training else torch.randn(y.shape[0], 1, *y.shape[2:], device=x.device)
             y = y + self.noise_strength * noise
             return F.leaky_relu(y + self.bias[None, :, None, None], 0.2) * math.sqrt(2)
         return y + self.bias[None, :, None, None]
+
+    def modulated_weight(self, w: Tensor) -> Tensor:
+        """The per-sample weight (N, c_out, c_in, k, k) that ``forward`` applies (tests compare)."""
+        weight = self.weight[None] * self.affine(w)[:, None, :, None, None]
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+        return weight
 
 
 class StyleGANGenerator(HLGenerator):
