@@ -109,6 +109,18 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
     return walker, critic, records
 
 
+def read_log(work_dir: str | Path) -> list[dict]:
+    """Every logged step of a :func:`train_walker` run in ``work_dir``, in step order (also
+    after the run finished earlier, when ``train_walker`` itself returns no new records)."""
+    import json
+
+    path = Path(work_dir) / "log.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"no training log {path}: train the walker with work_dir={work_dir} first")
+    recs = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    return sorted(recs, key=lambda r: r["step"])
+
+
 def snapshot_path(work_dir: str | Path, step: int) -> Path:
     return Path(work_dir) / "snapshots" / f"step_{step:07d}.pt"
 

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -83,6 +84,11 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False) -> Stage
         if prev.get("fingerprint") == fp and prev.get("status") == "ok" and (run_dir / "results.json").exists():
             logger.info("%s: unchanged since its last successful run, not run again", stage)
             return StageResult(stage, "cached", 0.0, json.loads((run_dir / "results.json").read_text()))
+        if force or prev.get("fingerprint") != fp:
+            # training state in the stage folder (walkers, critics) belongs to other code or
+            # parameters: start clean. A stage killed under the same fingerprint keeps it and resumes.
+            shutil.rmtree(run_dir)
+            run_dir.mkdir(parents=True)
     executed = run_dir / f"{stage}.ipynb"
     (run_dir / "results.json").unlink(missing_ok=True)  # a stale result must not pass for a new one
     env = {"HLWB_HEADLESS": "1", "HLWB_PROFILE": profile, "MPLBACKEND": "agg"}

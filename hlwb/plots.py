@@ -119,3 +119,82 @@ def save_agreement_plot(tables: dict[str, list[dict]], stem: str | Path) -> list
     pfig.write_html(html, include_plotlyjs="directory", full_html=True, div_id=stem.name,
                     config={"displaylogo": False})
     return [png, html]
+
+
+def _write_html(pfig, stem: Path) -> Path:
+    html = stem.with_suffix(".html")
+    pfig.write_html(html, include_plotlyjs="directory", full_html=True, div_id=stem.name,
+                    config={"displaylogo": False})
+    return html
+
+
+def save_curves(curves: dict[str, tuple[list[float], list[float]]], stem: str | Path, xlabel: str,
+                ylabel: str, title: str = "", hline: float | None = None) -> list[Path]:
+    """Lines ``name -> (x, y)`` as a PNG (matplotlib) and an interactive HTML (plotly)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    pfig = go.Figure()
+    for name, (x, y) in curves.items():
+        ax.plot(x, y, label=name, lw=1.2)
+        pfig.add_trace(go.Scatter(x=list(x), y=list(y), name=name, mode="lines"))
+    if hline is not None:
+        ax.axhline(hline, color="grey", ls="--", lw=0.8)
+        pfig.add_hline(y=hline, line_dash="dash", line_color="grey")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    png = stem.with_suffix(".png")
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    pfig.update_layout(xaxis_title=xlabel, yaxis_title=ylabel, title=title or None, width=680, height=420,
+                       template="plotly_white")
+    return [png, _write_html(pfig, stem)]
+
+
+def save_sigma_agreement_plot(curves: dict[str, dict[str, tuple[list[float], list[float], list[float]]]],
+                              stem: str | Path, level: float = 0.9) -> list[Path]:
+    """Oracle agreement vs sigma, one panel per generator, one line per chunk (with a 95 %
+    band): ``curves[generator][chunk] = (sigmas, agreement, ci_half_width)``. PNG and HTML."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    gens = list(curves)
+    fig, axes = plt.subplots(1, len(gens), figsize=(4.2 * len(gens), 3.2), squeeze=False, sharey=True)
+    pfig = make_subplots(rows=1, cols=len(gens), subplot_titles=gens, shared_yaxes=True)
+    for col, (g, ax) in enumerate(zip(gens, axes[0]), start=1):
+        for chunk, (s, a, e) in curves[g].items():
+            a, e = np.asarray(a), np.asarray(e)
+            (line,) = ax.plot(s, a, marker="o", ms=3, lw=1.2, label=chunk)
+            ax.fill_between(s, a - e, a + e, color=line.get_color(), alpha=0.15)
+            pfig.add_trace(go.Scatter(x=list(s), y=a.tolist(), name=f"{g}: {chunk}", mode="lines+markers",
+                                      error_y={"type": "data", "array": e.tolist()}), row=1, col=col)
+        ax.axhline(level, color="grey", ls="--", lw=0.8)
+        pfig.add_hline(y=level, line_dash="dash", line_color="grey", row=1, col=col)
+        ax.set_title(g, fontsize=9)
+        ax.set_xlabel("sigma (only this chunk moves)")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("oracle label agreement")
+    fig.tight_layout()
+    png = stem.with_suffix(".png")
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    pfig.update_layout(yaxis_title="oracle label agreement", width=480 * len(gens), height=420,
+                       template="plotly_white")
+    return [png, _write_html(pfig, stem)]

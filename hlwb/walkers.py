@@ -118,3 +118,27 @@ def build(name: str, chunks: tuple[L.Chunk, ...], **kwargs) -> Walker:
     if name not in WALKERS:
         raise KeyError(f"unknown walker {name!r}; valid: {', '.join(WALKERS)}")
     return WALKERS[name](chunks, **kwargs)
+
+
+def save_learned(path, walker: LearnedWalker, meta: dict | None = None) -> None:
+    """Write a learned walker (chunk layout, selected chunks, width, weights) atomically."""
+    from . import checkpoint
+
+    checkpoint.save(path, {"chunks": [[c.name, c.dim, c.level] for c in walker.chunks],
+                           "selected": walker.selected, "hidden": walker.net[0].out_features,
+                           "state_dict": walker.state_dict(), "meta": meta or {}}, kind="walker")
+
+
+def load_learned(path, chunks: tuple[L.Chunk, ...] | None = None) -> LearnedWalker:
+    """A learned walker from :func:`save_learned`; with ``chunks`` (a generator's), the layout must match."""
+    from . import checkpoint
+
+    state = checkpoint.load(path, kind="walker")
+    saved = tuple(L.Chunk(n, int(d), int(lv)) for n, d, lv in state["chunks"])
+    if chunks is not None and [(c.dim, c.level) for c in chunks] != [(c.dim, c.level) for c in saved]:
+        raise ValueError(f"{path}: walker trained for chunks {[(c.name, c.dim) for c in saved]}, "
+                         f"not {[(c.name, c.dim) for c in chunks]}; use the walker of this generator")
+    w = LearnedWalker(saved if chunks is None else chunks, state["selected"], hidden=int(state["hidden"]))
+    w.load_state_dict(state["state_dict"])
+    w.meta = state.get("meta", {})
+    return w.eval()

@@ -78,3 +78,12 @@ def test_monte_carlo_with_shared_anchors_matches_fresh_decoding():
     fresh = minmax.monte_carlo(gen, w, critic, n_anchors=40, batch=16)
     shared = minmax.monte_carlo(gen, w, critic, n_anchors=40, batch=16, anchors=a)
     assert fresh == shared and shared["delta_mean_2"] > 0 and shared["delta_mean_1"] == 0
+
+
+def test_read_log_returns_every_step_even_after_the_run_finished(tmp_path):
+    gen = _gen()
+    cfg = minmax.MinMaxConfig(steps=4, batch=8, critic_width=4, walker_hidden=16)
+    _, _, rec = minmax.train_walker(gen, [0], cfg, work_dir=tmp_path)
+    _, _, again = minmax.train_walker(gen, [0], cfg, work_dir=tmp_path)  # finished: nothing new
+    log = minmax.read_log(tmp_path)
+    assert again == [] and len(log) == 4 and [r["infonce"] for r in log] == [r["infonce"] for r in rec]

@@ -69,3 +69,33 @@ def test_failing_cell_is_reported_with_partial_notebook(tmp_path, monkeypatch):
     partial = tmp_path / "run" / "01_hl_generator" / "01_hl_generator.ipynb"
     assert partial.exists() and "fine" in partial.read_text()
     assert json.loads((tmp_path / "run" / "01_hl_generator" / "stage.json").read_text())["status"] == "failed"
+
+
+def test_stage_state_kept_for_a_resume_and_cleared_when_the_stage_changed(tmp_path, monkeypatch):
+    src = ("import json, pathlib\n"
+           "d = pathlib.Path(run_dir)\n"
+           "(d / 'seen.txt').write_text(str((d / 'state.txt').exists()))\n"
+           "(d / 'state.txt').write_text('training state')\n"
+           "json.dump({}, open(d / 'results.json', 'w'))\n")
+
+    def write(extra: str = "") -> None:
+        nb = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_code_cell("run_dir = ''", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(src + extra)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, str(tmp_path / "nbs" / "01_hl_generator.ipynb"))
+
+    (tmp_path / "nbs").mkdir()
+    write()
+    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", tmp_path / "nbs")
+    monkeypatch.setattr(pipeline, "stage_params", lambda stage, profile, out: {"run_dir": str(out / stage)})
+    stage = tmp_path / "run" / "01_hl_generator"
+    pipeline.run_stage("01_hl_generator", "smoke", tmp_path / "run")
+    assert (stage / "seen.txt").read_text() == "False"
+    marker = json.loads((stage / "stage.json").read_text())
+    (stage / "stage.json").write_text(json.dumps({**marker, "status": "failed"}))  # as if killed
+    pipeline.run_stage("01_hl_generator", "smoke", tmp_path / "run")
+    assert (stage / "seen.txt").read_text() == "True"  # same stage: its state is resumed
+    write("# changed\n")
+    pipeline.run_stage("01_hl_generator", "smoke", tmp_path / "run")
+    assert (stage / "seen.txt").read_text() == "False"  # changed stage: old state cleared
