@@ -37,7 +37,7 @@ class HLGeneratorParams:
 
     run_dir: str = "runs/laptop/01_hl_generator"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
-    generators: str = "biggan"       # comma-separated shipped names or checkpoint paths
+    generators: str = "biggan,stylegan"  # comma-separated shipped names or checkpoint paths
     train: bool = False              # train a generator instead of loading the shipped one
     train_steps: int = 7000          # generator steps when train is true
     n_samples: int = 10000           # samples for FD_oracle and the class histogram
@@ -60,19 +60,66 @@ class ExplorerParams:
     interactive: bool = True         # build the live widget (the static sweep is always drawn)
 
 
-NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams, "02_latent_explorer": ExplorerParams}
+@dataclass(frozen=True)
+class WalkersParams:
+    """Notebook 03_walkers."""
+
+    run_dir: str = "runs/laptop/03_walkers"  # outputs (relative paths: from the repository root)
+    figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    generator: str = "biggan"        # shipped name or checkpoint path
+    steps: int = 240                 # min-max steps per walker (the same budget for every walker)
+    batch: int = 64                  # anchors per step (2B views per InfoNCE)
+    lr_walker: float = 0.0003        # reference 8e-5 over 100k+ samples; higher for the short laptop budget
+    lr_critic: float = 0.0002        # reference 5e-5
+    critic_width: int = 16           # critic trunk width (small ResNet, 128-d head)
+    walker_hidden: int = 256         # hidden units of the walker's residual MLP
+    snapshot_every: int = 20         # steps between kept snapshots (for the matched-InfoNCE table)
+    smooth: int = 20                 # moving-average window (steps) of the InfoNCE curves
+    mc_anchors: int = 10000          # anchors of the Monte-Carlo table
+    seed: int = 0                    # seed of every draw in the notebook
+
+
+@dataclass(frozen=True)
+class PerturbationParams:
+    """Notebook 04_chunk_perturbations."""
+
+    run_dir: str = "runs/laptop/04_chunk_perturbations"  # outputs (relative paths: from the repository root)
+    figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    generators: str = "biggan,stylegan"  # comma-separated shipped names or checkpoint paths
+    sigmas: str = "0,0.25,0.5,0.75,1,1.5,2,3"  # the sigma grid (increasing)
+    n_anchors: int = 1024            # anchors per (chunk, sigma), shared across the grid
+    level: float = 0.9               # delta_i: the largest sigma with oracle agreement at or above level
+    n_boot: int = 1000               # bootstrap draws for the interval of delta_i
+    critic_train: int = 768          # pairs a critic trains on per (chunk, sigma); the rest are held out
+    critic_steps: int = 40           # Adam steps of that brief training
+    critic_width: int = 8            # width of each briefly trained critic
+    critic_batch: int = 64           # anchors per critic batch (2B views per InfoNCE)
+    seed: int = 0                    # seed of every draw in the notebook
+
+
+NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams, "02_latent_explorer": ExplorerParams,
+                              "03_walkers": WalkersParams, "04_chunk_perturbations": PerturbationParams}
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "01_hl_generator": {"run_dir": "runs/smoke/01_hl_generator", "train_steps": 4, "n_samples": 500,
                             "n_test": 1000, "n_anchors": 200, "grid_anchors": 4},
         "02_latent_explorer": {"run_dir": "runs/smoke/02_latent_explorer", "sweep_sigmas": "0,1,3"},
+        "03_walkers": {"run_dir": "runs/smoke/03_walkers", "steps": 6, "batch": 16, "critic_width": 4,
+                       "walker_hidden": 32, "snapshot_every": 2, "smooth": 2, "mc_anchors": 64},
+        "04_chunk_perturbations": {"run_dir": "runs/smoke/04_chunk_perturbations", "sigmas": "0,1,3",
+                                   "n_anchors": 96, "n_boot": 50, "critic_train": 64, "critic_steps": 2,
+                                   "critic_width": 4, "critic_batch": 32},
     },
-    "laptop": {"01_hl_generator": {}, "02_latent_explorer": {}},
+    "laptop": {"01_hl_generator": {}, "02_latent_explorer": {}, "03_walkers": {}, "04_chunk_perturbations": {}},
     "gpu": {
         "01_hl_generator": {"run_dir": "runs/gpu/01_hl_generator", "train_steps": 20000, "n_samples": 50000,
                             "n_anchors": 10000},
         "02_latent_explorer": {"run_dir": "runs/gpu/02_latent_explorer"},
+        "03_walkers": {"run_dir": "runs/gpu/03_walkers", "steps": 3000, "lr_walker": 8e-5, "lr_critic": 5e-5,
+                       "snapshot_every": 100, "smooth": 100, "mc_anchors": 50000},
+        "04_chunk_perturbations": {"run_dir": "runs/gpu/04_chunk_perturbations", "n_anchors": 8192,
+                                   "critic_train": 6144, "critic_steps": 400, "critic_width": 16},
     },
 }
 

@@ -75,3 +75,11 @@ def rises_global_to_fine(rows: list[dict]) -> bool:
     """True when agreement never decreases from the global to the finest chunk."""
     a = [r["agreement"] for r in rows]
     return all(x <= y for x, y in zip(a, a[1:]))
+
+
+def level_correlation(rows: list[dict]) -> float:
+    """Spearman correlation between chunk level (global -> fine) and oracle agreement:
+    +1 when agreement rises strictly with the level."""
+    from .perturbation import spearman
+
+    return spearman([r["level"] for r in rows], [r["agreement"] for r in rows])

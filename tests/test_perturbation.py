@@ -71,3 +71,12 @@ def test_proxy_infonce_lower_for_near_copies_than_for_unrelated_pairs():
     assert math.isclose(near["mi_bound"], math.log(63) - near["infonce"])
     with pytest.raises(ValueError, match="pairs"):
         P.proxy_infonce(x[:40], x[:40], n_train=32, steps=1, batch=32)
+
+
+def test_level_correlation_of_an_agreement_table():
+    from hlwb.hierarchy import level_correlation
+
+    rows = [{"level": k, "agreement": a} for k, a in enumerate([0.1, 0.6, 0.7, 0.9])]
+    assert level_correlation(rows) == pytest.approx(1.0)
+    rows[1]["agreement"] = 0.8  # one inversion
+    assert 0 < level_correlation(rows) < 1
