@@ -18,6 +18,7 @@ gives HL strategies ``no_color`` and baselines ``simclr``; ``"fair"`` one preset
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -146,36 +147,67 @@ class FixedViews(_Source):
         return _augment_pair(self.aug, self.x1[idx], self.x2[idx], L.row_seed(self.seed, step, L.NOISE))
 
 
-def make_source(strategy: str, batch: int, augment: str = "paper", generator: str = "biggan",
-                sampling: str = "continuous", n_fixed: int = 10_000, sigma: float = 0.2,
-                hl_sigmas: list[float] | None = None, seed: int = 0, rank: int = 0) -> _Source:
-    """A view source by strategy name (``learned_all`` / ``hl_learned`` need walker checkpoints
-    from notebook 03 and are built by passing the walker to :class:`GeneratedViews`).
+def paper_rule(gen: HLGenerator) -> tuple[list[float], float]:
+    """The reference's per-chunk sigmas and noise truncation (METHODS.md §1.2): BigBiGAN —
+    chunk 0 untouched, sigma 1 on every other chunk, truncated at 2 sigma; StyleGAN — sigma
+    0.2 / 0.1 / 0.8 / 0.8 per group (coarse -> fine), truncated at 1 sigma."""
+    if gen.family == "stylegan" and len(gen.chunks) == 4:
+        return [0.2, 0.1, 0.8, 0.8], 1.0
+    return [0.0] + [1.0] * (len(gen.chunks) - 1), 2.0
 
-    ``hl_random`` without ``hl_sigmas`` uses the paper's BigBiGAN rule: chunk 0 untouched,
-    sigma 1 (truncated at 2 sigma) on every other chunk.
+
+def learned_walker(strategy: str, gen: HLGenerator, walkers_dir: str | Path) -> Walker:
+    """The walker of ``learned_all`` (``<walkers_dir>/all/walker.pt``, COP-Gen) or of
+    ``hl_learned`` (the per-chunk walkers ``<walkers_dir>/chunk<k>/walker.pt``, composed)."""
+    from .walkers import ComposedWalker, load_learned
+
+    d = Path(walkers_dir)
+    names = ["all"] if strategy == "learned_all" else [f"chunk{k}" for k in range(len(gen.chunks))]
+    missing = [str(d / n / "walker.pt") for n in names if not (d / n / "walker.pt").exists()]
+    if missing:
+        raise FileNotFoundError(f"strategy {strategy!r} needs the walkers of notebook 03 for this generator; "
+                                f"missing {', '.join(missing)} (run notebook 03_walkers first)")
+    ws = [load_learned(d / n / "walker.pt", gen.chunks).to(gen.device) for n in names]
+    return ws[0] if len(ws) == 1 else ComposedWalker(ws)
+
+
+def make_source(strategy: str, batch: int, augment: str = "paper", generator: str = "biggan",
+                sampling: str = "continuous", n_fixed: int = 10_000, sigma: float | None = None,
+                hl_sigmas: list[float] | None = None, walkers_dir: str | Path | None = None,
+                seed: int = 0, rank: int = 0, decode_chunk: int | None = None) -> _Source:
+    """A view source by strategy name.
+
+    ``gaussian``: GenRep's sigma (None: 0.2 for BigGAN, 0.25 for StyleGAN). ``hl_random``: the
+    per-chunk ``hl_sigmas`` (notebook 04's delta_i, noise truncated at 2 sigma) or, without
+    them, the paper's rule (:func:`paper_rule`). ``learned_all`` / ``hl_learned``: the walkers
+    notebook 03 saved under ``walkers_dir``.
     """
     from . import data
     from . import generators as G
     from .walkers import ChunkNoiseWalker, GaussianWalker, IdentityWalker
 
+    if strategy not in STRATEGIES:
+        raise KeyError(f"unknown view strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
+    if sampling not in ("continuous", "fixed"):
+        raise KeyError(f"sampling must be 'continuous' or 'fixed', got {sampling!r}")
     preset = preset_for(strategy, augment)
     if strategy == "real":
         images = data.fashion_mnist("train").float_images()
         return RealViews(images, batch, preset=preset, seed=L.row_seed(seed, rank, L.EXTRA) if rank else seed)
-    if strategy in ("learned_all", "hl_learned"):
-        raise KeyError(f"strategy {strategy!r} needs a trained walker: build GeneratedViews(gen, walker, ...)")
     gen = G.load(generator)
     if strategy == "synth":
         walker = IdentityWalker(gen.chunks)
     elif strategy == "gaussian":
-        walker = GaussianWalker(gen.chunks, sigma=sigma)
-    else:  # hl_random
-        sig = hl_sigmas if hl_sigmas is not None else [0.0] + [1.0] * (len(gen.chunks) - 1)
-        walker = ChunkNoiseWalker(gen.chunks, sig)
-    src = GeneratedViews(gen, walker, batch, preset=preset, seed=seed, rank=rank)
+        walker = GaussianWalker(gen.chunks, sigma=sigma if sigma is not None else
+                                (0.25 if gen.family == "stylegan" else 0.2))
+    elif strategy == "hl_random":
+        sig, trunc = (hl_sigmas, 2.0) if hl_sigmas is not None else paper_rule(gen)
+        walker = ChunkNoiseWalker(gen.chunks, sig, truncation=trunc)
+    else:
+        if walkers_dir is None:
+            raise ValueError(f"strategy {strategy!r} needs walkers_dir: the walkers folder of notebook 03")
+        walker = learned_walker(strategy, gen, walkers_dir)
+    src = GeneratedViews(gen, walker, batch, preset=preset, seed=seed, rank=rank, decode_chunk=decode_chunk)
     if sampling == "fixed":
         return FixedViews(src, n_fixed, seed=seed)
-    if sampling != "continuous":
-        raise KeyError(f"sampling must be 'continuous' or 'fixed', got {sampling!r}")
     return src

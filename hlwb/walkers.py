@@ -98,6 +98,27 @@ class LearnedWalker(Walker):
         return out
 
 
+class ComposedWalker(Walker):
+    """Walkers applied in turn; with one learned walker per chunk (``hl_learned``) every chunk
+    moves by its own walker. The walkers must move disjoint chunks (each sees the anchor's
+    value of its chunk, so the order does not matter)."""
+
+    def __init__(self, walkers: list[Walker]):
+        if not walkers:
+            raise ValueError("ComposedWalker needs at least one walker")
+        super().__init__(walkers[0].chunks)
+        moved = [set(getattr(w, "selected", range(len(self.chunks)))) for w in walkers]
+        if sum(map(len, moved)) != len(set().union(*moved)):
+            raise ValueError(f"composed walkers must move disjoint chunks, got {[sorted(m) for m in moved]}")
+        self.walkers = nn.ModuleList(walkers)
+
+    def forward(self, latents: L.Latents, seed: int | None = None) -> L.Latents:
+        out = list(latents)
+        for i, w in enumerate(self.walkers):
+            out = w(out, seed=None if seed is None else L.row_seed(seed, i, L.EXTRA))
+        return out
+
+
 def delta(latents: L.Latents, moved: L.Latents) -> Tensor:
     """Per-sample, per-chunk L2 distance ``||z_k - T(z)_k||``: shape (N, n_chunks)."""
     return torch.stack([(a - b).norm(dim=1) for a, b in zip(latents, moved)], dim=1)

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from hlwb import latents as L
 from hlwb import views as V
 from hlwb.generators.biggan import BigGANGenerator
 from hlwb.walkers import ChunkNoiseWalker, IdentityWalker
@@ -81,8 +82,10 @@ def test_make_source_by_strategy():
     assert isinstance(V.make_source("synth", batch=4, sampling="fixed", n_fixed=8), V.FixedViews)
     assert V.make_source("gaussian", batch=4, sigma=0.3).walker.sigmas == [0.3] * 4
     assert isinstance(V.make_source("real", batch=4), V.RealViews)
-    with pytest.raises(KeyError, match="needs a trained walker"):
+    with pytest.raises(ValueError, match="walkers_dir"):
         V.make_source("hl_learned", batch=4)
+    with pytest.raises(KeyError, match="valid: real"):
+        V.make_source("hl_magic", batch=4)
     with pytest.raises(KeyError, match="sampling"):
         V.make_source("synth", batch=4, sampling="offline")
 
@@ -92,3 +95,39 @@ def test_decode_chunk_gives_the_same_views(gen):
     one = V.GeneratedViews(gen, w, batch=6, preset="none", seed=2).pair_at(3)
     chunked = V.GeneratedViews(gen, w, batch=6, preset="none", seed=2, decode_chunk=4).pair_at(3)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(one, chunked))
+
+
+def test_learned_strategies_load_the_walkers_of_notebook_03(tmp_path):
+    from hlwb import generators as G
+    from hlwb.walkers import ComposedWalker, LearnedWalker, save_learned
+
+    chunks = G.load("biggan").chunks
+    with pytest.raises(FileNotFoundError, match="chunk0/walker.pt"):
+        V.make_source("hl_learned", batch=4, walkers_dir=tmp_path)
+    for k in range(len(chunks)):
+        w = LearnedWalker(chunks, [k], hidden=8)
+        with torch.no_grad():
+            w.net[2].weight.zero_()
+            w.net[2].bias.fill_(0.5)  # a walker that moves its chunk by +0.5
+        save_learned(tmp_path / f"chunk{k}" / "walker.pt", w)
+    save_learned(tmp_path / "all" / "walker.pt", LearnedWalker(chunks, None, hidden=8))
+    hl = V.make_source("hl_learned", batch=4, walkers_dir=tmp_path)
+    assert isinstance(hl.walker, ComposedWalker)
+    z = hl.gen.sample_latents(3, seed=0)
+    moved = hl.walker(z)
+    assert all(torch.allclose(m, t + 0.5) for m, t in zip(moved, z))  # every chunk by its own walker
+    assert isinstance(V.make_source("learned_all", batch=4, walkers_dir=tmp_path).walker, LearnedWalker)
+
+
+def test_composed_walkers_must_move_disjoint_chunks():
+    from hlwb.walkers import ComposedWalker, LearnedWalker
+
+    chunks = tuple(L.Chunk(f"c{k}", 4, k) for k in range(3))
+    with pytest.raises(ValueError, match="disjoint"):
+        ComposedWalker([LearnedWalker(chunks, [0, 1]), LearnedWalker(chunks, [1])])
+
+
+def test_paper_rule_per_family():
+    from hlwb.generators.stylegan import StyleGANGenerator
+
+    assert V.paper_rule(StyleGANGenerator(chunk_dim=8, w_dim=8, ch=4)) == ([0.2, 0.1, 0.8, 0.8], 1.0)
