@@ -68,3 +68,25 @@ class Critic(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.normalize(self.head(self.trunk(x)), dim=1)  # (N, out_dim), unit norm
+
+
+def save_encoder(path, trunk: ResNetTrunk, meta: dict | None = None) -> None:
+    """Write a pretrained trunk (its architecture, weights and the run's metadata) atomically."""
+    from . import checkpoint
+
+    checkpoint.save(path, {"width": trunk.width, "blocks": list(trunk.blocks), "state_dict": trunk.state_dict(),
+                           "meta": meta or {}}, kind="encoder")
+
+
+def load_encoder(path, device: str = "cpu") -> ResNetTrunk:
+    """A trunk written by :func:`save_encoder`, in eval mode, with ``.meta`` (how it was trained)."""
+    from . import checkpoint
+
+    state = checkpoint.load(path, kind="encoder", map_location=device)
+    if "width" not in state:
+        raise checkpoint.CheckpointError(f"{path}: an encoder file without its architecture (width, blocks); "
+                                         "write it with hlwb.encoders.save_encoder")
+    trunk = ResNetTrunk(int(state["width"]), tuple(int(b) for b in state["blocks"]))
+    trunk.load_state_dict(state["state_dict"])
+    trunk.meta = state.get("meta", {})
+    return trunk.to(device).eval()

@@ -68,3 +68,15 @@ def test_momentum_state():
     q.push(torch.tensor([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]))  # wraps around
     assert int(q.ptr) == 1 and torch.allclose(q.keys[0], torch.tensor([1.0, 0.0]))
     assert torch.allclose(q.keys[4].norm(), torch.tensor(1.0))
+
+
+def test_encoder_save_load_roundtrip(tmp_path):
+    import torch
+
+    from hlwb.encoders import ResNetTrunk, load_encoder, save_encoder
+
+    trunk = ResNetTrunk(4, (1, 1, 1, 1)).eval()
+    save_encoder(tmp_path / "enc.pt", trunk, meta={"strategy": "hl_random"})
+    back = load_encoder(tmp_path / "enc.pt")
+    x = torch.randn(3, 1, 32, 32)
+    assert torch.equal(trunk(x), back(x)) and back.meta == {"strategy": "hl_random"} and not back.training
