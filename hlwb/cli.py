@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -105,19 +106,29 @@ def main(argv: list[str] | None = None) -> int:
 
             train_oracle(_from_args(OracleConfig, args), args.out, args.work_dir)
         elif args.cmd == "pretrain":
-            from .checkpoint import atomic_write_json, save
+            from . import distributed
+            from .checkpoint import atomic_write_json
+            from .encoders import save_encoder
             from .pretrain import pretrain
             from .views import make_source
 
             cfg = _from_args(PretrainConfig, args)
-            src = make_source(args.strategy, cfg.batch, augment=args.augment, generator=args.generator,
-                              sampling=args.sampling, seed=cfg.seed)
-            method, _ = pretrain(src, cfg, args.work_dir)
-            save(f"{args.work_dir}/encoder.pt", {"config": dataclasses.asdict(cfg), "strategy": args.strategy,
-                                                 "state_dict": method.encoder.state_dict()}, kind="encoder")
-            atomic_write_json(f"{args.work_dir}/config.json", {**dataclasses.asdict(cfg), "strategy": args.strategy,
-                                                               "augment": args.augment, "generator": args.generator,
-                                                               "sampling": args.sampling})
+            info = distributed.init_from_env("cpu")  # torchrun: one process per rank, gloo on CPU
+            try:
+                if not info.is_main:  # rank 0 speaks for the run
+                    logging.getLogger().setLevel(logging.WARNING)
+                src = make_source(args.strategy, cfg.batch, augment=args.augment, generator=args.generator,
+                                  sampling=args.sampling, seed=cfg.seed, rank=info.rank)
+                method, _ = pretrain(src, cfg, args.work_dir)
+                if info.is_main:
+                    work, run = Path(args.work_dir), dataclasses.asdict(cfg)
+                    views = {k: getattr(args, k) for k in ("strategy", "augment", "generator", "sampling")}
+                    save_encoder(work / "encoder.pt", method.encoder, meta={
+                        "method": cfg.method, **views, "seed": cfg.seed, "pretrain": run,
+                        "world_size": info.world_size})
+                    atomic_write_json(work / "config.json", {**run, **views, "world_size": info.world_size})
+            finally:
+                distributed.cleanup()
         elif args.cmd == "eval-generator":
             from .quality import evaluate_generator
 

@@ -5,6 +5,7 @@ the method's ``after_step`` (EMA, queue, prototypes) after each optimiser step, 
 kNN monitor on Fashion-MNIST (features of a train subset vs. the test set) every
 ``knn_every`` steps. Checkpoints and resume come from :func:`hlwb.train.fit`; view sources are
 addressable by step, so a resumed run sees the batches an uninterrupted one would have seen.
+Launched by torchrun, the same function runs data-parallel (see :func:`pretrain`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import torch
 from torch import nn
 
 from . import data, ssl
+from . import distributed as D
+from .checkpoint import atomic_write_json
 from .encoders import ResNetTrunk
 from .evaluate import features, knn_accuracy
 from .train import check_finite, fit, warmup_cosine
@@ -64,30 +67,60 @@ def knn_monitor(encoder: nn.Module, cfg: PretrainConfig) -> float:
 
 def pretrain(source, cfg: PretrainConfig, work_dir: str | Path | None = None,
              device: str = "cpu") -> tuple[nn.Module, list[dict]]:
-    """Train ``cfg.method`` on batches ``source.batch_at(step)``; returns the method and its logs."""
+    """Train ``cfg.method`` on batches ``source.batch_at(step)``; returns the method and its logs.
+
+    Under torchrun (after :func:`hlwb.distributed.init_from_env`) each of the W ranks passes its
+    own source (``make_source(..., rank=rank)``: B samples per rank, addressable by (seed, rank,
+    step)); the global batch is B x W and sets the learning rate. Gradients are averaged over
+    ranks, rank 0's buffers (batch-norm statistics) are broadcast after every step, so all
+    ranks stay bit-identical, which is checked at the end. Only rank 0 writes the checkpoint,
+    the log and ``ranks.json`` (each rank's weight digest); all ranks resume from the same
+    checkpoint, and one written at another world size is refused.
+    """
+    info = D.current()
+    world = info.world_size
     method = build_method(cfg).to(device)
     params = [p for p in method.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=cfg.base_lr * cfg.batch / 256, momentum=cfg.momentum,
+    opt = torch.optim.SGD(params, lr=cfg.base_lr * cfg.batch * world / 256, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
+    sources_checked = world == 1
 
     def step(i: int) -> dict[str, float]:
+        nonlocal sources_checked
         x1, x2 = source.batch_at(i)
+        if not sources_checked:  # identical batches on two ranks: a source built without its rank
+            if len(set(D.rank_digests([x1], device))) < world:
+                raise ValueError(f"ranks drew identical batches at step {i}: build each rank's view source "
+                                 "with its rank (views.make_source(..., rank=rank))")
+            sources_checked = True
         method.train()
         loss, logs = method(x1.to(device), x2.to(device))
-        check_finite("loss", loss, i)
+        mean_loss = D.all_reduce_mean(loss.detach())  # over ranks: all ranks stop together; rank 0 logs it
+        check_finite("loss", mean_loss, i)
+        logs["loss"] = mean_loss.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        D.average_gradients(params)
         opt.step()
+        D.broadcast_buffers(method)
         method.after_step((i + 1) / cfg.steps)
-        if cfg.knn_every and ((i + 1) % cfg.knn_every == 0 or i + 1 == cfg.steps):
+        if cfg.knn_every and info.is_main and ((i + 1) % cfg.knn_every == 0 or i + 1 == cfg.steps):
             logs["knn_top1"] = knn_monitor(method.encoder, cfg)
             logger.info("step %d: loss %.4f, kNN top-1 %.4f", i + 1, logs["loss"], logs["knn_top1"])
         return logs
 
     work = Path(work_dir) if work_dir else None
+    meta = {"config": dataclasses.asdict(cfg), **({"world_size": world} if world > 1 else {})}
     records = fit(step, modules={"method": method}, optimizers={"sgd": opt}, steps=cfg.steps,
                   ckpt_path=work / "train_state.pt" if work else None, ckpt_every=cfg.ckpt_every,
-                  meta={"config": dataclasses.asdict(cfg)}, desc=f"pretrain {cfg.method}",
-                  log_path=work / "log.jsonl" if work else None, log_every=1, seed=cfg.seed,
+                  meta=meta, desc=f"pretrain {cfg.method}",
+                  log_path=work / "log.jsonl" if work else None, log_every=1,
+                  seed=D.rank_seed(cfg.seed, info.rank), writer=info.is_main,
                   schedule=lambda i: warmup_cosine(i, cfg.steps, warmup=cfg.warmup))
+    if world > 1:
+        digests = D.rank_digests(method.state_dict().values(), device)
+        if len(set(digests)) > 1:
+            raise RuntimeError(f"DDP ranks ended with different weights (sha256 per rank: {digests})")
+        if work and info.is_main:
+            atomic_write_json(work / "ranks.json", {"world_size": world, "state_sha256": digests})
     return method, records

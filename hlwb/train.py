@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.std import tqdm
 
 from . import checkpoint
 from . import latents as L
@@ -48,7 +49,8 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
         ckpt_every: int = 500, meta: dict | None = None, desc: str = "train",
         log_path: str | Path | None = None, log_every: int = 50,
         schedule: Callable[[int], float] | None = None,
-        stop: Callable[[int, dict], bool] | None = None, seed: int | None = None) -> list[dict]:
+        stop: Callable[[int, dict], bool] | None = None, seed: int | None = None,
+        writer: bool = True) -> list[dict]:
     """Run ``step`` for steps ``[start, steps)`` where ``start`` comes from the checkpoint.
 
     Args:
@@ -65,6 +67,8 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
         seed: when given, each step runs with torch's global RNG forked and seeded from
             (seed, i), so dropout, noise inputs and other global-RNG draws replay exactly on
             resume; the caller's RNG state is untouched.
+        writer: False for every DDP rank but 0: it still resumes from ``ckpt_path``, but writes
+            no checkpoint or log and shows no progress bar.
     A checkpoint whose ``meta`` differs from this run's (other than the step count, threads
     or checkpoint interval) is refused instead of being resumed into the wrong run.
     Returns:
@@ -90,12 +94,13 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
             logger.info("%s: %s was early-stopped at step %d; not training further", desc, ckpt_path, start)
             return []
         logger.info("resumed %s from %s at step %d", desc, ckpt_path, start)
+    log_path = log_path if writer else None
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         _truncate_log(Path(log_path), start)
 
     def save(i: int, stopped: bool = False) -> None:
-        if ckpt_path is None:
+        if ckpt_path is None or not writer:
             return
         checkpoint.save(ckpt_path, {
             "step": i, "meta": meta or {}, "stopped": stopped,
@@ -104,7 +109,7 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
         }, kind="train-state")
 
     records = []
-    bar = progress(total=steps, initial=start, desc=desc)
+    bar = progress(total=steps, initial=start, desc=desc) if writer else tqdm(disable=True)
     try:
         for i in range(start, steps):
             if schedule is not None:
@@ -170,3 +175,24 @@ def _comparable(meta: dict) -> dict:
 
 def _rng_devices() -> list[int]:
     return [torch.cuda.current_device()] if torch.cuda.is_available() else []
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """The records of a run's JSONL log (as ``fit`` writes it), in step order; also after the
+    run finished, when ``fit`` itself returns no new records."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no training log {path}: has the run started?")
+    recs = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    return sorted(recs, key=lambda r: r["step"])
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Trailing moving average (the first entries average what is there so far)."""
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= window:
+            acc -= values[i - window]
+        out.append(acc / min(i + 1, window))
+    return out

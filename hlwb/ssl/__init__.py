@@ -19,7 +19,12 @@ from .swav import SwAV
 METHODS: dict[str, type[nn.Module]] = {"simclr": SimCLR, "simsiam": SimSiam, "moco": MoCo, "byol": BYOL,
                                        "swav": SwAV}
 
-__all__ = ["METHODS", "build", "nt_xent"]
+# SGD base learning rates (lr = base x batch / 256) for the small-scale runs: SimSiam's 0.05 is
+# the paper's (METHODS.md §1.8); the others use 0.3, the common small-data SGD setting (the
+# reference's 0.03 for SimCLR/MoCo is tuned for ImageNet-length schedules).
+BASE_LR: dict[str, float] = {"simclr": 0.3, "simsiam": 0.05, "moco": 0.3, "byol": 0.3, "swav": 0.3}
+
+__all__ = ["BASE_LR", "METHODS", "build", "nt_xent"]
 
 
 def build(name: str, encoder: ResNetTrunk, **kwargs) -> nn.Module:

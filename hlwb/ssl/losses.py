@@ -1,10 +1,15 @@
-"""Pure loss functions with shapes and sources in their docstrings."""
+"""Pure loss functions with shapes and sources in their docstrings.
+
+The one exception to "pure": under a process group ``nt_xent`` takes its negatives from all ranks.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ..distributed import gather_with_grad, rank
 
 
 def nt_xent(z1: Tensor, z2: Tensor, tau: float = 0.1) -> Tensor:
@@ -17,14 +22,22 @@ def nt_xent(z1: Tensor, z2: Tensor, tau: float = 0.1) -> Tensor:
         Scalar: mean over all 2B anchors of -log softmax similarity of the positive against
         the other 2B - 1 embeddings (self-similarity masked). Cosine similarity: inputs are
         normalised here. The MI lower bound is ``log(2B - 1) - loss``.
+
+    Under a process group of W ranks, the candidates are the 2BW embeddings of all ranks
+    (gathered with gradient, as in SimCLR's multi-device training): this rank's 2B anchors
+    are scored against them, so the mean of the W losses is the single-process loss on the
+    concatenated batch, and the MI bound is ``log(2BW - 1) - loss``.
     """
     if z1.shape != z2.shape or z1.ndim != 2:
         raise ValueError(f"z1 and z2 must both be (B, D), got {tuple(z1.shape)} and {tuple(z2.shape)}")
     b = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2B, D)
-    sim = z @ z.t() / tau  # (2B, 2B)
-    sim = sim.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
-    target = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+    z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2B, D) this rank's anchors
+    keys = gather_with_grad(z)  # (2BW, D): rank r's [z1; z2] at rows 2Br .. 2B(r+1) - 1; z when W = 1
+    sim = z @ keys.t() / tau  # (2B, 2BW)
+    own = torch.arange(2 * b, device=z.device) + 2 * b * rank()  # column of each anchor itself
+    self_mask = torch.zeros_like(sim, dtype=torch.bool).scatter_(1, own[:, None], True)  # eye when W = 1
+    sim = sim.masked_fill(self_mask, float("-inf"))
+    target = torch.cat([own[b:], own[:b]])  # the other view of the same image
     return F.cross_entropy(sim, target)
 
 

@@ -1,9 +1,15 @@
-"""MoCo v2 (He et al. 2020; Chen et al. 2020): momentum key encoder, queue of negatives, MLP head."""
+"""MoCo v2 (He et al. 2020; Chen et al. 2020): momentum key encoder, queue of negatives, MLP head.
+
+Under a process group every rank enqueues the keys of all ranks (B x world per step, in rank
+order), so the queues stay identical and hold negatives from the global batch, as in MoCo's
+multi-GPU code. Not done here: MoCo's shuffled batch-norm for the key encoder under DDP.
+"""
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..distributed import all_gather_nograd
 from ..encoders import ResNetTrunk, mlp
 from .losses import moco_infonce
 from .momentum import EMA, Queue
@@ -23,7 +29,8 @@ class MoCo(nn.Module):
         q1, q2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))
         k1, k2 = self.key(x1).detach(), self.key(x2).detach()
         loss = 0.5 * (moco_infonce(q1, k2, self.queue.keys, self.tau) + moco_infonce(q2, k1, self.queue.keys, self.tau))
-        self._pending = k2  # enqueued after the optimiser step (keys of this batch are not negatives of itself)
+        # enqueued after the optimiser step (keys of this batch are not negatives of itself)
+        self._pending = all_gather_nograd(k2)  # (B * world, dim)
         return loss, {"loss": loss.item(), "z_std": _std(q1)}
 
     def after_step(self, progress: float) -> None:

@@ -1,4 +1,12 @@
-"""SwAV (Caron et al. 2020): prototypes, Sinkhorn-Knopp codes, swapped prediction."""
+"""SwAV (Caron et al. 2020): prototypes, Sinkhorn-Knopp codes, swapped prediction.
+
+No gather under a process group: each rank computes its codes with Sinkhorn-Knopp on its own
+B samples, so the equal-partition constraint holds per rank's batch rather than over the
+global one. The loss needs no negatives, the gradients are still averaged over ranks, and
+with B well above the number of prototypes (100 by default) a per-rank partition is well
+posed. SwAV's own multi-GPU code all-reduces the Sinkhorn sums instead (global partition);
+that is the change to make if small per-rank batches ever matter.
+"""
 
 from __future__ import annotations
 
