@@ -1,0 +1,249 @@
+"""Transfer targets: labelled train/test image sets with fixed seeded splits and no download.
+
+Every target returns float images ``(N, 1, 32, 32)`` in ``[-1, 1]`` with background at -1,
+the range the encoders are pretrained on (``data.to_float`` of the uint8 images). Default
+sizes keep one small encoder's full evaluation on every target near a minute on one core:
+
+| target | train | test | classes |
+| --- | --- | --- | --- |
+| ``fashion_mnist`` (in-domain) | 5000 (500/class, official train) | 2000 (200/class, official test) | 10 |
+| ``digits`` (scikit-learn, real handwriting) | 1258 | 539 (30 % of each class) | 10 |
+| ``letters`` (A-Z rendered in 16 matplotlib fonts) | 2600 (100/class) | 1040 (40/class) | 26 |
+| ``fashion_mnist_shift`` (corrupted test, clean train) | 5000 | 2000 | 10 |
+
+Every random draw takes ``seed``; the same seed gives bit-identical tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import data
+from .latents import make_generator
+
+
+@dataclass(frozen=True)
+class Target:
+    """A transfer target: ``x_*`` float ``(N, 1, 32, 32)`` in [-1, 1], ``y_*`` int64 ``(N,)``."""
+
+    name: str
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        for x, y, split in ((self.x_train, self.y_train, "train"), (self.x_test, self.y_test, "test")):
+            if x.dtype != torch.float32 or x.shape[1:] != (1, 32, 32):
+                raise ValueError(f"{self.name}/{split}: images must be float32 (N, 1, 32, 32), "
+                                 f"got {tuple(x.shape)} {x.dtype}")
+            if len(x) != len(y) or y.dtype != torch.int64:
+                raise ValueError(f"{self.name}/{split}: {len(x)} images but {len(y)} {y.dtype} labels")
+            if len(x) and (x.min() < -1 or x.max() > 1):
+                raise ValueError(f"{self.name}/{split}: images outside [-1, 1]")
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+# ---- seeded, stratified index draws (also used by the probes in hlwb.evaluate) ----
+
+def stratified_sample(labels: Tensor, per_class: int, seed: int) -> Tensor:
+    """Sorted indices of exactly ``per_class`` random items of every class present in ``labels``."""
+    g = make_generator(seed)
+    out = []
+    for c in labels.unique().tolist():
+        idx = (labels == c).nonzero().flatten()
+        if len(idx) < per_class:
+            raise ValueError(f"class {c} has {len(idx)} items, fewer than {per_class}")
+        out.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+    return torch.cat(out).sort().values
+
+
+def stratified_split(labels: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """Disjoint sorted index sets ``(rest, held_out)``; ``round(fraction * n_c)`` of each class held out."""
+    g = make_generator(seed)
+    rest, held = [], []
+    for c in labels.unique().tolist():
+        idx = (labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        k = int(round(fraction * len(idx)))
+        held.append(idx[:k])
+        rest.append(idx[k:])
+    return torch.cat(rest).sort().values, torch.cat(held).sort().values
+
+
+# ---- Fashion-MNIST, in-domain and shifted ----
+
+def fashion_mnist(n_train: int = 5000, n_test: int = 2000, seed: int = 0) -> Target:
+    """Class-balanced subsets of the official Fashion-MNIST train (``n_train``) and test (``n_test``)."""
+    tr, te = data.fashion_mnist("train"), data.fashion_mnist("test")
+    i_tr = stratified_sample(tr.labels, n_train // len(tr.classes), seed)
+    i_te = stratified_sample(te.labels, n_test // len(te.classes), seed + 1)
+    return Target("fashion_mnist", data.to_float(tr.images[i_tr]), tr.labels[i_tr],
+                  data.to_float(te.images[i_te]), te.labels[i_te], tr.classes)
+
+
+def _gaussian_noise(x: Tensor, severity: int, g: torch.Generator) -> Tensor:
+    sigma = (0.1, 0.2, 0.3, 0.45, 0.6)[severity - 1]  # in [-1, 1] units (1.0 = half the range)
+    return x + sigma * torch.randn(x.shape, generator=g)
+
+
+def _blur(x: Tensor, severity: int, g: torch.Generator) -> Tensor:
+    sigma = (0.6, 0.9, 1.2, 1.6, 2.0)[severity - 1]  # pixels
+    r = int(np.ceil(3 * sigma))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    x = F.pad(x, (r, r, r, r), mode="replicate")  # borders are background
+    x = F.conv2d(x, k.view(1, 1, 1, -1))  # horizontal pass
+    return F.conv2d(x, k.view(1, 1, -1, 1))  # vertical pass
+
+
+def _contrast(x: Tensor, severity: int, g: torch.Generator) -> Tensor:
+    c = (0.5, 0.4, 0.3, 0.2, 0.1)[severity - 1]
+    m = x.mean(dim=(1, 2, 3), keepdim=True)  # per image, as ImageNet-C does
+    return m + c * (x - m)
+
+
+def _occlusion(x: Tensor, severity: int, g: torch.Generator) -> Tensor:
+    side = (6, 9, 12, 15, 18)[severity - 1]
+    x = x.clone()
+    lo, hi = 2, 30 - side  # the patch lies inside the 28x28 object frame
+    pos = torch.randint(lo, hi + 1, (len(x), 2), generator=g)
+    for i, (r, c) in enumerate(pos.tolist()):
+        x[i, :, r:r + side, c:c + side] = 0.0  # a mid-grey square
+    return x
+
+
+CORRUPTIONS: dict[str, Callable[[Tensor, int, torch.Generator], Tensor]] = {
+    "gaussian_noise": _gaussian_noise, "blur": _blur, "contrast": _contrast, "occlusion": _occlusion}
+
+
+def corrupt(images: Tensor, corruption: str, severity: int = 3, seed: int = 0) -> Tensor:
+    """``images (N, 1, 32, 32)`` in [-1, 1] under a named corruption of severity 1..5, clamped."""
+    if corruption not in CORRUPTIONS:
+        raise KeyError(f"unknown corruption {corruption!r}; valid: {', '.join(CORRUPTIONS)}")
+    if severity not in range(1, 6):
+        raise ValueError(f"severity must be 1..5, got {severity}")
+    return CORRUPTIONS[corruption](images, severity, make_generator(seed)).clamp(-1.0, 1.0)
+
+
+def fashion_mnist_shift(corruption: str = "gaussian_noise", severity: int = 3, n_train: int = 5000,
+                        n_test: int = 2000, seed: int = 0) -> Target:
+    """Clean Fashion-MNIST train subset; the test subset under ``corruption`` (see :data:`CORRUPTIONS`)."""
+    clean = fashion_mnist(n_train, n_test, seed)
+    x_test = corrupt(clean.x_test, corruption, severity, seed)
+    return Target(f"fashion_mnist_shift/{corruption}{severity}", clean.x_train, clean.y_train,
+                  x_test, clean.y_test, clean.classes)
+
+
+# ---- scikit-learn digits ----
+
+def digits(test_fraction: float = 0.3, seed: int = 0) -> Target:
+    """scikit-learn's 1797 8x8 digits, bilinearly upsampled to 28x28 and zero-padded to 32x32
+    (:func:`hlwb.data.digits`, the framing of Fashion-MNIST); stratified seeded split."""
+    ds = data.digits()
+    tr, te = stratified_split(ds.labels, test_fraction, seed)
+    return Target("digits", data.to_float(ds.images[tr]), ds.labels[tr],
+                  data.to_float(ds.images[te]), ds.labels[te], ds.classes)
+
+
+# ---- letters rendered from matplotlib's bundled fonts ----
+
+LETTER_CLASSES = tuple(chr(ord("A") + i) for i in range(26))
+LETTER_FONTS = (  # files in matplotlib's mpl-data/fonts/ttf: always present, no system fonts
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
+    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
+    "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmb10.ttf")
+_HI = 64  # glyphs are drawn, thickened and warped at 64 px, then area-downsampled to 32
+
+
+@lru_cache(maxsize=1)
+def glyph_bank() -> Tensor:
+    """``(fonts, 26, 64, 64)`` float glyphs in [0, 1], ink-box centred, longer side 44 px."""
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    font_dir = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    bank = np.zeros((len(LETTER_FONTS), 26, _HI, _HI), dtype=np.float32)
+    for f, name in enumerate(LETTER_FONTS):
+        font = ImageFont.truetype(str(font_dir / name), 48)
+        for c, ch in enumerate(LETTER_CLASSES):
+            im = Image.new("L", (96, 96))
+            ImageDraw.Draw(im).text((48, 48), ch, fill=255, font=font, anchor="mm")
+            im = im.crop(im.getbbox())
+            s = 44 / max(im.size)
+            im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.BILINEAR)
+            canvas = Image.new("L", (_HI, _HI))
+            canvas.paste(im, ((_HI - im.width) // 2, (_HI - im.height) // 2))
+            bank[f, c] = np.asarray(canvas, dtype=np.float32) / 255.0
+    return torch.from_numpy(bank)
+
+
+def render_letters(indices: Tensor | range, seed: int) -> tuple[Tensor, Tensor]:
+    """Images ``(N, 1, 32, 32)`` in [-1, 1] and labels for the given sample indices.
+
+    Sample i is a function of ``(seed, i)`` alone: class ``i % 26``; font, stroke width
+    (erode / keep / dilate / dilate twice at 64 px), ink level in [0.6, 1], rotation +-15 deg,
+    scale 0.8-1.15, shear +-0.3, shift +-3 px, and Gaussian pixel noise with std in [0, 0.15].
+    """
+    bank = glyph_bank()
+    idx = [int(i) for i in indices]
+    labels = torch.tensor([i % 26 for i in idx], dtype=torch.int64)
+    n = len(idx)
+    theta = np.zeros((n, 2, 3), dtype=np.float32)
+    fonts, strokes, ink = np.zeros(n, int), np.zeros(n, int), np.zeros(n, np.float32)
+    noise = np.zeros((n, 1, 32, 32), dtype=np.float32)
+    for j, i in enumerate(idx):
+        rng = np.random.default_rng([seed, i])
+        fonts[j], strokes[j] = rng.integers(len(LETTER_FONTS)), rng.integers(-1, 3)
+        ink[j] = rng.uniform(0.6, 1.0)
+        a, s, sh = np.deg2rad(rng.uniform(-15, 15)), rng.uniform(0.8, 1.15), rng.uniform(-0.3, 0.3)
+        shift = rng.uniform(-3, 3, size=2) / 16  # pixels at 32 px -> normalised coordinates
+        fwd = (np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ np.array([[1, sh], [0, 1]])) * s
+        inv = np.linalg.inv(fwd)  # affine_grid maps output to input coordinates
+        theta[j, :, :2], theta[j, :, 2] = inv, -inv @ shift
+        noise[j] = rng.uniform(0, 0.15) * rng.standard_normal((1, 32, 32))
+    x = bank[torch.from_numpy(fonts), labels].unsqueeze(1)  # (N, 1, 64, 64)
+    for w in (-1, 1, 2):  # stroke width: min-/max-pool with a (2|w| + 1)-square
+        m = torch.from_numpy(strokes == w)
+        if m.any():
+            k = 2 * abs(w) + 1
+            pooled = F.max_pool2d(x[m] if w > 0 else -x[m], k, 1, k // 2)
+            x[m] = pooled if w > 0 else -pooled
+    grid = F.affine_grid(torch.from_numpy(theta), [n, 1, _HI, _HI], align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    x = F.avg_pool2d(x, 2)  # (N, 1, 32, 32) in [0, 1]
+    x = -1 + 2 * x * torch.from_numpy(ink)[:, None, None, None] + torch.from_numpy(noise)
+    return x.clamp(-1.0, 1.0), labels
+
+
+def letters(n_train: int = 2600, n_test: int = 1040, seed: int = 0) -> Target:
+    """Rendered capitals A-Z (26 classes): train samples are indices ``0..n_train-1``, test
+    samples the next ``n_test`` (disjoint draws); balanced when the sizes are multiples of 26."""
+    x_tr, y_tr = render_letters(range(n_train), seed)
+    x_te, y_te = render_letters(range(n_train, n_train + n_test), seed)
+    return Target("letters", x_tr, y_tr, x_te, y_te, LETTER_CLASSES)
+
+
+TARGETS: dict[str, Callable[..., Target]] = {
+    "fashion_mnist": fashion_mnist, "digits": digits, "letters": letters,
+    "fashion_mnist_shift": fashion_mnist_shift}
+
+
+def load(name: str, **kwargs) -> Target:
+    """A target by registry name with its keyword arguments; an unknown name lists the valid ones."""
+    if name not in TARGETS:
+        raise KeyError(f"unknown target {name!r}; valid: {', '.join(TARGETS)}")
+    return TARGETS[name](**kwargs)
