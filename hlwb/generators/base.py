@@ -56,6 +56,10 @@ class HLGenerator(nn.Module):
         """The constructor arguments, enough to rebuild the module for a state dict."""
         raise NotImplementedError
 
+    def optim_groups(self, lr: float) -> list[dict]:
+        """Optimiser parameter groups for training at base ``lr`` (a family may scale some)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
     def training_latents(self, n: int, seed: int) -> L.Latents:
         """Latents the generator is trained on (hook: StyleGAN adds mixing regularisation)."""
         return self.sample_latents(n, seed=seed)

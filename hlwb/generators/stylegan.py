@@ -37,6 +37,10 @@ class MappingNetwork(nn.Module):
             layers += [nn.Linear(d, w_dim), nn.LeakyReLU(0.2)]
             d = w_dim
         self.net = nn.Sequential(*layers)
+        for m in self.net:  # He init for leaky ReLU: w keeps an O(1) scale through the layers
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=math.sqrt(2 / (1 + 0.2 ** 2)) / math.sqrt(m.in_features))
+                nn.init.zeros_(m.bias)
 
     def forward(self, z: Tensor) -> Tensor:
         z = z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + 1e-8)  # normalised input
@@ -51,7 +55,10 @@ class ModConv(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel) / math.sqrt(c_in * kernel ** 2))
         self.affine = nn.Linear(w_dim, c_in)
-        nn.init.ones_(self.affine.bias)  # styles start at 1: an unmodulated convolution
+        # StyleGAN2: s = 1 + A w with A ~ N(0, 1 / w_dim), so styles vary O(1) with w from the start
+        # (torch's default init makes them vary ~0.03 and the generator ignores z)
+        nn.init.normal_(self.affine.weight, std=1 / math.sqrt(w_dim))
+        nn.init.ones_(self.affine.bias)
         self.bias = nn.Parameter(torch.zeros(c_out))
         self.demodulate, self.kernel = demodulate, kernel
         if demodulate:  # toRGB (demodulate=False) takes no noise
@@ -103,6 +110,14 @@ class StyleGANGenerator(HLGenerator):
         self.to_rgb = ModConv(c_prev, 1, w_dim, 32, demodulate=False, kernel=1)
         self.register_buffer("w_avg", torch.zeros(w_dim))  # set by recompute_statistics, for psi < 1
         self.psi = 1.0
+        self.mapping_lr_mul = 0.01  # StyleGAN's lr multiplier of the mapping network
+
+    def optim_groups(self, lr: float) -> list[dict]:
+        """StyleGAN's mapping network learns 100x slower than the synthesis network."""
+        mapping = list(self.mapping.parameters())
+        ids = {id(p) for p in mapping}
+        return [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr},
+                {"params": mapping, "lr": lr * self.mapping_lr_mul}]
 
     def config(self) -> dict:
         return {"chunk_dim": self.z_dim, "w_dim": self.w_dim, "ch": self.ch, "mapping_depth": self.mapping_depth}

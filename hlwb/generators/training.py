@@ -71,7 +71,7 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
         G = build(cfg.family, **gen_kw).to(device)
         D = Discriminator(cfg.d_ch).to(device)
     G_ema = copy.deepcopy(G).eval()
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_g = torch.optim.Adam(G.optim_groups(cfg.lr_g), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
 
     def step(i: int) -> dict[str, float]:
