@@ -156,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                 atomic_write_json(args.json, res)
         elif args.cmd == "publish-notebooks":
             from .config import resolve_path
-            from .pipeline import NOTEBOOK_DIR, STAGES, publish_notebook
+            from .pipeline import NOTEBOOK_DIR, STAGES, executed_notebook, publish_notebook
 
             for stage in STAGES:
-                src = resolve_path(args.run) / stage / f"{stage}.ipynb"
+                src = executed_notebook(resolve_path(args.run), stage)
                 if src.exists():
                     print(publish_notebook(src, NOTEBOOK_DIR / f"{stage}.ipynb"))
         elif args.cmd == "download-data":

@@ -97,8 +97,36 @@ class PerturbationParams:
     seed: int = 0                    # seed of every draw in the notebook
 
 
+@dataclass(frozen=True)
+class PretrainParams:
+    """Notebook 05_contrastive_pretraining (one run; the pipeline sweeps it)."""
+
+    run_dir: str = "runs/laptop/05_contrastive_pretraining/simclr-hl_random"  # outputs (from the repository root)
+    figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    method: str = "simclr"           # simclr, simsiam, moco, byol or swav
+    strategy: str = "hl_random"      # real, synth, gaussian, learned_all, hl_random or hl_learned
+    generator: str = "biggan"        # shipped name or checkpoint path (generated strategies)
+    sampling: str = "continuous"     # continuous (fresh latents every step) or fixed (an offline set)
+    n_fixed: int = 10000             # anchor/positive pairs of the fixed set
+    augment: str = "paper"           # paper (crop+flip for HL strategies, SimCLR for baselines) or fair
+    hl_rule: str = "delta"           # hl_random sigmas: delta (notebook 04's delta_i) or paper (the fixed rule)
+    hl_sigmas_file: str = "runs/laptop/04_chunk_perturbations/hl_sigmas.json"  # written by notebook 04
+    walkers_dir: str = "runs/laptop/03_walkers/walkers"  # learned walkers written by notebook 03
+    steps: int = 300                 # optimiser steps
+    batch: int = 128                 # pairs per step
+    width: int = 16                  # trunk width (ResNet-18: 64)
+    blocks: str = "1,1,1,1"          # basic blocks per stage (ResNet-18: 2,2,2,2)
+    base_lr: float = 0.0             # learning rate base_lr x batch / 256 (0: the method's default)
+    warmup: int = 30                 # linear warm-up steps, then cosine decay
+    knn_every: int = 100             # steps between kNN monitor evaluations (0: only at the end)
+    knn_train: int = 5000            # Fashion-MNIST train images in the kNN memory
+    knn_test: int = 2000             # Fashion-MNIST test images scored
+    seed: int = 0                    # seed of every draw in the notebook
+
+
 NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams, "02_latent_explorer": ExplorerParams,
-                              "03_walkers": WalkersParams, "04_chunk_perturbations": PerturbationParams}
+                              "03_walkers": WalkersParams, "04_chunk_perturbations": PerturbationParams,
+                              "05_contrastive_pretraining": PretrainParams}
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
@@ -110,8 +138,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "04_chunk_perturbations": {"run_dir": "runs/smoke/04_chunk_perturbations", "sigmas": "0,1,3",
                                    "n_anchors": 96, "n_boot": 50, "critic_train": 64, "critic_steps": 2,
                                    "critic_width": 4, "critic_batch": 32},
+        "05_contrastive_pretraining": {"run_dir": "runs/smoke/05_contrastive_pretraining/simclr-hl_random",
+                                       "hl_sigmas_file": "runs/smoke/04_chunk_perturbations/hl_sigmas.json",
+                                       "walkers_dir": "runs/smoke/03_walkers/walkers", "n_fixed": 64,
+                                       "steps": 4, "batch": 16, "width": 4, "warmup": 1, "knn_every": 2,
+                                       "knn_train": 200, "knn_test": 100},
     },
-    "laptop": {"01_hl_generator": {}, "02_latent_explorer": {}, "03_walkers": {}, "04_chunk_perturbations": {}},
+    "laptop": {"01_hl_generator": {}, "02_latent_explorer": {}, "03_walkers": {}, "04_chunk_perturbations": {},
+               "05_contrastive_pretraining": {}},
     "gpu": {
         "01_hl_generator": {"run_dir": "runs/gpu/01_hl_generator", "train_steps": 20000, "n_samples": 50000,
                             "n_anchors": 10000},
@@ -120,6 +154,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                        "snapshot_every": 100, "smooth": 100, "mc_anchors": 50000},
         "04_chunk_perturbations": {"run_dir": "runs/gpu/04_chunk_perturbations", "n_anchors": 8192,
                                    "critic_train": 6144, "critic_steps": 400, "critic_width": 16},
+        "05_contrastive_pretraining": {"run_dir": "runs/gpu/05_contrastive_pretraining/simclr-hl_random",
+                                       "hl_sigmas_file": "runs/gpu/04_chunk_perturbations/hl_sigmas.json",
+                                       "walkers_dir": "runs/gpu/03_walkers/walkers", "n_fixed": 100000,
+                                       "steps": 20000, "batch": 256, "width": 64, "blocks": "2,2,2,2",
+                                       "warmup": 1000, "knn_every": 1000, "knn_train": 60000, "knn_test": 10000},
     },
 }
 

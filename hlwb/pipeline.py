@@ -52,7 +52,24 @@ def stage_params(stage: str, profile: str, out: Path) -> dict:
     params["run_dir"] = str(out / stage)
     if "figures_dir" in params:  # the laptop run is the one the README and figures/ show
         params["figures_dir"] = str(config.REPO_ROOT / "figures") if profile == "laptop" else str(out / "figures")
+        if stage in SWEEPS:  # many runs: each keeps its figures in its own folder
+            params["figures_dir"] = ""
+    # inputs written by earlier stages of this run
+    if "hl_sigmas_file" in params:
+        params["hl_sigmas_file"] = str(out / "04_chunk_perturbations" / "hl_sigmas.json")
+    if "walkers_dir" in params:
+        params["walkers_dir"] = str(out / "03_walkers" / "walkers")
     return params
+
+
+def upstream_files(params: dict) -> list[Path]:
+    """Files written by earlier stages that a stage reads (so a changed input re-runs it)."""
+    files = []
+    if params.get("hl_sigmas_file"):
+        files.append(Path(params["hl_sigmas_file"]))
+    if params.get("walkers_dir"):
+        files += sorted(Path(params["walkers_dir"]).glob("*/walker.pt"))
+    return [f for f in files if f.is_file()]
 
 
 def fingerprint(stage: str, params: dict) -> str:
@@ -60,6 +77,9 @@ def fingerprint(stage: str, params: dict) -> str:
     h = hashlib.sha256()
     h.update((NOTEBOOK_DIR / f"{stage}.ipynb").read_bytes())
     h.update(json.dumps(params, sort_keys=True).encode())
+    for f in upstream_files(params):
+        h.update(str(f).encode())
+        h.update(f.read_bytes())
     pkg = Path(__file__).resolve().parent
     for p in sorted(pkg.rglob("*")):
         if p.suffix in (".py", ".pt") and "__pycache__" not in p.parts:
@@ -68,16 +88,20 @@ def fingerprint(stage: str, params: dict) -> str:
     return h.hexdigest()
 
 
-def run_stage(stage: str, profile: str, out: Path, force: bool = False) -> StageResult:
+def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant: str | None = None,
+              params: dict | None = None) -> StageResult:
+    """Run one notebook (or one ``variant`` of a swept notebook, with its ``params``) in its folder."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     if stage not in config.NOTEBOOKS:
         raise PipelineError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-    params = stage_params(stage, profile, out)
-    run_dir = out / stage
+    params = params if params is not None else stage_params(stage, profile, out)
+    run_dir = Path(params["run_dir"]) if variant else out / stage
+    stage = f"{stage}/{variant}" if variant else stage
     run_dir.mkdir(parents=True, exist_ok=True)
-    fp = fingerprint(stage, params)
+    notebook = stage.split("/")[0]
+    fp = fingerprint(notebook, params)
     marker = run_dir / "stage.json"
     if not force and marker.exists():
         prev = json.loads(marker.read_text())
@@ -89,7 +113,7 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False) -> Stage
             # parameters: start clean. A stage killed under the same fingerprint keeps it and resumes.
             shutil.rmtree(run_dir)
             run_dir.mkdir(parents=True)
-    executed = run_dir / f"{stage}.ipynb"
+    executed = run_dir / f"{notebook}.ipynb"
     (run_dir / "results.json").unlink(missing_ok=True)  # a stale result must not pass for a new one
     env = {"HLWB_HEADLESS": "1", "HLWB_PROFILE": profile, "MPLBACKEND": "agg"}
     old = {k: os.environ.get(k) for k in env}
@@ -98,7 +122,7 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False) -> Stage
     logger.info("%s: running (%s profile) -> %s", stage, profile, executed)
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(NOTEBOOK_DIR / f"{stage}.ipynb", executed, parameters=params,
+        pm.execute_notebook(NOTEBOOK_DIR / f"{notebook}.ipynb", executed, parameters=params,
                             kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=sys.stderr.isatty(),
                             log_output=False, execution_timeout=CELL_TIMEOUT_S[profile])
     except pm.PapermillExecutionError as e:
@@ -146,8 +170,70 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
     done = []
     for i, stage in enumerate(stages, 1):
         logger.info("[%d/%d] %s", i, len(stages), stage)
-        done.append(run_stage(stage, profile, out, force=force))
+        done.append(run_sweep(stage, profile, out, force) if stage in SWEEPS else run_stage(stage, profile, out, force))
     return collect(out, profile, done, time.perf_counter() - t0)
+
+
+# Notebook 05 runs as a sweep (per profile): phase 1 every strategy with the phase-1 methods;
+# phase 2 the phase-2 methods on the best generated strategy of phase 1 and on real data; then
+# the best strategy with fixed (offline) sampling, for the continuous-vs-fixed comparison.
+SWEEPS: dict[str, dict[str, dict]] = {
+    "05_contrastive_pretraining": {
+        "smoke": {"strategies": ("real", "synth", "hl_random", "hl_learned"), "phase1": ("simclr",),
+                  "phase2": ("byol",), "fixed": True},
+        "laptop": {"strategies": ("real", "synth", "gaussian", "learned_all", "hl_random", "hl_learned"),
+                   "phase1": ("simclr", "simsiam"), "phase2": ("moco", "byol", "swav"), "fixed": True},
+        "gpu": {"strategies": ("real", "synth", "gaussian", "learned_all", "hl_random", "hl_learned"),
+                "phase1": ("simclr", "simsiam"), "phase2": ("moco", "byol", "swav"), "fixed": True},
+    },
+}
+
+
+def run_sweep(stage: str, profile: str, out: Path, force: bool = False) -> StageResult:
+    """Run every variant of a swept stage; the stage's results.json maps variant -> results."""
+    plan = SWEEPS[stage][profile]
+    base = stage_params(stage, profile, out)
+    stage_dir = out / stage
+    done: dict[str, StageResult] = {}
+
+    def run(method: str, strategy: str, **extra) -> None:
+        name = "-".join([method, strategy, *(str(v) for v in extra.values())])
+        params = {**base, "method": method, "strategy": strategy, **extra, "run_dir": str(stage_dir / name)}
+        done[name] = run_stage(stage, profile, out, force=force, variant=name, params=params)
+
+    for strategy in plan["strategies"]:
+        for method in plan["phase1"]:
+            run(method, strategy)
+    best = best_generated_strategy({n: r.results for n, r in done.items()})
+    for method in plan["phase2"]:
+        for strategy in dict.fromkeys([best, "real"]):
+            run(method, strategy)
+    if plan.get("fixed"):
+        run(plan["phase1"][0], best, sampling="fixed")
+    results = {"best_generated_strategy": best, "runs": {n: r.results for n, r in done.items()}}
+    atomic_write_json(stage_dir / "results.json", results)
+    status = "ran" if any(r.status == "ran" for r in done.values()) else "cached"
+    return StageResult(stage, status, sum(r.wall_s for r in done.values()), results)
+
+
+def executed_notebook(out: Path, stage: str) -> Path:
+    """The executed notebook of a stage in run ``out``; for a swept stage, the run with the
+    notebook's own default parameters (the one committed to notebooks/)."""
+    if stage in SWEEPS:
+        d = config.NOTEBOOKS[stage]()
+        return out / stage / f"{d.method}-{d.strategy}" / f"{stage}.ipynb"
+    return out / stage / f"{stage}.ipynb"
+
+
+def best_generated_strategy(results: dict[str, dict]) -> str:
+    """The generated strategy (not ``real``) with the highest mean kNN top-1 over its runs."""
+    by: dict[str, list[float]] = {}
+    for r in results.values():
+        if r["strategy"] != "real":
+            by.setdefault(r["strategy"], []).append(r["knn_top1"])
+    if not by:
+        raise PipelineError("the sweep ran no generated strategy; nothing to choose phase 2 from")
+    return max(by, key=lambda k: sum(by[k]) / len(by[k]))
 
 
 def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> str:
