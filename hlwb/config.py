@@ -112,12 +112,13 @@ class PretrainParams:
     hl_rule: str = "delta"           # hl_random sigmas: delta (notebook 04's delta_i) or paper (the fixed rule)
     hl_sigmas_file: str = "runs/laptop/04_chunk_perturbations/hl_sigmas.json"  # written by notebook 04
     walkers_dir: str = "runs/laptop/03_walkers/walkers"  # learned walkers written by notebook 03
-    steps: int = 300                 # optimiser steps
+    steps: int = 200                 # optimiser steps
     batch: int = 128                 # pairs per step
+    decode_chunk: int = 128          # images per generator call (0: anchor and positive in one pass of 2B)
     width: int = 16                  # trunk width (ResNet-18: 64)
     blocks: str = "1,1,1,1"          # basic blocks per stage (ResNet-18: 2,2,2,2)
     base_lr: float = 0.0             # learning rate base_lr x batch / 256 (0: the method's default)
-    warmup: int = 30                 # linear warm-up steps, then cosine decay
+    warmup: int = 20                 # linear warm-up steps, then cosine decay
     knn_every: int = 100             # steps between kNN monitor evaluations (0: only at the end)
     knn_train: int = 5000            # Fashion-MNIST train images in the kNN memory
     knn_test: int = 2000             # Fashion-MNIST test images scored
@@ -157,7 +158,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "05_contrastive_pretraining": {"run_dir": "runs/gpu/05_contrastive_pretraining/simclr-hl_random",
                                        "hl_sigmas_file": "runs/gpu/04_chunk_perturbations/hl_sigmas.json",
                                        "walkers_dir": "runs/gpu/03_walkers/walkers", "n_fixed": 100000,
-                                       "steps": 20000, "batch": 256, "width": 64, "blocks": "2,2,2,2",
+                                       "steps": 20000, "batch": 256, "decode_chunk": 0, "width": 64, "blocks": "2,2,2,2",
                                        "warmup": 1000, "knn_every": 1000, "knn_train": 60000, "knn_test": 10000},
     },
 }
