@@ -96,3 +96,20 @@ def test_modconv_equals_the_per_sample_modulated_convolution(gen):
         # demodulation: every output filter of every sample has unit norm
         torch.testing.assert_close(weight.pow(2).sum(dim=(2, 3, 4)), torch.ones(3, weight.shape[1]),
                                    rtol=1e-4, atol=1e-4)
+
+
+def test_fresh_generator_depends_on_z_and_mapping_learns_slower():
+    """StyleGAN2 init: styles vary O(1) with w from the start (a default-initialised affine
+    gave ~0.03 and a generator that ignored z); the mapping net gets 0.01 x the lr."""
+    torch.manual_seed(0)
+    g = StyleGANGenerator(chunk_dim=16, w_dim=32, ch=8).eval()
+    z = g.sample_latents(64, seed=0)
+    with torch.no_grad():
+        s = g.convs[0].affine(g.mapping(z[0]))
+        x = g(z)
+    assert s.std(0).mean() > 0.2 and x.std(0).mean() > 0.05
+    groups = g.optim_groups(1e-3)
+    mapping = {id(p) for p in g.mapping.parameters()}
+    assert [gr["lr"] for gr in groups] == [1e-3, pytest.approx(1e-5)]
+    assert {id(p) for p in groups[1]["params"]} == mapping
+    assert sum(len(gr["params"]) for gr in groups) == len(list(g.parameters()))
