@@ -125,9 +125,24 @@ class PretrainParams:
     seed: int = 0                    # seed of every draw in the notebook
 
 
+@dataclass(frozen=True)
+class TransferParams:
+    """Notebook 06_transfer."""
+
+    run_dir: str = "runs/laptop/06_transfer"  # outputs (relative paths: from the repository root)
+    figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    pretrain_dir: str = "runs/laptop/05_contrastive_pretraining"  # the sweep whose encoders are evaluated
+    targets: str = "fashion_mnist,digits,letters,fashion_mnist_shift"  # comma-separated target names
+    corruptions: str = "gaussian_noise,blur,contrast,occlusion"  # shifts of fashion_mnist_shift
+    protocols: str = "linear,knn,fewshot,geometry"  # evaluation protocols (hlwb.evaluate)
+    references: str = "pixels,random,oracle"  # reference rows evaluated by the same code
+    headline_method: str = "simclr"  # the method of the headline table
+    seed: int = 0                    # seed of the target splits and probes
+
+
 NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams, "02_latent_explorer": ExplorerParams,
                               "03_walkers": WalkersParams, "04_chunk_perturbations": PerturbationParams,
-                              "05_contrastive_pretraining": PretrainParams}
+                              "05_contrastive_pretraining": PretrainParams, "06_transfer": TransferParams}
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
@@ -144,9 +159,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                        "walkers_dir": "runs/smoke/03_walkers/walkers", "n_fixed": 64,
                                        "steps": 4, "batch": 16, "width": 4, "warmup": 1, "knn_every": 2,
                                        "knn_train": 200, "knn_test": 100},
+        "06_transfer": {"run_dir": "runs/smoke/06_transfer", "pretrain_dir": "runs/smoke/05_contrastive_pretraining",
+                        "targets": "digits,fashion_mnist_shift", "corruptions": "blur", "protocols": "linear,knn",
+                        "references": "pixels"},
     },
     "laptop": {"01_hl_generator": {}, "02_latent_explorer": {}, "03_walkers": {}, "04_chunk_perturbations": {},
-               "05_contrastive_pretraining": {}},
+               "05_contrastive_pretraining": {}, "06_transfer": {}},
     "gpu": {
         "01_hl_generator": {"run_dir": "runs/gpu/01_hl_generator", "train_steps": 20000, "n_samples": 50000,
                             "n_anchors": 10000},
@@ -160,6 +178,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                        "walkers_dir": "runs/gpu/03_walkers/walkers", "n_fixed": 100000,
                                        "steps": 20000, "batch": 256, "decode_chunk": 0, "width": 64, "blocks": "2,2,2,2",
                                        "warmup": 1000, "knn_every": 1000, "knn_train": 60000, "knn_test": 10000},
+        "06_transfer": {"run_dir": "runs/gpu/06_transfer", "pretrain_dir": "runs/gpu/05_contrastive_pretraining"},
     },
 }
 

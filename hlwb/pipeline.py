@@ -59,6 +59,8 @@ def stage_params(stage: str, profile: str, out: Path) -> dict:
         params["hl_sigmas_file"] = str(out / "04_chunk_perturbations" / "hl_sigmas.json")
     if "walkers_dir" in params:
         params["walkers_dir"] = str(out / "03_walkers" / "walkers")
+    if "pretrain_dir" in params:
+        params["pretrain_dir"] = str(out / "05_contrastive_pretraining")
     return params
 
 
@@ -69,6 +71,8 @@ def upstream_files(params: dict) -> list[Path]:
         files.append(Path(params["hl_sigmas_file"]))
     if params.get("walkers_dir"):
         files += sorted(Path(params["walkers_dir"]).glob("*/walker.pt"))
+    if params.get("pretrain_dir"):
+        files += sorted(Path(params["pretrain_dir"]).glob("*/encoder.pt"))
     return [f for f in files if f.is_file()]
 
 

@@ -198,3 +198,101 @@ def save_sigma_agreement_plot(curves: dict[str, dict[str, tuple[list[float], lis
     pfig.update_layout(yaxis_title="oracle label agreement", width=480 * len(gens), height=420,
                        template="plotly_white")
     return [png, _write_html(pfig, stem)]
+
+
+def save_grouped_bars(acc, stem: str | Path, ylabel: str = "linear probe top-1") -> list[Path]:
+    """One panel per target: bars per strategy, grouped by method, with seed std as error bars.
+    ``acc``: a frame with columns method, strategy, target, mean, std. PNG and HTML."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.express as px
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    targets = sorted(acc.target.unique())
+    methods = list(dict.fromkeys(acc.method))
+    strategies = list(dict.fromkeys(acc.strategy))
+    fig, axes = plt.subplots(1, len(targets), figsize=(3.2 * len(targets), 3.2), squeeze=False)
+    width = 0.8 / max(1, len(strategies))
+    for ax, t in zip(axes[0], targets):
+        d = acc[acc.target == t]
+        for j, s in enumerate(strategies):
+            vals = [d[(d.method == m) & (d.strategy == s)] for m in methods]
+            ax.bar(np.arange(len(methods)) + j * width, [v["mean"].iloc[0] if len(v) else np.nan for v in vals],
+                   width, yerr=[v["std"].iloc[0] if len(v) else 0 for v in vals], label=s, capsize=2)
+        ax.set_xticks(np.arange(len(methods)) + 0.4 - width / 2, methods, rotation=45, fontsize=7)
+        ax.set_title(t, fontsize=8)
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=6)
+    fig.tight_layout()
+    png = stem.with_suffix(".png")
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    pfig = px.bar(acc, x="method", y="mean", color="strategy", barmode="group", error_y="std", facet_col="target",
+                  template="plotly_white", labels={"mean": ylabel})
+    pfig.update_layout(width=360 * len(targets), height=420)
+    return [png, _write_html(pfig, stem)]
+
+
+def save_heatmap(table, stem: str | Path, title: str = "", fmt: str = "{:+.1f}") -> list[Path]:
+    """A labelled heatmap of a 2-D frame (rows x columns), diverging around 0: PNG and HTML."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    v = table.to_numpy(dtype=float)
+    lim = np.nanmax(np.abs(v)) if np.isfinite(v).any() else 1.0
+    fig, ax = plt.subplots(figsize=(1.1 * v.shape[1] + 2.5, 0.35 * v.shape[0] + 1.2))
+    im = ax.imshow(v, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(v.shape[1]), table.columns, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(v.shape[0]), [" / ".join(map(str, i)) if isinstance(i, tuple) else str(i)
+                                      for i in table.index], fontsize=7)
+    for i in range(v.shape[0]):
+        for j in range(v.shape[1]):
+            if np.isfinite(v[i, j]):
+                ax.text(j, i, fmt.format(v[i, j]), ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    png = stem.with_suffix(".png")
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    pfig = go.Figure(go.Heatmap(z=v, x=list(map(str, table.columns)), y=[str(i) for i in table.index],
+                                colorscale="RdBu", zmid=0))
+    pfig.update_layout(title=title or None, template="plotly_white", width=700, height=300 + 18 * v.shape[0])
+    return [png, _write_html(pfig, stem)]
+
+
+def save_scatter(frame, x: str, y: str, color: str, stem: str | Path, title: str = "") -> list[Path]:
+    """Points ``frame[x]`` vs ``frame[y]`` coloured by ``frame[color]``: PNG and HTML."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.express as px
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for name, d in frame.groupby(color):
+        ax.scatter(d[x], d[y], s=14, label=str(name))
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.legend(fontsize=6)
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    png = stem.with_suffix(".png")
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    pfig = px.scatter(frame, x=x, y=y, color=color, hover_data=list(frame.columns), template="plotly_white",
+                      title=title or None)
+    return [png, _write_html(pfig, stem)]

@@ -1,0 +1,142 @@
+"""Transfer evaluation of a pipeline run's encoders (notebook 06) and its headline.
+
+``find_encoders`` lists every ``encoder.pt`` a pretraining sweep wrote; ``evaluate_all``
+scores each (and the reference encoders: raw pixels, a random trunk of the same architecture,
+the supervised oracle) on every target and protocol of :mod:`hlwb.evaluate`, into one tidy
+table ``(encoder, method, strategy, generator, sampling, augment, seed, target, protocol,
+metric, value, draw)``. Each encoder's rows are written atomically to ``<cache>/<name>.csv``
+as soon as they exist, so a killed evaluation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from . import evaluate as E
+from . import targets as T
+from .checkpoint import atomic_write_text
+from .encoders import load_encoder
+
+ID_COLUMNS = ("encoder", "method", "strategy", "generator", "sampling", "augment", "seed")
+HL = ("hl_random", "hl_learned")
+BASELINES = ("gaussian", "learned_all")
+
+
+def find_encoders(pretrain_dir: str | Path) -> dict[str, Path]:
+    """``run name -> encoder.pt`` for every run folder of a pretraining sweep."""
+    d = Path(pretrain_dir)
+    found = {p.parent.name: p for p in sorted(d.glob("*/encoder.pt"))}
+    if not found:
+        raise FileNotFoundError(f"no */encoder.pt under {d}: run notebook 05 (the pretraining sweep) first")
+    return found
+
+
+def target_specs(targets: str, corruptions: str) -> list[tuple[str, str, dict]]:
+    """``(label, registry name, kwargs)`` per target; the shift target once per corruption."""
+    specs = []
+    for name in [t.strip() for t in targets.split(",") if t.strip()]:
+        if name not in T.TARGETS:
+            raise KeyError(f"unknown target {name!r}; valid: {', '.join(T.TARGETS)}")
+        if name == "fashion_mnist_shift":
+            for c in [c.strip() for c in corruptions.split(",") if c.strip()]:
+                if c not in T.CORRUPTIONS:
+                    raise KeyError(f"unknown corruption {c!r}; valid: {', '.join(T.CORRUPTIONS)}")
+                specs.append((f"shift_{c}", name, {"corruption": c}))
+        else:
+            specs.append((name, name, {}))
+    return specs
+
+
+def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[tuple[str, str, dict]],
+                 protocols: list[str], seed: int, cache: str | Path, ref_width: int = 16,
+                 ref_blocks: tuple[int, ...] = (1, 1, 1, 1)) -> pd.DataFrame:
+    """Every encoder (and reference) on every target; rows cached per encoder in ``cache``."""
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    loaded = {label: T.load(name, seed=seed, **kw) for label, name, kw in specs}
+    jobs = {f"ref-{r}": None for r in references}
+    jobs.update(encoders)
+    frames = []
+    for name, path in jobs.items():
+        f = cache / f"{name}.csv"
+        if f.exists():
+            frames.append(pd.read_csv(f, keep_default_na=False))
+            continue
+        if path is None:
+            ref = name[4:]
+            kw = {"width": ref_width, "blocks": ref_blocks, "seed": seed} if ref == "random" else {}
+            enc = E.REFERENCES[ref](**kw)
+            ident = {"method": "reference", "strategy": ref, "generator": "", "sampling": "", "augment": "",
+                     "seed": seed}
+        else:
+            enc = load_encoder(path)
+            m = enc.meta
+            ident = {"method": m["method"], "strategy": m["strategy"], "generator": m.get("generator", ""),
+                     "sampling": m.get("sampling", ""), "augment": m.get("augment", ""), "seed": m.get("seed", 0)}
+        rows = []
+        for label, tg in loaded.items():
+            for r in E.evaluate_encoder(enc, tg, protocols=protocols, seed=seed):
+                rows.append({"encoder": name, **ident, **{k: v for k, v in r.items() if k != "seed"},
+                             "target": label, "eval_seed": r["seed"]})
+        df = pd.DataFrame(rows)
+        atomic_write_text(f, df.to_csv(index=False))
+        frames.append(pd.read_csv(f, keep_default_na=False))
+    return pd.concat(frames, ignore_index=True)
+
+
+def views_label(strategy: str, sampling: str, augment: str) -> str:
+    """The strategy, marked when it ran with fixed sampling or the fair augmentation (the
+    headline compares the default: continuous sampling, the paper's augmentation)."""
+    return strategy + (" (fixed)" if sampling == "fixed" else "") + (" (fair T_x)" if augment == "fair" else "")
+
+
+def accuracy_table(df: pd.DataFrame, protocol: str = "linear", metric: str = "top1") -> pd.DataFrame:
+    """Mean and std over seeds of one protocol's metric per (method, strategy, target); the
+    ``strategy`` column is :func:`views_label` (fixed-sampling / fair-T_x runs kept apart)."""
+    d = df[(df.protocol == protocol) & (df.metric == metric) & (df.draw.astype(str) == "")]
+    d = d.assign(strategy=[views_label(a, b, c) for a, b, c in zip(d.strategy, d.sampling, d.augment)])
+    g = d.groupby(["method", "strategy", "target"]).value
+    return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1).fillna(0.0), "n_seeds": g.count()}).reset_index()
+
+
+def gain_over_real(acc: pd.DataFrame) -> pd.DataFrame:
+    """Per target, each (method, strategy) mean minus the same method's real-data encoder."""
+    real = acc[acc.strategy == "real"].set_index(["method", "target"])["mean"]
+    rows = []
+    for r in acc.itertuples():
+        if r.method != "reference" and (r.method, r.target) in real.index:
+            rows.append({"method": r.method, "strategy": r.strategy, "target": r.target,
+                         "gain": r.mean - real[(r.method, r.target)]})
+    return pd.DataFrame(rows)
+
+
+def headline(acc: pd.DataFrame, method: str = "simclr") -> list[dict]:
+    """Per target: the best HL strategy against the best baseline (GenRep, COP-Gen) and real,
+    for ``method``, with the seed spread. ``beats_*`` use the means; ``margin_*`` say by how much."""
+    out = []
+    a = acc[acc.method == method]
+    for target, t in a.groupby("target"):
+        by = t.set_index("strategy")
+        hl = [s for s in HL if s in by.index]
+        base = [s for s in BASELINES if s in by.index]
+        if not hl:
+            continue
+        best = max(hl, key=lambda s: by.loc[s, "mean"])
+        row = {"target": target, "method": method, "hl_strategy": best, "hl_mean": by.loc[best, "mean"],
+               "hl_std": by.loc[best, "std"], "hl_seeds": int(by.loc[best, "n_seeds"])}
+        if base:
+            b = max(base, key=lambda s: by.loc[s, "mean"])
+            row.update({"baseline": b, "baseline_mean": by.loc[b, "mean"], "baseline_std": by.loc[b, "std"],
+                        "margin_baseline": by.loc[best, "mean"] - by.loc[b, "mean"]})
+        if "real" in by.index:
+            row.update({"real_mean": by.loc["real", "mean"], "real_std": by.loc["real", "std"],
+                        "margin_real": by.loc[best, "mean"] - by.loc["real", "mean"]})
+        out.append(row)
+    return out
+
+
+def fmt_pm(mean: float, std: float, n: int) -> str:
+    return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if n > 1 and not math.isnan(std) else "")
