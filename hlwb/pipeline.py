@@ -67,9 +67,10 @@ def stage_params(stage: str, profile: str, out: Path) -> dict:
 def upstream_files(params: dict) -> list[Path]:
     """Files written by earlier stages that a stage reads (so a changed input re-runs it)."""
     files = []
-    if params.get("hl_sigmas_file"):
+    strategy = params.get("strategy")
+    if params.get("hl_sigmas_file") and strategy in (None, "hl_random") and params.get("hl_rule", "delta") == "delta":
         files.append(Path(params["hl_sigmas_file"]))
-    if params.get("walkers_dir"):
+    if params.get("walkers_dir") and strategy in (None, "learned_all", "hl_learned"):
         files += sorted(Path(params["walkers_dir"]).glob("*/walker.pt"))
     if params.get("pretrain_dir"):
         files += sorted(Path(params["pretrain_dir"]).glob("*/encoder.pt"))
@@ -183,11 +184,11 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
 # the best strategy with fixed (offline) sampling, for the continuous-vs-fixed comparison.
 SWEEPS: dict[str, dict[str, dict]] = {
     "05_contrastive_pretraining": {
-        "smoke": {"strategies": ("real", "synth", "hl_random", "hl_learned"), "phase1": ("simclr",),
+        "smoke": {"strategies": ("real", "synth", "hl_learned", "hl_random"), "phase1": ("simclr",),
                   "phase2": ("byol",), "fixed": True},
-        "laptop": {"strategies": ("real", "synth", "gaussian", "learned_all", "hl_random", "hl_learned"),
+        "laptop": {"strategies": ("real", "synth", "gaussian", "learned_all", "hl_learned", "hl_random"),
                    "phase1": ("simclr", "simsiam"), "phase2": ("moco", "byol", "swav"), "fixed": True},
-        "gpu": {"strategies": ("real", "synth", "gaussian", "learned_all", "hl_random", "hl_learned"),
+        "gpu": {"strategies": ("real", "synth", "gaussian", "learned_all", "hl_learned", "hl_random"),
                 "phase1": ("simclr", "simsiam"), "phase2": ("moco", "byol", "swav"), "fixed": True},
     },
 }
@@ -254,7 +255,49 @@ def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> 
             lines.append(f"| {r.stage} | {r.status} | {r.wall_s:.1f} | {k} | {_fmt(v)} |")
     text = "\n".join(lines) + "\n"
     atomic_write_text(out / "summary.md", text)
+    write_report(out, profile, summary)
     return text
+
+
+# figures each stage contributes to the report (globs in the stage's figures folder)
+REPORT_FIGURES = {
+    "01_hl_generator": ("*_samples.png", "*_hierarchy.png", "chunk_agreement.png"),
+    "03_walkers": ("walkers_infonce_*.png", "walkers_oracle_agreement_*.png"),
+    "04_chunk_perturbations": ("sigma_agreement.png", "*_sigma_grid.png"),
+    "06_transfer": ("transfer_linear_top1.png", "transfer_gain_over_real.png"),
+}
+
+
+def write_report(out: Path, profile: str, summary: dict) -> Path:
+    """``<out>/report.md``: each stage's headline numbers and figures, with machine and date."""
+    import datetime
+    import platform
+
+    import torch
+
+    lines = [f"# hlwb run report — {profile} profile", "",
+             f"{datetime.date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
+             f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s", ""]
+    for stage, st in summary["stages"].items():
+        lines += [f"## {stage} ({st['status']}, {st['wall_s']:.0f} s)", ""]
+        res = st["results"]
+        if stage in SWEEPS:
+            runs = res.get("runs", {})
+            lines += [f"best generated strategy: **{res.get('best_generated_strategy')}**", "",
+                      "| run | kNN top-1 | wall s |", "| --- | --- | --- |"]
+            lines += [f"| {n} | {100 * r['knn_top1']:.2f} | {r['wall_s']:.0f} |" for n, r in runs.items()]
+        else:
+            flat = {k: v for k, v in _flatten(res).items() if isinstance(v, (int, float, str, bool))}
+            lines += ["| result | value |", "| --- | --- |"]
+            lines += [f"| {k} | {_fmt(v)} |" for k, v in list(flat.items())[:60]]
+        fig_dir = Path(stage_params(stage, profile, out).get("figures_dir") or out / stage / "figures")
+        for pattern in REPORT_FIGURES.get(stage, ()):
+            for f in sorted(fig_dir.glob(pattern)):
+                lines += ["", f"![{f.stem}]({os.path.relpath(f, out)})"]
+        lines.append("")
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
