@@ -181,13 +181,16 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
 
 # Notebook 05 runs as a sweep (per profile): phase 1 every strategy with the phase-1 methods;
 # phase 2 the phase-2 methods on the best generated strategy of phase 1 and on real data; then
-# the best strategy with fixed (offline) sampling, for the continuous-vs-fixed comparison.
+# the best strategy with fixed (offline) sampling, for the continuous-vs-fixed comparison; then
+# the headline rows of notebook 06 (real, GenRep, COP-Gen, the HL strategies; phase-1's first
+# method) again with each of ``headline_seeds``.
 SWEEPS: dict[str, dict[str, dict]] = {
     "05_contrastive_pretraining": {
         "smoke": {"strategies": ("real", "synth", "hl_learned", "hl_random"), "phase1": ("simclr",),
                   "phase2": ("byol",), "fixed": True},
         "laptop": {"strategies": ("real", "synth", "gaussian", "learned_all", "hl_learned", "hl_random"),
-                   "phase1": ("simclr", "simsiam"), "phase2": ("moco", "byol", "swav"), "fixed": True},
+                   "phase1": ("simclr", "simsiam"), "phase2": ("moco", "byol", "swav"), "fixed": True,
+                   "headline_seeds": (1, 2)},
         "gpu": {"strategies": ("real", "synth", "gaussian", "learned_all", "hl_learned", "hl_random"),
                 "phase1": ("simclr", "simsiam"), "phase2": ("moco", "byol", "swav"), "fixed": True},
     },
@@ -215,6 +218,10 @@ def run_sweep(stage: str, profile: str, out: Path, force: bool = False) -> Stage
             run(method, strategy)
     if plan.get("fixed"):
         run(plan["phase1"][0], best, sampling="fixed")
+    for seed in plan.get("headline_seeds", ()):  # more seeds for the rows the transfer headline compares
+        for strategy in ("real", "gaussian", "learned_all", "hl_random", "hl_learned"):
+            if strategy in plan["strategies"]:
+                run(plan["phase1"][0], strategy, seed=seed)
     results = {"best_generated_strategy": best, "runs": {n: r.results for n, r in done.items()}}
     atomic_write_json(stage_dir / "results.json", results)
     status = "ran" if any(r.status == "ran" for r in done.values()) else "cached"
