@@ -96,7 +96,8 @@ def views_label(strategy: str, sampling: str, augment: str) -> str:
 def accuracy_table(df: pd.DataFrame, protocol: str = "linear", metric: str = "top1") -> pd.DataFrame:
     """Mean and std over seeds of one protocol's metric per (method, strategy, target); the
     ``strategy`` column is :func:`views_label` (fixed-sampling / fair-T_x runs kept apart)."""
-    d = df[(df.protocol == protocol) & (df.metric == metric) & (df.draw.astype(str) == "")]
+    no_draw = df.draw.isna() | (df.draw.astype(str) == "")  # "" when read with keep_default_na=False
+    d = df[(df.protocol == protocol) & (df.metric == metric) & no_draw]
     d = d.assign(strategy=[views_label(a, b, c) for a, b, c in zip(d.strategy, d.sampling, d.augment)])
     g = d.groupby(["method", "strategy", "target"]).value
     return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1).fillna(0.0), "n_seeds": g.count()}).reset_index()

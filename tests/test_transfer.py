@@ -1,0 +1,235 @@
+import math
+
+import pandas as pd
+import pytest
+
+from hlwb import evaluate as E
+from hlwb import targets as T
+from hlwb import transfer
+from hlwb.encoders import ResNetTrunk, save_encoder
+
+COLUMNS = {"encoder", "method", "strategy", "generator", "sampling", "augment", "seed", "target", "protocol",
+           "metric", "value", "eval_seed", "draw"}
+
+
+# ---- target_specs ----
+
+def test_target_specs_expands_the_shift_target_once_per_corruption():
+    specs = transfer.target_specs("fashion_mnist, digits,fashion_mnist_shift", "blur,contrast")
+    assert specs == [("fashion_mnist", "fashion_mnist", {}), ("digits", "digits", {}),
+                     ("shift_blur", "fashion_mnist_shift", {"corruption": "blur"}),
+                     ("shift_contrast", "fashion_mnist_shift", {"corruption": "contrast"})]
+
+
+def test_target_specs_refuses_unknown_names_and_lists_the_valid_ones():
+    with pytest.raises(KeyError) as e:
+        transfer.target_specs("digits,cifar10", "blur")
+    assert "cifar10" in str(e.value) and all(t in str(e.value) for t in T.TARGETS)
+    with pytest.raises(KeyError) as e:
+        transfer.target_specs("fashion_mnist_shift", "blur,snow")
+    assert "snow" in str(e.value) and all(c in str(e.value) for c in T.CORRUPTIONS)
+
+
+# ---- find_encoders ----
+
+def _save(path, init_seed: int, **meta) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    trunk = E.random_encoder(4, (1, 1, 1, 1), init_seed)
+    assert isinstance(trunk, ResNetTrunk)
+    save_encoder(path, trunk, meta=meta)
+
+
+def test_find_encoders_lists_every_run_folder(tmp_path):
+    _save(tmp_path / "simclr-real" / "encoder.pt", 0, method="simclr", strategy="real")
+    _save(tmp_path / "byol-hl_random" / "encoder.pt", 1, method="byol", strategy="hl_random")
+    (tmp_path / "not-a-run").mkdir()  # a folder without encoder.pt is ignored
+    found = transfer.find_encoders(tmp_path)
+    assert found == {"byol-hl_random": tmp_path / "byol-hl_random" / "encoder.pt",
+                     "simclr-real": tmp_path / "simclr-real" / "encoder.pt"}
+
+
+def test_find_encoders_on_an_empty_sweep_points_at_notebook_05(tmp_path):
+    with pytest.raises(FileNotFoundError, match="notebook 05"):
+        transfer.find_encoders(tmp_path)
+
+
+# ---- evaluate_all ----
+
+def _tiny_digits(seed: int = 0) -> T.Target:
+    """A 20-per-class train / 10-per-class test subset of the digits target (fast probes)."""
+    full = T.digits(seed=seed)
+    tr = T.stratified_sample(full.y_train, 20, seed)
+    te = T.stratified_sample(full.y_test, 10, seed)
+    return T.Target("digits", full.x_train[tr], full.y_train[tr], full.x_test[te], full.y_test[te],
+                    full.classes)
+
+
+@pytest.fixture
+def sweep(tmp_path, monkeypatch):
+    """Two saved width-4 encoders and a `targets.load` that serves the small digits subset."""
+    meta = {"generator": "biggan", "sampling": "continuous", "augment": "paper"}
+    _save(tmp_path / "pre" / "simclr-real" / "encoder.pt", 0, method="simclr", strategy="real", seed=3,
+          **{**meta, "generator": "", "sampling": ""})
+    _save(tmp_path / "pre" / "simclr-hl_random" / "encoder.pt", 1, method="simclr", strategy="hl_random",
+          seed=4, **meta)
+    tiny, calls = _tiny_digits(), []
+
+    def load(name, **kw):
+        calls.append((name, kw))
+        return tiny
+
+    monkeypatch.setattr(T, "load", load)
+    return tmp_path, calls
+
+
+def test_evaluate_all_writes_tidy_rows_and_a_cache_per_encoder(sweep):
+    tmp, calls = sweep
+    encoders = transfer.find_encoders(tmp / "pre")
+    specs = transfer.target_specs("digits", "")
+    df = transfer.evaluate_all(encoders, ["pixels"], specs, ["linear", "knn"], seed=0, cache=tmp / "rows")
+    assert calls == [("digits", {"seed": 0})]
+    assert set(df.columns) == COLUMNS
+    assert set(df.encoder) == {"ref-pixels", "simclr-real", "simclr-hl_random"}
+    for name in ("ref-pixels", "simclr-real", "simclr-hl_random"):
+        assert (tmp / "rows" / f"{name}.csv").stat().st_size > 0
+    # linear: top1, top5, l2; knn_k20 and knn_k200: top1, top5 -> 7 rows per encoder and target
+    assert df.groupby("encoder").size().to_dict() == {"ref-pixels": 7, "simclr-real": 7, "simclr-hl_random": 7}
+    assert set(df.protocol) == {"linear", "knn_k20", "knn_k200"}
+    assert set(df.target) == {"digits"} and (df.draw == "").all() and (df.eval_seed == 0).all()
+    hl = df[df.encoder == "simclr-hl_random"].iloc[0]
+    assert (hl.method, hl.strategy, hl.generator, hl.sampling, hl.augment, hl.seed) == \
+        ("simclr", "hl_random", "biggan", "continuous", "paper", 4)
+    real = df[df.encoder == "simclr-real"].iloc[0]
+    assert (real.strategy, real.generator, real.sampling, real.seed) == ("real", "", "", 3)
+    ref = df[df.encoder == "ref-pixels"].iloc[0]
+    assert (ref.method, ref.strategy, ref.generator, ref.seed) == ("reference", "pixels", "", 0)
+    acc = df[(df.protocol == "linear") & (df.metric == "top1")].value
+    assert ((acc >= 0) & (acc <= 1)).all()
+    # pixels on digits are far above chance (0.1) even with 20 labels per class
+    assert df[(df.encoder == "ref-pixels") & (df.protocol == "linear") & (df.metric == "top1")].value.iloc[0] > 0.6
+
+
+def test_evaluate_all_reads_cached_encoders_back_without_recomputing(sweep, monkeypatch):
+    tmp, _ = sweep
+    encoders = transfer.find_encoders(tmp / "pre")
+    specs = transfer.target_specs("digits", "")
+    first = transfer.evaluate_all(encoders, ["pixels"], specs, ["linear", "knn"], seed=0, cache=tmp / "rows")
+
+    def boom(*a, **k):
+        raise AssertionError("evaluate_encoder called although every encoder is cached")
+
+    monkeypatch.setattr(E, "evaluate_encoder", boom)
+    second = transfer.evaluate_all(encoders, ["pixels"], specs, ["linear", "knn"], seed=0, cache=tmp / "rows")
+    pd.testing.assert_frame_equal(first, second)
+    # a new encoder is the only one evaluated (here: it reaches the patched function)
+    _save(tmp / "pre" / "byol-real" / "encoder.pt", 2, method="byol", strategy="real")
+    with pytest.raises(AssertionError, match="although every encoder is cached"):
+        transfer.evaluate_all(transfer.find_encoders(tmp / "pre"), ["pixels"], specs, ["linear"], seed=0,
+                              cache=tmp / "rows")
+
+
+# ---- accuracy_table, gain_over_real, headline ----
+
+def _row(method, strategy, target, seed, value, protocol="linear", metric="top1", draw="", sampling="continuous",
+         augment="paper"):
+    return {"encoder": f"{method}-{strategy}-{sampling}-{seed}", "method": method, "strategy": strategy,
+            "generator": "biggan", "sampling": sampling, "augment": augment, "seed": seed, "target": target,
+            "protocol": protocol, "metric": metric, "value": value, "eval_seed": 0, "draw": draw}
+
+
+@pytest.fixture
+def frame():
+    rows = []
+    for t, shift in (("digits", 0.0), ("letters", -0.2)):
+        for seed, v in enumerate((0.70, 0.74, 0.78)):
+            rows.append(_row("simclr", "hl_random", t, seed, v + shift))
+        for seed, v in enumerate((0.80, 0.84)):
+            rows.append(_row("simclr", "hl_learned", t, seed, v + shift))
+        rows.append(_row("simclr", "real", t, 0, 0.75 + shift))
+        rows.append(_row("simclr", "gaussian", t, 0, 0.60 + shift))
+        rows.append(_row("simclr", "learned_all", t, 0, 0.65 + shift))
+        rows.append(_row("byol", "real", t, 0, 0.50 + shift))
+        rows.append(_row("byol", "hl_random", t, 0, 0.55 + shift))
+    rows.append(_row("simclr", "hl_random", "digits", 0, 0.10, sampling="fixed"))
+    rows.append(_row("simclr", "hl_random", "digits", 0, 0.99, augment="fair"))
+    rows.append(_row("simclr", "hl_random", "digits", 0, 0.99, metric="top5"))
+    rows.append(_row("simclr", "hl_random", "digits", 0, 0.99, protocol="knn_k20"))
+    for d in range(3):  # per-draw few-shot rows of the protocol asked for: never pooled
+        rows.append(_row("simclr", "hl_random", "digits", 0, 0.0, draw=str(d)))
+    rows.append(_row("simclr", "hl_random", "shift_blur", 0, 0.5))  # a target without a baseline
+    rows.append(_row("simclr", "real", "shift_blur", 0, 0.4))
+    rows.append(_row("simclr", "real", "no_hl", 0, 0.4))  # a target without an HL run: no headline row
+    return pd.DataFrame(rows)
+
+
+def _get(acc, method, strategy, target):
+    r = acc[(acc.method == method) & (acc.strategy == strategy) & (acc.target == target)]
+    assert len(r) == 1, (method, strategy, target, r)
+    return r.iloc[0]
+
+
+def test_accuracy_table_mean_std_over_seeds(frame):
+    acc = transfer.accuracy_table(frame)
+    assert list(acc.columns) == ["method", "strategy", "target", "mean", "std", "n_seeds"]
+    r = _get(acc, "simclr", "hl_random", "digits")
+    assert r["n_seeds"] == 3  # the draw rows, the fixed / fair runs, top5 and knn are not pooled
+    assert r["mean"] == pytest.approx(0.74)
+    assert r["std"] == pytest.approx(0.04)  # sample std (ddof=1) of 0.70, 0.74, 0.78
+    r = _get(acc, "simclr", "hl_learned", "letters")
+    assert (r["n_seeds"], r["mean"], r["std"]) == (2, pytest.approx(0.62), pytest.approx(math.sqrt(2) * 0.02))
+    assert _get(acc, "simclr", "real", "digits")["std"] == 0.0  # one seed: 0, not NaN
+
+
+def test_accuracy_table_keeps_fixed_sampling_and_fair_augment_apart(frame):
+    acc = transfer.accuracy_table(frame)
+    fixed = _get(acc, "simclr", "hl_random (fixed)", "digits")
+    assert (fixed["mean"], fixed["n_seeds"]) == (pytest.approx(0.10), 1)
+    assert _get(acc, "simclr", "hl_random (fair T_x)", "digits")["mean"] == pytest.approx(0.99)
+    assert transfer.views_label("hl_random", "fixed", "fair") == "hl_random (fixed) (fair T_x)"
+    assert transfer.views_label("real", "", "paper") == "real"
+
+
+def test_accuracy_table_other_protocol_and_metric(frame):
+    acc = transfer.accuracy_table(frame, protocol="knn_k20")
+    assert len(acc) == 1 and acc["mean"].iloc[0] == pytest.approx(0.99)
+    assert transfer.accuracy_table(frame, metric="top5")["mean"].tolist() == [pytest.approx(0.99)]
+
+
+def test_gain_over_real_subtracts_the_same_methods_real_run(frame):
+    gain = transfer.gain_over_real(transfer.accuracy_table(frame))
+    g = gain.set_index(["method", "strategy", "target"]).gain
+    assert g[("simclr", "hl_learned", "digits")] == pytest.approx(0.82 - 0.75)
+    assert g[("simclr", "gaussian", "letters")] == pytest.approx(0.60 - 0.75)
+    assert g[("byol", "hl_random", "digits")] == pytest.approx(0.55 - 0.50)  # byol's real, not simclr's
+    assert g[("simclr", "real", "digits")] == pytest.approx(0.0)
+    assert g[("simclr", "hl_random (fixed)", "digits")] == pytest.approx(0.10 - 0.75)
+    assert ("simclr", "real", "no_hl") in g.index
+
+
+def test_headline_best_hl_against_best_baseline_and_real(frame):
+    head = {h["target"]: h for h in transfer.headline(transfer.accuracy_table(frame))}
+    assert set(head) == {"digits", "letters", "shift_blur"}  # no HL run on no_hl
+    d = head["digits"]
+    assert (d["method"], d["hl_strategy"], d["baseline"]) == ("simclr", "hl_learned", "learned_all")
+    assert d["hl_mean"] == pytest.approx(0.82) and d["hl_seeds"] == 2
+    assert d["hl_std"] == pytest.approx(math.sqrt(2) * 0.02)
+    assert d["baseline_mean"] == pytest.approx(0.65) and d["margin_baseline"] == pytest.approx(0.82 - 0.65)
+    assert d["real_mean"] == pytest.approx(0.75) and d["margin_real"] == pytest.approx(0.82 - 0.75)
+    assert head["letters"]["margin_real"] == pytest.approx(0.62 - 0.55)
+    s = head["shift_blur"]
+    assert s["hl_strategy"] == "hl_random" and "baseline" not in s and "margin_baseline" not in s
+    assert s["margin_real"] == pytest.approx(0.1)
+    byol = transfer.headline(transfer.accuracy_table(frame), method="byol")
+    assert [(h["target"], h["hl_strategy"], "baseline" in h) for h in byol] == \
+        [("digits", "hl_random", False), ("letters", "hl_random", False)]
+
+
+def test_fmt_pm():
+    assert transfer.fmt_pm(0.7412, 0.0123, 3) == "74.1 ± 1.2"
+    assert transfer.fmt_pm(0.7412, 0.0, 1) == "74.1"
+
+
+def test_accuracy_table_of_the_csv_read_back_with_pandas_defaults(frame, tmp_path):
+    (tmp_path / "transfer.csv").write_text(frame.to_csv(index=False))
+    again = pd.read_csv(tmp_path / "transfer.csv")
+    pd.testing.assert_frame_equal(transfer.accuracy_table(again), transfer.accuracy_table(frame))
