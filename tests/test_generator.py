@@ -71,12 +71,17 @@ def test_save_load_roundtrip(gen, tmp_path):
     assert g2.meta == {"note": "test"} and not g2.training
 
 
-def test_shipped_generator_loads():
-    g = generators.load("biggan")
-    assert g.family == "biggan" and len(g.chunks) == 4
-    x = g.generate(g.sample_latents(2, seed=0))
-    assert x.shape == (2, 1, 32, 32)
-    assert (generators.shipped_path("biggan").with_suffix(".json")).exists()
+@pytest.mark.parametrize("name", ["biggan", "stylegan"])
+def test_shipped_generator_loads(name):
+    assert set(generators.SHIPPED) == {"biggan", "stylegan"}
+    g = generators.load(name)
+    assert g.family == name and len(g.chunks) == 4 and not g.training
+    z = g.sample_latents(16, seed=0)
+    x = g.generate(z)
+    assert x.shape == (16, 1, 32, 32)
+    assert x.std(0).mean() > 0.05  # a trained generator: samples differ with z
+    assert torch.equal(x, g.generate(g.sample_latents(16, seed=0)))  # same seed, same image
+    assert (generators.shipped_path(name).with_suffix(".json")).exists()
 
 
 def test_standing_statistics_set_batchnorm_buffers():

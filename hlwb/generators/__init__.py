@@ -16,7 +16,7 @@ from .biggan import BigGANGenerator
 from .stylegan import StyleGANGenerator
 
 GENERATORS: dict[str, type[HLGenerator]] = {"biggan": BigGANGenerator, "stylegan": StyleGANGenerator}
-SHIPPED: dict[str, str] = {"biggan": "biggan.pt"}
+SHIPPED: dict[str, str] = {"biggan": "biggan.pt", "stylegan": "stylegan.pt"}
 
 __all__ = ["GENERATORS", "SHIPPED", "HLGenerator", "build", "load", "save", "shipped_path"]
 
