@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, train
 from . import latents as L
 from .encoders import Critic
 from .generators import HLGenerator
@@ -110,15 +110,8 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
 
 
 def read_log(work_dir: str | Path) -> list[dict]:
-    """Every logged step of a :func:`train_walker` run in ``work_dir``, in step order (also
-    after the run finished earlier, when ``train_walker`` itself returns no new records)."""
-    import json
-
-    path = Path(work_dir) / "log.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"no training log {path}: train the walker with work_dir={work_dir} first")
-    recs = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
-    return sorted(recs, key=lambda r: r["step"])
+    """Every logged step of a :func:`train_walker` run in ``work_dir``, in step order."""
+    return train.read_log(Path(work_dir) / "log.jsonl")
 
 
 def snapshot_path(work_dir: str | Path, step: int) -> Path:
@@ -138,14 +131,7 @@ def load_snapshot(path: str | Path, gen: HLGenerator, selected: list[int] | None
 
 def smoothed(records: list[dict], key: str = "infonce", window: int = 20) -> list[float]:
     """Trailing moving average of ``key`` over the logged steps (the per-batch InfoNCE is noisy)."""
-    vals = [r[key] for r in records]
-    out, acc = [], 0.0
-    for i, v in enumerate(vals):
-        acc += v
-        if i >= window:
-            acc -= vals[i - window]
-        out.append(acc / min(i + 1, window))
-    return out
+    return train.moving_average([r[key] for r in records], window)
 
 
 def matched_infonce(curves: dict[str, list[float]], snapshot_steps: list[int]) -> tuple[float, dict[str, int]]:

@@ -171,6 +171,22 @@ def learned_walker(strategy: str, gen: HLGenerator, walkers_dir: str | Path) -> 
     return ws[0] if len(ws) == 1 else ComposedWalker(ws)
 
 
+def load_hl_sigmas(path: str | Path, generator: str) -> list[float]:
+    """Per-chunk sigmas for ``hl_random`` from notebook 04's ``hl_sigmas.json`` (its delta_i)."""
+    import json
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no {p}: run notebook 04_chunk_perturbations first (it writes delta_i per "
+                                "chunk), or use the paper's fixed rule (hl_rule='paper')")
+    table = json.loads(p.read_text())
+    key = generator if generator in table else Path(generator).stem if Path(generator).stem in table else None
+    if key is None:
+        raise KeyError(f"{p} has sigmas for {', '.join(table)}, not for generator {generator!r}; run notebook 04 "
+                       "with that generator, or use hl_rule='paper'")
+    return [float(s) for s in table[key]["sigmas"]]
+
+
 def make_source(strategy: str, batch: int, augment: str = "paper", generator: str = "biggan",
                 sampling: str = "continuous", n_fixed: int = 10_000, sigma: float | None = None,
                 hl_sigmas: list[float] | None = None, walkers_dir: str | Path | None = None,

@@ -131,3 +131,14 @@ def test_paper_rule_per_family():
     from hlwb.generators.stylegan import StyleGANGenerator
 
     assert V.paper_rule(StyleGANGenerator(chunk_dim=8, w_dim=8, ch=4)) == ([0.2, 0.1, 0.8, 0.8], 1.0)
+
+
+def test_load_hl_sigmas(tmp_path):
+    import json
+
+    with pytest.raises(FileNotFoundError, match="04_chunk_perturbations"):
+        V.load_hl_sigmas(tmp_path / "none.json", "biggan")
+    (tmp_path / "s.json").write_text(json.dumps({"biggan": {"sigmas": [0.1, 0.4, 0.4, 1.0]}}))
+    assert V.load_hl_sigmas(tmp_path / "s.json", "biggan") == [0.1, 0.4, 0.4, 1.0]
+    with pytest.raises(KeyError, match="not for generator 'stylegan'"):
+        V.load_hl_sigmas(tmp_path / "s.json", "stylegan")
