@@ -111,7 +111,7 @@ def gain_over_real(acc: pd.DataFrame) -> pd.DataFrame:
         if r.method != "reference" and (r.method, r.target) in real.index:
             rows.append({"method": r.method, "strategy": r.strategy, "target": r.target,
                          "gain": r.mean - real[(r.method, r.target)]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["method", "strategy", "target", "gain"])
 
 
 def headline(acc: pd.DataFrame, method: str = "simclr") -> list[dict]:
