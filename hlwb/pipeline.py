@@ -283,8 +283,8 @@ def write_report(out: Path, profile: str, summary: dict) -> Path:
     import torch
 
     lines = [f"# hlwb run report — {profile} profile", "",
-             f"{datetime.date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
-             f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s", ""]
+             (f"{datetime.date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
+              f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s"), ""]
     for stage, st in summary["stages"].items():
         lines += [f"## {stage} ({st['status']}, {st['wall_s']:.0f} s)", ""]
         res = st["results"]

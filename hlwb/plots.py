@@ -59,10 +59,7 @@ def save_hierarchy_figure(grid: torch.Tensor, titles: list[str], path: str | Pat
     Notebook 01: rows = anchors, columns = anchor then chunk-k resamples (global -> fine);
     notebook 02: rows = chunks, columns = sigma.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     r, c = grid.shape[:2]
     fig, axes = plt.subplots(r, c, figsize=(0.8 * c, 0.8 * r + 0.6), squeeze=False)
@@ -88,10 +85,7 @@ def save_hierarchy_figure(grid: torch.Tensor, titles: list[str], path: str | Pat
 
 def save_agreement_plot(tables: dict[str, list[dict]], stem: str | Path) -> list[Path]:
     """Oracle agreement per chunk (global -> fine), one line per generator: PNG and HTML."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     import plotly.graph_objects as go
 
     stem = Path(stem)
@@ -115,10 +109,17 @@ def save_agreement_plot(tables: dict[str, list[dict]], stem: str | Path) -> list
     plt.close(fig)
     pfig.update_layout(xaxis_title="resampled chunk (global -> fine)", yaxis_title="oracle label agreement",
                        yaxis_range=[0, 1.02], width=640, height=400, template="plotly_white")
-    html = stem.with_suffix(".html")
-    pfig.write_html(html, include_plotlyjs="directory", full_html=True, div_id=stem.name,
-                    config={"displaylogo": False})
-    return [png, html]
+    return [png, _write_html(pfig, stem)]
+
+
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend (files only; safe headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _write_html(pfig, stem: Path) -> Path:
@@ -131,10 +132,7 @@ def _write_html(pfig, stem: Path) -> Path:
 def save_curves(curves: dict[str, tuple[list[float], list[float]]], stem: str | Path, xlabel: str,
                 ylabel: str, title: str = "", hline: float | None = None) -> list[Path]:
     """Lines ``name -> (x, y)`` as a PNG (matplotlib) and an interactive HTML (plotly)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     import plotly.graph_objects as go
 
     stem = Path(stem)
@@ -165,10 +163,7 @@ def save_sigma_agreement_plot(curves: dict[str, dict[str, tuple[list[float], lis
                               stem: str | Path, level: float = 0.9) -> list[Path]:
     """Oracle agreement vs sigma, one panel per generator, one line per chunk (with a 95 %
     band): ``curves[generator][chunk] = (sigmas, agreement, ci_half_width)``. PNG and HTML."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -203,10 +198,7 @@ def save_sigma_agreement_plot(curves: dict[str, dict[str, tuple[list[float], lis
 def save_grouped_bars(acc, stem: str | Path, ylabel: str = "linear probe top-1") -> list[Path]:
     """One panel per target: bars per strategy, grouped by method, with seed std as error bars.
     ``acc``: a frame with columns method, strategy, target, mean, std. PNG and HTML."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     import plotly.express as px
 
     stem = Path(stem)
@@ -239,10 +231,7 @@ def save_grouped_bars(acc, stem: str | Path, ylabel: str = "linear probe top-1")
 
 def save_heatmap(table, stem: str | Path, title: str = "", fmt: str = "{:+.1f}") -> list[Path]:
     """A labelled heatmap of a 2-D frame (rows x columns), diverging around 0: PNG and HTML."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     import plotly.graph_objects as go
 
     stem = Path(stem)
@@ -273,10 +262,7 @@ def save_heatmap(table, stem: str | Path, title: str = "", fmt: str = "{:+.1f}")
 
 def save_scatter(frame, x: str, y: str, color: str, stem: str | Path, title: str = "") -> list[Path]:
     """Points ``frame[x]`` vs ``frame[y]`` coloured by ``frame[color]``: PNG and HTML."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     import plotly.express as px
 
     stem = Path(stem)
