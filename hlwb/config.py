@@ -69,13 +69,20 @@ class WalkersParams:
     generator: str = "biggan"        # shipped name or checkpoint path
     steps: int = 240                 # min-max steps per walker (the same budget for every walker)
     batch: int = 64                  # anchors per step (2B views per InfoNCE)
-    lr_walker: float = 0.0003        # reference 8e-5 over 100k+ samples; higher for the short laptop budget
+    lr_walker: float = 0.0003        # reference 8e-5 over 100k+ samples; ~4x for the 15k-sample laptop budget
     lr_critic: float = 0.0002        # reference 5e-5
     critic_width: int = 16           # critic trunk width (small ResNet, 128-d head)
-    walker_hidden: int = 256         # hidden units of the walker's residual MLP
-    snapshot_every: int = 20         # steps between kept snapshots (for the matched-InfoNCE table)
-    smooth: int = 20                 # moving-average window (steps) of the InfoNCE curves
-    mc_anchors: int = 10000          # anchors of the Monte-Carlo table
+    walker_hidden: int = 0           # hidden units of the walker's MLP (0: its input width, as mi_ml_gen)
+    snapshot_every: int = 10         # steps between kept snapshots (selection and matched InfoNCE)
+    smooth: int = 20                 # moving-average window (steps) of the training curves
+    snapshot_anchors: int = 512      # held-out anchors every snapshot is measured on
+    mc_anchors: int = 10000          # anchors of the Monte-Carlo tables
+    anchor_truncation: float = 0.0   # |z| bound of the anchors (0: the family's own, 2.0; StyleGAN reference 0.9)
+    select: str = "reference"        # snapshot used downstream: reference, critic_min, genrep_sigma or oracle
+    select_after: int = 0            # samples before which the reference rule cannot fire (mi_ml_gen: 100000)
+    early_stop_loss: float = 2.5     # reference threshold in its scaled units (plain x tau / 0.07); 2.5 is 1.75 plain
+    early_stop: bool = False         # stop training at the reference rule (per-batch loss past early_stop_after)
+    early_stop_after: int = 100000   # samples before the training stop can fire (mi_ml_gen: 100000)
     seed: int = 0                    # seed of every draw in the notebook
 
 
@@ -86,10 +93,11 @@ class PerturbationParams:
     run_dir: str = "runs/laptop/04_chunk_perturbations"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     generators: str = "biggan,stylegan"  # comma-separated shipped names or checkpoint paths
-    sigmas: str = "0,0.25,0.5,0.75,1,1.5,2,3"  # the sigma grid (increasing)
-    n_anchors: int = 1024            # anchors per (chunk, sigma), shared across the grid
+    sigmas: str = "0,0.02,0.03,0.05,0.08,0.12,0.18,0.27,0.4,0.6,0.9,1.35,2,3,4.5"  # sigma grid (0 + log-spaced)
+    n_anchors: int = 1024            # anchors per (chunk, sigma), shared across the grid and the chunks
+    anchor_truncation: float = 0.0   # |z| bound of the anchors (0: the family's own, 2.0; StyleGAN reference 0.9)
     level: float = 0.9               # delta_i: the largest sigma with oracle agreement at or above level
-    n_boot: int = 1000               # bootstrap draws for the interval of delta_i
+    n_boot: int = 1000               # paired bootstrap draws (anchors) for delta_i and delta_(i+1) - delta_i
     critic_train: int = 768          # pairs a critic trains on per (chunk, sigma); the rest are held out
     critic_steps: int = 40           # Adam steps of that brief training
     critic_width: int = 8            # width of each briefly trained critic
@@ -150,8 +158,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                             "n_test": 1000, "n_anchors": 200, "grid_anchors": 4},
         "02_latent_explorer": {"run_dir": "runs/smoke/02_latent_explorer", "sweep_sigmas": "0,1,3"},
         "03_walkers": {"run_dir": "runs/smoke/03_walkers", "steps": 6, "batch": 16, "critic_width": 4,
-                       "walker_hidden": 32, "snapshot_every": 2, "smooth": 2, "mc_anchors": 64},
-        "04_chunk_perturbations": {"run_dir": "runs/smoke/04_chunk_perturbations", "sigmas": "0,1,3",
+                       "snapshot_every": 2, "smooth": 2, "snapshot_anchors": 32, "mc_anchors": 64},
+        "04_chunk_perturbations": {"run_dir": "runs/smoke/04_chunk_perturbations", "sigmas": "0,0.1,1,3",
                                    "n_anchors": 96, "n_boot": 50, "critic_train": 64, "critic_steps": 2,
                                    "critic_width": 4, "critic_batch": 32},
         "05_contrastive_pretraining": {"run_dir": "runs/smoke/05_contrastive_pretraining/simclr-hl_random",
@@ -170,7 +178,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                             "n_anchors": 10000},
         "02_latent_explorer": {"run_dir": "runs/gpu/02_latent_explorer"},
         "03_walkers": {"run_dir": "runs/gpu/03_walkers", "steps": 3000, "lr_walker": 8e-5, "lr_critic": 5e-5,
-                       "snapshot_every": 100, "smooth": 100, "mc_anchors": 50000},
+                       "snapshot_every": 50, "smooth": 100, "snapshot_anchors": 2048, "mc_anchors": 50000,
+                       "select_after": 100000},
         "04_chunk_perturbations": {"run_dir": "runs/gpu/04_chunk_perturbations", "n_anchors": 8192,
                                    "critic_train": 6144, "critic_steps": 400, "critic_width": 16},
         "05_contrastive_pretraining": {"run_dir": "runs/gpu/05_contrastive_pretraining/simclr-hl_random",

@@ -7,9 +7,14 @@ pixel change and the L2 change of the oracle's features. From the agreement curv
 
     delta_k = the largest sigma with agreement >= level (0.9), linearly interpolated between
               grid points at the first crossing below ``level``; a curve that never drops below
-              is censored at the largest sigma of the grid (reported with ``censored=True``).
+              is censored: only "delta_k >= sigma_max" is known (``censored=True``; never use
+              it as a sigma); a crossing inside the first cell (0, sigma_1] is only resolved to
+              "delta_k <= sigma_1" (``below_grid=True``): use a grid dense near 0 (log-spaced).
 
-``bootstrap_delta`` resamples the anchors (the same resample for every sigma) for an interval.
+``paired_bootstrap`` resamples the anchors once per draw, the same resample for every sigma and
+for *every* chunk (all chunks share the anchors), so each delta_k gets a percentile interval
+and delta_{k+1} - delta_k a paired one and :func:`hierarchy_verdict`
+decides "delta grows from global to fine" on those intervals, not on point estimates.
 ``proxy_infonce`` trains a small critic briefly on the pairs of one (chunk, sigma) and returns
 its InfoNCE on held-out pairs: the proxy that reviewers asked to be set against the oracle.
 """
@@ -41,8 +46,10 @@ class Anchors:
 
 
 @torch.no_grad()
-def anchors(gen: HLGenerator, oracle: Oracle, n: int, seed: int, batch: int = 500) -> Anchors:
-    z = gen.sample_latents(n, seed=seed)
+def anchors(gen: HLGenerator, oracle: Oracle, n: int, seed: int, batch: int = 500,
+            truncation: float | None = None) -> Anchors:
+    """``n`` anchors with |z| <= ``truncation`` (None: the family's default), decoded and scored."""
+    z = gen.sample_latents(n, seed=seed, truncation=truncation)
     x = _decode(gen, z, batch)
     return Anchors(z, x, _batched(oracle.probs, x, batch), _batched(oracle.features, x, batch))
 
@@ -106,21 +113,60 @@ def delta_at(sigmas: list[float], agreement: np.ndarray | list[float], level: fl
     return float(s[i - 1] + t * (s[i] - s[i - 1])), False
 
 
-def bootstrap_delta(sigmas: list[float], agree: np.ndarray, level: float = 0.9, n_boot: int = 1000,
-                    seed: int = 0, ci: float = 0.95) -> dict:
-    """``delta`` on all anchors and a percentile bootstrap interval over anchors.
+def log_grid(lo: float = 0.02, hi: float = 4.0, n: int = 16) -> list[float]:
+    """0 and ``n`` log-spaced sigmas from ``lo`` to ``hi`` (dense where agreement first falls),
+    rounded to 3 significant digits."""
+    return [0.0] + [float(f"{v:.3g}") for v in np.geomspace(lo, hi, n)]
 
-    ``agree`` is (len(sigmas), n_anchors) of 0/1; each bootstrap draw resamples anchors
-    with replacement, the same anchors for every sigma (they share the anchor images).
+
+def _first_positive(s: np.ndarray) -> float:
+    pos = s[s > 0]
+    return float(pos[0]) if len(pos) else float("inf")
+
+
+def paired_bootstrap(sigmas: list[float], agrees: list[np.ndarray], level: float = 0.9, n_boot: int = 1000,
+                     seed: int = 0, ci: float = 0.95) -> dict:
+    """delta per chunk and delta_{k+1} - delta_k with percentile intervals, anchors resampled once
+    per draw for every chunk (``agrees[k]`` is chunk k's (len(sigmas), n_anchors) 0/1 table on
+    the *same* anchors). A censored delta enters the draws at sigma_max (a lower bound), so a
+    difference's lower end stays a valid lower bound when the finer chunk is censored.
+
+    Returns ``chunks``: per chunk {delta, ci_low, ci_high, censored, below_grid} and ``diffs``:
+    per k {pair (k, k+1), diff, ci_low, ci_high}.
     """
-    agree = np.asarray(agree, dtype=float)
-    point, censored = delta_at(sigmas, agree.mean(1), level)
+    tabs = [np.asarray(a, dtype=float) for a in agrees]
+    n = tabs[0].shape[1]
+    if any(t.shape != tabs[0].shape for t in tabs):
+        raise ValueError("every chunk needs the same (sigma, anchor) table shape: the anchors must be shared")
+    s1 = _first_positive(np.asarray(sigmas, dtype=float))
+    points = [delta_at(sigmas, t.mean(1), level) for t in tabs]
     rng = np.random.default_rng(seed)
-    n = agree.shape[1]
-    draws = np.array([delta_at(sigmas, agree[:, rng.integers(0, n, n)].mean(1), level)[0] for _ in range(n_boot)])
-    lo, hi = np.quantile(draws, [(1 - ci) / 2, (1 + ci) / 2])
-    return {"delta": point, "ci_low": float(lo), "ci_high": float(hi), "censored": censored, "level": level,
-            "n_boot": n_boot}
+    draws = np.empty((n_boot, len(tabs)))
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        draws[b] = [delta_at(sigmas, t[:, idx].mean(1), level)[0] for t in tabs]
+    q = [(1 - ci) / 2, (1 + ci) / 2]
+    chunks = []
+    for k, (d, cens) in enumerate(points):
+        lo, hi = np.quantile(draws[:, k], q)
+        chunks.append({"delta": d, "ci_low": float(lo), "ci_high": float(hi), "censored": cens,
+                       "below_grid": (not cens) and d <= s1})
+    diffs = []
+    for k in range(len(tabs) - 1):
+        lo, hi = np.quantile(draws[:, k + 1] - draws[:, k], q)
+        diffs.append({"pair": (k, k + 1), "diff": points[k + 1][0] - points[k][0], "ci_low": float(lo),
+                      "ci_high": float(hi), "lower_bound_only": points[k + 1][1]})
+    return {"chunks": chunks, "diffs": diffs, "level": level, "n_boot": n_boot, "ci": ci}
+
+
+def hierarchy_verdict(diffs: list[dict]) -> str:
+    """``holds`` when every paired interval of delta_{k+1} - delta_k lies above 0, ``violated``
+    when some lies below 0, otherwise ``unresolved`` (some interval contains 0)."""
+    if all(d["ci_low"] > 0 for d in diffs):
+        return "holds"
+    if any(d["ci_high"] < 0 for d in diffs):
+        return "violated"
+    return "unresolved"
 
 
 def proxy_infonce(x: Tensor, xp: Tensor, n_train: int, steps: int, batch: int = 64, width: int = 8,
@@ -128,8 +174,10 @@ def proxy_infonce(x: Tensor, xp: Tensor, n_train: int, steps: int, batch: int = 
     """Train a fresh critic on the first ``n_train`` (anchor, positive) pairs for ``steps`` Adam
     steps, then its InfoNCE on the remaining pairs in batches of ``batch`` (B anchors, 2B views).
 
-    Returns ``infonce`` (mean over held-out batches), ``mi_bound`` = log(2B - 1) - infonce and
-    ``train_infonce`` (the last training batch). The critic and its batches are seeded.
+    Returns ``infonce`` (mean over held-out batches), ``mi_bound`` = max(0, log(2B - 1) - infonce)
+    (a briefly trained critic can score held-out pairs worse than chance; an MI bound is never
+    negative, so it is clipped at 0 and ``mi_clipped`` says so) and ``train_infonce`` (the last
+    training batch). The critic and its batches are seeded.
     """
     n_eval = len(x) - n_train
     if n_train < batch or n_eval < batch:
@@ -152,7 +200,8 @@ def proxy_infonce(x: Tensor, xp: Tensor, n_train: int, steps: int, batch: int = 
         evals = [nt_xent(critic(x[i:i + batch]), critic(xp[i:i + batch]), tau).item()
                  for i in range(n_train, n_train + (n_eval // batch) * batch, batch)]
     val = float(np.mean(evals))
-    return {"infonce": val, "mi_bound": math.log(2 * batch - 1) - val, "train_infonce": float(loss.item())}
+    raw = math.log(2 * batch - 1) - val
+    return {"infonce": val, "mi_bound": max(0.0, raw), "mi_clipped": raw < 0, "train_infonce": float(loss.item())}
 
 
 def spearman(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float:

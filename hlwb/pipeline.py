@@ -3,16 +3,15 @@
     python -m hlwb pipeline --profile smoke|laptop|gpu [--only STAGE] [--out DIR] [--force]
 
 Each stage writes ``<out>/<stage>/`` (executed notebook, ``config.json``, ``results.json``,
-tables) and ``stage.json`` with a fingerprint of its inputs (notebook, parameters, library
-code, shipped checkpoints); a stage whose fingerprint is unchanged and whose last run
-succeeded is not run again. The collector gathers every ``results.json`` into
+tables) and ``stage.json`` with a fingerprint of its inputs (notebook, parameters, upstream
+files, the library modules it imports, shipped checkpoints); a stage whose fingerprint is
+unchanged and whose last run succeeded is not run again. The collector gathers every ``results.json`` into
 ``<out>/summary.json`` and ``<out>/summary.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from . import config
 from .checkpoint import atomic_write_json, atomic_write_text
+from .fingerprint import stage_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -78,19 +78,9 @@ def upstream_files(params: dict) -> list[Path]:
 
 
 def fingerprint(stage: str, params: dict) -> str:
-    """SHA-256 over the notebook, its parameters, the library sources and shipped checkpoints."""
-    h = hashlib.sha256()
-    h.update((NOTEBOOK_DIR / f"{stage}.ipynb").read_bytes())
-    h.update(json.dumps(params, sort_keys=True).encode())
-    for f in upstream_files(params):
-        h.update(str(f).encode())
-        h.update(f.read_bytes())
-    pkg = Path(__file__).resolve().parent
-    for p in sorted(pkg.rglob("*")):
-        if p.suffix in (".py", ".pt") and "__pycache__" not in p.parts:
-            h.update(str(p.relative_to(pkg)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
+    """The stage's inputs, hashed (:mod:`hlwb.fingerprint`): notebook, parameters, upstream
+    files, the hlwb modules the notebook imports (transitively) and the shipped checkpoints."""
+    return stage_fingerprint(NOTEBOOK_DIR / f"{stage}.ipynb", params, upstream_files(params))
 
 
 def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant: str | None = None,

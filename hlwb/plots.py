@@ -130,8 +130,10 @@ def _write_html(pfig, stem: Path) -> Path:
 
 
 def save_curves(curves: dict[str, tuple[list[float], list[float]]], stem: str | Path, xlabel: str,
-                ylabel: str, title: str = "", hline: float | None = None) -> list[Path]:
-    """Lines ``name -> (x, y)`` as a PNG (matplotlib) and an interactive HTML (plotly)."""
+                ylabel: str, title: str = "", hline: float | None = None,
+                marks: dict[str, tuple[float, float]] | None = None) -> list[Path]:
+    """Lines ``name -> (x, y)`` as a PNG (matplotlib) and an interactive HTML (plotly);
+    ``marks[name] = (x, y)`` draws one marker on that line (e.g. the selected snapshot)."""
     plt = _pyplot()
     import plotly.graph_objects as go
 
@@ -140,8 +142,13 @@ def save_curves(curves: dict[str, tuple[list[float], list[float]]], stem: str | 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     pfig = go.Figure()
     for name, (x, y) in curves.items():
-        ax.plot(x, y, label=name, lw=1.2)
+        (line,) = ax.plot(x, y, label=name, lw=1.2)
         pfig.add_trace(go.Scatter(x=list(x), y=list(y), name=name, mode="lines"))
+        if marks and name in marks:
+            mx, my = marks[name]
+            ax.plot([mx], [my], marker="o", ms=6, mfc="none", color=line.get_color())
+            pfig.add_trace(go.Scatter(x=[mx], y=[my], name=f"{name}: selected", mode="markers",
+                                      marker={"size": 10, "symbol": "circle-open"}))
     if hline is not None:
         ax.axhline(hline, color="grey", ls="--", lw=0.8)
         pfig.add_hline(y=hline, line_dash="dash", line_color="grey")
@@ -182,7 +189,8 @@ def save_sigma_agreement_plot(curves: dict[str, dict[str, tuple[list[float], lis
         ax.axhline(level, color="grey", ls="--", lw=0.8)
         pfig.add_hline(y=level, line_dash="dash", line_color="grey", row=1, col=col)
         ax.set_title(g, fontsize=9)
-        ax.set_xlabel("sigma (only this chunk moves)")
+        ax.set_xscale("symlog", linthresh=0.02)  # the grid is log-spaced from 0.02, plus 0
+        ax.set_xlabel("σ (only this chunk moves)")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=6)
     axes[0][0].set_ylabel("oracle label agreement")

@@ -11,7 +11,9 @@ View sources, each an iterator of ``(x1, x2)`` batches ``(B, 1, 32, 32)`` in [-1
                      anchor and positive decoded together in one generator pass of 2B
     FixedViews       N anchors and positives generated once, then sampled like a dataset
 Strategies map onto walkers (``synth`` = identity, ``gaussian`` = GenRep, ``hl_random`` =
-per-chunk noise, ``learned_all`` / ``hl_learned`` = learned walkers); ``augment="paper"``
+per-chunk noise, ``learned_all`` = COP-Gen's walker over all chunks, ``hl_learned`` = one
+walker over chunks 1..K-1 with the global chunk fixed, as mi_ml_gen's ``chunks_learned``;
+both at the snapshot notebook 03 selected); ``augment="paper"``
 gives HL strategies ``no_color`` and baselines ``simclr``; ``"fair"`` one preset for all.
 """
 
@@ -156,23 +158,47 @@ def paper_rule(gen: HLGenerator) -> tuple[list[float], float]:
     return [0.0] + [1.0] * (len(gen.chunks) - 1), 2.0
 
 
+LEARNED = {"learned_all": "all", "hl_learned": "hl"}  # strategy -> walker folder of notebook 03
+
+
+def walker_selection(strategy: str, gen: HLGenerator) -> list[int] | None:
+    """The chunks a learned strategy's walker moves: all (None) for ``learned_all``; chunks
+    1..K-1 for ``hl_learned`` (chunk 0, the global one, fixed: mi_ml_gen's BigBiGAN rule)."""
+    if strategy not in LEARNED:
+        raise KeyError(f"{strategy!r} has no learned walker; learned strategies: {', '.join(LEARNED)}")
+    return None if strategy == "learned_all" else list(range(1, len(gen.chunks)))
+
+
 def learned_walker(strategy: str, gen: HLGenerator, walkers_dir: str | Path) -> Walker:
     """The walker of ``learned_all`` (``<walkers_dir>/all/walker.pt``, COP-Gen) or of
-    ``hl_learned`` (the per-chunk walkers ``<walkers_dir>/chunk<k>/walker.pt``, composed)."""
-    from .walkers import ComposedWalker, load_learned
+    ``hl_learned`` (``<walkers_dir>/hl/walker.pt``): the snapshot notebook 03 selected."""
+    from .walkers import load_learned
 
-    d = Path(walkers_dir)
-    names = ["all"] if strategy == "learned_all" else [f"chunk{k}" for k in range(len(gen.chunks))]
-    missing = [str(d / n / "walker.pt") for n in names if not (d / n / "walker.pt").exists()]
-    if missing:
-        raise FileNotFoundError(f"strategy {strategy!r} needs the walkers of notebook 03 for this generator; "
-                                f"missing {', '.join(missing)} (run notebook 03_walkers first)")
-    ws = [load_learned(d / n / "walker.pt", gen.chunks).to(gen.device) for n in names]
-    return ws[0] if len(ws) == 1 else ComposedWalker(ws)
+    path = Path(walkers_dir) / LEARNED[strategy] / "walker.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"strategy {strategy!r} needs the walker of notebook 03 for this generator; "
+                                f"missing {path} (run notebook 03_walkers first)")
+    w = load_learned(path, gen.chunks).to(gen.device)
+    want = walker_selection(strategy, gen)
+    if w.selected != (want if want is not None else list(range(len(gen.chunks)))):
+        raise ValueError(f"{path} moves chunks {w.selected}, but {strategy!r} moves "
+                         f"{want if want is not None else 'all chunks'}; re-run notebook 03")
+    return w
+
+
+def genrep_walker(gen: HLGenerator, sigma: float | None = None) -> Walker:
+    """GenRep's z + N(0, sigma^2) (None: 0.2 BigGAN, 0.25 StyleGAN); on a tied-z generator
+    (StyleGAN) one noise draw moves the single z, so the view is one mapped w."""
+    from .walkers import GaussianWalker
+
+    s = sigma if sigma is not None else (0.25 if gen.family == "stylegan" else 0.2)
+    return GaussianWalker(gen.chunks, sigma=s, tied=bool(getattr(gen, "tied_chunks", False)))
 
 
 def load_hl_sigmas(path: str | Path, generator: str) -> list[float]:
-    """Per-chunk sigmas for ``hl_random`` from notebook 04's ``hl_sigmas.json`` (its delta_i)."""
+    """Per-chunk sigmas for ``hl_random`` from notebook 04's ``hl_sigmas.json`` (its delta_i,
+    oracle-calibrated). A censored delta (the agreement never fell below the level on the
+    grid: only a lower bound, "≥ sigma_max") is refused, never used as a sigma."""
     import json
 
     p = Path(path)
@@ -184,7 +210,15 @@ def load_hl_sigmas(path: str | Path, generator: str) -> list[float]:
     if key is None:
         raise KeyError(f"{p} has sigmas for {', '.join(table)}, not for generator {generator!r}; run notebook 04 "
                        "with that generator, or use hl_rule='paper'")
-    return [float(s) for s in table[key]["sigmas"]]
+    entry = table[key]
+    censored = [k for k, c in enumerate(entry.get("censored", [])) if c]
+    if censored:
+        names = entry.get("chunks", [str(k) for k in range(len(entry["sigmas"]))])
+        sig = entry["sigmas"]
+        which = ", ".join(f"{k} ({names[k]}): >= {sig[k]:g}" for k in censored)
+        raise ValueError(f"{p}: delta_i of {generator!r} is censored for chunk(s) {which}; "
+                         "a lower bound is not a sigma. Extend notebook 04's sigma grid, or use hl_rule='paper'")
+    return [float(s) for s in entry["sigmas"]]
 
 
 def make_source(strategy: str, batch: int, augment: str = "paper", generator: str = "biggan",
@@ -200,7 +234,7 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     """
     from . import data
     from . import generators as G
-    from .walkers import ChunkNoiseWalker, GaussianWalker, IdentityWalker
+    from .walkers import ChunkNoiseWalker, IdentityWalker
 
     if strategy not in STRATEGIES:
         raise KeyError(f"unknown view strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
@@ -214,8 +248,7 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     if strategy == "synth":
         walker = IdentityWalker(gen.chunks)
     elif strategy == "gaussian":
-        walker = GaussianWalker(gen.chunks, sigma=sigma if sigma is not None else
-                                (0.25 if gen.family == "stylegan" else 0.2))
+        walker = genrep_walker(gen, sigma)
     elif strategy == "hl_random":
         sig, trunc = (hl_sigmas, 2.0) if hl_sigmas is not None else paper_rule(gen)
         walker = ChunkNoiseWalker(gen.chunks, sig, truncation=trunc)

@@ -7,6 +7,11 @@
 
 Every walker returns a new list in which chunks it does not move are the *same* tensors.
 Stochastic walkers take a ``seed`` (noise addressable by seed and sample index).
+
+``tied=True`` (GaussianWalker, LearnedWalker) is for generators whose anchors carry *one* z
+copied into every chunk (StyleGAN, ``gen.tied_chunks``): the moved chunks share one moved z,
+so GenRep's z + eps and COP-Gen's z + MLP(z) map one perturbed z to one w, as the references
+do, instead of perturbing the per-chunk copies independently (which is a style mix).
 """
 
 from __future__ import annotations
@@ -63,25 +68,48 @@ class ChunkNoiseWalker(Walker):
 
 
 class GaussianWalker(ChunkNoiseWalker):
-    """GenRep: the same sigma on every chunk (0.2 for BigGAN, 0.25 for StyleGAN), truncated at ±2 sigma."""
+    """GenRep: the same sigma on every chunk (0.2 for BigGAN, 0.25 for StyleGAN), truncated at ±2 sigma.
 
-    def __init__(self, chunks: tuple[L.Chunk, ...], sigma: float = 0.2, truncation: float | None = 2.0):
+    ``tied``: one noise draw (chunk 0's) added to every chunk, for tied-z generators (StyleGAN).
+    """
+
+    def __init__(self, chunks: tuple[L.Chunk, ...], sigma: float = 0.2, truncation: float | None = 2.0,
+                 tied: bool = False):
         super().__init__(chunks, [sigma] * len(chunks), truncation=truncation, mode="add")
+        if tied:
+            _check_tieable(self.chunks, range(len(self.chunks)))
+        self.tied = tied
+
+    def forward(self, latents: L.Latents, seed: int | None = None) -> L.Latents:
+        if not self.tied:
+            return super().forward(latents, seed)
+        L.check(self.chunks, latents)
+        sig = [self.sigmas[0]] + [0.0] * (len(self.chunks) - 1)
+        moved = L.perturb(self.chunks, latents, sig, seed=_seed(seed), truncation=self.truncation)[0]
+        eps = moved - latents[0]
+        return [z + eps for z in latents]
 
 
 class LearnedWalker(Walker):
     """Residual MLP over the selected chunks: z_S' = z_S + W2 relu(W1 z_S + b1) + b2.
 
     Weights ~ N(0, 0.01), biases 0, so a fresh walker is (near) the identity (METHODS.md §1.3).
-    Deterministic: ``seed`` is accepted and ignored.
+    ``hidden=0``: hidden width = input width (mi_ml_gen's choice). ``tied``: the selected
+    chunks hold one z (StyleGAN anchors); the MLP reads it once (chunk ``selected[0]``) and
+    writes the one moved z into every selected chunk. Deterministic: ``seed`` is ignored.
     """
 
-    def __init__(self, chunks: tuple[L.Chunk, ...], selected: list[int] | None = None, hidden: int = 256):
+    def __init__(self, chunks: tuple[L.Chunk, ...], selected: list[int] | None = None, hidden: int = 256,
+                 tied: bool = False):
         super().__init__(chunks)
         self.selected = list(range(len(self.chunks))) if selected is None else sorted(selected)
         if not self.selected or any(not 0 <= k < len(self.chunks) for k in self.selected):
             raise ValueError(f"selected chunks must be in 0..{len(self.chunks) - 1}, got {selected}")
-        d = sum(self.chunks[k].dim for k in self.selected)
+        if tied:
+            _check_tieable(self.chunks, self.selected)
+        self.tied = tied
+        d = self.chunks[self.selected[0]].dim if tied else sum(self.chunks[k].dim for k in self.selected)
+        hidden = hidden or d
         self.net = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, d))
         for m in self.net:
             if isinstance(m, nn.Linear):
@@ -90,38 +118,30 @@ class LearnedWalker(Walker):
 
     def forward(self, latents: L.Latents, seed: int | None = None) -> L.Latents:
         L.check(self.chunks, latents)
+        out = list(latents)
+        if self.tied:
+            z = latents[self.selected[0]]  # (N, d): the one z of every selected chunk
+            zp = z + self.net(z)
+            for k in self.selected:
+                out[k] = zp
+            return out
         zs = torch.cat([latents[k] for k in self.selected], dim=1)  # (N, d)
         moved = (zs + self.net(zs)).split([self.chunks[k].dim for k in self.selected], dim=1)
-        out = list(latents)
         for k, z in zip(self.selected, moved):
             out[k] = z
-        return out
-
-
-class ComposedWalker(Walker):
-    """Walkers applied in turn; with one learned walker per chunk (``hl_learned``) every chunk
-    moves by its own walker. The walkers must move disjoint chunks (each sees the anchor's
-    value of its chunk, so the order does not matter)."""
-
-    def __init__(self, walkers: list[Walker]):
-        if not walkers:
-            raise ValueError("ComposedWalker needs at least one walker")
-        super().__init__(walkers[0].chunks)
-        moved = [set(getattr(w, "selected", range(len(self.chunks)))) for w in walkers]
-        if sum(map(len, moved)) != len(set().union(*moved)):
-            raise ValueError(f"composed walkers must move disjoint chunks, got {[sorted(m) for m in moved]}")
-        self.walkers = nn.ModuleList(walkers)
-
-    def forward(self, latents: L.Latents, seed: int | None = None) -> L.Latents:
-        out = list(latents)
-        for i, w in enumerate(self.walkers):
-            out = w(out, seed=None if seed is None else L.row_seed(seed, i, L.EXTRA))
         return out
 
 
 def delta(latents: L.Latents, moved: L.Latents) -> Tensor:
     """Per-sample, per-chunk L2 distance ``||z_k - T(z)_k||``: shape (N, n_chunks)."""
     return torch.stack([(a - b).norm(dim=1) for a, b in zip(latents, moved)], dim=1)
+
+
+def _check_tieable(chunks: tuple[L.Chunk, ...], selected) -> None:
+    dims = {chunks[k].dim for k in selected}
+    if len(dims) != 1:
+        raise ValueError(f"tied chunks must share one width, got {sorted(dims)}: only generators whose "
+                         "anchors copy one z into every chunk (StyleGAN) can be tied")
 
 
 def _seed(seed: int | None) -> int:
@@ -147,6 +167,7 @@ def save_learned(path, walker: LearnedWalker, meta: dict | None = None) -> None:
 
     checkpoint.save(path, {"chunks": [[c.name, c.dim, c.level] for c in walker.chunks],
                            "selected": walker.selected, "hidden": walker.net[0].out_features,
+                           "tied": walker.tied,
                            "state_dict": walker.state_dict(), "meta": meta or {}}, kind="walker")
 
 
@@ -159,7 +180,8 @@ def load_learned(path, chunks: tuple[L.Chunk, ...] | None = None) -> LearnedWalk
     if chunks is not None and [(c.dim, c.level) for c in chunks] != [(c.dim, c.level) for c in saved]:
         raise ValueError(f"{path}: walker trained for chunks {[(c.name, c.dim) for c in saved]}, "
                          f"not {[(c.name, c.dim) for c in chunks]}; use the walker of this generator")
-    w = LearnedWalker(saved if chunks is None else chunks, state["selected"], hidden=int(state["hidden"]))
+    w = LearnedWalker(saved if chunks is None else chunks, state["selected"], hidden=int(state["hidden"]),
+                      tied=bool(state.get("tied", False)))
     w.load_state_dict(state["state_dict"])
     w.meta = state.get("meta", {})
     return w.eval()

@@ -32,10 +32,48 @@ def test_bootstrap_interval_brackets_the_point_estimate():
     s = [0.0, 0.5, 1.0, 1.5, 2.0]
     p = np.array([1.0, 0.97, 0.92, 0.85, 0.6])
     agree = (rng.random((5, 400)) < p[:, None]).astype(float)
-    b = P.bootstrap_delta(s, agree, n_boot=300, seed=1)
+    b = P.paired_bootstrap(s, [agree], n_boot=300, seed=1)["chunks"][0]
     assert b["ci_low"] <= b["delta"] <= b["ci_high"] and b["ci_high"] - b["ci_low"] > 0
-    assert 1.0 <= b["delta"] <= 1.5
-    assert P.bootstrap_delta(s, agree, n_boot=300, seed=1) == b  # seeded
+    assert 1.0 <= b["delta"] <= 1.5 and not b["censored"] and not b["below_grid"]
+    assert P.paired_bootstrap(s, [agree], n_boot=300, seed=1)["chunks"][0] == b  # seeded
+
+
+def _table(rng, p, n=600):
+    return (rng.random((len(p), n)) < np.asarray(p)[:, None]).astype(float)
+
+
+def test_paired_bootstrap_and_the_hierarchy_verdict():
+    rng = np.random.default_rng(0)
+    s = P.log_grid(0.02, 3.0, 12)
+    assert s[0] == 0.0 and s[1] == 0.02 and s[-1] == 3.0 and np.all(np.diff(s) > 0)
+    sig = np.asarray(s)
+    # agreement falls at sigma ~0.05, ~0.4, ~1.2; the finest chunk never drops (censored)
+    curves = [np.where(sig < c, 0.99, 0.5) for c in (0.05, 0.4, 1.2)] + [np.full(len(s), 0.99)]
+    tabs = [_table(rng, c) for c in curves]
+    out = P.paired_bootstrap(s, tabs, n_boot=200, seed=0)
+    assert [c["censored"] for c in out["chunks"]] == [False, False, False, True]
+    assert out["chunks"][3]["delta"] == 3.0 and out["diffs"][2]["lower_bound_only"]
+    assert all(d["ci_low"] > 0 for d in out["diffs"]) and P.hierarchy_verdict(out["diffs"]) == "holds"
+    # two chunks with the same curve: their paired difference interval contains 0 -> unresolved
+    same = P.paired_bootstrap(s, [tabs[1], _table(rng, curves[1])], n_boot=200, seed=0)
+    assert same["diffs"][0]["ci_low"] <= 0 <= same["diffs"][0]["ci_high"]
+    assert P.hierarchy_verdict(same["diffs"]) == "unresolved"
+    assert P.hierarchy_verdict(P.paired_bootstrap(s, [tabs[2], tabs[0]], n_boot=200)["diffs"]) == "violated"
+    # a crossing inside the first cell (0, sigma_1] is flagged, not reported as resolved
+    low = P.paired_bootstrap(s, [_table(rng, np.where(sig == 0, 1.0, 0.5))], n_boot=50)["chunks"][0]
+    assert low["below_grid"] and low["delta"] <= s[1]
+    with pytest.raises(ValueError, match="shared"):
+        P.paired_bootstrap(s, [tabs[0], tabs[0][:, :10]])
+
+
+def test_proxy_mi_bound_is_never_negative():
+    torch.manual_seed(0)
+    x = torch.rand(192, 1, 32, 32) * 2 - 1
+    unrelated = torch.rand(192, 1, 32, 32) * 2 - 1
+    r = P.proxy_infonce(x, unrelated, n_train=128, steps=1, batch=32, width=4)
+    assert r["mi_bound"] >= 0 and r["mi_clipped"] == (math.log(63) - r["infonce"] < 0)
+    if r["mi_clipped"]:
+        assert r["mi_bound"] == 0.0
 
 
 def test_spearman_matches_a_direct_formula():

@@ -27,6 +27,9 @@ def test_save_curves(tmp_path):
     text = _check(plots.save_curves({"simclr": ([0, 1, 2], [3.0, 2.0, 1.5]), "byol": ([0, 1, 2], [1.0, 0.5, 0.2])},
                                     stem, xlabel="step", ylabel="loss", title="pretraining", hline=0.5), stem)
     assert "simclr" in text and "byol" in text and "pretraining" in text
+    marked = _check(plots.save_curves({"hl": ([0, 1, 2], [0.2, 0.9, 1.9])}, tmp_path / "m", xlabel="s", ylabel="y",
+                                      marks={"hl": (1, 0.9)}), tmp_path / "m")
+    assert "hl: selected" in marked
 
 
 def test_save_sigma_agreement_plot(tmp_path):

@@ -99,32 +99,46 @@ def test_decode_chunk_gives_the_same_views(gen):
 
 def test_learned_strategies_load_the_walkers_of_notebook_03(tmp_path):
     from hlwb import generators as G
-    from hlwb.walkers import ComposedWalker, LearnedWalker, save_learned
+    from hlwb.walkers import LearnedWalker, save_learned
 
     chunks = G.load("biggan").chunks
-    with pytest.raises(FileNotFoundError, match="chunk0/walker.pt"):
+    with pytest.raises(FileNotFoundError, match="hl/walker.pt"):
         V.make_source("hl_learned", batch=4, walkers_dir=tmp_path)
-    for k in range(len(chunks)):
-        w = LearnedWalker(chunks, [k], hidden=8)
-        with torch.no_grad():
-            w.net[2].weight.zero_()
-            w.net[2].bias.fill_(0.5)  # a walker that moves its chunk by +0.5
-        save_learned(tmp_path / f"chunk{k}" / "walker.pt", w)
+    w = LearnedWalker(chunks, [1, 2, 3], hidden=8)
+    with torch.no_grad():
+        w.net[2].weight.zero_()
+        w.net[2].bias.fill_(0.5)  # a walker that moves chunks 1..3 by +0.5
+    save_learned(tmp_path / "hl" / "walker.pt", w)
     save_learned(tmp_path / "all" / "walker.pt", LearnedWalker(chunks, None, hidden=8))
     hl = V.make_source("hl_learned", batch=4, walkers_dir=tmp_path)
-    assert isinstance(hl.walker, ComposedWalker)
     z = hl.gen.sample_latents(3, seed=0)
     moved = hl.walker(z)
-    assert all(torch.allclose(m, t + 0.5) for m, t in zip(moved, z))  # every chunk by its own walker
-    assert isinstance(V.make_source("learned_all", batch=4, walkers_dir=tmp_path).walker, LearnedWalker)
+    assert moved[0] is z[0]  # the global chunk stays fixed (mi_ml_gen's chunks_learned)
+    assert all(torch.allclose(m, t + 0.5) for m, t in zip(moved[1:], z[1:]))
+    assert V.make_source("learned_all", batch=4, walkers_dir=tmp_path).walker.selected == [0, 1, 2, 3]
+    save_learned(tmp_path / "hl" / "walker.pt", LearnedWalker(chunks, [3], hidden=8))  # the wrong walker
+    with pytest.raises(ValueError, match="moves chunks \\[3\\]"):
+        V.make_source("hl_learned", batch=4, walkers_dir=tmp_path)
 
 
-def test_composed_walkers_must_move_disjoint_chunks():
-    from hlwb.walkers import ComposedWalker, LearnedWalker
+def test_stylegan_genrep_moves_the_one_z():
+    from hlwb.generators.stylegan import StyleGANGenerator
 
-    chunks = tuple(L.Chunk(f"c{k}", 4, k) for k in range(3))
-    with pytest.raises(ValueError, match="disjoint"):
-        ComposedWalker([LearnedWalker(chunks, [0, 1]), LearnedWalker(chunks, [1])])
+    gen = StyleGANGenerator(chunk_dim=8, w_dim=8, ch=4)
+    z = gen.sample_latents(5, seed=1)
+    moved = V.genrep_walker(gen)(z, seed=3)
+    assert V.genrep_walker(gen).sigmas[0] == 0.25
+    assert all(torch.equal(m, moved[0]) for m in moved[1:])  # one z + eps in every chunk: one w
+    assert not torch.equal(moved[0], z[0])
+    eps = moved[0] - z[0]
+    assert eps.abs().max() <= 2 * 0.25 + 1e-6  # truncated at 2 sigma
+    # BigGAN (untied chunks): GenRep draws independent noise per chunk
+    from hlwb.generators.biggan import BigGANGenerator
+
+    big = BigGANGenerator(ch=4)
+    zb = big.sample_latents(5, seed=1)
+    mb = V.genrep_walker(big)(zb, seed=3)
+    assert not torch.allclose(mb[1] - zb[1], mb[2] - zb[2])
 
 
 def test_paper_rule_per_family():
@@ -138,7 +152,11 @@ def test_load_hl_sigmas(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="04_chunk_perturbations"):
         V.load_hl_sigmas(tmp_path / "none.json", "biggan")
-    (tmp_path / "s.json").write_text(json.dumps({"biggan": {"sigmas": [0.1, 0.4, 0.4, 1.0]}}))
+    (tmp_path / "s.json").write_text(json.dumps({"biggan": {"sigmas": [0.1, 0.4, 0.4, 1.0]},
+                                                 "big2": {"sigmas": [0.1, 0.4, 0.4, 3.0],
+                                                          "censored": [False, False, False, True]}}))
     assert V.load_hl_sigmas(tmp_path / "s.json", "biggan") == [0.1, 0.4, 0.4, 1.0]
+    with pytest.raises(ValueError, match="censored for chunk\\(s\\) 3 .*>= 3"):  # a lower bound is never a sigma
+        V.load_hl_sigmas(tmp_path / "s.json", "big2")
     with pytest.raises(KeyError, match="not for generator 'stylegan'"):
         V.load_hl_sigmas(tmp_path / "s.json", "stylegan")

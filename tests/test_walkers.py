@@ -89,3 +89,25 @@ def test_learned_walker_save_load_roundtrip(tmp_path):
     other = tuple(L.Chunk(f"c{k}", 4, k) for k in range(3))
     with pytest.raises(ValueError, match="chunks"):
         load_learned(tmp_path / "w.pt", other)
+
+
+def test_tied_learned_walker_moves_one_z_into_every_selected_chunk(tmp_path):
+    from hlwb.walkers import LearnedWalker, load_learned, save_learned
+
+    chunks = tuple(L.Chunk(f"c{k}", 6, k) for k in range(4))
+    z0 = L.sample(chunks[:1], 5, seed=0)[0]
+    z = [z0.clone() for _ in chunks]  # a tied-z anchor (StyleGAN): one z in every chunk
+    w = LearnedWalker(chunks, [1, 2, 3], hidden=0, tied=True)
+    assert w.net[0].in_features == 6 and w.net[0].out_features == 6  # hidden 0: input width
+    with torch.no_grad():
+        w.net[2].bias.fill_(0.3)
+    out = w(z)
+    assert out[0] is z[0] and all(torch.equal(out[k], out[1]) for k in (2, 3))
+    assert torch.allclose(out[1], z0 + 0.3, atol=1e-3)
+    save_learned(tmp_path / "w.pt", w)
+    w2 = load_learned(tmp_path / "w.pt", chunks)
+    assert w2.tied and all(torch.equal(a, b) for a, b in zip(w(z), w2(z)))
+    with pytest.raises(ValueError, match="one width"):
+        LearnedWalker((L.Chunk("a", 4, 0), L.Chunk("b", 6, 1)), None, tied=True)
+    untied = LearnedWalker(chunks, [1, 2, 3], hidden=0)
+    assert untied.net[0].in_features == 18  # untied: the concatenated chunks, hidden = input width

@@ -20,6 +20,7 @@ class HLGenerator(nn.Module):
     family: str = ""
     chunks: tuple[L.Chunk, ...] = ()
     default_truncation: float | None = 2.0
+    tied_chunks: bool = False  # anchors copy one z into every chunk (StyleGAN): multi-chunk walkers tie it
 
     def sample_latents(self, n: int, seed: int | None = None,
                        truncation: float | None = None, start: int = 0) -> L.Latents:

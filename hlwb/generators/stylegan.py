@@ -91,7 +91,8 @@ class StyleGANGenerator(HLGenerator):
     """Mapping + synthesis; chunks = groups of consecutive style layers; images (N, 1, 32, 32)."""
 
     family = "stylegan"
-    default_truncation = 2.0  # bound on |z|; truncation in w is ``psi``
+    default_truncation = 2.0  # bound on |z| (the law it was trained on); the reference samples |z| <= 0.9
+    tied_chunks = True  # an anchor is one z in every chunk; GenRep and multi-chunk walkers move that one z
 
     def __init__(self, chunk_dim: int = 32, w_dim: int = 64, ch: int = 64, mapping_depth: int = 4):
         super().__init__()

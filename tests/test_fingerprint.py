@@ -1,0 +1,61 @@
+"""The stage fingerprint follows only the modules a notebook imports (transitively)."""
+
+import json
+
+from hlwb import fingerprint as F
+from hlwb import pipeline
+
+
+def _pkg(tmp_path):
+    pkg = tmp_path / "mypkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "checkpoints").mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from . import b\nfrom .sub.c import Thing\n")
+    (pkg / "b.py").write_text("import os\n\ndef f():\n    from .d import g  # a function-level import counts\n")
+    (pkg / "d.py").write_text("X = 1\n")
+    (pkg / "sub" / "__init__.py").write_text("from ..e import Y\n")
+    (pkg / "sub" / "c.py").write_text("class Thing: ...\n")
+    (pkg / "e.py").write_text("Y = 2\n")
+    (pkg / "unused.py").write_text("Z = 3\n")
+    (pkg / "checkpoints" / "gen.pt").write_bytes(b"weights")
+    return pkg
+
+
+def _notebook(tmp_path, code):
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": "from mypkg import unused"},
+                                        {"cell_type": "code", "source": ["%matplotlib inline\n", code]}]}))
+    return nb
+
+
+def test_closure_is_transitive_and_skips_unimported_modules(tmp_path):
+    pkg = _pkg(tmp_path)
+    files = {p.relative_to(pkg).as_posix() for p in F.library_closure("from mypkg import a\nimport json", pkg)}
+    assert files == {"__init__.py", "a.py", "b.py", "d.py", "sub/__init__.py", "sub/c.py", "e.py"}
+
+
+def test_fingerprint_changes_with_imported_modules_only(tmp_path):
+    pkg = _pkg(tmp_path)
+    nb = _notebook(tmp_path, "from mypkg import a")
+    first = F.stage_fingerprint(nb, {"steps": 1}, [], pkg)
+    (pkg / "unused.py").write_text("Z = 4\n")  # imported by no code cell (the markdown cell does not count)
+    assert F.stage_fingerprint(nb, {"steps": 1}, [], pkg) == first
+    (pkg / "d.py").write_text("X = 2\n")  # reached through a function-level import of b
+    second = F.stage_fingerprint(nb, {"steps": 1}, [], pkg)
+    assert second != first
+    (pkg / "checkpoints" / "gen.pt").write_bytes(b"other weights")
+    third = F.stage_fingerprint(nb, {"steps": 1}, [], pkg)
+    assert third != second
+    assert F.stage_fingerprint(nb, {"steps": 2}, [], pkg) != third
+
+
+def test_real_stages_import_what_they_use():
+    def closure(stage):
+        code = F._code_cells(pipeline.NOTEBOOK_DIR / f"{stage}.ipynb")
+        return {p.name for p in F.library_closure(code)}
+
+    assert {"perturbation.py", "oracle.py", "latents.py"} <= closure("04_chunk_perturbations")
+    assert "transfer.py" not in closure("04_chunk_perturbations")  # notebook 06's module
+    assert {"minmax.py", "walkers.py", "views.py"} <= closure("03_walkers")
+    assert "pipeline.py" not in closure("05_contrastive_pretraining")
