@@ -4,6 +4,7 @@
     train-oracle      train the supervised oracle classifier
     pretrain          one contrastive pretraining run on real or generated views
     eval-generator    FD_oracle, class histogram and per-chunk agreement of a generator
+    calibrate         encoders vs raw pixels and a random trunk, full Fashion-MNIST splits
     bench             benchmarks (explorer latency)
     pipeline          run the notebooks through papermill in a profile
     download-data     fetch Fashion-MNIST into the user cache (SHA-256 checked)
@@ -74,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the result here")
 
+    p = sub.add_parser("calibrate", help="score encoders against raw pixels and random trunks (full splits)")
+    p.add_argument("encoders", nargs="+", help="encoder.pt files (from pretrain or notebook 05)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the probe's held-out split and the random trunk")
+    p.add_argument("--json", default=None, help="also write the table here")
+
     p = sub.add_parser("pipeline", help="run the notebooks headless through papermill")
     p.add_argument("--profile", default="laptop", help="smoke, laptop or gpu")
     p.add_argument("--only", default=None, help="run only this stage (e.g. 01_hl_generator)")
@@ -133,6 +139,15 @@ def main(argv: list[str] | None = None) -> int:
             from .quality import evaluate_generator
 
             res = evaluate_generator(args.generator, n=args.n, n_anchors=args.anchors, seed=args.seed)
+            print(json.dumps(res, indent=2))
+            if args.json:
+                from .checkpoint import atomic_write_json
+
+                atomic_write_json(args.json, res)
+        elif args.cmd == "calibrate":
+            from .calibration import calibrate_encoders
+
+            res = calibrate_encoders(args.encoders, seed=args.seed)
             print(json.dumps(res, indent=2))
             if args.json:
                 from .checkpoint import atomic_write_json

@@ -109,15 +109,16 @@ class PerturbationParams:
 class PretrainParams:
     """Notebook 05_contrastive_pretraining (one run; the pipeline sweeps it)."""
 
-    run_dir: str = "runs/laptop/05_contrastive_pretraining/simclr-hl_random"  # outputs (from the repository root)
+    run_dir: str = "runs/laptop/05_contrastive_pretraining/simclr-hl_random_paper-s0"  # outputs (from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    arm: str = "hl_random_paper"     # the study arm this run belongs to (hlwb.study; a label for tables)
     method: str = "simclr"           # simclr, simsiam, moco, byol or swav
-    strategy: str = "hl_random"      # real, synth, gaussian, learned_all, hl_random or hl_learned
+    strategy: str = "hl_random"      # real, synth, gaussian, learned_all, hl_random, hl_learned or flat_matched
     generator: str = "biggan"        # shipped name or checkpoint path (generated strategies)
     sampling: str = "continuous"     # continuous (fresh latents every step) or fixed (an offline set)
     n_fixed: int = 10000             # anchor/positive pairs of the fixed set
-    augment: str = "paper"           # paper (crop+flip for HL strategies, SimCLR for baselines) or fair
-    hl_rule: str = "delta"           # hl_random sigmas: delta (notebook 04's delta_i) or paper (the fixed rule)
+    augment: str = "fair"            # fair (one T_x for all: views.FAIR_PRESET) or paper (crop+flip for HL, SimCLR for baselines)
+    hl_rule: str = "paper"           # hl_random sigmas: paper (the fixed rule) or delta (notebook 04's delta_i, oracle-calibrated)
     hl_sigmas_file: str = "runs/laptop/04_chunk_perturbations/hl_sigmas.json"  # written by notebook 04
     walkers_dir: str = "runs/laptop/03_walkers/walkers"  # learned walkers written by notebook 03
     steps: int = 200                 # optimiser steps
@@ -129,7 +130,8 @@ class PretrainParams:
     warmup: int = 20                 # linear warm-up steps, then cosine decay
     knn_every: int = 100             # steps between kNN monitor evaluations (0: only at the end)
     knn_train: int = 5000            # Fashion-MNIST train images in the kNN memory
-    knn_test: int = 2000             # Fashion-MNIST test images scored
+    knn_test: int = 2000             # images scored by the kNN monitor
+    knn_split: str = "val"           # monitor queries: val (train images 50k..60k; what the sweep selects on) or test
     seed: int = 0                    # seed of every draw in the notebook
 
 
@@ -162,7 +164,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "04_chunk_perturbations": {"run_dir": "runs/smoke/04_chunk_perturbations", "sigmas": "0,0.1,1,3",
                                    "n_anchors": 96, "n_boot": 50, "critic_train": 64, "critic_steps": 2,
                                    "critic_width": 4, "critic_batch": 32},
-        "05_contrastive_pretraining": {"run_dir": "runs/smoke/05_contrastive_pretraining/simclr-hl_random",
+        "05_contrastive_pretraining": {"run_dir": "runs/smoke/05_contrastive_pretraining/simclr-hl_random_paper-s0",
                                        "hl_sigmas_file": "runs/smoke/04_chunk_perturbations/hl_sigmas.json",
                                        "walkers_dir": "runs/smoke/03_walkers/walkers", "n_fixed": 64,
                                        "steps": 4, "batch": 16, "width": 4, "warmup": 1, "knn_every": 2,
@@ -182,7 +184,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                        "select_after": 100000},
         "04_chunk_perturbations": {"run_dir": "runs/gpu/04_chunk_perturbations", "n_anchors": 8192,
                                    "critic_train": 6144, "critic_steps": 400, "critic_width": 16},
-        "05_contrastive_pretraining": {"run_dir": "runs/gpu/05_contrastive_pretraining/simclr-hl_random",
+        "05_contrastive_pretraining": {"run_dir": "runs/gpu/05_contrastive_pretraining/simclr-hl_random_paper-s0",
                                        "hl_sigmas_file": "runs/gpu/04_chunk_perturbations/hl_sigmas.json",
                                        "walkers_dir": "runs/gpu/03_walkers/walkers", "n_fixed": 100000,
                                        "steps": 20000, "batch": 256, "decode_chunk": 0, "width": 64, "blocks": "2,2,2,2",

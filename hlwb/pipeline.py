@@ -169,50 +169,31 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
     return collect(out, profile, done, time.perf_counter() - t0)
 
 
-# Notebook 05 runs as a sweep (per profile): phase 1 every strategy with the phase-1 methods;
-# phase 2 the phase-2 methods on the best generated strategy of phase 1 and on real data; then
-# the best strategy with fixed (offline) sampling, for the continuous-vs-fixed comparison; then
-# the headline rows of notebook 06 (real, GenRep, COP-Gen, the HL strategies; phase-1's first
-# method) again with each of ``headline_seeds``.
-SWEEPS: dict[str, dict[str, dict]] = {
-    "05_contrastive_pretraining": {
-        "smoke": {"strategies": ("real", "synth", "hl_learned", "hl_random"), "phase1": ("simclr",),
-                  "phase2": ("byol",), "fixed": True},
-        "laptop": {"strategies": ("real", "synth", "gaussian", "learned_all", "hl_learned", "hl_random"),
-                   "phase1": ("simclr", "simsiam"), "phase2": ("moco", "byol", "swav"), "fixed": True,
-                   "headline_seeds": (1, 2)},
-        "gpu": {"strategies": ("real", "synth", "gaussian", "learned_all", "hl_learned", "hl_random"),
-                "phase1": ("simclr", "simsiam"), "phase2": ("moco", "byol", "swav"), "fixed": True},
-    },
-}
+# Notebook 05 runs as a sweep: the runs of hlwb.study's plan for the profile.
+SWEEPS: tuple[str, ...] = ("05_contrastive_pretraining",)
 
 
 def run_sweep(stage: str, profile: str, out: Path, force: bool = False) -> StageResult:
-    """Run every variant of a swept stage; the stage's results.json maps variant -> results."""
-    plan = SWEEPS[stage][profile]
+    """Run every variant of a swept stage (:mod:`hlwb.study`): the headline arms and the
+    paper-setting contrast, then -- given the best HL arm on the validation kNN -- the other
+    methods and the fixed-set runs. The stage's results.json maps variant -> results."""
+    from . import study
+
+    plan = study.PLANS[profile]
     base = stage_params(stage, profile, out)
     stage_dir = out / stage
     done: dict[str, StageResult] = {}
 
-    def run(method: str, strategy: str, **extra) -> None:
-        name = "-".join([method, strategy, *(str(v) for v in extra.values())])
-        params = {**base, "method": method, "strategy": strategy, **extra, "run_dir": str(stage_dir / name)}
-        done[name] = run_stage(stage, profile, out, force=force, variant=name, params=params)
+    def run(runs: list[tuple[str, dict]]) -> None:
+        for name, extra in runs:
+            params = {**base, **extra, "run_dir": str(stage_dir / name)}
+            done[name] = run_stage(stage, profile, out, force=force, variant=name, params=params)
 
-    for strategy in plan["strategies"]:
-        for method in plan["phase1"]:
-            run(method, strategy)
-    best = best_generated_strategy({n: r.results for n, r in done.items()})
-    for method in plan["phase2"]:
-        for strategy in dict.fromkeys([best, "real"]):
-            run(method, strategy)
-    if plan.get("fixed"):
-        run(plan["phase1"][0], best, sampling="fixed")
-    for seed in plan.get("headline_seeds", ()):  # more seeds for the rows the transfer headline compares
-        for strategy in ("real", "gaussian", "learned_all", "hl_random", "hl_learned"):
-            if strategy in plan["strategies"]:
-                run(plan["phase1"][0], strategy, seed=seed)
-    results = {"best_generated_strategy": best, "runs": {n: r.results for n, r in done.items()}}
+    run(study.headline_runs(plan))
+    best = study.best_hl_arm({n: r.results for n, r in done.items()})
+    run(study.followup_runs(plan, best, base["steps"], base["batch"]))
+    results = {"best_hl_arm": best, "selected_on": "validation kNN (Fashion-MNIST train 50k..60k)",
+               "runs": {n: r.results for n, r in done.items()}}
     atomic_write_json(stage_dir / "results.json", results)
     status = "ran" if any(r.status == "ran" for r in done.values()) else "cached"
     return StageResult(stage, status, sum(r.wall_s for r in done.values()), results)
@@ -222,20 +203,11 @@ def executed_notebook(out: Path, stage: str) -> Path:
     """The executed notebook of a stage in run ``out``; for a swept stage, the run with the
     notebook's own default parameters (the one committed to notebooks/)."""
     if stage in SWEEPS:
+        from .study import variant
+
         d = config.NOTEBOOKS[stage]()
-        return out / stage / f"{d.method}-{d.strategy}" / f"{stage}.ipynb"
+        return out / stage / variant(d.method, d.arm, d.seed, d.augment, d.sampling) / f"{stage}.ipynb"
     return out / stage / f"{stage}.ipynb"
-
-
-def best_generated_strategy(results: dict[str, dict]) -> str:
-    """The generated strategy (not ``real``) with the highest mean kNN top-1 over its runs."""
-    by: dict[str, list[float]] = {}
-    for r in results.values():
-        if r["strategy"] != "real":
-            by.setdefault(r["strategy"], []).append(r["knn_top1"])
-    if not by:
-        raise PipelineError("the sweep ran no generated strategy; nothing to choose phase 2 from")
-    return max(by, key=lambda k: sum(by[k]) / len(by[k]))
 
 
 def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> str:
@@ -280,8 +252,8 @@ def write_report(out: Path, profile: str, summary: dict) -> Path:
         res = st["results"]
         if stage in SWEEPS:
             runs = res.get("runs", {})
-            lines += [f"best generated strategy: **{res.get('best_generated_strategy')}**", "",
-                      "| run | kNN top-1 | wall s |", "| --- | --- | --- |"]
+            lines += [f"best HL arm (chosen on the validation kNN): **{res.get('best_hl_arm')}**", "",
+                      "| run | kNN top-1 (validation) | wall s |", "| --- | --- | --- |"]
             lines += [f"| {n} | {100 * r['knn_top1']:.2f} | {r['wall_s']:.0f} |" for n, r in runs.items()]
         else:
             flat = {k: v for k, v in _flatten(res).items() if isinstance(v, (int, float, str, bool))}

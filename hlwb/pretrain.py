@@ -43,7 +43,8 @@ class PretrainConfig:
     ckpt_every: int = 100
     knn_every: int = 100          # 0: never
     knn_train: int = 5000         # Fashion-MNIST train images that form the kNN memory
-    knn_test: int = 2000          # test images scored
+    knn_test: int = 2000          # images scored (of the validation split or of test)
+    knn_split: str = "val"        # val: the last 10k train images (nothing chosen on test); test
     knn_k: int = 200
     knn_t: float = 0.1
 
@@ -55,14 +56,31 @@ def build_method(cfg: PretrainConfig) -> nn.Module:
         return ssl.build(cfg.method, trunk)
 
 
+VAL_SPLIT = 50_000  # train images [0, 50k) form the kNN memory; [50k, 60k) are the validation queries
+
+
 def knn_monitor(encoder: nn.Module, cfg: PretrainConfig) -> float:
-    """Weighted kNN top-1 on the first ``knn_test`` Fashion-MNIST test images."""
-    train, test = data.fashion_mnist("train"), data.fashion_mnist("test")
+    """Weighted kNN top-1 of ``knn_test`` queries against a seeded ``knn_train``-image memory.
+
+    ``knn_split="val"`` (default): memory from Fashion-MNIST train images 0..49,999, queries the
+    first ``knn_test`` of train images 50,000..59,999 — a validation split, so anything chosen
+    on this number (the sweep's best generated strategy) is chosen without the test set.
+    ``"test"``: memory from all of train, queries the first ``knn_test`` test images.
+    """
+    if cfg.knn_split not in ("val", "test"):
+        raise ValueError(f"knn_split must be 'val' or 'test', got {cfg.knn_split!r}")
+    train = data.fashion_mnist("train")
     g = torch.Generator().manual_seed(cfg.seed)
-    idx = torch.randperm(len(train), generator=g)[:cfg.knn_train]
-    ftr, fte = features(encoder, train.images[idx]), features(encoder, test.images[:cfg.knn_test])
-    return knn_accuracy(ftr, train.labels[idx], fte, test.labels[:cfg.knn_test], k=cfg.knn_k,
-                        temperature=cfg.knn_t)
+    if cfg.knn_split == "val":
+        pool = VAL_SPLIT
+        q_img, q_lab = train.images[VAL_SPLIT:VAL_SPLIT + cfg.knn_test], train.labels[VAL_SPLIT:VAL_SPLIT + cfg.knn_test]
+    else:
+        test = data.fashion_mnist("test")
+        pool = len(train)
+        q_img, q_lab = test.images[:cfg.knn_test], test.labels[:cfg.knn_test]
+    idx = torch.randperm(pool, generator=g)[:cfg.knn_train]
+    ftr, fte = features(encoder, train.images[idx]), features(encoder, q_img)
+    return knn_accuracy(ftr, train.labels[idx], fte, q_lab, k=cfg.knn_k, temperature=cfg.knn_t)
 
 
 def pretrain(source, cfg: PretrainConfig, work_dir: str | Path | None = None,

@@ -21,8 +21,9 @@ from .checkpoint import atomic_write_text
 from .encoders import load_encoder
 
 ID_COLUMNS = ("encoder", "method", "strategy", "generator", "sampling", "augment", "seed")
-HL = ("hl_random", "hl_learned")
-BASELINES = ("gaussian", "learned_all")
+# arms (hlwb.study) the headline compares; older sweeps named runs by strategy (hl_random)
+HL = ("hl_random_paper", "hl_random_delta", "hl_learned", "hl_random")
+BASELINES = ("gaussian", "learned_all", "flat_matched")
 
 
 def find_encoders(pretrain_dir: str | Path) -> dict[str, Path]:
@@ -74,7 +75,8 @@ def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[t
         else:
             enc = load_encoder(path)
             m = enc.meta
-            ident = {"method": m["method"], "strategy": m["strategy"], "generator": m.get("generator", ""),
+            # the study arm names the row (hl_random_paper vs hl_random_delta share a strategy)
+            ident = {"method": m["method"], "strategy": m.get("arm") or m["strategy"], "generator": m.get("generator", ""),
                      "sampling": m.get("sampling", ""), "augment": m.get("augment", ""), "seed": m.get("seed", 0)}
         rows = []
         for label, tg in loaded.items():
@@ -88,9 +90,9 @@ def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[t
 
 
 def views_label(strategy: str, sampling: str, augment: str) -> str:
-    """The strategy, marked when it ran with fixed sampling or the fair augmentation (the
-    headline compares the default: continuous sampling, the paper's augmentation)."""
-    return strategy + (" (fixed)" if sampling == "fixed" else "") + (" (fair T_x)" if augment == "fair" else "")
+    """The arm, marked when it ran with fixed sampling or the paper's confounded augmentation
+    (the headline compares the default: continuous sampling, one fair T_x for every arm)."""
+    return strategy + (" (fixed)" if sampling == "fixed" else "") + (" (paper T_x)" if augment == "paper" else "")
 
 
 def accuracy_table(df: pd.DataFrame, protocol: str = "linear", metric: str = "top1") -> pd.DataFrame:

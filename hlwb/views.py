@@ -30,8 +30,14 @@ from .generators import HLGenerator
 from .walkers import Walker
 
 PRESETS = ("simclr", "no_color", "crop", "none")
+# ``augment="fair"``: one T_x for every strategy. The full SimCLR preset, because it is what the
+# real-data arm and both reference baselines (GenRep, COP-Gen) use, so an HL arm differs from
+# them only by T_z; its brightness/contrast jitter and blur pre-train for the shift targets
+# equally in every arm, so differences between arms there are T_z's, not T_x's.
+FAIR_PRESET = "simclr"
 HL_STRATEGIES = ("hl_random", "hl_learned")
-STRATEGIES = ("real", "synth", "gaussian", "learned_all") + HL_STRATEGIES
+# the flat control at matched delta: the paper-rule arm's strength spread over every chunk
+STRATEGIES = ("real", "synth", "gaussian", "learned_all") + HL_STRATEGIES + ("flat_matched",)
 
 
 def augmentation(preset: str) -> nn.Module:
@@ -58,12 +64,12 @@ class _Unit(nn.Module):
         return self.aug((x + 1) / 2).clamp(0, 1) * 2 - 1
 
 
-def preset_for(strategy: str, augment: str, fair_preset: str = "simclr") -> str:
+def preset_for(strategy: str, augment: str, fair_preset: str = FAIR_PRESET) -> str:
     """T_x of a strategy: ``paper`` (crop+flip for HL strategies, SimCLR for baselines) or ``fair``."""
     if strategy not in STRATEGIES:
         raise KeyError(f"unknown view strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
-    if augment == "paper":
-        return "no_color" if strategy in HL_STRATEGIES else "simclr"
+    if augment == "paper":  # the control of the HL arm gets the HL arm's T_x
+        return "no_color" if strategy in HL_STRATEGIES + ("flat_matched",) else "simclr"
     if augment == "fair":
         return fair_preset
     raise KeyError(f"augment must be 'paper' or 'fair', got {augment!r}")
@@ -141,7 +147,7 @@ class FixedViews(_Source):
         pairs = [source.pair_at(s) for s in range(steps)]
         self.x1 = torch.cat([p[0] for p in pairs])[:n]
         self.x2 = torch.cat([p[1] for p in pairs])[:n]
-        self.batch, self.aug, self.seed = source.batch, source.aug, seed
+        self.batch, self.aug, self.seed, self.walker = source.batch, source.aug, seed, source.walker
 
     def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
         g = L.make_generator(L.row_seed(self.seed, step, L.EXTRA))
@@ -184,6 +190,26 @@ def learned_walker(strategy: str, gen: HLGenerator, walkers_dir: str | Path) -> 
         raise ValueError(f"{path} moves chunks {w.selected}, but {strategy!r} moves "
                          f"{want if want is not None else 'all chunks'}; re-run notebook 03")
     return w
+
+
+def flat_matched_walker(gen: HLGenerator, n: int = 10_000, seed: int = 0) -> Walker:
+    """The hierarchy-vs-strength control (METHODS.md §1.2): every chunk perturbed with one sigma,
+    chosen so that the mean ||z' - z|| over the whole code equals that of the paper-rule
+    ``hl_random`` arm (same noise law and truncation). ``||sigma eps|| = sigma ||eps||``, so
+    sigma = E||delta_paper|| / E||eps_all||, both estimated on ``n`` seeded anchors; the
+    walker carries ``matched`` (the two mean norms and sigma)."""
+    from .walkers import ChunkNoiseWalker, GaussianWalker, delta
+
+    sig, trunc = paper_rule(gen)
+    tied = bool(getattr(gen, "tied_chunks", False))
+    z = [t.cpu() for t in gen.sample_latents(n, seed=L.row_seed(seed, 0, L.EXTRA))]
+    chunks = gen.chunks
+    ref = delta(z, ChunkNoiseWalker(chunks, sig, truncation=trunc)(z, seed=L.row_seed(seed, 1, L.EXTRA)))
+    unit = delta(z, GaussianWalker(chunks, 1.0, truncation=trunc, tied=tied)(z, seed=L.row_seed(seed, 2, L.EXTRA)))
+    ref_norm, unit_norm = ref.pow(2).sum(1).sqrt().mean().item(), unit.pow(2).sum(1).sqrt().mean().item()
+    walker = GaussianWalker(chunks, ref_norm / unit_norm, truncation=trunc, tied=tied)
+    walker.matched = {"paper_rule_mean_delta": ref_norm, "sigma": ref_norm / unit_norm, "n": n}
+    return walker
 
 
 def genrep_walker(gen: HLGenerator, sigma: float | None = None) -> Walker:
@@ -229,7 +255,8 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
 
     ``gaussian``: GenRep's sigma (None: 0.2 for BigGAN, 0.25 for StyleGAN). ``hl_random``: the
     per-chunk ``hl_sigmas`` (notebook 04's delta_i, noise truncated at 2 sigma) or, without
-    them, the paper's rule (:func:`paper_rule`). ``learned_all`` / ``hl_learned``: the walkers
+    them, the paper's rule (:func:`paper_rule`). ``flat_matched``: every chunk at the one sigma
+    that gives the paper-rule arm's mean ||z' - z|| (:func:`flat_matched_walker`). ``learned_all`` / ``hl_learned``: the walkers
     notebook 03 saved under ``walkers_dir``.
     """
     from . import data
@@ -249,6 +276,8 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
         walker = IdentityWalker(gen.chunks)
     elif strategy == "gaussian":
         walker = genrep_walker(gen, sigma)
+    elif strategy == "flat_matched":
+        walker = flat_matched_walker(gen)
     elif strategy == "hl_random":
         sig, trunc = (hl_sigmas, 2.0) if hl_sigmas is not None else paper_rule(gen)
         walker = ChunkNoiseWalker(gen.chunks, sig, truncation=trunc)

@@ -104,23 +104,9 @@ def test_stage_state_kept_for_a_resume_and_cleared_when_the_stage_changed(tmp_pa
 # ---- the pipeline's plumbing, without executing notebooks (fast; the module's slow mark is
 # informational: `make test` runs every test in tests/) ----
 
-def test_best_generated_strategy_is_the_best_mean_knn_of_a_generated_strategy():
-    results = {"simclr-real": {"strategy": "real", "knn_top1": 0.99},  # real never wins
-               "simclr-synth": {"strategy": "synth", "knn_top1": 0.60},
-               "simclr-hl_random": {"strategy": "hl_random", "knn_top1": 0.70},
-               "simsiam-hl_random": {"strategy": "hl_random", "knn_top1": 0.40},  # mean 0.55
-               "simclr-hl_learned": {"strategy": "hl_learned", "knn_top1": 0.58},
-               "simsiam-hl_learned": {"strategy": "hl_learned", "knn_top1": 0.58}}
-    assert pipeline.best_generated_strategy(results) == "synth"  # not hl_random's single best run
-    results["simsiam-hl_random"]["knn_top1"] = 0.52  # mean 0.61
-    assert pipeline.best_generated_strategy(results) == "hl_random"
-    with pytest.raises(pipeline.PipelineError, match="no generated strategy"):
-        pipeline.best_generated_strategy({"simclr-real": {"strategy": "real", "knn_top1": 0.9}})
-
-
 def test_executed_notebook_of_a_plain_and_of_a_swept_stage(tmp_path):
     assert pipeline.executed_notebook(tmp_path, "05_contrastive_pretraining") == \
-        tmp_path / "05_contrastive_pretraining" / "simclr-hl_random" / "05_contrastive_pretraining.ipynb"
+        tmp_path / "05_contrastive_pretraining" / "simclr-hl_random_paper-s0" / "05_contrastive_pretraining.ipynb"
     assert pipeline.executed_notebook(tmp_path, "01_hl_generator") == \
         tmp_path / "01_hl_generator" / "01_hl_generator.ipynb"
 
@@ -141,7 +127,7 @@ def test_stage_params_point_at_the_outputs_of_earlier_stages_of_the_same_run(tmp
 
 def test_fingerprint_follows_the_upstream_files(tmp_path):
     stage = "05_contrastive_pretraining"
-    params = {**pipeline.stage_params(stage, "smoke", tmp_path), "strategy": "hl_random"}
+    params = {**pipeline.stage_params(stage, "smoke", tmp_path), "strategy": "hl_random", "hl_rule": "delta"}
     assert pipeline.upstream_files(params) == []
     before = pipeline.fingerprint(stage, params)
     assert pipeline.fingerprint(stage, params) == before  # deterministic
@@ -165,54 +151,54 @@ def test_fingerprint_follows_the_upstream_files(tmp_path):
     assert pipeline.fingerprint(stage, learned) != w1
 
 
-def test_run_sweep_plan_variants_and_params(tmp_path, monkeypatch):
-    knn = {"real": 0.95, "synth": 0.40, "hl_random": 0.55, "hl_learned": 0.70}
+def test_run_sweep_follows_the_study_plan(tmp_path, monkeypatch):
+    from hlwb import study
+
+    knn = {"real": 0.95, "synth": 0.40, "hl_random_paper": 0.55, "flat_matched": 0.5, "hl_learned": 0.70}
     calls = []
 
     def fake_run_stage(stage, profile, out, force=False, variant=None, params=None):
         calls.append({"stage": stage, "profile": profile, "out": out, "force": force, "variant": variant,
                       "params": params})
         return pipeline.StageResult(f"{stage}/{variant}", "ran", 1.0,
-                                    {"method": params["method"], "strategy": params["strategy"],
-                                     "knn_top1": knn[params["strategy"]], "wall_s": 1.0})
+                                    {"method": params["method"], "arm": params["arm"], "augment": params["augment"],
+                                     "sampling": params.get("sampling", "continuous"), "knn_split": "val",
+                                     "knn_top1": knn[params["arm"]], "wall_s": 1.0})
 
     monkeypatch.setattr(pipeline, "run_stage", fake_run_stage)
     stage = "05_contrastive_pretraining"
-    plan = pipeline.SWEEPS[stage]["smoke"]
+    plan = study.PLANS["smoke"]
     res = pipeline.run_sweep(stage, "smoke", tmp_path)
-
-    assert plan["fixed"] and {"real", "hl_learned"} <= set(plan["strategies"])
-    phase1 = [f"{m}-{s}" for s in plan["strategies"] for m in plan["phase1"]]
-    phase2 = [f"{m}-{s}" for m in plan["phase2"] for s in ("hl_learned", "real")]  # the best generated, then real
-    expected = phase1 + phase2 + [f"{plan['phase1'][0]}-hl_learned-fixed"]
     names = [c["variant"] for c in calls]
-    assert names[:len(expected)] == expected
-    assert len(set(names)) == len(names)  # later runs (more seeds, if the plan has any) get their own names
     base = pipeline.stage_params(stage, "smoke", tmp_path)
+    headline = [f"simclr-{a.name}-s{s}" for a in plan.arms for s in a.seeds] + ["simclr-real-paper-s0"]
+    # the best HL arm on the validation kNN is hl_learned: byol on real and on it, then its fixed-set run
+    assert names == headline + ["byol-real-s0", "byol-hl_learned-s0", "simclr-hl_learned-fixed-s0"]
     for c, name in zip(calls, names):
         p = c["params"]
         assert (c["stage"], c["profile"], c["out"], c["force"]) == (stage, "smoke", tmp_path, False)
         assert p["run_dir"] == str(tmp_path / stage / name)
-        assert [p["method"], p["strategy"]] == name.split("-")[:2]
-        assert p["sampling"] == ("fixed" if name.endswith("-fixed") else base["sampling"])
-        if name in expected:
-            assert {k: v for k, v in p.items() if k not in ("method", "strategy", "run_dir", "sampling")} == \
-                {k: v for k, v in base.items() if k not in ("method", "strategy", "run_dir", "sampling")}
-    assert base["sampling"] != "fixed"
+        assert p["augment"] == ("paper" if "-paper-" in name else "fair")
+        assert p["strategy"] == plan.arm(p["arm"]).strategy and p["steps"] == base["steps"]
+    fixed = calls[-1]["params"]
+    assert fixed["sampling"] == "fixed" and fixed["n_fixed"] == max(base["batch"], base["steps"] * base["batch"] // 2)
+    hl_paper = next(c["params"] for c in calls if c["variant"] == "simclr-hl_random_paper-s0")
+    assert (hl_paper["strategy"], hl_paper["hl_rule"]) == ("hl_random", "paper")
     saved = json.loads((tmp_path / stage / "results.json").read_text())
-    assert saved["best_generated_strategy"] == "hl_learned"
-    assert sorted(saved["runs"]) == sorted(names) and saved["runs"]["byol-real"]["knn_top1"] == 0.95
+    assert saved["best_hl_arm"] == "hl_learned" and "validation" in saved["selected_on"]
+    assert sorted(saved["runs"]) == sorted(names)
     assert (res.stage, res.status, res.wall_s) == (stage, "ran", 1.0 * len(names)) and res.results == saved
 
 
 def test_run_sweep_is_cached_when_every_run_was(tmp_path, monkeypatch):
     def fake_run_stage(stage, profile, out, force=False, variant=None, params=None):
         return pipeline.StageResult(f"{stage}/{variant}", "cached", 0.0,
-                                    {"strategy": params["strategy"], "knn_top1": 0.5})
+                                    {"arm": params["arm"], "augment": params["augment"], "knn_split": "val",
+                                     "knn_top1": 0.5})
 
     monkeypatch.setattr(pipeline, "run_stage", fake_run_stage)
     res = pipeline.run_sweep("05_contrastive_pretraining", "smoke", tmp_path, force=True)
-    assert res.status == "cached" and res.results["best_generated_strategy"] in ("synth", "hl_random", "hl_learned")
+    assert res.status == "cached" and res.results["best_hl_arm"] in ("hl_random_paper", "hl_learned")
 
 
 def test_write_report_has_every_stage_its_numbers_figures_and_the_date(tmp_path):
@@ -223,7 +209,7 @@ def test_write_report_has_every_stage_its_numbers_figures_and_the_date(tmp_path)
                             "results": {"biggan": {"fd_oracle": 12.5, "agreement_chunk0": 0.8125},
                                         "classes": [1, 2, 3]}},  # lists are not table rows
         "05_contrastive_pretraining": {"status": "cached", "wall_s": 0.0, "results": {
-            "best_generated_strategy": "hl_learned",
+            "best_hl_arm": "hl_learned",
             "runs": {"simclr-hl_learned": {"strategy": "hl_learned", "knn_top1": 0.7123, "wall_s": 5.0},
                      "simclr-real": {"strategy": "real", "knn_top1": 0.65, "wall_s": 4.0}}}}}}
     (tmp_path / "figures").mkdir()
@@ -238,7 +224,7 @@ def test_write_report_has_every_stage_its_numbers_figures_and_the_date(tmp_path)
     assert "## 01_hl_generator (ran, 3 s)" in text and "## 05_contrastive_pretraining (cached, 0 s)" in text
     assert "| biggan.fd_oracle | 12.5 |" in text and "| biggan.agreement_chunk0 | 0.8125 |" in text
     assert "classes" not in text
-    assert "best generated strategy: **hl_learned**" in text
+    assert "best HL arm (chosen on the validation kNN): **hl_learned**" in text
     assert "| simclr-hl_learned | 71.23 | 5 |" in text and "| simclr-real | 65.00 | 4 |" in text
     assert "![biggan_samples](figures/biggan_samples.png)" in text and "unrelated" not in text
     assert text.index("## 01_hl_generator") < text.index("## 05_contrastive_pretraining")

@@ -86,3 +86,30 @@ def test_killed_pretraining_subprocess_resumes_to_the_same_weights(tmp_path, kil
     b = checkpoint.load(tmp_path / "k" / "encoder.pt", kind="encoder")["state_dict"]
     for n in a:
         assert torch.equal(a[n], b[n]), n
+
+
+def test_knn_monitor_validates_on_train_images_never_on_test(monkeypatch):
+    from hlwb import pretrain as P
+
+    seen = []
+    real_features = P.features
+
+    def spy(encoder, images, *a, **k):
+        seen.append(images)
+        return real_features(encoder, images, *a, **k)
+
+    monkeypatch.setattr(P, "features", spy)
+    enc = P.build_method(PretrainConfig(**TINY)).encoder.eval()
+    train, test = data.fashion_mnist("train"), data.fashion_mnist("test")
+    P.knn_monitor(enc, PretrainConfig(**TINY))  # default: the validation split
+    memory, queries = seen
+    assert torch.equal(queries, train.images[P.VAL_SPLIT:P.VAL_SPLIT + 100])
+    assert not any(torch.equal(queries[:5], test.images[i:i + 5]) for i in range(0, 100, 5))
+    # the memory never holds a validation query
+    idx = torch.randperm(P.VAL_SPLIT, generator=torch.Generator().manual_seed(0))[:200]
+    assert torch.equal(memory, train.images[idx])
+    seen.clear()
+    P.knn_monitor(enc, PretrainConfig(**{**TINY, "knn_split": "test"}))
+    assert torch.equal(seen[1], test.images[:100])
+    with pytest.raises(ValueError, match="knn_split"):
+        P.knn_monitor(enc, PretrainConfig(**{**TINY, "knn_split": "train"}))

@@ -131,7 +131,7 @@ def test_evaluate_all_reads_cached_encoders_back_without_recomputing(sweep, monk
 # ---- accuracy_table, gain_over_real, headline ----
 
 def _row(method, strategy, target, seed, value, protocol="linear", metric="top1", draw="", sampling="continuous",
-         augment="paper"):
+         augment="fair"):
     return {"encoder": f"{method}-{strategy}-{sampling}-{seed}", "method": method, "strategy": strategy,
             "generator": "biggan", "sampling": sampling, "augment": augment, "seed": seed, "target": target,
             "protocol": protocol, "metric": metric, "value": value, "eval_seed": 0, "draw": draw}
@@ -151,7 +151,7 @@ def frame():
         rows.append(_row("byol", "real", t, 0, 0.50 + shift))
         rows.append(_row("byol", "hl_random", t, 0, 0.55 + shift))
     rows.append(_row("simclr", "hl_random", "digits", 0, 0.10, sampling="fixed"))
-    rows.append(_row("simclr", "hl_random", "digits", 0, 0.99, augment="fair"))
+    rows.append(_row("simclr", "hl_random", "digits", 0, 0.99, augment="paper"))
     rows.append(_row("simclr", "hl_random", "digits", 0, 0.99, metric="top5"))
     rows.append(_row("simclr", "hl_random", "digits", 0, 0.99, protocol="knn_k20"))
     for d in range(3):  # per-draw few-shot rows of the protocol asked for: never pooled
@@ -180,13 +180,13 @@ def test_accuracy_table_mean_std_over_seeds(frame):
     assert _get(acc, "simclr", "real", "digits")["std"] == 0.0  # one seed: 0, not NaN
 
 
-def test_accuracy_table_keeps_fixed_sampling_and_fair_augment_apart(frame):
+def test_accuracy_table_keeps_fixed_sampling_and_the_paper_augment_apart(frame):
     acc = transfer.accuracy_table(frame)
     fixed = _get(acc, "simclr", "hl_random (fixed)", "digits")
     assert (fixed["mean"], fixed["n_seeds"]) == (pytest.approx(0.10), 1)
-    assert _get(acc, "simclr", "hl_random (fair T_x)", "digits")["mean"] == pytest.approx(0.99)
-    assert transfer.views_label("hl_random", "fixed", "fair") == "hl_random (fixed) (fair T_x)"
-    assert transfer.views_label("real", "", "paper") == "real"
+    assert _get(acc, "simclr", "hl_random (paper T_x)", "digits")["mean"] == pytest.approx(0.99)
+    assert transfer.views_label("hl_random", "fixed", "paper") == "hl_random (fixed) (paper T_x)"
+    assert transfer.views_label("real", "", "fair") == "real"
 
 
 def test_accuracy_table_other_protocol_and_metric(frame):
@@ -233,3 +233,12 @@ def test_accuracy_table_of_the_csv_read_back_with_pandas_defaults(frame, tmp_pat
     (tmp_path / "transfer.csv").write_text(frame.to_csv(index=False))
     again = pd.read_csv(tmp_path / "transfer.csv")
     pd.testing.assert_frame_equal(transfer.accuracy_table(again), transfer.accuracy_table(frame))
+
+
+def test_rows_are_named_by_the_study_arm(sweep):
+    tmp, _ = sweep
+    _save(tmp / "arm" / "simclr-hl_random_delta-s0" / "encoder.pt", 2, method="simclr", strategy="hl_random",
+          arm="hl_random_delta", seed=0, generator="biggan", sampling="continuous", augment="fair")
+    df = transfer.evaluate_all(transfer.find_encoders(tmp / "arm"), [], transfer.target_specs("digits", ""),
+                               ["linear"], seed=0, cache=tmp / "rows_arm")
+    assert set(df.strategy) == {"hl_random_delta"}  # not the shared strategy name hl_random

@@ -160,3 +160,21 @@ def test_load_hl_sigmas(tmp_path):
         V.load_hl_sigmas(tmp_path / "s.json", "big2")
     with pytest.raises(KeyError, match="not for generator 'stylegan'"):
         V.load_hl_sigmas(tmp_path / "s.json", "stylegan")
+
+
+def test_flat_control_matches_the_paper_rule_mean_delta():
+    from hlwb.generators.biggan import BigGANGenerator
+    from hlwb.walkers import ChunkNoiseWalker, delta
+
+    gen = BigGANGenerator(ch=4)
+    flat = V.flat_matched_walker(gen, n=4000)
+    # TN(0, 1, +-2) noise on chunks 1..3 (60 dims) vs one sigma on all 80: sigma ~ sqrt(60 / 80)
+    assert flat.sigmas == [pytest.approx(flat.sigmas[0])] * 4 and flat.sigmas[0] == pytest.approx(0.866, abs=0.01)
+    z = gen.sample_latents(3000, seed=11)  # fresh anchors and noise: the means agree
+    sig, trunc = V.paper_rule(gen)
+    paper = delta(z, ChunkNoiseWalker(gen.chunks, sig, truncation=trunc)(z, seed=5)).pow(2).sum(1).sqrt().mean()
+    moved = flat(z, seed=6)
+    flat_d = delta(z, moved).pow(2).sum(1).sqrt().mean()
+    assert float(flat_d) == pytest.approx(float(paper), rel=0.01)
+    assert (delta(z, moved) > 0).all()  # every chunk moves, the global one included
+    assert V.preset_for("flat_matched", "paper") == V.preset_for("hl_random", "paper")

@@ -1,0 +1,133 @@
+"""Budget calibration against raw pixels and a random trunk, with paired intervals.
+
+A pretraining budget is only worth running a study at if its encoders clearly beat the
+trivial references evaluated identically: raw pixels and a randomly initialised trunk of
+the same architecture. :func:`correct_per_image` scores an encoder on the full Fashion-MNIST
+splits (60k train as probe-train set and kNN memory, 10k test) and keeps, per test image,
+whether each protocol got it right (linear probe as :mod:`hlwb.evaluate`; kNN k = 20 and 200),
+so a difference between two encoders gets a *paired* bootstrap interval over the same test
+images (:func:`paired_gain`), and over pretraining seeds when there are several.
+
+:func:`meets_bar` states the laptop rule of the study: the real-data encoder beats pixels by
+>= 3 points on both the linear probe and kNN (the better of k 20 / 200 for each) and the
+random trunk by >= 5 linear points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import evaluate as E
+from . import targets as T
+
+KNN_K = (20, 200)
+BAR_PIXELS, BAR_RANDOM = 3.0, 5.0  # points, see meets_bar
+
+
+def full_target(seed: int = 0) -> T.Target:
+    """Fashion-MNIST, all 60,000 train (probe-train / kNN memory) and all 10,000 test images."""
+    return T.fashion_mnist(n_train=60_000, n_test=10_000, seed=seed)
+
+
+@torch.no_grad()
+def correct_per_image(encoder: nn.Module, target: T.Target, seed: int = 0,
+                      knn_k: Sequence[int] = KNN_K) -> dict[str, Tensor]:
+    """Per test image, whether the linear probe and each kNN got it right: bool ``(N_test,)``
+    tensors under ``linear`` and ``knn_k{k}``. The protocol is :mod:`hlwb.evaluate`'s."""
+    f_tr, f_te = E.features(encoder, target.x_train), E.features(encoder, target.x_test)
+    z_tr, z_te = E.standardize(f_tr, f_te)
+    c = target.n_classes
+    l2 = E.select_l2(z_tr, target.y_train, c, seed)
+    w, b = E.fit_logistic(z_tr, target.y_train, c, l2)
+    out = {"linear": F.linear(z_te, w, b).argmax(1) == target.y_test}
+    for k in knn_k:
+        scores = E.knn_scores(f_tr, target.y_train, f_te, k, E.KNN_TEMPERATURE, c)
+        out[f"knn_k{k}"] = scores.argmax(1) == target.y_test
+    return out
+
+
+def accuracy(correct: Tensor) -> float:
+    """Top-1 in % from a per-image correctness vector."""
+    return 100.0 * correct.float().mean().item()
+
+
+def paired_gain(arm: Sequence[Tensor], ref: Tensor | Sequence[Tensor], n_boot: int = 2000, seed: int = 0,
+                ci: float = 0.95) -> dict:
+    """Gain in top-1 points of ``arm`` (one correctness vector per pretraining seed) over ``ref``
+    (one vector, or one per seed of its own), with a percentile interval: each draw resamples
+    the test images (the same images for arm and reference: paired) and the seeds.
+
+    Returns ``{gain, ci_low, ci_high, n_seeds, n_images}``.
+    """
+    a = torch.stack([t.double() for t in arm]).numpy()  # (S, N)
+    r = (torch.stack([t.double() for t in ref]) if not isinstance(ref, Tensor) else ref.double()[None]).numpy()
+    if a.shape[1] != r.shape[1]:
+        raise ValueError(f"arm and reference must be scored on the same test images, got {a.shape[1]} and {r.shape[1]}")
+    rng = np.random.default_rng(seed)
+    n = a.shape[1]
+    draws = np.empty(n_boot)
+    for i in range(n_boot):
+        img = rng.integers(0, n, n)
+        sa = rng.integers(0, len(a), len(a))
+        sr = rng.integers(0, len(r), len(r))
+        draws[i] = 100.0 * (a[sa][:, img].mean() - r[sr][:, img].mean())
+    lo, hi = np.quantile(draws, [(1 - ci) / 2, (1 + ci) / 2])
+    return {"gain": 100.0 * (a.mean() - r.mean()), "ci_low": float(lo), "ci_high": float(hi),
+            "n_seeds": len(a), "n_images": n}
+
+
+def best_knn(row: dict[str, float]) -> float:
+    """The better of the kNN accuracies in a row (keys ``knn_k{k}``)."""
+    return max(v for k, v in row.items() if k.startswith("knn_k"))
+
+
+def meets_bar(encoder: dict[str, float], pixels: dict[str, float], random_trunk: dict[str, float]) -> dict:
+    """The study's budget rule on rows of accuracies in % (``linear``, ``knn_k20``, ``knn_k200``):
+    >= 3 points over pixels on the linear probe and on kNN (best k each), >= 5 linear points
+    over a random trunk of the same architecture."""
+    margins = {"linear_vs_pixels": encoder["linear"] - pixels["linear"],
+               "knn_vs_pixels": best_knn(encoder) - best_knn(pixels),
+               "linear_vs_random": encoder["linear"] - random_trunk["linear"]}
+    ok = (margins["linear_vs_pixels"] >= BAR_PIXELS and margins["knn_vs_pixels"] >= BAR_PIXELS
+          and margins["linear_vs_random"] >= BAR_RANDOM)
+    return {"meets": ok, **margins}
+
+
+def calibrate_encoders(paths: Sequence[str], seed: int = 0, target: T.Target | None = None) -> dict:
+    """Score encoder files, raw pixels and a random trunk of each encoder's architecture on
+    ``target`` (default :func:`full_target`): accuracies in %, the budget bar per encoder, and
+    paired gains (with intervals over test images) over pixels and over the random trunk."""
+    import time
+
+    from .encoders import load_encoder
+
+    tg = target if target is not None else full_target(seed)
+    t0 = time.perf_counter()
+    refs = {"pixels": correct_per_image(E.pixel_encoder(), tg, seed)}
+    rows, out = {}, {"protocol": {"n_train": len(tg.y_train), "n_test": len(tg.y_test), "knn_k": list(KNN_K),
+                                  "knn_temperature": E.KNN_TEMPERATURE, "linear": "standardised features, L-BFGS, "
+                                  "l2 chosen on a 20 % split of train", "seed": seed}}
+    for p in paths:
+        enc = load_encoder(p)
+        arch = f"random_w{enc.width}_b{''.join(map(str, enc.blocks))}" if hasattr(enc, "blocks") else "random"
+        if arch not in refs:
+            refs[arch] = correct_per_image(E.random_encoder(enc.width, enc.blocks, seed=seed), tg, seed)
+        corr = correct_per_image(enc, tg, seed)
+        acc = {k: accuracy(v) for k, v in corr.items()}
+        pix = {k: accuracy(v) for k, v in refs["pixels"].items()}
+        rnd = {k: accuracy(v) for k, v in refs[arch].items()}
+        bk = max((k for k in corr if k.startswith("knn")), key=lambda k: acc[k])
+        bk_pix = max((k for k in corr if k.startswith("knn")), key=lambda k: pix[k])
+        rows[str(p)] = {**acc, "meta": getattr(enc, "meta", {}), "random_trunk": arch, **meets_bar(acc, pix, rnd),
+                        "gain_linear_vs_pixels": paired_gain([corr["linear"]], refs["pixels"]["linear"]),
+                        "gain_knn_vs_pixels": paired_gain([corr[bk]], refs["pixels"][bk_pix]),
+                        "gain_linear_vs_random": paired_gain([corr["linear"]], refs[arch]["linear"])}
+    out["references"] = {k: {m: accuracy(v) for m, v in c.items()} for k, c in refs.items()}
+    out["encoders"] = rows
+    out["wall_s"] = time.perf_counter() - t0
+    return out

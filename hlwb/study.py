@@ -1,0 +1,131 @@
+"""The view study as data: which pretraining runs notebook 05 makes in each profile, and why.
+
+The study compares *latent* views (T_z) at one pixel augmentation T_x, so that the headline
+measures the one thing it claims to:
+
+* **headline** arms — SimCLR, every arm with the same ``fair`` T_x (:data:`hlwb.views.FAIR_PRESET`):
+  ``real``; ``synth`` (T_z = identity); GenRep ``gaussian``; COP-Gen ``learned_all`` and
+  ``hl_learned`` at notebook 03's *selected* walkers; ``hl_random_paper`` (the paper's rule,
+  chunk 0 untouched); ``hl_random_delta`` (notebook 04's delta_i: **oracle-calibrated**, labels
+  chose its sigmas); ``flat_matched`` (every chunk at one sigma with the paper-rule arm's mean
+  ||z' - z||: hierarchy vs strength). The verdict rests on real, GenRep, the paper-rule arm and
+  the flat control: those get the most seeds.
+* **contrast** — the paper's confounded setting (HL arms crop+flip, baselines full SimCLR T_x)
+  for real, GenRep and the paper-rule arm, shown beside the headline.
+* **methods** — the other SSL methods on real, GenRep and the best HL arm (one seed).
+* **sampling** — continuous sampling vs a fixed set re-used ``fixed_passes`` times, at equal
+  steps, on the best HL arm (its continuous runs are the headline runs of the same seeds).
+
+The best HL arm is chosen on the kNN monitor's **validation** split (Fashion-MNIST train
+images 50k..60k; ``knn_split="val"``), never on the test set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm: a view strategy with its T_x setting and rule, run with each of ``seeds``."""
+
+    name: str
+    strategy: str
+    seeds: tuple[int, ...] = (0,)
+    hl_rule: str = "paper"        # hl_random only: paper (the reference's rule) or delta (notebook 04)
+    oracle_calibrated: bool = False  # labels chose a hyper-parameter of this arm
+
+    def params(self) -> dict:
+        return {"arm": self.name, "strategy": self.strategy, "hl_rule": self.hl_rule}
+
+
+HL_ARMS = ("hl_random_paper", "hl_random_delta", "hl_learned")  # the candidates for "best HL arm"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The runs of one profile; see the module docstring."""
+
+    method: str
+    arms: tuple[Arm, ...]
+    contrast: tuple[str, ...] = ()           # arm names also run in the paper's T_x setting (seed 0)
+    methods: tuple[str, ...] = ()            # other methods, on real, gaussian and the best HL arm (seed 0)
+    fixed_seeds: tuple[int, ...] = ()        # fixed-set runs of the best HL arm
+    fixed_passes: int = 10                   # the fixed set holds steps x batch / passes pairs
+    budget: dict = field(default_factory=dict)  # notebook-05 parameters of this profile's budget
+
+    def arm(self, name: str) -> Arm:
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise KeyError(f"no arm {name!r} in this plan; arms: {', '.join(a.name for a in self.arms)}")
+
+
+def _arms(main_seeds: tuple[int, ...], other_seeds: tuple[int, ...]) -> tuple[Arm, ...]:
+    return (Arm("real", "real", main_seeds), Arm("gaussian", "gaussian", main_seeds),
+            Arm("hl_random_paper", "hl_random", main_seeds, hl_rule="paper"),
+            Arm("flat_matched", "flat_matched", main_seeds),
+            Arm("synth", "synth", other_seeds), Arm("learned_all", "learned_all", other_seeds),
+            Arm("hl_learned", "hl_learned", other_seeds),
+            Arm("hl_random_delta", "hl_random", other_seeds, hl_rule="delta", oracle_calibrated=True))
+
+
+PLANS: dict[str, Plan] = {
+    "smoke": Plan("simclr", (Arm("real", "real"), Arm("synth", "synth"),
+                             Arm("hl_random_paper", "hl_random", hl_rule="paper"),
+                             Arm("flat_matched", "flat_matched"), Arm("hl_learned", "hl_learned")),
+                  contrast=("real",), methods=("byol",), fixed_seeds=(0,), fixed_passes=2),
+    "laptop": Plan("simclr", _arms((0, 1, 2), (0, 1)), contrast=("real", "gaussian", "hl_random_paper"),
+                   methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2)),
+    "gpu": Plan("simclr", _arms((0, 1, 2), (0, 1, 2)), contrast=("real", "gaussian", "hl_random_paper"),
+                methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2)),
+}
+
+
+def variant(method: str, arm: str, seed: int, augment: str = "fair", sampling: str = "continuous") -> str:
+    """The run folder name: ``simclr-hl_random_paper-s0``, ``-paper`` / ``-fixed`` when not the default."""
+    return "-".join([method, arm] + (["paper"] if augment == "paper" else [])
+                    + (["fixed"] if sampling == "fixed" else []) + [f"s{seed}"])
+
+
+def headline_runs(plan: Plan) -> list[tuple[str, dict]]:
+    """(variant, notebook-05 parameters) of the headline and the paper-setting contrast."""
+    runs = [(variant(plan.method, a.name, s), {**a.params(), "method": plan.method, "augment": "fair", "seed": s})
+            for a in plan.arms for s in a.seeds]
+    for name in plan.contrast:
+        a = plan.arm(name)
+        runs.append((variant(plan.method, a.name, 0, augment="paper"),
+                     {**a.params(), "method": plan.method, "augment": "paper", "seed": 0}))
+    return runs
+
+
+def best_hl_arm(results: dict[str, dict]) -> str:
+    """The HL arm (:data:`HL_ARMS`) with the highest mean validation kNN over its fair-T_x,
+    continuous runs of the headline method; results without ``knn_split == "val"`` are refused."""
+    by: dict[str, list[float]] = {}
+    for name, r in results.items():
+        if r.get("arm") in HL_ARMS and r.get("augment") == "fair" and r.get("sampling", "continuous") == "continuous":
+            if r.get("knn_split") != "val":
+                raise ValueError(f"run {name} was scored on {r.get('knn_split')!r}, not the validation split: "
+                                 "the best arm is never chosen on the test set")
+            by.setdefault(r["arm"], []).append(r["knn_top1"])
+    if not by:
+        raise ValueError("the sweep ran no HL arm; nothing to choose the best HL arm from")
+    return max(sorted(by), key=lambda k: sum(by[k]) / len(by[k]))
+
+
+def followup_runs(plan: Plan, best: str, steps: int, batch: int) -> list[tuple[str, dict]]:
+    """(variant, parameters) of the other methods and of the fixed-set runs, given the best HL arm."""
+    runs = []
+    for m in plan.methods:
+        for name in dict.fromkeys(["real", "gaussian", best]):
+            if any(a.name == name for a in plan.arms):
+                a = plan.arm(name)
+                runs.append((variant(m, name, 0), {**a.params(), "method": m, "augment": "fair", "seed": 0}))
+    a = plan.arm(best)
+    n_fixed = max(batch, steps * batch // plan.fixed_passes)  # each pair seen ~fixed_passes times
+    for s in plan.fixed_seeds:
+        runs.append((variant(plan.method, best, s, sampling="fixed"),
+                     {**a.params(), "method": plan.method, "augment": "fair", "seed": s, "sampling": "fixed",
+                      "n_fixed": n_fixed}))
+    return runs

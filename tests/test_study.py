@@ -1,0 +1,59 @@
+"""The study plan: arms, seeds, the fair T_x, selection on the validation split."""
+
+import pytest
+
+from hlwb import study, views
+
+
+def test_laptop_plan_has_every_arm_with_its_seeds():
+    plan = study.PLANS["laptop"]
+    seeds = {a.name: a.seeds for a in plan.arms}
+    assert set(seeds) == {"real", "gaussian", "hl_random_paper", "flat_matched", "synth", "learned_all",
+                          "hl_learned", "hl_random_delta"}
+    for name in ("real", "gaussian", "hl_random_paper", "flat_matched"):  # the verdict rests on these
+        assert len(seeds[name]) >= 3
+    assert all(len(s) >= 2 for s in seeds.values())
+    assert plan.arm("hl_random_delta").oracle_calibrated and plan.arm("hl_random_delta").hl_rule == "delta"
+    assert plan.arm("hl_random_paper").hl_rule == "paper" and not plan.arm("hl_random_paper").oracle_calibrated
+    assert {"real", "gaussian", "hl_random_paper"} <= set(plan.contrast)
+    assert len(plan.fixed_seeds) >= 3 and plan.fixed_passes >= 10
+    assert set(plan.methods) == {"simsiam", "moco", "byol", "swav"}
+    for a in plan.arms:
+        assert a.strategy in views.STRATEGIES
+
+
+def test_headline_runs_share_one_t_x_and_the_contrast_uses_the_papers():
+    runs = dict(study.headline_runs(study.PLANS["laptop"]))
+    fair = {n: p for n, p in runs.items() if p["augment"] == "fair"}
+    assert {views.preset_for(p["strategy"], p["augment"]) for p in fair.values()} == {views.FAIR_PRESET}
+    paper = {n: p for n, p in runs.items() if p["augment"] == "paper"}
+    assert set(paper) == {"simclr-real-paper-s0", "simclr-gaussian-paper-s0", "simclr-hl_random_paper-paper-s0"}
+    assert views.preset_for("hl_random", "paper") != views.preset_for("real", "paper")  # the confound, shown
+    assert len(runs) == sum(len(a.seeds) for a in study.PLANS["laptop"].arms) + 3
+
+
+def _res(arm, knn, split="val", augment="fair", sampling="continuous"):
+    return {"arm": arm, "knn_top1": knn, "knn_split": split, "augment": augment, "sampling": sampling}
+
+
+def test_best_hl_arm_is_chosen_on_validation_means():
+    results = {"a": _res("real", 0.99), "b": _res("hl_random_paper", 0.70), "c": _res("hl_random_paper", 0.40),
+               "d": _res("hl_learned", 0.58), "e": _res("hl_learned", 0.58),
+               "f": _res("hl_random_paper", 0.99, augment="paper"), "g": _res("hl_learned", 0.0, sampling="fixed")}
+    assert study.best_hl_arm(results) == "hl_learned"  # mean 0.58 > 0.55; real, paper T_x, fixed runs ignored
+    results["c"]["knn_top1"] = 0.52
+    assert study.best_hl_arm(results) == "hl_random_paper"
+    with pytest.raises(ValueError, match="never chosen on the test set"):
+        study.best_hl_arm({**results, "h": _res("hl_learned", 0.9, split="test")})
+    with pytest.raises(ValueError, match="no HL arm"):
+        study.best_hl_arm({"a": _res("real", 0.9)})
+
+
+def test_followup_runs_methods_and_fixed_sets():
+    plan = study.PLANS["laptop"]
+    runs = dict(study.followup_runs(plan, "hl_learned", steps=1000, batch=128))
+    assert {n for n in runs if not n.startswith("simclr")} == {
+        f"{m}-{a}-s0" for m in plan.methods for a in ("real", "gaussian", "hl_learned")}
+    fixed = [p for n, p in runs.items() if p.get("sampling") == "fixed"]
+    assert [p["seed"] for p in fixed] == [0, 1, 2] and all(p["n_fixed"] == 12_800 for p in fixed)  # 10 passes
+    assert study.variant("simclr", "real", 2, augment="paper", sampling="fixed") == "simclr-real-paper-fixed-s2"
