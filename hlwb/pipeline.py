@@ -6,7 +6,8 @@ Each stage writes ``<out>/<stage>/`` (executed notebook, ``config.json``, ``resu
 tables) and ``stage.json`` with a fingerprint of its inputs (notebook, parameters, upstream
 files, the library modules it imports, shipped checkpoints); a stage whose fingerprint is
 unchanged and whose last run succeeded is not run again. The collector gathers every ``results.json`` into
-``<out>/summary.json`` and ``<out>/summary.md``.
+``<out>/summary.json``, ``<out>/summary.md`` and the run report (:mod:`hlwb.report`); the sweep
+of notebook 05 follows the study plan (:mod:`hlwb.study`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config
+from . import report
 from .checkpoint import atomic_write_json, atomic_write_text
 from .fingerprint import stage_fingerprint
 
@@ -211,77 +213,17 @@ def executed_notebook(out: Path, stage: str) -> Path:
 
 
 def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> str:
-    """Gather every stage's results into summary.json and summary.md."""
+    """Gather every stage's results into summary.json, summary.md and report.md (:mod:`hlwb.report`)."""
     summary = {"profile": profile, "wall_s": wall_s,
                "stages": {r.stage: {"status": r.status, "wall_s": r.wall_s, "results": r.results}
                           for r in done}}
     atomic_write_json(out / "summary.json", summary)
-    lines = [f"# hlwb pipeline summary ({profile} profile)", "",
-             f"total wall time of this invocation: {wall_s:.1f} s", "",
-             "| stage | status | wall s | result | value |", "| --- | --- | --- | --- | --- |"]
-    for r in done:
-        for k, v in _flatten(r.results).items():
-            lines.append(f"| {r.stage} | {r.status} | {r.wall_s:.1f} | {k} | {_fmt(v)} |")
-    text = "\n".join(lines) + "\n"
+    text = report.summary_markdown(summary)
     atomic_write_text(out / "summary.md", text)
-    write_report(out, profile, summary)
+    fig_dirs = {st: Path(stage_params(st, profile, out).get("figures_dir") or out / st / "figures")
+                for st in summary["stages"] if st in config.NOTEBOOKS}
+    report.write_report(out, profile, summary, fig_dirs, swept=SWEEPS)
     return text
-
-
-# figures each stage contributes to the report (globs in the stage's figures folder)
-REPORT_FIGURES = {
-    "01_hl_generator": ("*_samples.png", "*_hierarchy.png", "chunk_agreement.png"),
-    "03_walkers": ("walkers_infonce_*.png", "walkers_oracle_agreement_*.png"),
-    "04_chunk_perturbations": ("sigma_agreement.png", "*_sigma_grid.png"),
-    "06_transfer": ("transfer_linear_top1.png", "transfer_gain_over_real.png"),
-}
-
-
-def write_report(out: Path, profile: str, summary: dict) -> Path:
-    """``<out>/report.md``: each stage's headline numbers and figures, with machine and date."""
-    import datetime
-    import platform
-
-    import torch
-
-    lines = [f"# hlwb run report — {profile} profile", "",
-             (f"{datetime.date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
-              f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s"), ""]
-    for stage, st in summary["stages"].items():
-        lines += [f"## {stage} ({st['status']}, {st['wall_s']:.0f} s)", ""]
-        res = st["results"]
-        if stage in SWEEPS:
-            runs = res.get("runs", {})
-            lines += [f"best HL arm (chosen on the validation kNN): **{res.get('best_hl_arm')}**", "",
-                      "| run | kNN top-1 (validation) | wall s |", "| --- | --- | --- |"]
-            lines += [f"| {n} | {100 * r['knn_top1']:.2f} | {r['wall_s']:.0f} |" for n, r in runs.items()]
-        else:
-            flat = {k: v for k, v in _flatten(res).items() if isinstance(v, (int, float, str, bool))}
-            lines += ["| result | value |", "| --- | --- |"]
-            lines += [f"| {k} | {_fmt(v)} |" for k, v in list(flat.items())[:60]]
-        fig_dir = Path(stage_params(stage, profile, out).get("figures_dir") or out / stage / "figures")
-        for pattern in REPORT_FIGURES.get(stage, ()):
-            for f in sorted(fig_dir.glob(pattern)):
-                lines += ["", f"![{f.stem}]({os.path.relpath(f, out)})"]
-        lines.append("")
-    path = out / "report.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return path
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    flat = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            flat.update(_flatten(v, key + "."))
-        else:
-            flat[key] = v
-    return flat
-
-
-def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 KEEP_TAG = "keep_output"

@@ -216,7 +216,10 @@ def test_write_report_has_every_stage_its_numbers_figures_and_the_date(tmp_path)
     (tmp_path / "figures" / "biggan_samples.png").write_bytes(b"png")
     (tmp_path / "figures" / "unrelated.png").write_bytes(b"png")
     day = datetime.date.today().isoformat()
-    path = pipeline.write_report(tmp_path, "smoke", summary)
+    from hlwb import report
+
+    fig_dirs = {st: tmp_path / "figures" for st in summary["stages"]}
+    path = report.write_report(tmp_path, "smoke", summary, fig_dirs, swept=pipeline.SWEEPS)
     assert path == tmp_path / "report.md"
     text = path.read_text()
     assert day in text or datetime.date.today().isoformat() in text

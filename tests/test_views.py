@@ -1,7 +1,6 @@
 import pytest
 import torch
 
-from hlwb import latents as L
 from hlwb import views as V
 from hlwb.generators.biggan import BigGANGenerator
 from hlwb.walkers import ChunkNoiseWalker, IdentityWalker
