@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=None, help="run only this stage (e.g. 01_hl_generator)")
     p.add_argument("--out", default=None, help="run directory (default runs/<profile>)")
     p.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
+    p.add_argument("--jobs", type=int, default=1, help="sweep runs side by side, one thread each (default 1)")
 
     sub.add_parser("download-data", help="download Fashion-MNIST into the user cache")
 
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "pipeline":
             from .pipeline import run_pipeline
 
-            summary = run_pipeline(args.profile, out=args.out, only=args.only, force=args.force)
+            summary = run_pipeline(args.profile, out=args.out, only=args.only, force=args.force, jobs=args.jobs)
             print(summary)
         elif args.cmd == "bench":
             from .bench import BENCHES

@@ -154,8 +154,9 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant:
 
 
 def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: str | None = None,
-                 force: bool = False) -> str:
-    """Run every stage (or ``only`` one) in order; returns the summary as Markdown."""
+                 force: bool = False, jobs: int = 1) -> str:
+    """Run every stage (or ``only`` one) in order; returns the summary as Markdown. ``jobs`` > 1
+    runs that many independent sweep variants side by side, one CPU thread each."""
     if profile not in config.PROFILES:
         raise PipelineError(f"unknown profile {profile!r}; valid: {', '.join(config.PROFILES)}")
     if only is not None and only not in STAGES:
@@ -167,7 +168,8 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
     done = []
     for i, stage in enumerate(stages, 1):
         logger.info("[%d/%d] %s", i, len(stages), stage)
-        done.append(run_sweep(stage, profile, out, force) if stage in SWEEPS else run_stage(stage, profile, out, force))
+        done.append(run_sweep(stage, profile, out, force, jobs) if stage in SWEEPS
+                    else run_stage(stage, profile, out, force))
     return collect(out, profile, done, time.perf_counter() - t0)
 
 
@@ -175,10 +177,34 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
 SWEEPS: tuple[str, ...] = ("05_contrastive_pretraining",)
 
 
-def run_sweep(stage: str, profile: str, out: Path, force: bool = False) -> StageResult:
+def _one_thread() -> None:
+    """Worker initialiser: the kernels a worker starts inherit one CPU thread each."""
+    os.environ.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+
+
+def _run_variant(args: tuple) -> StageResult:
+    stage, profile, out, force, name, params = args
+    return run_stage(stage, profile, out, force=force, variant=name, params=params)
+
+
+def run_parallel(fn, items: list, jobs: int) -> list:
+    """``[fn(x) for x in items]``, in order; with ``jobs`` > 1 in that many spawned worker
+    processes at one thread each (two one-thread runs beat one two-thread run on 2 cores)."""
+    if jobs <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_one_thread) as pool:
+        return list(pool.map(fn, items))
+
+
+def run_sweep(stage: str, profile: str, out: Path, force: bool = False, jobs: int = 1) -> StageResult:
     """Run every variant of a swept stage (:mod:`hlwb.study`): the headline arms and the
     paper-setting contrast, then -- given the best HL arm on the validation kNN -- the other
-    methods and the fixed-set runs. The stage's results.json maps variant -> results."""
+    methods and the fixed-set runs (``jobs`` of them side by side). The stage's results.json
+    maps variant -> results."""
     from . import study
 
     plan = study.PLANS[profile]
@@ -187,9 +213,14 @@ def run_sweep(stage: str, profile: str, out: Path, force: bool = False) -> Stage
     done: dict[str, StageResult] = {}
 
     def run(runs: list[tuple[str, dict]]) -> None:
-        for name, extra in runs:
-            params = {**base, **extra, "run_dir": str(stage_dir / name)}
-            done[name] = run_stage(stage, profile, out, force=force, variant=name, params=params)
+        if jobs <= 1:  # in this process (tests replace run_stage here)
+            for name, extra in runs:
+                params = {**base, **extra, "run_dir": str(stage_dir / name)}
+                done[name] = run_stage(stage, profile, out, force=force, variant=name, params=params)
+            return
+        items = [(stage, profile, out, force, name, {**base, **extra, "run_dir": str(stage_dir / name)})
+                 for name, extra in runs]
+        done.update(zip([n for n, _ in runs], run_parallel(_run_variant, items, jobs)))
 
     run(study.headline_runs(plan))
     best = study.best_hl_arm({n: r.results for n, r in done.items()})

@@ -231,3 +231,16 @@ def test_write_report_has_every_stage_its_numbers_figures_and_the_date(tmp_path)
     assert "| simclr-hl_learned | 71.23 | 5 |" in text and "| simclr-real | 65.00 | 4 |" in text
     assert "![biggan_samples](figures/biggan_samples.png)" in text and "unrelated" not in text
     assert text.index("## 01_hl_generator") < text.index("## 05_contrastive_pretraining")
+
+
+def _threads(_):
+    import os
+
+    return os.getpid(), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_run_parallel_keeps_order_and_gives_each_worker_one_thread():
+    assert pipeline.run_parallel(abs, [-3, 2, -1], jobs=1) == [3, 2, 1]
+    out = pipeline.run_parallel(_threads, list(range(4)), jobs=2)
+    assert len(out) == 4 and {t for _, t in out} == {"1"}
+    assert all(pid != __import__("os").getpid() for pid, _ in out)  # in worker processes
