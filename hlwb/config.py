@@ -78,7 +78,7 @@ class WalkersParams:
     snapshot_anchors: int = 512      # held-out anchors every snapshot is measured on
     mc_anchors: int = 10000          # anchors of the Monte-Carlo tables
     anchor_truncation: float = 0.0   # |z| bound of the anchors (0: the family's own, 2.0; StyleGAN reference 0.9)
-    select: str = "reference"        # snapshot used downstream: reference, critic_min, genrep_sigma or oracle
+    select: str = "reference"        # snapshot used downstream: reference, genrep_sigma, critic_min or oracle
     select_after: int = 0            # samples before which the reference rule cannot fire (mi_ml_gen: 100000)
     early_stop_loss: float = 2.5     # reference threshold in its scaled units (plain x tau / 0.07); 2.5 is 1.75 plain
     early_stop: bool = False         # stop training at the reference rule (per-batch loss past early_stop_after)

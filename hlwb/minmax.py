@@ -176,14 +176,19 @@ def smoothed(records: list[dict], key: str = "infonce", window: int = 20) -> lis
     return train.moving_average([r[key] for r in records], window)
 
 
-def matched_infonce(curves: dict[str, dict[int, float]], ceiling: float) -> tuple[float, dict[str, int]]:
+def matched_infonce(curves: dict[str, dict[int, float]], ceiling: float,
+                    start: dict[str, int] | None = None) -> tuple[float, dict[str, int]]:
     """A common InfoNCE level and, per walker, the snapshot whose InfoNCE is closest to it.
 
     ``curves[name][step]`` is a walker's Monte-Carlo (eval-mode, held-out) InfoNCE at a kept
-    snapshot. The level is ``ceiling`` (the reference's stopping level, 1.75 plain) or, if
-    some walker never got that high, the lowest of the walkers' highest values, so every
-    walker reached the level at some snapshot.
+    snapshot; only snapshots at or after ``start[name]`` count (the step where the walker's
+    training critic loss was lowest: before it the critic is still learning, and its InfoNCE is
+    high because the *critic* is poor, not because the walker moved). The level is ``ceiling``
+    (the reference's stopping level, 1.75 plain) or, if some walker never got that high, the
+    lowest of the walkers' highest values, so every walker reached the level at some snapshot.
     """
+    start = start or {}
+    curves = {n: {s: v for s, v in c.items() if s >= start.get(n, 0)} for n, c in curves.items()}
     if not curves or any(not c for c in curves.values()):
         raise ValueError("no snapshots: train with MinMaxConfig(snapshot_every > 0)")
     level = min([ceiling] + [max(c.values()) for c in curves.values()])

@@ -190,6 +190,7 @@ def save_sigma_agreement_plot(curves: dict[str, dict[str, tuple[list[float], lis
         pfig.add_hline(y=level, line_dash="dash", line_color="grey", row=1, col=col)
         ax.set_title(g, fontsize=9)
         ax.set_xscale("symlog", linthresh=0.02)  # the grid is log-spaced from 0.02, plus 0
+        ax.set_xlim(left=0)
         ax.set_xlabel("σ (only this chunk moves)")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=6)

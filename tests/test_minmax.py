@@ -67,6 +67,10 @@ def test_smoothed_and_matched_infonce():
     assert level == 0.9 and steps == {"a": 2, "b": 4, "c": 2}
     level, steps = minmax.matched_infonce({"a": {2: 1.0, 4: 3.0}, "c": {2: 1.7, 4: 2.0}}, ceiling=1.75)
     assert level == 1.75 and steps == {"a": 2, "c": 2}  # never above the reference's stopping level
+    # an early snapshot (untrained critic: high InfoNCE) is not a match once the walkers' start is given
+    early = {"a": {1: 1.0, 2: 0.1, 3: 0.3, 4: 0.6}, "b": {1: 1.0, 2: 0.05, 3: 0.2, 4: 0.25}}
+    assert minmax.matched_infonce(early, ceiling=1.75) == (1.0, {"a": 1, "b": 1})
+    assert minmax.matched_infonce(early, ceiling=1.75, start={"a": 2, "b": 2}) == (0.25, {"a": 3, "b": 4})
 
 
 def _rows():
