@@ -85,8 +85,9 @@ def stratified_split(labels: Tensor, fraction: float, seed: int) -> tuple[Tensor
 
 # ---- Fashion-MNIST, in-domain and shifted ----
 
-def fashion_mnist(n_train: int = 5000, n_test: int = 2000, seed: int = 0) -> Target:
-    """Class-balanced subsets of the official Fashion-MNIST train (``n_train``) and test (``n_test``)."""
+def fashion_mnist(n_train: int = 60_000, n_test: int = 10_000, seed: int = 0) -> Target:
+    """Class-balanced subsets of the official Fashion-MNIST train (``n_train``) and test (``n_test``);
+    the defaults are the full splits (60k probe-train / kNN memory, 10k test), in a seeded order."""
     tr, te = data.fashion_mnist("train"), data.fashion_mnist("test")
     i_tr = stratified_sample(tr.labels, n_train // len(tr.classes), seed)
     i_te = stratified_sample(te.labels, n_test // len(te.classes), seed + 1)

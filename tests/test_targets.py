@@ -100,3 +100,9 @@ def test_bad_names_and_severities_are_refused():
 def test_registry_builds_with_keyword_arguments():
     tg = T.load("letters", n_train=26, n_test=26, seed=2)
     assert len(tg.x_train) == 26 and tg.name == "letters"
+
+
+def test_fashion_mnist_target_defaults_to_the_full_splits():
+    tg = T.fashion_mnist()
+    assert (len(tg.y_train), len(tg.y_test)) == (60_000, 10_000)
+    assert torch.bincount(tg.y_train).tolist() == [6000] * 10 and torch.bincount(tg.y_test).tolist() == [1000] * 10
