@@ -254,6 +254,13 @@ def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> 
     fig_dirs = {st: Path(stage_params(st, profile, out).get("figures_dir") or out / st / "figures")
                 for st in summary["stages"] if st in config.NOTEBOOKS}
     report.write_report(out, profile, summary, fig_dirs, swept=SWEEPS)
+    sweep = "05_contrastive_pretraining"
+    p5 = stage_params(sweep, profile, out)
+    numbers = report.results_file(out, {k: p5[k] for k in ("steps", "batch", "width", "blocks")},
+                                  summary["stages"].get(sweep, {}).get("wall_s"))
+    # the laptop run's numbers are committed beside its figures; other profiles keep them in the run
+    dest = config.REPO_ROOT / "figures" if profile == "laptop" else out
+    atomic_write_json(dest / f"results_{profile}.json", {"profile": profile, **numbers})
     return text
 
 

@@ -81,3 +81,55 @@ def flatten(d: dict, prefix: str = "") -> dict:
 
 def fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None) -> dict:
+    """The run's numbers in one machine-readable dict (``figures/results_<profile>.json``):
+
+    ``budget`` (steps, batch, width, blocks, wall_s of the sweep); ``references`` (``pixels``,
+    ``random_trunk``: ``knn`` and ``linear`` top-1 % on the fashion_mnist target); ``arms`` keyed
+    by arm (``augment``, ``seeds`` and per-seed ``knn`` / ``linear`` lists, SimCLR runs in the fair
+    headline setting, continuous sampling); ``walkers`` from notebook 03 (``rule``, ``samples``,
+    ``oracle_agreement``, ``mean_delta``). kNN is the better of k 20 / 200 for each encoder.
+    Reads ``<out>/06_transfer/transfer.csv``, ``<out>/05_contrastive_pretraining/results.json`` and
+    ``<out>/03_walkers/results.json``; a missing file leaves its part out.
+    """
+    import json
+
+    import pandas as pd
+
+    res: dict = {"budget": {**plan_budget, "wall_s": sweep_wall_s}}
+    csv = out / "06_transfer" / "transfer.csv"
+    sweep = out / "05_contrastive_pretraining" / "results.json"
+    if csv.exists():
+        df = pd.read_csv(csv, keep_default_na=False)
+        fm = df[(df.target == "fashion_mnist") & (df.metric == "top1") & (df.draw.astype(str) == "")]
+
+        def scores(rows) -> dict:
+            lin = rows[rows.protocol == "linear"].value
+            knn = rows[rows.protocol.str.startswith("knn_k")].value
+            return {"linear": 100 * float(lin.iloc[0]), "knn": 100 * float(knn.max())}
+
+        refs = {"pixels": "ref-pixels", "random_trunk": "ref-random"}
+        res["references"] = {k: scores(fm[fm.encoder == e]) for k, e in refs.items() if (fm.encoder == e).any()}
+        runs = json.loads(sweep.read_text())["runs"] if sweep.exists() else {}
+        arms: dict = {}
+        for name, r in sorted(runs.items(), key=lambda kv: (kv[1].get("arm", ""), kv[1].get("seed", 0))):
+            if r.get("method") != "simclr" or r.get("sampling", "continuous") != "continuous":
+                continue
+            rows = fm[fm.encoder == name]
+            if rows.empty:
+                continue
+            key = r.get("arm", r["strategy"]) + ("" if r.get("augment") == "fair" else f" ({r.get('augment')} T_x)")
+            a = arms.setdefault(key, {"augment": r.get("augment"), "seeds": [], "knn": [], "linear": []})
+            s = scores(rows)
+            a["seeds"].append(r.get("seed", 0))
+            a["knn"].append(s["knn"])
+            a["linear"].append(s["linear"])
+        res["arms"] = arms
+    walkers = out / "03_walkers" / "results.json"
+    if walkers.exists():
+        w = json.loads(walkers.read_text()).get("walkers", {})
+        res["walkers"] = {n: {k: v[k] for k in ("rule", "samples", "oracle_agreement", "mean_delta", "triggered")}
+                          for n, v in w.items()}
+    return res

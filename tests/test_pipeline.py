@@ -27,6 +27,9 @@ def test_smoke_pipeline_end_to_end(smoke_run):
               "chunk_agreement.csv"):
         assert (out / "figures" / f).stat().st_size > 0, f
     assert "01_hl_generator" in summary and (out / "summary.md").exists()
+    numbers = json.loads((out / "results_smoke.json").read_text())
+    assert numbers["budget"]["steps"] == 4 and set(numbers["references"]) == set()  # smoke 06 has no fashion_mnist
+    assert set(numbers["walkers"]) == {"chunk0", "chunk1", "chunk2", "chunk3", "hl", "all"}
     s = json.loads((out / "summary.json").read_text())
     assert s["stages"]["01_hl_generator"]["status"] == "ran"
 
@@ -244,3 +247,43 @@ def test_run_parallel_keeps_order_and_gives_each_worker_one_thread():
     out = pipeline.run_parallel(_threads, list(range(4)), jobs=2)
     assert len(out) == 4 and {t for _, t in out} == {"1"}
     assert all(pid != __import__("os").getpid() for pid, _ in out)  # in worker processes
+
+
+def test_results_file_gathers_budget_references_arms_and_walkers(tmp_path):
+    import pandas as pd
+
+    from hlwb import report
+
+    rows = []
+    for enc, val in (("ref-pixels", 0.846), ("ref-random", 0.795), ("simclr-real-s0", 0.87), ("simclr-real-s1", 0.88),
+                     ("simclr-real-paper-s0", 0.86), ("byol-real-s0", 0.5), ("simclr-hl_learned-fixed-s0", 0.1)):
+        for protocol, v in (("linear", val), ("knn_k20", val - 0.01), ("knn_k200", val - 0.03)):
+            rows.append({"encoder": enc, "target": "fashion_mnist", "protocol": protocol, "metric": "top1",
+                         "value": v, "draw": ""})
+        rows.append({"encoder": enc, "target": "digits", "protocol": "linear", "metric": "top1", "value": 0.0,
+                     "draw": ""})
+    (tmp_path / "06_transfer").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "06_transfer" / "transfer.csv", index=False)
+    runs = {"simclr-real-s0": {"method": "simclr", "arm": "real", "strategy": "real", "augment": "fair", "seed": 0},
+            "simclr-real-s1": {"method": "simclr", "arm": "real", "strategy": "real", "augment": "fair", "seed": 1},
+            "simclr-real-paper-s0": {"method": "simclr", "arm": "real", "strategy": "real", "augment": "paper",
+                                     "seed": 0},
+            "byol-real-s0": {"method": "byol", "arm": "real", "strategy": "real", "augment": "fair", "seed": 0},
+            "simclr-hl_learned-fixed-s0": {"method": "simclr", "arm": "hl_learned", "strategy": "hl_learned",
+                                           "augment": "fair", "seed": 0, "sampling": "fixed"}}
+    (tmp_path / "05_contrastive_pretraining").mkdir()
+    (tmp_path / "05_contrastive_pretraining" / "results.json").write_text(json.dumps({"runs": runs}))
+    (tmp_path / "03_walkers").mkdir()
+    (tmp_path / "03_walkers" / "results.json").write_text(json.dumps({"walkers": {"hl": {
+        "rule": "reference", "samples": 5120, "oracle_agreement": 0.685, "mean_delta": 0.88, "triggered": True,
+        "nmi": 0.6}}}))
+    res = report.results_file(tmp_path, {"steps": 200, "batch": 128, "width": 16, "blocks": "1,1,1,1"}, 12.0)
+    assert res["budget"] == {"steps": 200, "batch": 128, "width": 16, "blocks": "1,1,1,1", "wall_s": 12.0}
+    assert res["references"]["pixels"] == {"linear": pytest.approx(84.6), "knn": pytest.approx(83.6)}
+    assert res["references"]["random_trunk"]["linear"] == pytest.approx(79.5)
+    assert set(res["arms"]) == {"real", "real (paper T_x)"}  # byol and the fixed-set run are not headline arms
+    real = res["arms"]["real"]
+    assert real["seeds"] == [0, 1] and real["linear"] == [pytest.approx(87.0), pytest.approx(88.0)]
+    assert real["knn"] == [pytest.approx(86.0), pytest.approx(87.0)] and real["augment"] == "fair"
+    assert res["walkers"] == {"hl": {"rule": "reference", "samples": 5120, "oracle_agreement": 0.685,
+                                     "mean_delta": 0.88, "triggered": True}}
