@@ -53,7 +53,7 @@ def build_method(cfg: PretrainConfig) -> nn.Module:
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(cfg.seed)
         trunk = ResNetTrunk(cfg.width, tuple(int(b) for b in cfg.blocks.split(",")))
-        return ssl.build(cfg.method, trunk)
+        return ssl.build(cfg.method, trunk, **ssl.budget_settings(cfg.method, cfg.steps, cfg.batch))
 
 
 VAL_SPLIT = 50_000  # train images [0, 50k) form the kNN memory; [50k, 60k) are the validation queries

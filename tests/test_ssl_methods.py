@@ -80,3 +80,23 @@ def test_encoder_save_load_roundtrip(tmp_path):
     back = load_encoder(tmp_path / "enc.pt")
     x = torch.randn(3, 1, 32, 32)
     assert torch.equal(trunk(x), back(x)) and back.meta == {"strategy": "hl_random"} and not back.training
+
+
+def test_budget_settings_warm_the_method_state_within_the_run():
+    import math
+
+    from hlwb.pretrain import PretrainConfig, build_method
+    from hlwb.ssl.momentum import cosine_momentum
+
+    byol = ssl.budget_settings("byol", 200, 128)["base_momentum"]
+    # the initial target's weight after the run: the product of the cosine-scheduled momenta
+    left = math.prod(cosine_momentum(byol, (i + 1) / 200) for i in range(200))
+    assert left < 0.02
+    assert math.prod(cosine_momentum(0.996, (i + 1) / 200) for i in range(200)) > 0.6  # the reference's value
+    assert ssl.budget_settings("byol", 100_000, 256)["base_momentum"] == 0.996  # long runs: the reference
+    assert ssl.budget_settings("swav", 200, 128) == {"freeze_prototypes_steps": 10}
+    assert ssl.budget_settings("simclr", 200, 128) == {} and ssl.budget_settings("moco", 200, 128) == {}
+    m = build_method(PretrainConfig(method="swav", steps=200, batch=128, width=4, blocks="1"))
+    assert m.freeze_steps == 10
+    b = build_method(PretrainConfig(method="byol", steps=200, batch=128, width=4, blocks="1"))
+    assert b.base_m == pytest.approx(1 - 9.2 / 200)

@@ -24,7 +24,26 @@ METHODS: dict[str, type[nn.Module]] = {"simclr": SimCLR, "simsiam": SimSiam, "mo
 # reference's 0.03 for SimCLR/MoCo is tuned for ImageNet-length schedules).
 BASE_LR: dict[str, float] = {"simclr": 0.3, "simsiam": 0.05, "moco": 0.3, "byol": 0.3, "swav": 0.3}
 
-__all__ = ["BASE_LR", "METHODS", "build", "nt_xent"]
+__all__ = ["BASE_LR", "METHODS", "build", "budget_settings", "nt_xent"]
+
+
+def budget_settings(name: str, steps: int, batch: int) -> dict:
+    """Method settings scaled to a run of ``steps`` optimiser steps of ``batch`` pairs, so that the
+    state a method keeps between steps is warm for most of a short run (the references' values
+    assume ImageNet-length schedules):
+
+    * BYOL: EMA base momentum ``min(0.996, 1 - 9.2 / steps)``. With the cosine schedule to 1 the
+      initial target keeps a weight of about exp(-(1 - m) steps / 2), so 9.2 / steps leaves <= 1 %
+      of the random initialisation at the end (0.996 alone leaves 67 % after 200 steps).
+    * SwAV: prototypes frozen for 5 % of the steps (at least 1), not a fixed 100.
+    Other methods: ``{}`` (MoCo's queue of 4096 holds random keys for its first 4096 / batch
+    steps; a warm-up that masks unfilled entries is still to come).
+    """
+    if name == "byol":
+        return {"base_momentum": min(0.996, 1 - 9.2 / max(steps, 1))}
+    if name == "swav":
+        return {"freeze_prototypes_steps": max(1, round(0.05 * steps))}
+    return {}
 
 
 def build(name: str, encoder: ResNetTrunk, **kwargs) -> nn.Module:
