@@ -100,3 +100,22 @@ def test_budget_settings_warm_the_method_state_within_the_run():
     assert m.freeze_steps == 10
     b = build_method(PretrainConfig(method="byol", steps=200, batch=128, width=4, blocks="1"))
     assert b.base_m == pytest.approx(1 - 9.2 / 200)
+
+
+def test_moco_queue_uses_only_real_keys_until_full():
+    from hlwb.ssl.momentum import Queue
+
+    q = Queue(6, 3)
+    assert q.negatives().shape == (0, 3)
+    q.push(torch.eye(3)[:2] * 5)
+    assert torch.equal(q.negatives(), torch.eye(3)[:2])  # normalised, only the two pushed
+    q.push(torch.eye(3))
+    q.push(torch.eye(3))  # 7 pushed into 6 slots: full, wrapped
+    assert q.negatives().shape == (6, 3) and int(q.filled) == 6 and int(q.ptr) == 2
+    m = ssl.build("moco", ResNetTrunk(4, (1,)), dim=8, hidden=16, queue=32)
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    loss, _ = m(x, x.flip(3))
+    assert loss.item() == 0.0  # no real negatives yet: nothing to contrast against
+    m.after_step(0.1)
+    loss, _ = m(x, x.flip(3))
+    assert loss.item() > 0 and m.queue.negatives().shape == (4, 8)

@@ -36,8 +36,8 @@ def budget_settings(name: str, steps: int, batch: int) -> dict:
       initial target keeps a weight of about exp(-(1 - m) steps / 2), so 9.2 / steps leaves <= 1 %
       of the random initialisation at the end (0.996 alone leaves 67 % after 200 steps).
     * SwAV: prototypes frozen for 5 % of the steps (at least 1), not a fixed 100.
-    Other methods: ``{}`` (MoCo's queue of 4096 holds random keys for its first 4096 / batch
-    steps; a warm-up that masks unfilled entries is still to come).
+    Other methods: ``{}`` (MoCo's queue warms up by itself: only pushed keys are negatives,
+    :class:`hlwb.ssl.momentum.Queue`).
     """
     if name == "byol":
         return {"base_momentum": min(0.996, 1 - 9.2 / max(steps, 1))}

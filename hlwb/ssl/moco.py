@@ -28,7 +28,8 @@ class MoCo(nn.Module):
     def forward(self, x1: Tensor, x2: Tensor) -> tuple[Tensor, dict[str, float]]:
         q1, q2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))
         k1, k2 = self.key(x1).detach(), self.key(x2).detach()
-        loss = 0.5 * (moco_infonce(q1, k2, self.queue.keys, self.tau) + moco_infonce(q2, k1, self.queue.keys, self.tau))
+        neg = self.queue.negatives()  # only real keys: empty at the first step (loss 0, nothing to push apart)
+        loss = 0.5 * (moco_infonce(q1, k2, neg, self.tau) + moco_infonce(q2, k1, neg, self.tau))
         # enqueued after the optimiser step (keys of this batch are not negatives of itself)
         self._pending = all_gather_nograd(k2)  # (B * world, dim)
         return loss, {"loss": loss.item(), "z_std": _std(q1)}

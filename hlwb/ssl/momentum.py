@@ -36,13 +36,19 @@ def cosine_momentum(base: float, progress: float) -> float:
 
 
 class Queue(nn.Module):
-    """FIFO queue of K normalised keys (MoCo's negatives), a buffer so it is checkpointed."""
+    """FIFO queue of K normalised keys (MoCo's negatives), buffers so it is checkpointed.
+
+    Warm-up: until K real keys were pushed, :meth:`negatives` returns only the keys pushed so
+    far (slots ``[0, filled)``), not the random initial ones; MoCo's reference starts from random
+    keys, which at a 4096-key queue and batch 128 are a sixth of a 200-step run's negatives.
+    """
 
     def __init__(self, size: int, dim: int, seed: int = 0):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("keys", F.normalize(torch.randn(size, dim, generator=g), dim=1))
         self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
+        self.register_buffer("filled", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
     def push(self, k: Tensor) -> None:
@@ -50,3 +56,8 @@ class Queue(nn.Module):
         idx = (self.ptr + torch.arange(n, device=k.device)) % size
         self.keys[idx] = F.normalize(k.detach(), dim=1)
         self.ptr.fill_(int((self.ptr + n) % size))
+        self.filled.fill_(min(size, int(self.filled) + n))
+
+    def negatives(self) -> Tensor:
+        """The real keys: (min(filled, K), D); the slots are filled from 0 in order."""
+        return self.keys if int(self.filled) >= len(self.keys) else self.keys[:int(self.filled)]
