@@ -22,7 +22,7 @@ images 50k..60k; ``knn_split="val"``), never on the test set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,6 @@ class Plan:
     methods: tuple[str, ...] = ()            # other methods, on real, gaussian and the best HL arm (seed 0)
     fixed_seeds: tuple[int, ...] = ()        # fixed-set runs of the best HL arm
     fixed_passes: int = 10                   # the fixed set holds steps x batch / passes pairs
-    budget: dict = field(default_factory=dict)  # notebook-05 parameters of this profile's budget
 
     def arm(self, name: str) -> Arm:
         for a in self.arms:
