@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import evaluate as E
@@ -39,15 +38,8 @@ def correct_per_image(encoder: nn.Module, target: T.Target, seed: int = 0,
                       knn_k: Sequence[int] = KNN_K) -> dict[str, Tensor]:
     """Per test image, whether the linear probe and each kNN got it right: bool ``(N_test,)``
     tensors under ``linear`` and ``knn_k{k}``. The protocol is :mod:`hlwb.evaluate`'s."""
-    f_tr, f_te = E.features(encoder, target.x_train), E.features(encoder, target.x_test)
-    z_tr, z_te = E.standardize(f_tr, f_te)
-    c = target.n_classes
-    l2 = E.select_l2(z_tr, target.y_train, c, seed)
-    w, b = E.fit_logistic(z_tr, target.y_train, c, l2)
-    out = {"linear": F.linear(z_te, w, b).argmax(1) == target.y_test}
-    for k in knn_k:
-        scores = E.knn_scores(f_tr, target.y_train, f_te, k, E.KNN_TEMPERATURE, c)
-        out[f"knn_k{k}"] = scores.argmax(1) == target.y_test
+    out: dict[str, Tensor] = {}
+    E.evaluate_encoder(encoder, target, protocols=("linear", "knn"), seed=seed, knn_k=knn_k, correct=out)
     return out
 
 

@@ -167,15 +167,23 @@ def select_l2(z: Tensor, y: Tensor, n_classes: int, seed: int, grid: Sequence[fl
     return best
 
 
+def linear_scores(z_train: Tensor, y_train: Tensor, z_test: Tensor, n_classes: int, seed: int = 0,
+                  l2: float | None = None) -> tuple[Tensor, float]:
+    """The linear probe's class scores ``(N_test, C)`` on standardised features and its l2
+    (``l2=None`` selects it, module docstring)."""
+    l2 = select_l2(z_train, y_train, n_classes, seed) if l2 is None else l2
+    w, b = fit_logistic(z_train, y_train, n_classes, l2)
+    return F.linear(z_test, w, b), l2
+
+
 def linear_probe(z_train: Tensor, y_train: Tensor, z_test: Tensor, y_test: Tensor, n_classes: int,
                  seed: int = 0, l2: float | None = None) -> dict[str, float]:
     """Linear-probe accuracies on standardised features; ``l2=None`` selects it (module docstring).
 
     Returns ``{"top1", "top5" (if > 5 classes), "l2"}``.
     """
-    l2 = select_l2(z_train, y_train, n_classes, seed) if l2 is None else l2
-    w, b = fit_logistic(z_train, y_train, n_classes, l2)
-    return {**_accuracies(F.linear(z_test, w, b), y_test, n_classes), "l2": l2}
+    scores, l2 = linear_scores(z_train, y_train, z_test, n_classes, seed, l2)
+    return {**_accuracies(scores, y_test, n_classes), "l2": l2}
 
 
 def fewshot_indices(labels: Tensor, shots: int, seed: int) -> Tensor:
@@ -197,7 +205,8 @@ def _row(target: str, protocol: str, metric: str, value: float, seed: int, draw:
 
 def evaluate_encoder(encoder: nn.Module, target: T.Target | str, protocols: Sequence[str] = PROTOCOLS,
                      seed: int = 0, knn_k: Sequence[int] = KNN_K, knn_temperature: float = KNN_TEMPERATURE,
-                     shots: Sequence[int] = SHOTS, draws: int = DRAWS) -> list[dict]:
+                     shots: Sequence[int] = SHOTS, draws: int = DRAWS,
+                     correct: dict[str, Tensor] | None = None) -> list[dict]:
     """Score a frozen encoder on one target with the fixed protocol of this module's docstring.
 
     Args:
@@ -208,6 +217,8 @@ def evaluate_encoder(encoder: nn.Module, target: T.Target | str, protocols: Sequ
             then top1_mean, top1_std, ...), ``geometry`` (effective_rank and uniformity of
             the test features).
         seed: base seed of the held-out split and the few-shot draws.
+        correct: if a dict, filled with per-test-image top-1 correctness (bool ``(N_test,)``)
+            under ``linear`` and ``knn_k{k}``, from the same fits (for paired intervals).
     Returns:
         Tidy rows ``{target, protocol, metric, value, seed, draw}`` (``draw`` None except
         for single few-shot draws).
@@ -220,13 +231,18 @@ def evaluate_encoder(encoder: nn.Module, target: T.Target | str, protocols: Sequ
     z_tr, z_te = standardize(f_tr, f_te)
     c, rows = tg.n_classes, []
     if "linear" in protocols:
-        for m, v in linear_probe(z_tr, tg.y_train, z_te, tg.y_test, c, seed).items():
+        scores, l2 = linear_scores(z_tr, tg.y_train, z_te, c, seed)
+        for m, v in {**_accuracies(scores, tg.y_test, c), "l2": l2}.items():
             rows.append(_row(tg.name, "linear", m, v, seed))
+        if correct is not None:
+            correct["linear"] = scores.argmax(1) == tg.y_test
     if "knn" in protocols:
         for k in knn_k:
             scores = knn_scores(f_tr, tg.y_train, f_te, k, knn_temperature, c)
             for m, v in _accuracies(scores, tg.y_test, c).items():
                 rows.append(_row(tg.name, f"knn_k{k}", m, v, seed))
+            if correct is not None:
+                correct[f"knn_k{k}"] = scores.argmax(1) == tg.y_test
     if "fewshot" in protocols:
         for n in shots:
             per_draw: dict[str, list[float]] = {}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import checkpoint
 from . import evaluate as E
 from . import targets as T
 from .checkpoint import atomic_write_text
@@ -53,8 +54,11 @@ def target_specs(targets: str, corruptions: str) -> list[tuple[str, str, dict]]:
 
 def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[tuple[str, str, dict]],
                  protocols: list[str], seed: int, cache: str | Path, ref_width: int = 16,
-                 ref_blocks: tuple[int, ...] = (1, 1, 1, 1)) -> pd.DataFrame:
-    """Every encoder (and reference) on every target; rows cached per encoder in ``cache``."""
+                 ref_blocks: tuple[int, ...] = (1, 1, 1, 1), keep_correct: tuple[str, ...] = ("fashion_mnist",)
+                 ) -> pd.DataFrame:
+    """Every encoder (and reference) on every target; rows cached per encoder in ``cache``.
+    For the targets in ``keep_correct`` each encoder's per-test-image correctness (linear, kNN)
+    is kept too, in ``<cache>/<name>.correct.pt`` (for :func:`paired_gains`)."""
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     loaded = {label: T.load(name, seed=seed, **kw) for label, name, kw in specs}
@@ -78,11 +82,14 @@ def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[t
             # the study arm names the row (hl_random_paper vs hl_random_delta share a strategy)
             ident = {"method": m["method"], "strategy": m.get("arm") or m["strategy"], "generator": m.get("generator", ""),
                      "sampling": m.get("sampling", ""), "augment": m.get("augment", ""), "seed": m.get("seed", 0)}
-        rows = []
+        rows, correct = [], {}
         for label, tg in loaded.items():
-            for r in E.evaluate_encoder(enc, tg, protocols=protocols, seed=seed):
+            keep = correct.setdefault(label, {}) if label in keep_correct else None
+            for r in E.evaluate_encoder(enc, tg, protocols=protocols, seed=seed, correct=keep):
                 rows.append({"encoder": name, **ident, **{k: v for k, v in r.items() if k != "seed"},
                              "target": label, "eval_seed": r["seed"]})
+        if any(correct.values()):
+            checkpoint.save(cache / f"{name}.correct.pt", {t: c for t, c in correct.items() if c}, kind="correct")
         df = pd.DataFrame(rows)
         atomic_write_text(f, df.to_csv(index=False))
         frames.append(pd.read_csv(f, keep_default_na=False))
@@ -143,3 +150,24 @@ def headline(acc: pd.DataFrame, method: str = "simclr") -> list[dict]:
 
 def fmt_pm(mean: float, std: float, n: int) -> str:
     return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if n > 1 and not math.isnan(std) else "")
+
+
+def paired_gains(cache: str | Path, arms: dict[str, list[str]], reference: str, target: str = "fashion_mnist",
+                 protocol: str = "linear", n_boot: int = 2000, seed: int = 0) -> dict[str, dict]:
+    """Per arm (``arm -> encoder names``, one per pretraining seed), its top-1 gain in points over
+    ``reference`` (an encoder name, e.g. ``ref-pixels``) on ``target`` / ``protocol``, with a
+    paired bootstrap interval over the test images and the seeds (:func:`hlwb.calibration.paired_gain`);
+    needs the ``.correct.pt`` files :func:`evaluate_all` keeps."""
+    from .calibration import paired_gain
+
+    def load(name: str):
+        path = Path(cache) / f"{name}.correct.pt"
+        if not path.exists():
+            raise FileNotFoundError(f"no {path}: evaluate {name!r} with evaluate_all(keep_correct=({target!r},))")
+        c = checkpoint.load(path, kind="correct")
+        if target not in c or protocol not in c[target]:
+            raise KeyError(f"{path} has no {target}/{protocol}; it has {sorted(c)}")
+        return c[target][protocol]
+
+    ref = load(reference)
+    return {arm: paired_gain([load(n) for n in names], ref, n_boot=n_boot, seed=seed) for arm, names in arms.items()}

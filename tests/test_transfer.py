@@ -242,3 +242,22 @@ def test_rows_are_named_by_the_study_arm(sweep):
     df = transfer.evaluate_all(transfer.find_encoders(tmp / "arm"), [], transfer.target_specs("digits", ""),
                                ["linear"], seed=0, cache=tmp / "rows_arm")
     assert set(df.strategy) == {"hl_random_delta"}  # not the shared strategy name hl_random
+
+
+def test_per_image_correctness_is_kept_and_gives_paired_gains(sweep):
+    tmp, _ = sweep
+    specs = transfer.target_specs("digits", "")
+    df = transfer.evaluate_all(transfer.find_encoders(tmp / "pre"), ["pixels"], specs, ["linear", "knn"], seed=0,
+                               cache=tmp / "rows_c", keep_correct=("digits",))
+    assert (tmp / "rows_c" / "simclr-real.correct.pt").exists() and (tmp / "rows_c" / "ref-pixels.correct.pt").exists()
+    top1 = df[(df.metric == "top1") & (df.protocol == "linear")].set_index("encoder").value
+    g = transfer.paired_gains(tmp / "rows_c", {"real": ["simclr-real"], "hl": ["simclr-hl_random"]}, "ref-pixels",
+                              target="digits", n_boot=300)
+    assert g["real"]["gain"] == pytest.approx(100 * (top1["simclr-real"] - top1["ref-pixels"]))
+    assert g["hl"]["ci_low"] <= g["hl"]["gain"] <= g["hl"]["ci_high"] and g["hl"]["n_images"] == 100
+    knn = transfer.paired_gains(tmp / "rows_c", {"real": ["simclr-real"]}, "ref-pixels", target="digits",
+                                protocol="knn_k20", n_boot=50)
+    k20 = df[(df.metric == "top1") & (df.protocol == "knn_k20")].set_index("encoder").value
+    assert knn["real"]["gain"] == pytest.approx(100 * (k20["simclr-real"] - k20["ref-pixels"]))
+    with pytest.raises(FileNotFoundError, match="keep_correct"):
+        transfer.paired_gains(tmp / "rows_c", {"x": ["nope"]}, "ref-pixels", target="digits")
