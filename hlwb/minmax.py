@@ -62,7 +62,7 @@ class MinMaxConfig:
 
 def is_tied(gen: HLGenerator, selected: list[int] | None) -> bool:
     """A walker over several chunks of a tied-z generator (StyleGAN) moves their one z."""
-    return bool(getattr(gen, "tied_chunks", False)) and (selected is None or len(selected) > 1)
+    return gen.tied_chunks and (selected is None or len(selected) > 1)
 
 
 def build_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig) -> LearnedWalker:

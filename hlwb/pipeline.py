@@ -213,11 +213,6 @@ def run_sweep(stage: str, profile: str, out: Path, force: bool = False, jobs: in
     done: dict[str, StageResult] = {}
 
     def run(runs: list[tuple[str, dict]]) -> None:
-        if jobs <= 1:  # in this process (tests replace run_stage here)
-            for name, extra in runs:
-                params = {**base, **extra, "run_dir": str(stage_dir / name)}
-                done[name] = run_stage(stage, profile, out, force=force, variant=name, params=params)
-            return
         items = [(stage, profile, out, force, name, {**base, **extra, "run_dir": str(stage_dir / name)})
                  for name, extra in runs]
         done.update(zip([n for n, _ in runs], run_parallel(_run_variant, items, jobs)))

@@ -201,7 +201,7 @@ def flat_matched_walker(gen: HLGenerator, n: int = 10_000, seed: int = 0) -> Wal
     from .walkers import ChunkNoiseWalker, GaussianWalker, delta
 
     sig, trunc = paper_rule(gen)
-    tied = bool(getattr(gen, "tied_chunks", False))
+    tied = gen.tied_chunks
     z = [t.cpu() for t in gen.sample_latents(n, seed=L.row_seed(seed, 0, L.EXTRA))]
     chunks = gen.chunks
     ref = delta(z, ChunkNoiseWalker(chunks, sig, truncation=trunc)(z, seed=L.row_seed(seed, 1, L.EXTRA)))
@@ -218,7 +218,7 @@ def genrep_walker(gen: HLGenerator, sigma: float | None = None) -> Walker:
     from .walkers import GaussianWalker
 
     s = sigma if sigma is not None else (0.25 if gen.family == "stylegan" else 0.2)
-    return GaussianWalker(gen.chunks, sigma=s, tied=bool(getattr(gen, "tied_chunks", False)))
+    return GaussianWalker(gen.chunks, sigma=s, tied=gen.tied_chunks)
 
 
 def load_hl_sigmas(path: str | Path, generator: str) -> list[float]:
