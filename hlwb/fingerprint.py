@@ -26,6 +26,13 @@ def _code_cells(notebook: Path) -> str:
     return "\n".join(line for cell in cells for line in cell.splitlines() if not line.lstrip().startswith(("%", "!")))
 
 
+def _sources(notebook: Path) -> str:
+    """Every code cell's source, in order (outputs, counts and metadata left out)."""
+    cells = json.loads(notebook.read_text())["cells"]
+    return "\0".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                      for c in cells if c["cell_type"] == "code")
+
+
 def _module_file(name: str, pkg: Path) -> Path | None:
     """``hlwb.a.b`` -> ``<pkg>/a/b.py`` or ``<pkg>/a/b/__init__.py`` (None: not a module of the package)."""
     parts = name.split(".")[1:]
@@ -77,10 +84,10 @@ def library_closure(code: str, pkg: Path = PKG) -> list[Path]:
 
 
 def stage_fingerprint(notebook: Path, params: dict, upstream: list[Path], pkg: Path = PKG) -> str:
-    """SHA-256 over the notebook, its parameters, ``upstream`` files, the modules it imports and
+    """SHA-256 over the notebook's code cells, its parameters, ``upstream`` files, the modules it imports and
     the shipped checkpoints (``<pkg>/checkpoints``)."""
     h = hashlib.sha256()
-    h.update(notebook.read_bytes())
+    h.update(_sources(notebook).encode())  # the code, not its outputs: publishing a run changes nothing
     h.update(json.dumps(params, sort_keys=True).encode())
     for f in upstream:
         h.update(str(f).encode())

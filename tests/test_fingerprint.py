@@ -59,3 +59,19 @@ def test_real_stages_import_what_they_use():
     assert "transfer.py" not in closure("04_chunk_perturbations")  # notebook 06's module
     assert {"minmax.py", "walkers.py", "views.py"} <= closure("03_walkers")
     assert "pipeline.py" not in closure("05_contrastive_pretraining")
+
+
+def test_fingerprint_ignores_outputs_but_not_code(tmp_path):
+    """Publishing an executed notebook (outputs, counts) must not re-run its stage; a code edit must."""
+    pkg = _pkg(tmp_path)
+    nb = _notebook(tmp_path, "from mypkg import a")
+    first = F.stage_fingerprint(nb, {}, [], pkg)
+    d = json.loads(nb.read_text())
+    code = next(c for c in d["cells"] if c["cell_type"] == "code")
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "42\n"}]
+    code["execution_count"] = 7
+    nb.write_text(json.dumps(d))
+    assert F.stage_fingerprint(nb, {}, [], pkg) == first
+    code["source"] = "from mypkg import a\nprint(1)"
+    nb.write_text(json.dumps(d))
+    assert F.stage_fingerprint(nb, {}, [], pkg) != first
