@@ -117,3 +117,21 @@ def calibrate_encoders(paths: Sequence[str], seed: int = 0, target: T.Target | N
     out["encoders"] = rows
     out["wall_s"] = time.perf_counter() - t0
     return out
+
+
+def curve_table(cal: dict) -> list[dict]:
+    """The rows of a calibration file (``figures/calibration_<profile>.json``, the ``runs`` part)
+    as flat records sorted by width, batch and steps: budget, accuracies in %, gains over pixels
+    and the random trunk with their intervals, whether the bar is met."""
+    out = []
+    for name, r in cal["runs"].items():
+        p, g = r["pretrain"], r["paired_gains"]
+        row = {"run": name, "width": p["width"], "blocks": p["blocks"], "batch": p["batch"], "steps": p["steps"],
+               "pairs": p["steps"] * p["batch"], "wall_s": cal.get("pretrain_wall_s", {}).get(name),
+               "linear": r["linear"], "knn_k20": r["knn_k20"], "knn_k200": r["knn_k200"],
+               "meets_bar": r["meets_bar"]}
+        for k in ("linear_vs_pixels", "knn_vs_pixels", "linear_vs_random"):
+            gk = g[f"gain_{k}"]
+            row.update({k: gk["gain"], f"{k}_ci": [gk["ci_low"], gk["ci_high"]]})
+        out.append(row)
+    return sorted(out, key=lambda r: (r["width"], r["batch"], r["steps"]))

@@ -121,14 +121,14 @@ class PretrainParams:
     hl_rule: str = "paper"           # hl_random sigmas: paper (the fixed rule) or delta (notebook 04's delta_i, oracle-calibrated)
     hl_sigmas_file: str = "runs/laptop/04_chunk_perturbations/hl_sigmas.json"  # written by notebook 04
     walkers_dir: str = "runs/laptop/03_walkers/walkers"  # learned walkers written by notebook 03
-    steps: int = 200                 # optimiser steps
+    steps: int = 500                 # optimiser steps (laptop: calibrated, figures/calibration_laptop.json)
     batch: int = 128                 # pairs per step
     decode_chunk: int = 128          # images per generator call (0: anchor and positive in one pass of 2B)
     width: int = 16                  # trunk width (ResNet-18: 64)
     blocks: str = "1,1,1,1"          # basic blocks per stage (ResNet-18: 2,2,2,2)
     base_lr: float = 0.0             # learning rate base_lr x batch / 256 (0: the method's default)
-    warmup: int = 20                 # linear warm-up steps, then cosine decay
-    knn_every: int = 100             # steps between kNN monitor evaluations (0: only at the end)
+    warmup: int = 50                 # linear warm-up steps, then cosine decay
+    knn_every: int = 250             # steps between kNN monitor evaluations (0: only at the end)
     knn_train: int = 5000            # Fashion-MNIST train images in the kNN memory
     knn_test: int = 2000             # images scored by the kNN monitor
     knn_split: str = "val"           # monitor queries: val (train images 50k..60k; what the sweep selects on) or test
@@ -147,6 +147,11 @@ class TransferParams:
     protocols: str = "linear,knn,fewshot,geometry"  # evaluation protocols (hlwb.evaluate)
     references: str = "pixels,random,oracle"  # reference rows evaluated by the same code
     headline_method: str = "simclr"  # the method of the headline table
+    study_profile: str = "laptop"    # the study plan (hlwb.study.PLANS) the sweep ran
+    study_target: str = "fashion_mnist"  # the target of the study's tables (per-image correctness kept)
+    calibration_file: str = "figures/calibration_laptop.json"  # budget curve (python -m hlwb calibrate); empty: none
+    eval_jobs: int = 2               # encoders scored side by side, one CPU thread each
+    n_boot: int = 2000               # bootstrap draws of every interval (test images x seeds)
     seed: int = 0                    # seed of the target splits and probes
 
 
@@ -171,7 +176,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                        "knn_train": 200, "knn_test": 100},
         "06_transfer": {"run_dir": "runs/smoke/06_transfer", "pretrain_dir": "runs/smoke/05_contrastive_pretraining",
                         "targets": "digits,fashion_mnist_shift", "corruptions": "blur", "protocols": "linear,knn",
-                        "references": "pixels"},
+                        "references": "pixels,random", "study_profile": "smoke", "study_target": "digits",
+                        "calibration_file": "",
+                        "eval_jobs": 1, "n_boot": 200},
     },
     "laptop": {"01_hl_generator": {}, "02_latent_explorer": {}, "03_walkers": {}, "04_chunk_perturbations": {},
                "05_contrastive_pretraining": {}, "06_transfer": {}},
@@ -189,7 +196,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                        "walkers_dir": "runs/gpu/03_walkers/walkers", "n_fixed": 100000,
                                        "steps": 20000, "batch": 256, "decode_chunk": 0, "width": 64, "blocks": "2,2,2,2",
                                        "warmup": 1000, "knn_every": 1000, "knn_train": 60000, "knn_test": 10000},
-        "06_transfer": {"run_dir": "runs/gpu/06_transfer", "pretrain_dir": "runs/gpu/05_contrastive_pretraining"},
+        "06_transfer": {"run_dir": "runs/gpu/06_transfer", "pretrain_dir": "runs/gpu/05_contrastive_pretraining",
+                        "study_profile": "gpu", "calibration_file": ""},
     },
 }
 

@@ -26,6 +26,7 @@ from . import config
 from . import report
 from .checkpoint import atomic_write_json, atomic_write_text
 from .fingerprint import stage_fingerprint
+from .parallel import run_parallel
 
 logger = logging.getLogger(__name__)
 
@@ -177,27 +178,9 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
 SWEEPS: tuple[str, ...] = ("05_contrastive_pretraining",)
 
 
-def _one_thread() -> None:
-    """Worker initialiser: the kernels a worker starts inherit one CPU thread each."""
-    os.environ.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-
-
 def _run_variant(args: tuple) -> StageResult:
     stage, profile, out, force, name, params = args
     return run_stage(stage, profile, out, force=force, variant=name, params=params)
-
-
-def run_parallel(fn, items: list, jobs: int) -> list:
-    """``[fn(x) for x in items]``, in order; with ``jobs`` > 1 in that many spawned worker
-    processes at one thread each (two one-thread runs beat one two-thread run on 2 cores)."""
-    if jobs <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_one_thread) as pool:
-        return list(pool.map(fn, items))
 
 
 def run_sweep(stage: str, profile: str, out: Path, force: bool = False, jobs: int = 1) -> StageResult:

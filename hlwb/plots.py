@@ -291,3 +291,38 @@ def save_scatter(frame, x: str, y: str, color: str, stem: str | Path, title: str
     pfig = px.scatter(frame, x=x, y=y, color=color, hover_data=list(frame.columns), template="plotly_white",
                       title=title or None)
     return [png, _write_html(pfig, stem)]
+
+
+def save_intervals(rows: list[tuple[str, float, float, float]], stem: str | Path, xlabel: str,
+                   title: str = "", zero: float = 0.0) -> list[Path]:
+    """A forest plot: one row per ``(label, estimate, low, high)`` (a difference with its
+    interval), top to bottom, a dashed line at ``zero``; PNG (matplotlib) and HTML (plotly)."""
+    plt = _pyplot()
+    import plotly.graph_objects as go
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    labels = [r[0] for r in rows]
+    est = np.array([r[1] for r in rows], dtype=float)
+    lo = np.array([r[2] for r in rows], dtype=float)
+    hi = np.array([r[3] for r in rows], dtype=float)
+    y = np.arange(len(rows))[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.8 + 0.32 * max(1, len(rows))))
+    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", ms=4, capsize=3, lw=1.2)
+    ax.axvline(zero, color="grey", ls="--", lw=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    png = stem.with_suffix(".png")
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    pfig = go.Figure(go.Scatter(x=est.tolist(), y=labels, mode="markers",
+                                error_x={"type": "data", "symmetric": False, "array": (hi - est).tolist(),
+                                         "arrayminus": (est - lo).tolist()}))
+    pfig.add_vline(x=zero, line_dash="dash", line_color="grey")
+    pfig.update_layout(xaxis_title=xlabel, title=title or None, width=680, height=160 + 28 * len(rows),
+                       template="plotly_white", yaxis={"autorange": "reversed"})
+    return [png, _write_html(pfig, stem)]

@@ -106,9 +106,9 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
         fm = df[(df.target == "fashion_mnist") & (df.metric == "top1") & (df.draw.astype(str) == "")]
 
         def scores(rows) -> dict:
-            lin = rows[rows.protocol == "linear"].value
-            knn = rows[rows.protocol.str.startswith("knn_k")].value
-            return {"linear": 100 * float(lin.iloc[0]), "knn": 100 * float(knn.max())}
+            v = rows.set_index("protocol").value
+            return {"linear": 100 * float(v["linear"]), "knn": 100 * float(v["knn_k20"]),
+                    "knn_k200": 100 * float(v["knn_k200"])}
 
         refs = {"pixels": "ref-pixels", "random_trunk": "ref-random"}
         res["references"] = {k: scores(fm[fm.encoder == e]) for k, e in refs.items() if (fm.encoder == e).any()}
@@ -121,12 +121,19 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
             if rows.empty:
                 continue
             key = r.get("arm", r["strategy"]) + ("" if r.get("augment") == "fair" else f" ({r.get('augment')} T_x)")
-            a = arms.setdefault(key, {"augment": r.get("augment"), "seeds": [], "knn": [], "linear": []})
+            a = arms.setdefault(key, {"augment": r.get("augment"), "seeds": [], "knn": [], "linear": [],
+                                      "knn_k200": []})
             s = scores(rows)
             a["seeds"].append(r.get("seed", 0))
-            a["knn"].append(s["knn"])
-            a["linear"].append(s["linear"])
+            for k in ("knn", "linear", "knn_k200"):
+                a[k].append(s[k])
         res["arms"] = arms
+    t06 = out / "06_transfer" / "results.json"
+    if t06.exists():
+        r06 = json.loads(t06.read_text())
+        for k in ("study", "calibration"):
+            if k in r06:
+                res[k] = r06[k]
     walkers = out / "03_walkers" / "results.json"
     if walkers.exists():
         w = json.loads(walkers.read_text()).get("walkers", {})

@@ -11,7 +11,9 @@ measures the one thing it claims to:
   ||z' - z||: hierarchy vs strength). The verdict rests on real, GenRep, the paper-rule arm and
   the flat control: those get the most seeds.
 * **contrast** — the paper's confounded setting (HL arms crop+flip, baselines full SimCLR T_x)
-  for real, GenRep and the paper-rule arm, shown beside the headline.
+  for real, GenRep and the paper-rule arm, shown beside the headline. An arm whose paper T_x is
+  the fair one (real and GenRep: both SimCLR) is not trained twice: its headline runs are its
+  paper-setting rows (:func:`paper_setting`), so only the HL arm's T_x changes between the two tables.
 * **methods** — the other SSL methods on real, GenRep and the best HL arm (one seed).
 * **sampling** — continuous sampling vs a fixed set re-used ``fixed_passes`` times, at equal
   steps, on the best HL arm (its continuous runs are the headline runs of the same seeds).
@@ -48,7 +50,8 @@ class Plan:
 
     method: str
     arms: tuple[Arm, ...]
-    contrast: tuple[str, ...] = ()           # arm names also run in the paper's T_x setting (seed 0)
+    contrast: tuple[str, ...] = ()           # arm names also run in the paper's T_x setting
+    contrast_seeds: tuple[int, ...] = (0,)   # seeds of those paper-setting runs
     methods: tuple[str, ...] = ()            # other methods, on real, gaussian and the best HL arm (seed 0)
     fixed_seeds: tuple[int, ...] = ()        # fixed-set runs of the best HL arm
     fixed_passes: int = 10                   # the fixed set holds steps x batch / passes pairs
@@ -75,9 +78,9 @@ PLANS: dict[str, Plan] = {
                              Arm("flat_matched", "flat_matched"), Arm("hl_learned", "hl_learned")),
                   contrast=("real",), methods=("byol",), fixed_seeds=(0,), fixed_passes=2),
     "laptop": Plan("simclr", _arms((0, 1, 2), (0, 1)), contrast=("real", "gaussian", "hl_random_paper"),
-                   methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2)),
+                   contrast_seeds=(0, 1), methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2)),
     "gpu": Plan("simclr", _arms((0, 1, 2), (0, 1, 2)), contrast=("real", "gaussian", "hl_random_paper"),
-                methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2)),
+                contrast_seeds=(0, 1, 2), methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2)),
 }
 
 
@@ -87,15 +90,36 @@ def variant(method: str, arm: str, seed: int, augment: str = "fair", sampling: s
                     + (["fixed"] if sampling == "fixed" else []) + [f"s{seed}"])
 
 
+def _paper_is_fair(a: Arm) -> bool:
+    from .views import preset_for
+
+    return preset_for(a.strategy, "paper") == preset_for(a.strategy, "fair")
+
+
 def headline_runs(plan: Plan) -> list[tuple[str, dict]]:
-    """(variant, notebook-05 parameters) of the headline and the paper-setting contrast."""
+    """(variant, notebook-05 parameters) of the headline and the paper-setting contrast (only
+    the contrast arms whose paper T_x differs from the fair one are trained again)."""
     runs = [(variant(plan.method, a.name, s), {**a.params(), "method": plan.method, "augment": "fair", "seed": s})
             for a in plan.arms for s in a.seeds]
     for name in plan.contrast:
         a = plan.arm(name)
-        runs.append((variant(plan.method, a.name, 0, augment="paper"),
-                     {**a.params(), "method": plan.method, "augment": "paper", "seed": 0}))
+        if not _paper_is_fair(a):
+            runs += [(variant(plan.method, a.name, s, augment="paper"),
+                      {**a.params(), "method": plan.method, "augment": "paper", "seed": s})
+                     for s in plan.contrast_seeds]
     return runs
+
+
+def paper_setting(plan: Plan) -> dict[str, list[str]]:
+    """Contrast arm -> the variants that are its rows in the paper's T_x setting: its own
+    paper-T_x runs, or its headline runs where the paper's T_x is the fair one (same runs)."""
+    out = {}
+    for name in plan.contrast:
+        a = plan.arm(name)
+        out[name] = ([variant(plan.method, name, s) for s in a.seeds]
+                     if _paper_is_fair(a) else [variant(plan.method, name, s, augment="paper")
+                                                for s in plan.contrast_seeds])
+    return out
 
 
 def best_hl_arm(results: dict[str, dict]) -> str:
@@ -128,3 +152,21 @@ def followup_runs(plan: Plan, best: str, steps: int, batch: int) -> list[tuple[s
                      {**a.params(), "method": plan.method, "augment": "fair", "seed": s, "sampling": "fixed",
                       "n_fixed": n_fixed}))
     return runs
+
+
+def sweep_results(pretrain_dir) -> dict[str, dict]:
+    """``variant -> results`` of every finished run of a sweep folder (``*/results.json``)."""
+    import json
+    from pathlib import Path
+
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(Path(pretrain_dir).glob("*/results.json"))}
+
+
+def comparisons(plan: Plan, best: str) -> list[tuple[str, str]]:
+    """The verdict's arm pairs (a, b), read "a − b": each HL candidate and the best HL arm against
+    real data, GenRep and the matched-delta flat control; the paper rule against flat at matched
+    strength (hierarchy vs strength); learned vs random HL."""
+    names = {a.name for a in plan.arms}
+    pairs = [(h, b) for h in dict.fromkeys(["hl_random_paper", best]) for b in ("real", "gaussian", "flat_matched")]
+    pairs += [("hl_learned", "hl_random_paper"), ("hl_learned", "learned_all"), ("synth", "real")]
+    return [(a, b) for a, b in dict.fromkeys(pairs) if a in names and b in names and a != b]

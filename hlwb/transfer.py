@@ -52,48 +52,64 @@ def target_specs(targets: str, corruptions: str) -> list[tuple[str, str, dict]]:
     return specs
 
 
+_TARGETS: dict = {}  # per process: the loaded targets, reused across the encoders a worker scores
+
+
+def _targets(specs: list[tuple[str, str, dict]], seed: int) -> dict:
+    key = (repr(specs), seed)
+    if key not in _TARGETS:
+        _TARGETS.clear()
+        _TARGETS[key] = {label: T.load(name, seed=seed, **kw) for label, name, kw in specs}
+    return _TARGETS[key]
+
+
+def _evaluate_one(job: tuple) -> Path:
+    """Score one encoder (or ``ref-*`` reference) on every target; its rows (and correctness) go
+    to the cache atomically. A module-level function, so spawned workers can run it."""
+    name, path, specs, protocols, seed, cache, ref_width, ref_blocks, keep_correct = job
+    f = Path(cache) / f"{name}.csv"
+    if path is None:
+        ref = name[4:]
+        kw = {"width": ref_width, "blocks": ref_blocks, "seed": seed} if ref == "random" else {}
+        enc = E.REFERENCES[ref](**kw)
+        ident = {"method": "reference", "strategy": ref, "generator": "", "sampling": "", "augment": "",
+                 "seed": seed}
+    else:
+        enc = load_encoder(path)
+        m = enc.meta
+        # the study arm names the row (hl_random_paper vs hl_random_delta share a strategy)
+        ident = {"method": m["method"], "strategy": m.get("arm") or m["strategy"], "generator": m.get("generator", ""),
+                 "sampling": m.get("sampling", ""), "augment": m.get("augment", ""), "seed": m.get("seed", 0)}
+    rows, correct = [], {}
+    for label, tg in _targets(specs, seed).items():
+        keep = correct.setdefault(label, {}) if label in keep_correct else None
+        for r in E.evaluate_encoder(enc, tg, protocols=protocols, seed=seed, correct=keep):
+            rows.append({"encoder": name, **ident, **{k: v for k, v in r.items() if k != "seed"},
+                         "target": label, "eval_seed": r["seed"]})
+    if any(correct.values()):
+        checkpoint.save(Path(cache) / f"{name}.correct.pt", {t: c for t, c in correct.items() if c}, kind="correct")
+    atomic_write_text(f, pd.DataFrame(rows).to_csv(index=False))  # last: its existence marks the encoder done
+    return f
+
+
 def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[tuple[str, str, dict]],
                  protocols: list[str], seed: int, cache: str | Path, ref_width: int = 16,
-                 ref_blocks: tuple[int, ...] = (1, 1, 1, 1), keep_correct: tuple[str, ...] = ("fashion_mnist",)
-                 ) -> pd.DataFrame:
+                 ref_blocks: tuple[int, ...] = (1, 1, 1, 1), keep_correct: tuple[str, ...] = ("fashion_mnist",),
+                 jobs: int = 1) -> pd.DataFrame:
     """Every encoder (and reference) on every target; rows cached per encoder in ``cache``.
     For the targets in ``keep_correct`` each encoder's per-test-image correctness (linear, kNN)
-    is kept too, in ``<cache>/<name>.correct.pt`` (for :func:`paired_gains`)."""
+    is kept too, in ``<cache>/<name>.correct.pt`` (for :func:`paired_gains`). ``jobs`` > 1 scores
+    that many encoders side by side at one thread each (:func:`hlwb.parallel.run_parallel`)."""
+    from .parallel import run_parallel
+
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
-    loaded = {label: T.load(name, seed=seed, **kw) for label, name, kw in specs}
-    jobs = {f"ref-{r}": None for r in references}
-    jobs.update(encoders)
-    frames = []
-    for name, path in jobs.items():
-        f = cache / f"{name}.csv"
-        if f.exists():
-            frames.append(pd.read_csv(f, keep_default_na=False))
-            continue
-        if path is None:
-            ref = name[4:]
-            kw = {"width": ref_width, "blocks": ref_blocks, "seed": seed} if ref == "random" else {}
-            enc = E.REFERENCES[ref](**kw)
-            ident = {"method": "reference", "strategy": ref, "generator": "", "sampling": "", "augment": "",
-                     "seed": seed}
-        else:
-            enc = load_encoder(path)
-            m = enc.meta
-            # the study arm names the row (hl_random_paper vs hl_random_delta share a strategy)
-            ident = {"method": m["method"], "strategy": m.get("arm") or m["strategy"], "generator": m.get("generator", ""),
-                     "sampling": m.get("sampling", ""), "augment": m.get("augment", ""), "seed": m.get("seed", 0)}
-        rows, correct = [], {}
-        for label, tg in loaded.items():
-            keep = correct.setdefault(label, {}) if label in keep_correct else None
-            for r in E.evaluate_encoder(enc, tg, protocols=protocols, seed=seed, correct=keep):
-                rows.append({"encoder": name, **ident, **{k: v for k, v in r.items() if k != "seed"},
-                             "target": label, "eval_seed": r["seed"]})
-        if any(correct.values()):
-            checkpoint.save(cache / f"{name}.correct.pt", {t: c for t, c in correct.items() if c}, kind="correct")
-        df = pd.DataFrame(rows)
-        atomic_write_text(f, df.to_csv(index=False))
-        frames.append(pd.read_csv(f, keep_default_na=False))
-    return pd.concat(frames, ignore_index=True)
+    todo = {f"ref-{r}": None for r in references}
+    todo.update(encoders)
+    missing = [(name, path, specs, tuple(protocols), seed, str(cache), ref_width, tuple(ref_blocks), tuple(keep_correct))
+               for name, path in todo.items() if not (cache / f"{name}.csv").exists()]
+    run_parallel(_evaluate_one, missing, jobs)
+    return pd.concat([pd.read_csv(cache / f"{name}.csv", keep_default_na=False) for name in todo], ignore_index=True)
 
 
 def views_label(strategy: str, sampling: str, augment: str) -> str:
@@ -152,22 +168,81 @@ def fmt_pm(mean: float, std: float, n: int) -> str:
     return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if n > 1 and not math.isnan(std) else "")
 
 
-def paired_gains(cache: str | Path, arms: dict[str, list[str]], reference: str, target: str = "fashion_mnist",
-                 protocol: str = "linear", n_boot: int = 2000, seed: int = 0) -> dict[str, dict]:
+def _correct(cache: str | Path, name: str, target: str, protocol: str):
+    path = Path(cache) / f"{name}.correct.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no {path}: evaluate {name!r} with evaluate_all(keep_correct=({target!r},))")
+    c = checkpoint.load(path, kind="correct")
+    if target not in c or protocol not in c[target]:
+        raise KeyError(f"{path} has no {target}/{protocol}; it has {sorted(c)}")
+    return c[target][protocol]
+
+
+def paired_gains(cache: str | Path, arms: dict[str, list[str]], reference: str | list[str],
+                 target: str = "fashion_mnist", protocol: str = "linear", n_boot: int = 2000,
+                 seed: int = 0) -> dict[str, dict]:
     """Per arm (``arm -> encoder names``, one per pretraining seed), its top-1 gain in points over
-    ``reference`` (an encoder name, e.g. ``ref-pixels``) on ``target`` / ``protocol``, with a
-    paired bootstrap interval over the test images and the seeds (:func:`hlwb.calibration.paired_gain`);
-    needs the ``.correct.pt`` files :func:`evaluate_all` keeps."""
+    ``reference`` (an encoder name, e.g. ``ref-pixels``, or a list: another arm's seeds) on
+    ``target`` / ``protocol``, with a paired bootstrap interval over the test images and the
+    seeds (:func:`hlwb.calibration.paired_gain`); needs the ``.correct.pt`` files
+    :func:`evaluate_all` keeps."""
     from .calibration import paired_gain
 
-    def load(name: str):
-        path = Path(cache) / f"{name}.correct.pt"
-        if not path.exists():
-            raise FileNotFoundError(f"no {path}: evaluate {name!r} with evaluate_all(keep_correct=({target!r},))")
-        c = checkpoint.load(path, kind="correct")
-        if target not in c or protocol not in c[target]:
-            raise KeyError(f"{path} has no {target}/{protocol}; it has {sorted(c)}")
-        return c[target][protocol]
+    ref = ([_correct(cache, n, target, protocol) for n in reference] if isinstance(reference, list)
+           else _correct(cache, reference, target, protocol))
+    return {arm: paired_gain([_correct(cache, n, target, protocol) for n in names], ref, n_boot=n_boot, seed=seed)
+            for arm, names in arms.items()}
 
-    ref = load(reference)
-    return {arm: paired_gain([load(n) for n in names], ref, n_boot=n_boot, seed=seed) for arm, names in arms.items()}
+
+def arm_runs(df: pd.DataFrame, method: str = "simclr", augment: str | None = "fair",
+             sampling: str = "continuous") -> dict[str, list[str]]:
+    """``arm -> encoder names`` (sorted by seed) of the pretrained rows of ``df`` with that method,
+    T_x setting (None: any) and sampling; the reference rows are left out."""
+    d = df[(df.method == method) & (df.sampling.replace("", "continuous") == sampling)]
+    if augment is not None:
+        d = d[d.augment == augment]
+    d = d.drop_duplicates("encoder").sort_values(["strategy", "seed"])
+    return {arm: g.encoder.tolist() for arm, g in d.groupby("strategy", sort=True)}
+
+
+STUDY_PROTOCOLS = ("linear", "knn_k20")  # the headline's probes, declared before the sweep
+
+
+def gains_table(df: pd.DataFrame, cache: str | Path, arms: dict[str, list[str]],
+                references: tuple[str, ...] = ("ref-pixels", "ref-random"), target: str = "fashion_mnist",
+                protocols: tuple[str, ...] = STUDY_PROTOCOLS, n_boot: int = 2000) -> pd.DataFrame:
+    """One row per (arm, protocol): top-1 mean and std over seeds (%), and per reference the gain in
+    points with its paired bootstrap interval (over test images and seeds)."""
+    no_draw = df.draw.astype(str) == ""
+    t = df[(df.target == target) & (df.metric == "top1") & no_draw]
+    rows = []
+    for protocol in protocols:
+        gains = {r: paired_gains(cache, arms, r, target, protocol, n_boot) for r in references}
+        for arm, names in arms.items():
+            v = 100 * t[(t.protocol == protocol) & t.encoder.isin(names)].value
+            row = {"arm": arm, "protocol": protocol, "n_seeds": len(names), "mean": v.mean(),
+                   "std": v.std(ddof=1) if len(v) > 1 else float("nan")}
+            for r in references:
+                g = gains[r][arm]
+                short = r.removeprefix("ref-")
+                row.update({f"gain_{short}": g["gain"], f"ci_low_{short}": g["ci_low"], f"ci_high_{short}": g["ci_high"]})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def differences(cache: str | Path, pairs: list[tuple[str, list[str], str, list[str]]], target: str = "fashion_mnist",
+                protocols: tuple[str, ...] = STUDY_PROTOCOLS, n_boot: int = 2000) -> pd.DataFrame:
+    """``(label a, encoders a, label b, encoders b)`` -> a − b in top-1 points per protocol, with a
+    paired bootstrap interval (the same test images; each side's seeds resampled)."""
+    rows = []
+    for a, na, b, nb in pairs:
+        for protocol in protocols:
+            g = paired_gains(cache, {a: na}, nb, target, protocol, n_boot)[a]
+            rows.append({"a": a, "b": b, "protocol": protocol, "diff": g["gain"], "ci_low": g["ci_low"],
+                         "ci_high": g["ci_high"], "seeds_a": len(na), "seeds_b": len(nb),
+                         "resolved": g["ci_low"] > 0 or g["ci_high"] < 0})
+    return pd.DataFrame(rows)
+
+
+def fmt_gain(gain: float, lo: float, hi: float) -> str:
+    return f"{gain:+.2f} [{lo:+.2f}, {hi:+.2f}]"

@@ -3,7 +3,7 @@ import json
 import nbformat
 import pytest
 
-from hlwb import pipeline
+from hlwb import parallel, pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -243,8 +243,8 @@ def _threads(_):
 
 
 def test_run_parallel_keeps_order_and_gives_each_worker_one_thread():
-    assert pipeline.run_parallel(abs, [-3, 2, -1], jobs=1) == [3, 2, 1]
-    out = pipeline.run_parallel(_threads, list(range(4)), jobs=2)
+    assert parallel.run_parallel(abs, [-3, 2, -1], jobs=1) == [3, 2, 1]
+    out = parallel.run_parallel(_threads, list(range(4)), jobs=2)
     assert len(out) == 4 and {t for _, t in out} == {"1"}
     assert all(pid != __import__("os").getpid() for pid, _ in out)  # in worker processes
 
@@ -257,7 +257,7 @@ def test_results_file_gathers_budget_references_arms_and_walkers(tmp_path):
     rows = []
     for enc, val in (("ref-pixels", 0.846), ("ref-random", 0.795), ("simclr-real-s0", 0.87), ("simclr-real-s1", 0.88),
                      ("simclr-real-paper-s0", 0.86), ("byol-real-s0", 0.5), ("simclr-hl_learned-fixed-s0", 0.1)):
-        for protocol, v in (("linear", val), ("knn_k20", val - 0.01), ("knn_k200", val - 0.03)):
+        for protocol, v in (("linear", val), ("knn_k20", val - 0.03), ("knn_k200", val - 0.01)):
             rows.append({"encoder": enc, "target": "fashion_mnist", "protocol": protocol, "metric": "top1",
                          "value": v, "draw": ""})
         rows.append({"encoder": enc, "target": "digits", "protocol": "linear", "metric": "top1", "value": 0.0,
@@ -277,13 +277,17 @@ def test_results_file_gathers_budget_references_arms_and_walkers(tmp_path):
     (tmp_path / "03_walkers" / "results.json").write_text(json.dumps({"walkers": {"hl": {
         "rule": "reference", "samples": 5120, "oracle_agreement": 0.685, "mean_delta": 0.88, "triggered": True,
         "nmi": 0.6}}}))
+    (tmp_path / "06_transfer" / "results.json").write_text(json.dumps({"study": {"headline": [1]}, "other": 2}))
     res = report.results_file(tmp_path, {"steps": 200, "batch": 128, "width": 16, "blocks": "1,1,1,1"}, 12.0)
     assert res["budget"] == {"steps": 200, "batch": 128, "width": 16, "blocks": "1,1,1,1", "wall_s": 12.0}
-    assert res["references"]["pixels"] == {"linear": pytest.approx(84.6), "knn": pytest.approx(83.6)}
+    # knn is k = 20, the declared k, even where k = 200 scores higher
+    assert res["references"]["pixels"] == {"linear": pytest.approx(84.6), "knn": pytest.approx(81.6),
+                                           "knn_k200": pytest.approx(83.6)}
+    assert res["study"] == {"headline": [1]} and "other" not in res and "calibration" not in res
     assert res["references"]["random_trunk"]["linear"] == pytest.approx(79.5)
     assert set(res["arms"]) == {"real", "real (paper T_x)"}  # byol and the fixed-set run are not headline arms
     real = res["arms"]["real"]
     assert real["seeds"] == [0, 1] and real["linear"] == [pytest.approx(87.0), pytest.approx(88.0)]
-    assert real["knn"] == [pytest.approx(86.0), pytest.approx(87.0)] and real["augment"] == "fair"
+    assert real["knn"] == [pytest.approx(84.0), pytest.approx(85.0)] and real["augment"] == "fair"
     assert res["walkers"] == {"hl": {"rule": "reference", "samples": 5120, "oracle_agreement": 0.685,
                                      "mean_delta": 0.88, "triggered": True}}

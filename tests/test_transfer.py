@@ -261,3 +261,51 @@ def test_per_image_correctness_is_kept_and_gives_paired_gains(sweep):
     assert knn["real"]["gain"] == pytest.approx(100 * (k20["simclr-real"] - k20["ref-pixels"]))
     with pytest.raises(FileNotFoundError, match="keep_correct"):
         transfer.paired_gains(tmp / "rows_c", {"x": ["nope"]}, "ref-pixels", target="digits")
+
+
+def test_study_tables_gains_over_references_and_arm_differences(sweep):
+    tmp, _ = sweep
+    _save(tmp / "study" / "simclr-real-s0" / "encoder.pt", 0, method="simclr", strategy="real", arm="real", seed=0,
+          generator="", sampling="", augment="fair")
+    _save(tmp / "study" / "simclr-real-s1" / "encoder.pt", 5, method="simclr", strategy="real", arm="real", seed=1,
+          generator="", sampling="", augment="fair")
+    _save(tmp / "study" / "simclr-hl_random_paper-s0" / "encoder.pt", 1, method="simclr", strategy="hl_random",
+          arm="hl_random_paper", seed=0, generator="biggan", sampling="continuous", augment="fair")
+    _save(tmp / "study" / "simclr-hl_random_paper-paper-s0" / "encoder.pt", 2, method="simclr",
+          strategy="hl_random", arm="hl_random_paper", seed=0, generator="biggan", sampling="continuous",
+          augment="paper")
+    _save(tmp / "study" / "byol-real-s0" / "encoder.pt", 3, method="byol", strategy="real", arm="real", seed=0,
+          generator="", sampling="", augment="fair")
+    df = transfer.evaluate_all(transfer.find_encoders(tmp / "study"), ["pixels", "random"],
+                               transfer.target_specs("digits", ""), ["linear", "knn"], seed=0,
+                               cache=tmp / "rows_s", ref_width=4, keep_correct=("digits",))
+    fair = transfer.arm_runs(df)
+    assert fair == {"hl_random_paper": ["simclr-hl_random_paper-s0"], "real": ["simclr-real-s0", "simclr-real-s1"]}
+    assert transfer.arm_runs(df, augment="paper") == {"hl_random_paper": ["simclr-hl_random_paper-paper-s0"]}
+    assert transfer.arm_runs(df, method="byol") == {"real": ["byol-real-s0"]}
+    tab = transfer.gains_table(df, tmp / "rows_s", fair, target="digits", n_boot=200)
+    top1 = df[(df.metric == "top1") & (df.draw.astype(str) == "")].set_index(["encoder", "protocol"]).value
+    real = tab[(tab.arm == "real") & (tab.protocol == "linear")].iloc[0]
+    vals = [100 * top1[("simclr-real-s0", "linear")], 100 * top1[("simclr-real-s1", "linear")]]
+    assert real.n_seeds == 2 and real["mean"] == pytest.approx(sum(vals) / 2)
+    assert real.gain_pixels == pytest.approx(real["mean"] - 100 * top1[("ref-pixels", "linear")])
+    assert real.ci_low_random <= real.gain_random <= real.ci_high_random
+    assert set(tab.protocol) == {"linear", "knn_k20"}
+    d = transfer.differences(tmp / "rows_s", [("hl", fair["hl_random_paper"], "real", fair["real"])],
+                             target="digits", n_boot=200)
+    lin = d[d.protocol == "linear"].iloc[0]
+    hl = tab[(tab.arm == "hl_random_paper") & (tab.protocol == "linear")].iloc[0]
+    assert lin["diff"] == pytest.approx(hl["mean"] - real["mean"])
+    assert lin.ci_low <= lin["diff"] <= lin.ci_high and lin.resolved == (lin.ci_low > 0 or lin.ci_high < 0)
+
+
+def test_evaluate_all_in_parallel_workers_matches_one_process(tmp_path):
+    _save(tmp_path / "pre" / "simclr-real" / "encoder.pt", 0, method="simclr", strategy="real", seed=0)
+    _save(tmp_path / "pre" / "simclr-synth" / "encoder.pt", 1, method="simclr", strategy="synth", seed=0)
+    specs = transfer.target_specs("digits", "")  # real digits in each spawned worker (no monkeypatch there)
+    enc = transfer.find_encoders(tmp_path / "pre")
+    one = transfer.evaluate_all(enc, ["pixels"], specs, ["knn"], seed=0, cache=tmp_path / "a", keep_correct=())
+    two = transfer.evaluate_all(enc, ["pixels"], specs, ["knn"], seed=0, cache=tmp_path / "b", keep_correct=(),
+                                jobs=2)
+    assert len(one) == len(two) > 0
+    pd.testing.assert_frame_equal(one, two)
