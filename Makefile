@@ -4,6 +4,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 PROFILE ?= laptop
+JOBS    ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: pipeline test env data smoke clean-notebooks
@@ -22,7 +23,7 @@ data: env
 	  || $(BIN)/python -m hlwb download-data
 
 pipeline: data
-	HLWB_HEADLESS=1 $(BIN)/python -m hlwb pipeline --profile $(PROFILE)
+	HLWB_HEADLESS=1 $(BIN)/python -m hlwb pipeline --profile $(PROFILE) --jobs $(JOBS)
 
 smoke: data
 	HLWB_HEADLESS=1 $(BIN)/python -m hlwb pipeline --profile smoke

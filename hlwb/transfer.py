@@ -106,8 +106,13 @@ def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[t
     cache.mkdir(parents=True, exist_ok=True)
     todo = {f"ref-{r}": None for r in references}
     todo.update(encoders)
+    kept = [label for label, _, _ in specs if label in keep_correct]
+
+    def done(name: str) -> bool:  # rows cached, and the correctness asked for (an older cache may lack it)
+        return (cache / f"{name}.csv").exists() and (not kept or (cache / f"{name}.correct.pt").exists())
+
     missing = [(name, path, specs, tuple(protocols), seed, str(cache), ref_width, tuple(ref_blocks), tuple(keep_correct))
-               for name, path in todo.items() if not (cache / f"{name}.csv").exists()]
+               for name, path in todo.items() if not done(name)]
     run_parallel(_evaluate_one, missing, jobs)
     return pd.concat([pd.read_csv(cache / f"{name}.csv", keep_default_na=False) for name in todo], ignore_index=True)
 

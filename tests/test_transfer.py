@@ -126,6 +126,11 @@ def test_evaluate_all_reads_cached_encoders_back_without_recomputing(sweep, monk
     with pytest.raises(AssertionError, match="although every encoder is cached"):
         transfer.evaluate_all(transfer.find_encoders(tmp / "pre"), ["pixels"], specs, ["linear"], seed=0,
                               cache=tmp / "rows")
+    # a cache written without the per-image correctness now asked for is not taken as done
+    (tmp / "pre" / "byol-real" / "encoder.pt").unlink()
+    with pytest.raises(AssertionError, match="although every encoder is cached"):
+        transfer.evaluate_all(encoders, ["pixels"], specs, ["linear", "knn"], seed=0, cache=tmp / "rows",
+                              keep_correct=("digits",))
 
 
 # ---- accuracy_table, gain_over_real, headline ----
