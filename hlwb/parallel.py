@@ -15,14 +15,47 @@ def one_thread() -> None:
     os.environ.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
 
 
-def run_parallel(fn, items: list, jobs: int) -> list:
+def run_parallel(fn, items: list, jobs: int, on_done=None) -> list:
     """``[fn(x) for x in items]``, in order; with ``jobs`` > 1 in that many spawned worker
-    processes at one thread each (``fn`` must be importable: a module-level function)."""
+    processes at one thread each (``fn`` must be importable: a module-level function).
+    ``on_done(i, result)`` is called as each item finishes (in completion order)."""
     if jobs <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
+        out = []
+        for i, x in enumerate(items):
+            out.append(fn(x))
+            if on_done:
+                on_done(i, out[-1])
+        return out
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn"),
                              initializer=one_thread) as pool:
-        return list(pool.map(fn, items))
+        futures = {pool.submit(fn, x): i for i, x in enumerate(items)}
+        results: list = [None] * len(items)
+        for f in as_completed(futures):
+            i = futures[f]
+            results[i] = f.result()
+            if on_done:
+                on_done(i, results[i])
+        return results
+
+
+class Progress:
+    """``k of N`` with the elapsed time and an ETA from the items done so far, one log line each."""
+
+    def __init__(self, total: int, label: str, log=print):
+        import time
+
+        self.total, self.label, self.log, self.done, self.t0 = total, label, log, 0, time.perf_counter()
+
+    def __call__(self, name: str, detail: str = "") -> str:
+        import time
+
+        self.done += 1
+        el = time.perf_counter() - self.t0
+        eta = el / self.done * (self.total - self.done)
+        line = (f"{self.label}: {self.done} of {self.total} done ({name}{', ' + detail if detail else ''}); "
+                f"elapsed {el / 60:.1f} min, ETA {eta / 60:.1f} min")
+        self.log(line)
+        return line

@@ -26,7 +26,7 @@ from . import config
 from . import report
 from .checkpoint import atomic_write_json, atomic_write_text
 from .fingerprint import stage_fingerprint
-from .parallel import run_parallel
+from .parallel import Progress, run_parallel
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,9 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant:
     try:
         pm.execute_notebook(NOTEBOOK_DIR / f"{notebook}.ipynb", executed, parameters=params,
                             kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=sys.stderr.isatty(),
-                            log_output=False, execution_timeout=CELL_TIMEOUT_S[profile])
+                            log_output=False, execution_timeout=CELL_TIMEOUT_S[profile],
+                            # the kernel's own start-up warnings (TCP transport) are noise in a healthy run
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except pm.PapermillExecutionError as e:
         atomic_write_json(marker, {"fingerprint": fp, "status": "failed", "params": params})
         raise PipelineError(f"stage {stage} failed in cell {e.cell_index} ({e.ename}: {e.evalue}); "
@@ -195,14 +197,20 @@ def run_sweep(stage: str, profile: str, out: Path, force: bool = False, jobs: in
     stage_dir = out / stage
     done: dict[str, StageResult] = {}
 
-    def run(runs: list[tuple[str, dict]]) -> None:
+    def run(runs: list[tuple[str, dict]], part: str) -> None:
         items = [(stage, profile, out, force, name, {**base, **extra, "run_dir": str(stage_dir / name)})
                  for name, extra in runs]
-        done.update(zip([n for n, _ in runs], run_parallel(_run_variant, items, jobs)))
+        progress = Progress(len(items), f"{stage} {part}", log=logger.info)
 
-    run(study.headline_runs(plan))
+        def report(i: int, r: StageResult) -> None:
+            progress(runs[i][0], f"{r.status} in {r.wall_s:.0f} s")
+
+        done.update(zip([n for n, _ in runs], run_parallel(_run_variant, items, jobs, on_done=report)))
+
+    run(study.headline_runs(plan), "headline")
     best = study.best_hl_arm({n: r.results for n, r in done.items()})
-    run(study.followup_runs(plan, best, base["steps"], base["batch"]))
+    logger.info("%s: best HL arm on the validation kNN: %s", stage, best)
+    run(study.followup_runs(plan, best, base["steps"], base["batch"]), "follow-up")
     results = {"best_hl_arm": best, "selected_on": "validation kNN (Fashion-MNIST train 50k..60k)",
                "runs": {n: r.results for n, r in done.items()}}
     atomic_write_json(stage_dir / "results.json", results)

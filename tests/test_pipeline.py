@@ -291,3 +291,15 @@ def test_results_file_gathers_budget_references_arms_and_walkers(tmp_path):
     assert real["knn"] == [pytest.approx(84.0), pytest.approx(85.0)] and real["augment"] == "fair"
     assert res["walkers"] == {"hl": {"rule": "reference", "samples": 5120, "oracle_agreement": 0.685,
                                      "mean_delta": 0.88, "triggered": True}}
+
+
+def test_run_parallel_reports_each_item_as_it_finishes_and_progress_counts():
+    seen = []
+    assert parallel.run_parallel(abs, [-3, 2], jobs=2, on_done=lambda i, r: seen.append((i, r))) == [3, 2]
+    assert sorted(seen) == [(0, 3), (1, 2)]
+    lines = []
+    p = parallel.Progress(3, "sweep", log=lines.append)
+    p("a", "ran in 5 s")
+    p("b")
+    assert lines[0].startswith("sweep: 1 of 3 done (a, ran in 5 s); elapsed ") and "ETA" in lines[0]
+    assert lines[1].startswith("sweep: 2 of 3 done (b); ")
