@@ -229,10 +229,31 @@ def executed_notebook(out: Path, stage: str) -> Path:
     return out / stage / f"{stage}.ipynb"
 
 
+def last_run_time(out: Path, stage: str) -> dict:
+    """How long a stage's last successful run took, from its markers (``stage.json``: ``wall_s``,
+    written when the run finished). For a sweep: ``wall_s`` is the wall-clock span from the first
+    run's start to the last run's end (runs side by side overlap), ``run_s`` the sum over runs."""
+    d = out / stage
+    markers = [d / "stage.json"] if stage not in SWEEPS else sorted(d.glob("*/stage.json"))
+    spans = []
+    for m in markers:
+        if m.exists():
+            rec = json.loads(m.read_text())
+            if rec.get("status") == "ok" and "wall_s" in rec:
+                end = m.stat().st_mtime
+                spans.append((end - rec["wall_s"], end, rec["wall_s"]))
+    if not spans:
+        return {}
+    return {"wall_s": max(e for _, e, _ in spans) - min(s for s, _, _ in spans),
+            "run_s": sum(w for _, _, w in spans), "runs": len(spans)}
+
+
 def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> str:
-    """Gather every stage's results into summary.json, summary.md and report.md (:mod:`hlwb.report`)."""
+    """Gather every stage's results into summary.json, summary.md and report.md (:mod:`hlwb.report`);
+    each stage also gets ``last_wall_s``, the wall time of the run that produced its results."""
     summary = {"profile": profile, "wall_s": wall_s,
-               "stages": {r.stage: {"status": r.status, "wall_s": r.wall_s, "results": r.results}
+               "stages": {r.stage: {"status": r.status, "wall_s": r.wall_s, "results": r.results,
+                                    **{f"last_{k}": v for k, v in last_run_time(out, r.stage).items()}}
                           for r in done}}
     atomic_write_json(out / "summary.json", summary)
     text = report.summary_markdown(summary)
@@ -243,7 +264,9 @@ def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> 
     sweep = "05_contrastive_pretraining"
     p5 = stage_params(sweep, profile, out)
     numbers = report.results_file(out, {k: p5[k] for k in ("steps", "batch", "width", "blocks")},
-                                  summary["stages"].get(sweep, {}).get("wall_s"))
+                                  summary["stages"].get(sweep, {}).get("last_wall_s"))
+    numbers["stage_wall_s"] = {st: v.get("last_wall_s") for st, v in summary["stages"].items()}
+    numbers["sweep_run_s"] = summary["stages"].get(sweep, {}).get("last_run_s")
     # the laptop run's numbers are committed beside its figures; other profiles keep them in the run
     dest = config.REPO_ROOT / "figures" if profile == "laptop" else out
     atomic_write_json(dest / f"results_{profile}.json", {"profile": profile, **numbers})

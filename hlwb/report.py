@@ -18,8 +18,64 @@ REPORT_FIGURES = {
     "01_hl_generator": ("*_samples.png", "*_hierarchy.png", "chunk_agreement.png"),
     "03_walkers": ("walkers_infonce_*.png", "walkers_oracle_agreement_*.png"),
     "04_chunk_perturbations": ("sigma_agreement.png", "*_sigma_grid.png"),
-    "06_transfer": ("transfer_linear_top1.png", "transfer_gain_over_real.png"),
+    "06_transfer": ("calibration_curve.png", "study_gain_over_pixels.png", "study_arm_differences.png",
+                    "transfer_linear_top1.png", "transfer_gain_over_real.png"),
 }
+
+
+def _ci(g: float, lo: float, hi: float) -> str:
+    return f"{g:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[str]:
+    """Notebook 06's study as Markdown tables: the calibration curve, the headline (fair T_x) with
+    gains over pixels and the random trunk, the arm differences, the paper-setting contrast,
+    other methods and continuous vs fixed sampling (all with 95 % paired bootstrap intervals)."""
+    lines: list[str] = []
+    if calibration:
+        lines += ["**Budget calibration** (real-data SimCLR, full Fashion-MNIST splits; bar: ≥ 3 points over "
+                  "pixels on linear and kNN, ≥ 5 linear over a random trunk):", "",
+                  "| width | batch | steps | linear | kNN k20 | linear − pixels | kNN − pixels | linear − random | bar |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['width']} | {r['batch']} | {r['steps']} | {r['linear']:.2f} | {r['knn_k20']:.2f} | "
+                  f"{_ci(r['linear_vs_pixels'], *r['linear_vs_pixels_ci'])} | {_ci(r['knn_vs_pixels'], *r['knn_vs_pixels_ci'])} | "
+                  f"{_ci(r['linear_vs_random'], *r['linear_vs_random_ci'])} | {'met' if r['meets_bar'] else 'not met'} |"
+                  for r in calibration]
+        lines.append("")
+
+    def gains(title: str, rows: list[dict]) -> None:
+        if not rows:
+            return
+        nonlocal lines
+        lines += [title, "", "| arm | probe | seeds | top-1 % (mean ± std) | − pixels [95 % CI] | − random trunk [95 % CI] |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for r in rows:
+            sd = f" ± {r['std']:.2f}" if r.get("std") is not None and r["std"] == r["std"] else ""
+            lines.append(f"| {r.get('method', '') + ' ' if r.get('method') and r.get('method') != study.get('method') else ''}"
+                         f"{r['arm']} | {r['protocol']} | {r['n_seeds']} | {r['mean']:.2f}{sd} | "
+                         f"{_ci(r['gain_pixels'], r['ci_low_pixels'], r['ci_high_pixels'])} | "
+                         f"{_ci(r['gain_random'], r['ci_low_random'], r['ci_high_random'])} |")
+        lines.append("")
+
+    def diffs(title: str, rows: list[dict]) -> None:
+        if not rows:
+            return
+        nonlocal lines
+        lines += [title, "", "| a | b | probe | seeds a / b | a − b [95 % CI] | resolved |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['a']} | {r['b']} | {r['protocol']} | {r['seeds_a']} / {r['seeds_b']} | "
+                  f"{_ci(r['diff'], r['ci_low'], r['ci_high'])} | {'yes' if r['resolved'] else 'no'} |" for r in rows]
+        lines.append("")
+
+    tgt = study.get("target", "fashion_mnist")
+    gains(f"**Headline** ({study.get('method')}, every arm at the same T_x, {tgt} test; best HL arm on the "
+          f"validation kNN: {study.get('best_hl_arm')}):", study.get("headline", []))
+    diffs("**Arm differences** (paired over test images, seeds resampled on both sides):", study.get("differences", []))
+    gains("**The paper's T_x setting** (contrast; real and GenRep rows are the headline runs):", study.get("paper_setting", []))
+    diffs("**Paper T_x vs fair T_x**:", study.get("paper_vs_fair", []))
+    gains("**Other methods** (one seed):", [r for r in study.get("methods", []) if r.get("method") != study.get("method")])
+    gains("**Fixed-set runs**:", study.get("fixed", []))
+    diffs("**Continuous − fixed sampling** (equal steps):", study.get("continuous_vs_fixed", []))
+    return lines
 
 
 def summary_markdown(summary: dict) -> str:
@@ -44,10 +100,18 @@ def write_report(out: Path, profile: str, summary: dict, figure_dirs: dict[str, 
 
     lines = [f"# hlwb run report — {profile} profile", "",
              (f"{datetime.date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
-              f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s"), ""]
+              f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s; written to {out / 'report.md'}"), ""]
+    if profile == "smoke":
+        lines += ["> **Smoke profile**: a few steps on tiny data to test the code paths. These numbers say nothing "
+                  "about the methods; see the laptop report for results.", ""]
+    lines += ["| stage | status | wall s (its last run) |", "| --- | --- | --- |"]
+    lines += [f"| {st} | {v['status']} | {v.get('last_wall_s', v['wall_s']):.0f} |" for st, v in summary["stages"].items()]
+    lines.append("")
     for stage, st in summary["stages"].items():
         lines += [f"## {stage} ({st['status']}, {st['wall_s']:.0f} s)", ""]
         res = st["results"]
+        if stage == "06_transfer" and "study" in res:
+            lines += study_markdown(res["study"], res.get("calibration"))
         if stage in swept:
             runs = res.get("runs", {})
             lines += [f"best HL arm (chosen on the validation kNN): **{res.get('best_hl_arm')}**", "",

@@ -76,7 +76,7 @@ PLANS: dict[str, Plan] = {
     "smoke": Plan("simclr", (Arm("real", "real"), Arm("synth", "synth"),
                              Arm("hl_random_paper", "hl_random", hl_rule="paper"),
                              Arm("flat_matched", "flat_matched"), Arm("hl_learned", "hl_learned")),
-                  contrast=("real",), methods=("byol",), fixed_seeds=(0,), fixed_passes=2),
+                  contrast=("real", "hl_random_paper"), methods=("byol",), fixed_seeds=(0,), fixed_passes=2),
     "laptop": Plan("simclr", _arms((0, 1, 2), (0, 1)), contrast=("real", "gaussian", "hl_random_paper"),
                    contrast_seeds=(0, 1), methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2)),
     "gpu": Plan("simclr", _arms((0, 1, 2), (0, 1, 2)), contrast=("real", "gaussian", "hl_random_paper"),

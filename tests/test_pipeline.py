@@ -174,7 +174,7 @@ def test_run_sweep_follows_the_study_plan(tmp_path, monkeypatch):
     res = pipeline.run_sweep(stage, "smoke", tmp_path)
     names = [c["variant"] for c in calls]
     base = pipeline.stage_params(stage, "smoke", tmp_path)
-    headline = [f"simclr-{a.name}-s{s}" for a in plan.arms for s in a.seeds] + ["simclr-real-paper-s0"]
+    headline = [f"simclr-{a.name}-s{s}" for a in plan.arms for s in a.seeds] + ["simclr-hl_random_paper-paper-s0"]
     # the best HL arm on the validation kNN is hl_learned: byol on real and on it, then its fixed-set run
     assert names == headline + ["byol-real-s0", "byol-hl_learned-s0", "simclr-hl_learned-fixed-s0"]
     for c, name in zip(calls, names):
@@ -303,3 +303,38 @@ def test_run_parallel_reports_each_item_as_it_finishes_and_progress_counts():
     p("b")
     assert lines[0].startswith("sweep: 1 of 3 done (a, ran in 5 s); elapsed ") and "ETA" in lines[0]
     assert lines[1].startswith("sweep: 2 of 3 done (b); ")
+
+
+def test_last_run_time_spans_side_by_side_sweep_runs(tmp_path):
+    import os
+
+    sweep = tmp_path / "05_contrastive_pretraining"
+    for name, wall, end in (("a", 100.0, 1000.0), ("b", 150.0, 1100.0), ("c", 50.0, 1200.0)):
+        (sweep / name).mkdir(parents=True)
+        m = sweep / name / "stage.json"
+        m.write_text(json.dumps({"status": "ok", "wall_s": wall}))
+        os.utime(m, (end, end))
+    (sweep / "d").mkdir()
+    (sweep / "d" / "stage.json").write_text(json.dumps({"status": "failed"}))  # not counted
+    t = pipeline.last_run_time(tmp_path, "05_contrastive_pretraining")
+    assert t == {"wall_s": pytest.approx(1200 - 900), "run_s": pytest.approx(300), "runs": 3}
+    (tmp_path / "04_chunk_perturbations").mkdir()
+    assert pipeline.last_run_time(tmp_path, "04_chunk_perturbations") == {}
+
+
+def test_report_shows_the_study_tables_and_warns_on_smoke(tmp_path):
+    from hlwb import report
+
+    gain = {"arm": "real", "protocol": "linear", "n_seeds": 3, "mean": 85.0, "std": 0.3, "gain_pixels": 0.4,
+            "ci_low_pixels": -0.1, "ci_high_pixels": 0.9, "gain_random": 5.5, "ci_low_random": 5.0,
+            "ci_high_random": 6.0}
+    diff = {"a": "hl_random_paper", "b": "real", "protocol": "linear", "seeds_a": 3, "seeds_b": 3, "diff": -1.2,
+            "ci_low": -1.9, "ci_high": -0.5, "resolved": True}
+    summary = {"profile": "smoke", "wall_s": 5.0, "stages": {"06_transfer": {
+        "status": "ran", "wall_s": 5.0, "last_wall_s": 5.0,
+        "results": {"study": {"method": "simclr", "target": "fashion_mnist", "best_hl_arm": "hl_learned",
+                              "headline": [gain], "differences": [diff]}}}}}
+    text = report.write_report(tmp_path, "smoke", summary, {}).read_text()
+    assert "Smoke profile" in text and str(tmp_path / "report.md") in text
+    assert "| real | linear | 3 | 85.00 ± 0.30 | +0.40 [-0.10, +0.90] | +5.50 [+5.00, +6.00] |" in text
+    assert "| hl_random_paper | real | linear | 3 / 3 | -1.20 [-1.90, -0.50] | yes |" in text
