@@ -138,19 +138,20 @@ def best_hl_arm(results: dict[str, dict]) -> str:
 
 
 def followup_runs(plan: Plan, best: str, steps: int, batch: int) -> list[tuple[str, dict]]:
-    """(variant, parameters) of the other methods and of the fixed-set runs, given the best HL arm."""
+    """(variant, parameters) of the fixed-set runs and of the other methods, given the best HL
+    arm (the fixed-set runs first: they complete the SimCLR study)."""
     runs = []
-    for m in plan.methods:
-        for name in dict.fromkeys(["real", "gaussian", best]):
-            if any(a.name == name for a in plan.arms):
-                a = plan.arm(name)
-                runs.append((variant(m, name, 0), {**a.params(), "method": m, "augment": "fair", "seed": 0}))
     a = plan.arm(best)
     n_fixed = max(batch, steps * batch // plan.fixed_passes)  # each pair seen ~fixed_passes times
     for s in plan.fixed_seeds:
         runs.append((variant(plan.method, best, s, sampling="fixed"),
                      {**a.params(), "method": plan.method, "augment": "fair", "seed": s, "sampling": "fixed",
                       "n_fixed": n_fixed}))
+    for m in plan.methods:
+        for name in dict.fromkeys(["real", "gaussian", best]):
+            if any(a.name == name for a in plan.arms):
+                a = plan.arm(name)
+                runs.append((variant(m, name, 0), {**a.params(), "method": m, "augment": "fair", "seed": 0}))
     return runs
 
 

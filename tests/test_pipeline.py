@@ -176,14 +176,14 @@ def test_run_sweep_follows_the_study_plan(tmp_path, monkeypatch):
     base = pipeline.stage_params(stage, "smoke", tmp_path)
     headline = [f"simclr-{a.name}-s{s}" for a in plan.arms for s in a.seeds] + ["simclr-hl_random_paper-paper-s0"]
     # the best HL arm on the validation kNN is hl_learned: byol on real and on it, then its fixed-set run
-    assert names == headline + ["byol-real-s0", "byol-hl_learned-s0", "simclr-hl_learned-fixed-s0"]
+    assert names == headline + ["simclr-hl_learned-fixed-s0", "byol-real-s0", "byol-hl_learned-s0"]
     for c, name in zip(calls, names):
         p = c["params"]
         assert (c["stage"], c["profile"], c["out"], c["force"]) == (stage, "smoke", tmp_path, False)
         assert p["run_dir"] == str(tmp_path / stage / name)
         assert p["augment"] == ("paper" if "-paper-" in name else "fair")
         assert p["strategy"] == plan.arm(p["arm"]).strategy and p["steps"] == base["steps"]
-    fixed = calls[-1]["params"]
+    fixed = next(c["params"] for c in calls if c["variant"].endswith("-fixed-s0"))
     assert fixed["sampling"] == "fixed" and fixed["n_fixed"] == max(base["batch"], base["steps"] * base["batch"] // 2)
     hl_paper = next(c["params"] for c in calls if c["variant"] == "simclr-hl_random_paper-s0")
     assert (hl_paper["strategy"], hl_paper["hl_rule"]) == ("hl_random", "paper")
