@@ -42,20 +42,24 @@ def run_parallel(fn, items: list, jobs: int, on_done=None) -> list:
 
 
 class Progress:
-    """``k of N`` with the elapsed time and an ETA from the items done so far, one log line each."""
+    """``k of N`` with the elapsed time and an ETA, one log line per finished item. The ETA is the
+    elapsed time per item that really ran (``cached=False``) times the items left; items found
+    cached count as done but not in that rate."""
 
     def __init__(self, total: int, label: str, log=print):
         import time
 
-        self.total, self.label, self.log, self.done, self.t0 = total, label, log, 0, time.perf_counter()
+        self.total, self.label, self.log, self.done, self.ran, self.t0 = total, label, log, 0, 0, time.perf_counter()
 
-    def __call__(self, name: str, detail: str = "") -> str:
+    def __call__(self, name: str, detail: str = "", cached: bool = False) -> str:
         import time
 
         self.done += 1
+        self.ran += not cached
         el = time.perf_counter() - self.t0
-        eta = el / self.done * (self.total - self.done)
+        eta = (f"ETA {el / self.ran * (self.total - self.done) / 60:.1f} min" if self.ran
+               else "ETA unknown (all cached so far)")
         line = (f"{self.label}: {self.done} of {self.total} done ({name}{', ' + detail if detail else ''}); "
-                f"elapsed {el / 60:.1f} min, ETA {eta / 60:.1f} min")
+                f"elapsed {el / 60:.1f} min, {eta}")
         self.log(line)
         return line

@@ -203,7 +203,7 @@ def run_sweep(stage: str, profile: str, out: Path, force: bool = False, jobs: in
         progress = Progress(len(items), f"{stage} {part}", log=logger.info)
 
         def report(i: int, r: StageResult) -> None:
-            progress(runs[i][0], f"{r.status} in {r.wall_s:.0f} s")
+            progress(runs[i][0], f"{r.status} in {r.wall_s:.0f} s", cached=r.status == "cached")
 
         done.update(zip([n for n, _ in runs], run_parallel(_run_variant, items, jobs, on_done=report)))
 

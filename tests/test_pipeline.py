@@ -299,10 +299,12 @@ def test_run_parallel_reports_each_item_as_it_finishes_and_progress_counts():
     assert sorted(seen) == [(0, 3), (1, 2)]
     lines = []
     p = parallel.Progress(3, "sweep", log=lines.append)
+    p("c", "cached", cached=True)
     p("a", "ran in 5 s")
     p("b")
-    assert lines[0].startswith("sweep: 1 of 3 done (a, ran in 5 s); elapsed ") and "ETA" in lines[0]
-    assert lines[1].startswith("sweep: 2 of 3 done (b); ")
+    assert lines[0].startswith("sweep: 1 of 3 done (c, cached); elapsed ") and "ETA unknown" in lines[0]
+    assert lines[1].startswith("sweep: 2 of 3 done (a, ran in 5 s); elapsed ") and "ETA 0." in lines[1]
+    assert lines[2].startswith("sweep: 3 of 3 done (b); ") and "ETA 0.0 min" in lines[2]
 
 
 def test_last_run_time_spans_side_by_side_sweep_runs(tmp_path):
