@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 STAGES: tuple[str, ...] = tuple(config.NOTEBOOKS)
 CELL_TIMEOUT_S = {"smoke": 300, "laptop": 1800, "gpu": 7200}
+# sub-folders a changed stage keeps: notebook 06's per-encoder rows, each keyed by the encoder
+# file's digest and the protocol (hlwb.transfer), so only new or changed encoders are scored again
+KEEP_ON_CHANGE: dict[str, tuple[str, ...]] = {"06_transfer": ("rows",)}
 
 
 class PipelineError(RuntimeError):
@@ -109,8 +112,11 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant:
         if force or prev.get("fingerprint") != fp:
             # training state in the stage folder (walkers, critics) belongs to other code or
             # parameters: start clean. A stage killed under the same fingerprint keeps it and resumes.
-            shutil.rmtree(run_dir)
-            run_dir.mkdir(parents=True)
+            # Caches that check their own validity per entry (KEEP_ON_CHANGE) are kept.
+            keep = [run_dir / k for k in KEEP_ON_CHANGE.get(notebook, ()) if (run_dir / k).exists()]
+            for child in run_dir.iterdir():
+                if child not in keep:
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
     executed = run_dir / f"{notebook}.ipynb"
     (run_dir / "results.json").unlink(missing_ok=True)  # a stale result must not pass for a new one
     env = {"HLWB_HEADLESS": "1", "HLWB_PROFILE": profile, "MPLBACKEND": "agg"}

@@ -63,11 +63,27 @@ def _targets(specs: list[tuple[str, str, dict]], seed: int) -> dict:
     return _TARGETS[key]
 
 
+def _cache_key(path: Path | None, specs, protocols, seed: int, ref_width: int, ref_blocks, keep_correct) -> dict:
+    """What a cached encoder's rows depend on: the encoder file's SHA-256 (a reference: its
+    name), the targets, protocols, seed and kept correctness. A cache entry is reused only
+    when its key matches, so a re-trained encoder of the same name is scored again."""
+    import hashlib
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path is not None else ""
+    return {"encoder_sha256": digest, "specs": [list(map(str, s)) for s in specs], "protocols": list(protocols),
+            "seed": seed, "ref": [ref_width, list(ref_blocks)] if path is None else None,
+            "keep_correct": sorted(keep_correct)}
+
+
 def _evaluate_one(job: tuple) -> Path:
     """Score one encoder (or ``ref-*`` reference) on every target; its rows (and correctness) go
-    to the cache atomically. A module-level function, so spawned workers can run it."""
+    to the cache atomically, then its key (:func:`_cache_key`). A module-level function, so
+    spawned workers can run it."""
+    import json
+
     name, path, specs, protocols, seed, cache, ref_width, ref_blocks, keep_correct = job
     f = Path(cache) / f"{name}.csv"
+    key = _cache_key(path, specs, protocols, seed, ref_width, ref_blocks, keep_correct)
     if path is None:
         ref = name[4:]
         kw = {"width": ref_width, "blocks": ref_blocks, "seed": seed} if ref == "random" else {}
@@ -88,7 +104,8 @@ def _evaluate_one(job: tuple) -> Path:
                          "target": label, "eval_seed": r["seed"]})
     if any(correct.values()):
         checkpoint.save(Path(cache) / f"{name}.correct.pt", {t: c for t, c in correct.items() if c}, kind="correct")
-    atomic_write_text(f, pd.DataFrame(rows).to_csv(index=False))  # last: its existence marks the encoder done
+    atomic_write_text(f, pd.DataFrame(rows).to_csv(index=False))
+    atomic_write_text(f.with_suffix(".key.json"), json.dumps(key, sort_keys=True))  # last: marks the entry done
     return f
 
 
@@ -104,15 +121,25 @@ def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[t
 
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
+    _TARGETS.clear()  # targets are loaded afresh per call (workers of this call share theirs)
     todo = {f"ref-{r}": None for r in references}
     todo.update(encoders)
+    import json
+
     kept = [label for label, _, _ in specs if label in keep_correct]
 
-    def done(name: str) -> bool:  # rows cached, and the correctness asked for (an older cache may lack it)
-        return (cache / f"{name}.csv").exists() and (not kept or (cache / f"{name}.correct.pt").exists())
+    def done(name: str, path: Path | None) -> bool:
+        """Rows cached under the same key, with the correctness asked for."""
+        k = cache / f"{name}.key.json"
+        if not ((cache / f"{name}.csv").exists() and k.exists()):
+            return False
+        if kept and not (cache / f"{name}.correct.pt").exists():
+            return False
+        want = _cache_key(path, specs, protocols, seed, ref_width, ref_blocks, keep_correct)
+        return json.loads(k.read_text()) == json.loads(json.dumps(want, sort_keys=True))
 
     missing = [(name, path, specs, tuple(protocols), seed, str(cache), ref_width, tuple(ref_blocks), tuple(keep_correct))
-               for name, path in todo.items() if not done(name)]
+               for name, path in todo.items() if not done(name, path)]
     run_parallel(_evaluate_one, missing, jobs)
     return pd.concat([pd.read_csv(cache / f"{name}.csv", keep_default_na=False) for name in todo], ignore_index=True)
 

@@ -340,3 +340,23 @@ def test_report_shows_the_study_tables_and_warns_on_smoke(tmp_path):
     assert "Smoke profile" in text and str(tmp_path / "report.md") in text
     assert "| real | linear | 3 | 85.00 ± 0.30 | +0.40 [-0.10, +0.90] | +5.50 [+5.00, +6.00] |" in text
     assert "| hl_random_paper | real | linear | 3 / 3 | -1.20 [-1.90, -0.50] | yes |" in text
+
+
+def test_a_changed_stage_starts_clean_but_keeps_self_checking_caches(tmp_path, monkeypatch):
+    import papermill
+
+    def fake_execute(src, dst, parameters, **kw):
+        (tmp_path / "06_transfer" / "results.json").write_text("{}")
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    stage = "06_transfer"
+    params = {**pipeline.stage_params(stage, "smoke", tmp_path), "run_dir": str(tmp_path / stage)}
+    d = tmp_path / stage
+    (d / "rows").mkdir(parents=True)
+    (d / "rows" / "enc.csv").write_text("kept")
+    (d / "figures").mkdir()
+    (d / "figures" / "old.png").write_text("stale")
+    (d / "stage.json").write_text(json.dumps({"fingerprint": "other code", "status": "ok"}))
+    pipeline.run_stage(stage, "smoke", tmp_path, params=params)
+    assert (d / "rows" / "enc.csv").read_text() == "kept" and not (d / "figures").exists()
+    assert json.loads((d / "stage.json").read_text())["status"] == "ok"

@@ -314,3 +314,23 @@ def test_evaluate_all_in_parallel_workers_matches_one_process(tmp_path):
                                 jobs=2)
     assert len(one) == len(two) > 0
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_a_retrained_encoder_of_the_same_name_is_scored_again(sweep, monkeypatch):
+    tmp, _ = sweep
+    specs = transfer.target_specs("digits", "")
+    path = tmp / "pre" / "simclr-real" / "encoder.pt"
+    enc = {"simclr-real": path}
+    first = transfer.evaluate_all(enc, [], specs, ["linear"], seed=0, cache=tmp / "rows_k")
+    _save(path, 7, method="simclr", strategy="real", seed=3)  # same run name, other weights
+    second = transfer.evaluate_all(enc, [], specs, ["linear"], seed=0, cache=tmp / "rows_k")
+    assert not first.value.equals(second.value)
+
+    def boom(*a, **k):
+        raise AssertionError("scored again although nothing changed")
+
+    monkeypatch.setattr(E, "evaluate_encoder", boom)
+    third = transfer.evaluate_all(enc, [], specs, ["linear"], seed=0, cache=tmp / "rows_k")
+    pd.testing.assert_frame_equal(second, third)
+    with pytest.raises(AssertionError, match="scored again"):  # another protocol is another key
+        transfer.evaluate_all(enc, [], specs, ["knn"], seed=0, cache=tmp / "rows_k")
