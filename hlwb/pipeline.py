@@ -254,9 +254,39 @@ def last_run_time(out: Path, stage: str) -> dict:
             "run_s": sum(w for _, _, w in spans), "runs": len(spans)}
 
 
+def earlier_stages(out: Path, skip: list[str]) -> list[StageResult]:
+    """Stages of run ``out`` not in ``skip`` whose last run finished (status ``earlier``), so a
+    report after ``--only STAGE`` still covers the whole run."""
+    found = []
+    for stage in STAGES:
+        res = out / stage / "results.json"
+        if stage in skip:
+            continue
+        if stage in SWEEPS and not res.exists():  # a sweep stopped part-way: its finished runs
+            from . import study
+
+            runs = study.sweep_results(out / stage)
+            if runs:
+                best = study.best_hl_arm(runs) if any(r.get("arm") in study.HL_ARMS for r in runs.values()) else None
+                found.append(StageResult(stage, "partial", 0.0, {"best_hl_arm": best, "complete": False,
+                                                                 "selected_on": "validation kNN (Fashion-MNIST train 50k..60k)",
+                                                                 "runs": runs}))
+            continue
+        if not res.exists():
+            continue
+        if stage not in SWEEPS:
+            marker = out / stage / "stage.json"
+            if not marker.exists() or json.loads(marker.read_text()).get("status") != "ok":
+                continue
+        found.append(StageResult(stage, "earlier", 0.0, json.loads(res.read_text())))
+    return found
+
+
 def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> str:
     """Gather every stage's results into summary.json, summary.md and report.md (:mod:`hlwb.report`);
     each stage also gets ``last_wall_s``, the wall time of the run that produced its results."""
+    done = list(done) + earlier_stages(out, [r.stage for r in done])
+    done.sort(key=lambda r: STAGES.index(r.stage) if r.stage in STAGES else len(STAGES))
     summary = {"profile": profile, "wall_s": wall_s,
                "stages": {r.stage: {"status": r.status, "wall_s": r.wall_s, "results": r.results,
                                     **{f"last_{k}": v for k, v in last_run_time(out, r.stage).items()}}

@@ -176,7 +176,12 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
 
         refs = {"pixels": "ref-pixels", "random_trunk": "ref-random"}
         res["references"] = {k: scores(fm[fm.encoder == e]) for k, e in refs.items() if (fm.encoder == e).any()}
-        runs = json.loads(sweep.read_text())["runs"] if sweep.exists() else {}
+        if sweep.exists():
+            runs = json.loads(sweep.read_text())["runs"]
+        else:  # a sweep stopped part-way: the runs that finished
+            from .study import sweep_results
+
+            runs = sweep_results(sweep.parent)
         arms: dict = {}
         for name, r in sorted(runs.items(), key=lambda kv: (kv[1].get("arm", ""), kv[1].get("seed", 0))):
             if r.get("method") != "simclr" or r.get("sampling", "continuous") != "continuous":

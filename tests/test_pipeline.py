@@ -360,3 +360,22 @@ def test_a_changed_stage_starts_clean_but_keeps_self_checking_caches(tmp_path, m
     pipeline.run_stage(stage, "smoke", tmp_path, params=params)
     assert (d / "rows" / "enc.csv").read_text() == "kept" and not (d / "figures").exists()
     assert json.loads((d / "stage.json").read_text())["status"] == "ok"
+
+
+def test_collect_covers_stages_of_earlier_invocations_and_a_partial_sweep(tmp_path):
+    (tmp_path / "04_chunk_perturbations").mkdir()
+    (tmp_path / "04_chunk_perturbations" / "results.json").write_text(json.dumps({"x": 1}))
+    (tmp_path / "04_chunk_perturbations" / "stage.json").write_text(json.dumps({"status": "ok", "wall_s": 3.0}))
+    (tmp_path / "03_walkers").mkdir()  # failed last time: not reported as a result
+    (tmp_path / "03_walkers" / "results.json").write_text(json.dumps({"y": 1}))
+    (tmp_path / "03_walkers" / "stage.json").write_text(json.dumps({"status": "failed"}))
+    run = tmp_path / "05_contrastive_pretraining" / "simclr-hl_learned-s0"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps({"method": "simclr", "arm": "hl_learned", "augment": "fair",
+                                                  "knn_split": "val", "knn_top1": 0.5, "wall_s": 1.0}))
+    found = {r.stage: r for r in pipeline.earlier_stages(tmp_path, skip=["06_transfer"])}
+    assert set(found) == {"04_chunk_perturbations", "05_contrastive_pretraining"}
+    sweep = found["05_contrastive_pretraining"]
+    assert sweep.status == "partial" and sweep.results["best_hl_arm"] == "hl_learned"
+    assert sweep.results["complete"] is False and list(sweep.results["runs"]) == ["simclr-hl_learned-s0"]
+    assert found["04_chunk_perturbations"].status == "earlier"
