@@ -5,7 +5,9 @@ The modules are found statically: every ``import`` / ``from ... import`` in the 
 code cells that names ``hlwb``, then every import of those modules (function-level imports
 included, relative ones resolved), transitively, plus the ``__init__`` of each package on
 the way. An edit to a module no stage imports re-runs nothing; an edit to ``hlwb/views.py``
-re-runs the stages that reach it.
+re-runs the stages that reach it. Modules are hashed by their code (:func:`code_digest`: the AST
+without docstrings), notebooks by their code cells: comments, docstrings, Markdown and outputs
+re-run nothing.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def library_closure(code: str, pkg: Path = PKG) -> list[Path]:
     return sorted(set(seen.values()))
 
 
-def stage_fingerprint(notebook: Path, params: dict, upstream: list[Path], pkg: Path = PKG) -> str:
+def stage_fingerprint(notebook: Path, params: dict, upstream: list[Path], pkg: Path = PKG,
+                      legacy: bool = False) -> str:
     """SHA-256 over the notebook's code cells, its parameters, ``upstream`` files, the modules it imports and
     the shipped checkpoints (``<pkg>/checkpoints``)."""
     h = hashlib.sha256()
@@ -92,7 +95,24 @@ def stage_fingerprint(notebook: Path, params: dict, upstream: list[Path], pkg: P
     for f in upstream:
         h.update(str(f).encode())
         h.update(f.read_bytes())
-    for f in library_closure(_code_cells(notebook), pkg) + sorted((pkg / "checkpoints").glob("*")):
+    for f in library_closure(_code_cells(notebook), pkg):
+        h.update(str(f.relative_to(pkg)).encode())
+        # legacy: the scheme before 2026-12-02 (module bytes), read only to migrate old markers
+        h.update(f.read_bytes() if legacy else code_digest(f).encode())
+    for f in sorted((pkg / "checkpoints").glob("*")):
         h.update(str(f.relative_to(pkg)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()
+
+
+def code_digest(module: Path) -> str:
+    """SHA-256 of a module's code without its comments, docstrings and layout (its AST with
+    docstrings removed), so that documenting a module re-runs nothing."""
+    tree = ast.parse(module.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()

@@ -83,10 +83,10 @@ def upstream_files(params: dict) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
-def fingerprint(stage: str, params: dict) -> str:
+def fingerprint(stage: str, params: dict, legacy: bool = False) -> str:
     """The stage's inputs, hashed (:mod:`hlwb.fingerprint`): notebook, parameters, upstream
     files, the hlwb modules the notebook imports (transitively) and the shipped checkpoints."""
-    return stage_fingerprint(NOTEBOOK_DIR / f"{stage}.ipynb", params, upstream_files(params))
+    return stage_fingerprint(NOTEBOOK_DIR / f"{stage}.ipynb", params, upstream_files(params), legacy=legacy)
 
 
 def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant: str | None = None,
@@ -106,7 +106,15 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant:
     marker = run_dir / "stage.json"
     if not force and marker.exists():
         prev = json.loads(marker.read_text())
-        if prev.get("fingerprint") == fp and prev.get("status") == "ok" and (run_dir / "results.json").exists():
+        ok = prev.get("status") == "ok" and (run_dir / "results.json").exists()
+        if ok and prev.get("fingerprint") != fp and prev.get("fingerprint") == fingerprint(notebook, params, legacy=True):
+            # a marker of the older scheme (module bytes) that still matches: the inputs are
+            # unchanged, so it takes the current scheme's fingerprint
+            logger.info("%s: fingerprint migrated to the code-only scheme", stage)
+            prev["fingerprint"] = fp
+            prev.setdefault("finished_at", marker.stat().st_mtime)  # the run's end, not this rewrite's
+            atomic_write_json(marker, prev)
+        if ok and prev.get("fingerprint") == fp:
             logger.info("%s: unchanged since its last successful run, not run again", stage)
             return StageResult(stage, "cached", 0.0, json.loads((run_dir / "results.json").read_text()))
         if force or prev.get("fingerprint") != fp:
@@ -157,7 +165,8 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant:
     if not results_path.exists():
         raise PipelineError(f"stage {stage} ran but wrote no {results_path}")
     results = json.loads(results_path.read_text())
-    atomic_write_json(marker, {"fingerprint": fp, "status": "ok", "params": params, "wall_s": wall})
+    atomic_write_json(marker, {"fingerprint": fp, "status": "ok", "params": params, "wall_s": wall,
+                               "finished_at": time.time()})
     logger.info("%s: done in %.1f s", stage, wall)
     return StageResult(stage, "ran", wall, results)
 
@@ -246,7 +255,7 @@ def last_run_time(out: Path, stage: str) -> dict:
         if m.exists():
             rec = json.loads(m.read_text())
             if rec.get("status") == "ok" and "wall_s" in rec:
-                end = m.stat().st_mtime
+                end = rec.get("finished_at", m.stat().st_mtime)  # older markers: written when the run ended
                 spans.append((end - rec["wall_s"], end, rec["wall_s"]))
     if not spans:
         return {}

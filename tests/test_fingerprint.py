@@ -75,3 +75,18 @@ def test_fingerprint_ignores_outputs_but_not_code(tmp_path):
     code["source"] = "from mypkg import a\nprint(1)"
     nb.write_text(json.dumps(d))
     assert F.stage_fingerprint(nb, {}, [], pkg) != first
+
+
+def test_module_docs_and_comments_do_not_count_but_code_does(tmp_path):
+    pkg = _pkg(tmp_path)
+    nb = _notebook(tmp_path, "from mypkg import a")
+    first = F.stage_fingerprint(nb, {}, [], pkg)
+    (pkg / "d.py").write_text('"""A module docstring."""\n\n# a comment\nX = 1  # same value\n\n\n')
+    assert F.stage_fingerprint(nb, {}, [], pkg) == first
+    (pkg / "d.py").write_text('"""A module docstring."""\n\ndef f():\n    """Doc."""\n    return 1\n\nX = 1\n')
+    second = F.stage_fingerprint(nb, {}, [], pkg)
+    assert second != first  # a new function is code
+    (pkg / "d.py").write_text('"""Other words."""\n\ndef f():\n    """Other doc."""\n    return 1\n\nX = 1\n')
+    assert F.stage_fingerprint(nb, {}, [], pkg) == second
+    (pkg / "d.py").write_text('"""Other words."""\n\ndef f():\n    return 2\n\nX = 1\n')
+    assert F.stage_fingerprint(nb, {}, [], pkg) != second

@@ -379,3 +379,28 @@ def test_collect_covers_stages_of_earlier_invocations_and_a_partial_sweep(tmp_pa
     assert sweep.status == "partial" and sweep.results["best_hl_arm"] == "hl_learned"
     assert sweep.results["complete"] is False and list(sweep.results["runs"]) == ["simclr-hl_learned-s0"]
     assert found["04_chunk_perturbations"].status == "earlier"
+
+
+def test_an_older_schemes_marker_that_still_matches_is_migrated_not_rerun(tmp_path, monkeypatch):
+    import papermill
+
+    def fake_execute(*a, **k):
+        raise AssertionError("ran although its inputs are unchanged")
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    stage = "04_chunk_perturbations"
+    params = {**pipeline.stage_params(stage, "smoke", tmp_path), "run_dir": str(tmp_path / stage)}
+    d = tmp_path / stage
+    d.mkdir()
+    (d / "results.json").write_text(json.dumps({"r": 1}))
+    old = pipeline.fingerprint(stage, params, legacy=True)
+    assert old != pipeline.fingerprint(stage, params)
+    (d / "stage.json").write_text(json.dumps({"fingerprint": old, "status": "ok", "params": params, "wall_s": 9.0}))
+    res = pipeline.run_stage(stage, "smoke", tmp_path, params=params)
+    assert res.status == "cached" and res.results == {"r": 1}
+    rec = json.loads((d / "stage.json").read_text())
+    assert rec["fingerprint"] == pipeline.fingerprint(stage, params) and rec["wall_s"] == 9.0 and "finished_at" in rec
+    # a marker matching neither scheme is a changed stage: it runs
+    (d / "stage.json").write_text(json.dumps({"fingerprint": "stale", "status": "ok", "params": params}))
+    with pytest.raises(AssertionError, match="unchanged"):
+        pipeline.run_stage(stage, "smoke", tmp_path, params=params)
