@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 data: env
-	@$(BIN)/python -c "from hlwb.data import find_fashion_mnist as f; print('Fashion-MNIST:', f())" \
+	@$(BIN)/python -c "from hlwb.data import find_fashion_mnist as f; print('Fashion-MNIST:', f())" 2>/dev/null \
 	  || $(BIN)/python -m hlwb download-data
 
 pipeline: data

@@ -179,9 +179,18 @@ def main(argv: list[str] | None = None) -> int:
                 if src.exists():
                     print(publish_notebook(src, NOTEBOOK_DIR / f"{stage}.ipynb"))
         elif args.cmd == "download-data":
-            from .data import download_fashion_mnist
+            from .data import MIRROR, download_fashion_mnist, search_dirs
 
-            print(download_fashion_mnist())
+            try:
+                print(download_fashion_mnist())
+            except OSError as e:  # no network (urllib's URLError is an OSError), refused, timed out
+                looked = "\n  ".join(str(d) for d in search_dirs())
+                raise RuntimeError(
+                    f"cannot download Fashion-MNIST from {MIRROR} ({getattr(e, 'reason', e)}). hlwb looked for "
+                    f"the four IDX files in:\n  {looked}\nInstall them with one of:\n"
+                    "  apt-get install dataset-fashion-mnist        (Debian/Ubuntu)\n"
+                    "  put the four .gz files in $HLWB_DATA/fashion-mnist\n"
+                    "  python -m hlwb download-data                 (again, with network)") from None
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"hlwb {args.cmd}: error: {msg}", file=sys.stderr)

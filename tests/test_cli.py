@@ -35,3 +35,21 @@ def test_pipeline_bad_profile_and_stage():
 def test_bad_bool_argument():
     r = run("train-generator", "--out", "/tmp/x.pt", "--steps", "ten")
     assert r.returncode == 2 and "--steps" in r.stderr
+
+
+def test_download_data_without_network_is_one_message(tmp_path, monkeypatch, capsys):
+    import urllib.error
+    import urllib.request
+
+    from hlwb import cli
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cli.main(["download-data"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hlwb download-data: error: cannot download Fashion-MNIST")
+    assert "apt-get install dataset-fashion-mnist" in err and "HLWB_DATA" in err and str(tmp_path) in err
+    assert "Traceback" not in err
