@@ -169,5 +169,6 @@ def comparisons(plan: Plan, best: str) -> list[tuple[str, str]]:
     strength (hierarchy vs strength); learned vs random HL."""
     names = {a.name for a in plan.arms}
     pairs = [(h, b) for h in dict.fromkeys(["hl_random_paper", best]) for b in ("real", "gaussian", "flat_matched")]
-    pairs += [("hl_learned", "hl_random_paper"), ("hl_learned", "learned_all"), ("synth", "real")]
+    pairs += [("hl_random_delta", "hl_random_paper"), ("hl_learned", "hl_random_paper"), ("hl_learned", "learned_all"),
+              ("gaussian", "real"), ("flat_matched", "gaussian"), ("synth", "real")]
     return [(a, b) for a, b in dict.fromkeys(pairs) if a in names and b in names and a != b]

@@ -62,3 +62,15 @@ def test_followup_runs_methods_and_fixed_sets():
     fixed = [p for n, p in runs.items() if p.get("sampling") == "fixed"]
     assert [p["seed"] for p in fixed] == [0, 1, 2] and all(p["n_fixed"] == 12_800 for p in fixed)  # 10 passes
     assert study.variant("simclr", "real", 2, augment="paper", sampling="fixed") == "simclr-real-paper-fixed-s2"
+
+
+def test_comparisons_pit_each_hl_arm_against_the_baselines_and_the_matched_control():
+    plan = study.PLANS["laptop"]
+    pairs = study.comparisons(plan, "hl_learned")
+    for b in ("real", "gaussian", "flat_matched"):
+        assert ("hl_random_paper", b) in pairs and ("hl_learned", b) in pairs
+    assert ("hl_random_delta", "hl_random_paper") in pairs and ("gaussian", "real") in pairs
+    assert len(pairs) == len(set(pairs)) and all(a != b for a, b in pairs)
+    names = {a.name for a in plan.arms}
+    assert all(a in names and b in names for a, b in pairs)
+    assert len(study.comparisons(plan, "hl_random_paper")) == len(pairs) - 3  # best == the paper arm: no repeats
