@@ -278,3 +278,21 @@ def differences(cache: str | Path, pairs: list[tuple[str, list[str], str, list[s
 
 def fmt_gain(gain: float, lo: float, hi: float) -> str:
     return f"{gain:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def fewshot_curves(df: pd.DataFrame, method: str) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """Few-shot top-1 (%) per target and arm for ``method`` (fair T_x, continuous sampling) and the
+    references: ``{target: {arm: {"shots", "mean", "std", "n_seeds"}}}``, each point the mean (and
+    sample std) over the arm's pretraining seeds of its per-encoder mean over draws, so one curve
+    never joins runs of different seeds."""
+    d = df[df.protocol.str.startswith("fewshot_") & (df.metric == "top1_mean")]
+    d = d[(d.method == "reference") | ((d.method == method) & (d.augment == "fair")
+                                       & (d.sampling.replace("", "continuous") == "continuous"))]
+    d = d.assign(shots=d.protocol.str.split("_").str[1].astype(int))
+    out: dict = {}
+    for (target, arm), g in d.groupby(["target", "strategy"]):
+        per = g.groupby("shots").value
+        mean, std, n = per.mean(), per.std(ddof=1).fillna(0.0), per.count()
+        out.setdefault(target, {})[arm] = {"shots": mean.index.tolist(), "mean": (100 * mean).tolist(),
+                                           "std": (100 * std).tolist(), "n_seeds": n.tolist()}
+    return out

@@ -334,3 +334,19 @@ def test_a_retrained_encoder_of_the_same_name_is_scored_again(sweep, monkeypatch
     pd.testing.assert_frame_equal(second, third)
     with pytest.raises(AssertionError, match="scored again"):  # another protocol is another key
         transfer.evaluate_all(enc, [], specs, ["knn"], seed=0, cache=tmp / "rows_k")
+
+
+def test_fewshot_curves_average_seeds_instead_of_joining_them():
+    rows = []
+    for seed, v in ((0, 0.5), (1, 0.7), (2, 0.9)):
+        for shots, add in ((1, 0.0), (5, 0.05), (10, 0.1)):
+            rows.append({**_row("simclr", "real", "digits", seed, v + add, protocol=f"fewshot_{shots}",
+                                metric="top1_mean")})
+    rows.append(_row("simclr", "real", "digits", 0, 0.0, protocol="fewshot_1", metric="top1_mean", augment="paper"))
+    rows.append(_row("byol", "real", "digits", 0, 0.0, protocol="fewshot_1", metric="top1_mean"))
+    rows.append({**_row("reference", "pixels", "digits", 0, 0.3, protocol="fewshot_1", metric="top1_mean"),
+                 "augment": "", "sampling": ""})
+    c = transfer.fewshot_curves(pd.DataFrame(rows), "simclr")["digits"]
+    assert c["real"]["shots"] == [1, 5, 10] and c["real"]["n_seeds"] == [3, 3, 3]  # one point per shots
+    assert c["real"]["mean"] == pytest.approx([70.0, 75.0, 80.0]) and c["real"]["std"] == pytest.approx([20.0] * 3)
+    assert c["pixels"]["mean"] == pytest.approx([30.0]) and set(c) == {"real", "pixels"}
