@@ -22,8 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config
-from . import report
+from . import config, report
 from .checkpoint import atomic_write_json, atomic_write_text
 from .fingerprint import stage_fingerprint
 from .parallel import Progress, run_parallel

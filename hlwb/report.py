@@ -33,8 +33,8 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
     other methods and continuous vs fixed sampling (all with 95 % paired bootstrap intervals)."""
     lines: list[str] = []
     if calibration:
-        lines += ["**Budget calibration** (real-data SimCLR, full Fashion-MNIST splits; bar: ≥ 3 points over "
-                  "pixels on linear and kNN, ≥ 5 linear over a random trunk):", "",
+        lines += [("**Budget calibration** (real-data SimCLR, full Fashion-MNIST splits; bar: ≥ 3 points over "
+                  "pixels on linear and kNN, ≥ 5 linear over a random trunk):"), "",
                   "| width | batch | steps | linear | kNN k20 | linear − pixels | kNN − pixels | linear − random | bar |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {r['width']} | {r['batch']} | {r['steps']} | {r['linear']:.2f} | {r['knn_k20']:.2f} | "
@@ -102,8 +102,8 @@ def write_report(out: Path, profile: str, summary: dict, figure_dirs: dict[str, 
              (f"{datetime.date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
               f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s; written to {out / 'report.md'}"), ""]
     if profile == "smoke":
-        lines += ["> **Smoke profile**: a few steps on tiny data to test the code paths. These numbers say nothing "
-                  "about the methods; see the laptop report for results.", ""]
+        lines += [("> **Smoke profile**: a few steps on tiny data to test the code paths. These numbers say nothing "
+                  "about the methods; see the laptop report for results."), ""]
     lines += ["| stage | status | wall s (its last run) |", "| --- | --- | --- |"]
     lines += [f"| {st} | {v['status']} | {v.get('last_wall_s', v['wall_s']):.0f} |" for st, v in summary["stages"].items()]
     lines.append("")

@@ -40,9 +40,9 @@ def lab(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
          "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
-         f"--ServerApp.root_dir={root}", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-         "jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(root / "lab.log", "w"))
+         f"--ServerApp.root_dir={root}", "--LabApp.news_url=", ("--LabApp.check_for_updates_class="
+         "jupyterlab.NeverCheckForUpdate")],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(root / "lab.log", "w"))  # noqa: SIM115 (lives with the server)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline and proc.poll() is None:

@@ -89,7 +89,7 @@ def test_principal_direction_changes_the_image_most(gen_path):
         assert u.norm().item() == pytest.approx(1.0, abs=1e-5)
 
         def change(v):
-            return (gen.generate(L.replace_chunk(z, k, z[k] + 1e-2 * v[None])) - x0).pow(2).sum().item()
+            return (gen.generate(L.replace_chunk(z, k, z[k] + 1e-2 * v[None])) - x0).pow(2).sum().item()  # noqa: B023 (called in this iteration)
 
         rand = [torch.randn(u.shape, generator=g) for _ in range(5)]
         assert change(u) >= max(change(v / v.norm()) for v in rand)
@@ -107,7 +107,7 @@ def test_widget_wiring_without_a_browser(gen_path, tmp_path):
     assert not ex.import_settings('{"generator": "nope", "chunks": []}')
     assert "import failed" in ex.message.value and "nope" in ex.message.value
     ex.sliders["chunk1_sigma"].value = 0.5
-    j, p = ex.export(tmp_path / "v")
+    j, _p = ex.export(tmp_path / "v")
     shown = ex.image.value
     ex.reset()
     assert ex.import_settings(str(j)) and ex.image.value == shown

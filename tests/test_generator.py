@@ -104,5 +104,5 @@ def test_shared_prefix_gives_the_same_images(gen, level):
     with torch.no_grad():
         h = gen.prefix(z, level)  # computed once for anchor and positive
         both = gen.from_prefix(torch.cat([h, h]), [torch.cat([a, b]) for a, b in zip(z, zp)], level)
-        ref = gen(([torch.cat([a, b]) for a, b in zip(z, zp)]))
+        ref = gen([torch.cat([a, b]) for a, b in zip(z, zp)])
     assert torch.allclose(both, ref, atol=1e-5)

@@ -20,7 +20,7 @@ def test_minmax_trains_walker_and_critic(tmp_path):
     cfg = minmax.MinMaxConfig(steps=12, batch=16, critic_width=4, walker_hidden=32, lr_walker=1e-2,
                               lr_critic=1e-3, ckpt_every=6)
     before = [p.clone() for p in gen.parameters()]
-    walker, critic, rec = minmax.train_walker(gen, [3], cfg, work_dir=tmp_path)
+    _walker, _critic, rec = minmax.train_walker(gen, [3], cfg, work_dir=tmp_path)
     assert len(rec) == 12 and {"infonce", "mi_bound", "delta_3", "walker_infonce"} <= set(rec[0])
     assert rec[0]["delta_0"] == 0.0 and rec[-1]["delta_0"] == 0.0  # unselected chunk never moves
     assert rec[-1]["delta_3"] > rec[0]["delta_3"]  # the walker learned to move its chunk
@@ -103,7 +103,7 @@ def test_selection_rules_pick_the_snapshot_they_state():
 
 def test_early_stop_compares_in_the_reference_units(tmp_path):
     gen = _gen()
-    base = dict(steps=4, batch=8, critic_width=4, walker_hidden=16)
+    base = {"steps": 4, "batch": 8, "critic_width": 4, "walker_hidden": 16}
     _, _, rec = minmax.train_walker(gen, [1], minmax.MinMaxConfig(**base))
     first = rec[0]["infonce"]
     assert rec[0]["infonce_scaled"] == pytest.approx(first / 0.7)

@@ -8,8 +8,6 @@ from hlwb.evaluate import knn_accuracy
 from hlwb.pretrain import PretrainConfig, pretrain
 
 
-
-
 def test_knn_matches_naive_loop():
     g = torch.Generator().manual_seed(0)
     trf, tef = torch.randn(40, 6, generator=g), torch.randn(12, 6, generator=g)
@@ -23,8 +21,8 @@ def test_knn_matches_naive_loop():
     assert knn_accuracy(trf, trl, tef, tel, k=7, temperature=0.1, chunk=5) == pytest.approx(expected / 12)
 
 
-TINY = dict(steps=6, batch=16, width=4, blocks="1,1", warmup=2, ckpt_every=3, knn_every=6,
-            knn_train=200, knn_test=100, knn_k=20)
+TINY = {"steps": 6, "batch": 16, "width": 4, "blocks": "1,1", "warmup": 2, "ckpt_every": 3, "knn_every": 6,
+            "knn_train": 200, "knn_test": 100, "knn_k": 20}
 
 
 def _source():

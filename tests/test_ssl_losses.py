@@ -36,7 +36,7 @@ def test_nt_xent_perfect_pairs_and_bound():
         nt_xent(torch.zeros(3, 4), torch.zeros(2, 4))
 
 
-from hlwb.ssl.losses import byol_loss, moco_infonce, negative_cosine, sinkhorn, swav_loss  # noqa: E402
+from hlwb.ssl.losses import byol_loss, moco_infonce, negative_cosine, sinkhorn, swav_loss
 
 
 def _cos(a, b):
