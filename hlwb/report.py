@@ -27,6 +27,36 @@ def _ci(g: float, lo: float, hi: float) -> str:
     return f"{g:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
+def delta_markdown(res: dict) -> list[str]:
+    """Notebook 04's delta_i per generator and chunk with intervals, the consecutive differences
+    and the hierarchy verdict (censored values marked as lower bounds)."""
+    lines = ["**δ_i** (largest σ with oracle agreement ≥ the level; 95 % paired bootstrap intervals):", "",
+             "| generator | chunk | δ_i [95 % CI] | δ_i − δ_(i−1) [95 % CI] |", "| --- | --- | --- | --- |"]
+    for gen, g in res.get("generators", {}).items():
+        diffs = {d["pair"][1]: d for d in g.get("diffs", [])}
+        for k, dl in enumerate(g["delta"]):
+            cell = (f"≥ {dl:.3f} (censored)" if g["censored"][k] else f"{dl:.3f} [{g['ci_low'][k]:.3f}, {g['ci_high'][k]:.3f}]")
+            d = diffs.get(k)
+            dc = "" if d is None else (f"≥ {d['diff']:+.3f} (lower bound)" if d["lower_bound_only"]
+                                       else f"{d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+            lines.append(f"| {gen} | {k} | {cell} | {dc} |")
+    verdicts = ", ".join(f"{gen}: **{g.get('hierarchy')}**" for gen, g in res.get("generators", {}).items())
+    return lines + ["", f"δ grows from global to fine (decided on the intervals): {verdicts}", ""]
+
+
+def walkers_markdown(res: dict) -> list[str]:
+    """Notebook 03's selected snapshot per walker: rule, samples, InfoNCE, mean Δ, oracle agreement."""
+    lines = [(f"**Walkers** ({res.get('generator', '')}, selection rule `{res.get('select', '')}`; Monte-Carlo over "
+             f"{res.get('mc_anchors', '?')} anchors):"), "",
+             "| walker | rule fired | samples | InfoNCE (MC) | mean Δ per moved chunk | oracle agreement |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name, w in res.get("walkers", {}).items():
+        lines.append(f"| {name} | {'yes' if w.get('triggered') else 'no (last)'} | {w.get('samples')} | "
+                     f"{w.get('mc_infonce', float('nan')):.3f} | {w.get('mean_delta', float('nan')):.2f} | "
+                     f"{w.get('oracle_agreement', float('nan')):.3f} |")
+    return lines + [""]
+
+
 def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[str]:
     """Notebook 06's study as Markdown tables: the calibration curve, the headline (fair T_x) with
     gains over pixels and the random trunk, the arm differences, the paper-setting contrast,
@@ -112,6 +142,10 @@ def write_report(out: Path, profile: str, summary: dict, figure_dirs: dict[str, 
         res = st["results"]
         if stage == "06_transfer" and "study" in res:
             lines += study_markdown(res["study"], res.get("calibration"))
+        if stage == "04_chunk_perturbations" and "generators" in res:
+            lines += delta_markdown(res)
+        if stage == "03_walkers" and "walkers" in res:
+            lines += walkers_markdown(res)
         if stage in swept:
             runs = res.get("runs", {})
             lines += [f"best HL arm (chosen on the validation kNN): **{res.get('best_hl_arm')}**", "",

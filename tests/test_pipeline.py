@@ -404,3 +404,21 @@ def test_an_older_schemes_marker_that_still_matches_is_migrated_not_rerun(tmp_pa
     (d / "stage.json").write_text(json.dumps({"fingerprint": "stale", "status": "ok", "params": params}))
     with pytest.raises(AssertionError, match="unchanged"):
         pipeline.run_stage(stage, "smoke", tmp_path, params=params)
+
+
+def test_report_shows_the_delta_table_and_the_selected_walkers(tmp_path):
+    from hlwb import report
+
+    r04 = {"generators": {"biggan": {
+        "delta": [0.06, 0.33], "ci_low": [0.05, 0.26], "ci_high": [0.07, 0.39], "censored": [False, True],
+        "diffs": [{"pair": [0, 1], "diff": 0.27, "ci_low": 0.21, "ci_high": 0.33, "lower_bound_only": True}],
+        "hierarchy": "holds"}}}
+    r03 = {"generator": "biggan", "select": "reference", "mc_anchors": 10000, "walkers": {"hl": {
+        "triggered": True, "samples": 5120, "mc_infonce": 1.8585, "mean_delta": 0.8777, "oracle_agreement": 0.6851}}}
+    summary = {"profile": "laptop", "wall_s": 1.0, "stages": {
+        "03_walkers": {"status": "earlier", "wall_s": 0.0, "results": r03},
+        "04_chunk_perturbations": {"status": "earlier", "wall_s": 0.0, "results": r04}}}
+    text = report.write_report(tmp_path, "laptop", summary, {}).read_text()
+    assert "| biggan | 0 | 0.060 [0.050, 0.070] |  |" in text
+    assert "| biggan | 1 | ≥ 0.330 (censored) | ≥ +0.270 (lower bound) |" in text and "biggan: **holds**" in text
+    assert "| hl | yes | 5120 | 1.859 | 0.88 | 0.685 |" in text and "Smoke profile" not in text
