@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("download-data", help="download Fashion-MNIST into the user cache")
 
-    p = sub.add_parser("bench", help="benchmarks: explorer")
-    p.add_argument("what", help="which benchmark: explorer")
+    p = sub.add_parser("bench", help="benchmarks: explorer (slider latency), views (view-source throughput)")
+    p.add_argument("what", choices=("explorer", "views"),
+                   help="explorer: slider change -> image latency; views: real vs generated view pairs/s and step cost")
     p.add_argument("--n", type=int, default=50, help="repetitions")
     p.add_argument("--json", default=None, help="also write the result here")
 

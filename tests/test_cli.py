@@ -53,3 +53,10 @@ def test_download_data_without_network_is_one_message(tmp_path, monkeypatch, cap
     assert err.startswith("hlwb download-data: error: cannot download Fashion-MNIST")
     assert "apt-get install dataset-fashion-mnist" in err and "HLWB_DATA" in err and str(tmp_path) in err
     assert "Traceback" not in err
+
+
+def test_bench_help_lists_every_benchmark():
+    from hlwb.bench import BENCHES
+
+    r = run("bench", "--help")
+    assert r.returncode == 0 and all(name in r.stdout for name in BENCHES)
