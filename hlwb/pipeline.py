@@ -180,6 +180,13 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
         raise PipelineError(f"unknown stage {only!r}; stages: {', '.join(STAGES)}")
     out = config.resolve_path(str(out)) if out else config.REPO_ROOT / "runs" / profile
     out.mkdir(parents=True, exist_ok=True)
+    from .lock import DirLock
+
+    with DirLock(out, what=f"hlwb pipeline --profile {profile}"):  # one pipeline per run folder
+        return _run_stages(profile, out, only, force, jobs)
+
+
+def _run_stages(profile: str, out: Path, only: str | None, force: bool, jobs: int) -> str:
     stages = [only] if only else list(STAGES)
     t0 = time.perf_counter()
     done = []
