@@ -11,9 +11,8 @@ from hlwb.lock import LOCK_NAME, DirLock, LockedError
 
 
 def test_second_writer_is_refused_naming_the_holder(tmp_path):
-    with DirLock(tmp_path, what="first run"):
-        with pytest.raises(LockedError, match=r"in use by first run \(pid \d+"):
-            DirLock(tmp_path, what="second").acquire()
+    with DirLock(tmp_path, what="first run"), pytest.raises(LockedError, match=r"in use by first run \(pid \d+"):
+        DirLock(tmp_path, what="second").acquire()
     assert not (tmp_path / LOCK_NAME).exists()  # released
     DirLock(tmp_path).acquire().release()
 
