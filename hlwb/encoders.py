@@ -59,7 +59,7 @@ def mlp(d_in: int, hidden: int, d_out: int, layers: int = 2, last_bn: bool = Fal
 
 
 class Critic(nn.Module):
-    """The walker critic f (METHODS.md §1.3): small ResNet + MLP head, L2-normalised 128-d output."""
+    """The walker critic f (docs/methods.md §3): small ResNet + MLP head, L2-normalised 128-d output."""
 
     def __init__(self, width: int = 16, blocks: tuple[int, ...] = (1, 1, 1, 1), out_dim: int = 128):
         super().__init__()

@@ -14,7 +14,7 @@ The protocol, fixed so that every encoder (pretrained or reference) is scored th
   through the held-out split.
 - kNN (Wu et al. 2018): cosine similarity on the raw features, the k nearest training features
   vote with weight exp(s / T); k = 20 and 200, T = 0.07 (Wu et al.'s temperature; the
-  pretraining monitor keeps METHODS.md's T = 0.1 through its own config).
+  pretraining monitor keeps its own T = 0.1 (PretrainConfig)).
 - Few-shot: 1, 5 and 10 labelled train images per class, 5 seeded stratified draws; a linear
   probe as above with the fixed ``l2 =`` :data:`FEWSHOT_L2` = 0.1 (too few labels to select it),
   on features standardised with the whole (unlabelled) train set's statistics; mean and

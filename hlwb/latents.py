@@ -132,7 +132,7 @@ def split(z: Tensor, chunks: tuple[Chunk, ...]) -> Latents:
 
 def perturb(chunks: tuple[Chunk, ...], latents: Latents, sigmas: list[float], seed: int,
             truncation: float | None = 2.0, start: int = 0) -> Latents:
-    """Per-chunk additive noise: ``z'_k = z_k + sigma_k * eps_k`` (METHODS.md §1.2).
+    """Per-chunk additive noise: ``z'_k = z_k + sigma_k * eps_k`` (docs/methods.md §2).
 
     ``eps`` is drawn like a latent code but from the noise stream (:func:`sample` with
     ``seed`` and ``stream=NOISE``: each sample from its own ``row_seed``, each chunk its own

@@ -1,4 +1,4 @@
-"""Walker-vs-critic training, the InfoNCE min-max of METHODS.md §1.3, and the §1.4 table.
+"""Walker-vs-critic training, the InfoNCE min-max of docs/methods.md §3, and the §1.4 table.
 
 Per batch, two alternating steps through the one loop (:func:`hlwb.train.fit`):
   1. critic step: minimise InfoNCE(f(g(z)), f(g(T(z)))) on detached views;
@@ -214,7 +214,7 @@ def anchor_batches(gen: HLGenerator, n_anchors: int = 10_000, batch: int = 64, s
 def monte_carlo(gen: HLGenerator, walker: Walker, critic: Critic, oracle: Oracle | None = None,
                 n_anchors: int = 10_000, batch: int = 64, tau: float = 0.1, seed: int = 10**6,
                 anchors: list[dict] | None = None) -> dict:
-    """METHODS.md §1.4 per walker: mean/std of Delta per chunk over ``n_anchors`` anchors, the
+    """docs/methods.md §3 per walker: mean/std of Delta per chunk over ``n_anchors`` anchors, the
     critic's InfoNCE (plain and scaled), MI bound and normalised MI (batches of ``batch``), per
     chunk the mean and per-dimension std of z' - z, the distance of z' to the prior's support,
     and the oracle's label agreement. ``anchors`` (from :func:`anchor_batches` with the same

@@ -1,4 +1,4 @@
-"""The oracle: a supervised CNN on real Fashion-MNIST, the semantic judge F_T (METHODS.md §1.5).
+"""The oracle: a supervised CNN on real Fashion-MNIST, the semantic judge F_T (docs/methods.md §4).
 
 ``predict`` gives labels, ``probs`` the posterior, ``features`` the 256-d penultimate layer,
 the feature space of FD_oracle (the Fréchet distance between image sets).

@@ -1,4 +1,4 @@
-"""Per-chunk perturbation study (METHODS.md §1.5–1.6; notebook 04).
+"""Per-chunk perturbation study (docs/methods.md §4; notebook 04).
 
 For one chunk k and a grid of sigma, only chunk k moves (``z_k + sigma * eps``, the additive
 :class:`~hlwb.walkers.ChunkNoiseWalker`). Against the same anchors, ``sweep`` measures per

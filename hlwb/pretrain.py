@@ -1,6 +1,6 @@
 """One contrastive pretraining run: a method, a view source, the one loop, a kNN monitor.
 
-SGD with momentum, linear warm-up and cosine decay (METHODS.md §1.8, lr = base x batch / 256),
+SGD with momentum, linear warm-up and cosine decay (docs/methods.md §5, lr = base x batch / 256),
 the method's ``after_step`` (EMA, queue, prototypes) after each optimiser step, and a weighted
 kNN monitor on Fashion-MNIST (features of a train subset vs. the test set) every
 ``knn_every`` steps. Checkpoints and resume come from :func:`hlwb.train.fit`; view sources are

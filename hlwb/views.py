@@ -1,4 +1,4 @@
-"""View pairs for contrastive pretraining (METHODS.md §1.2, §1.7).
+"""View pairs for contrastive pretraining (docs/methods.md §2).
 
 Pixel augmentation presets T_x (kornia, on tensors, on the training device):
     simclr    resized crop (0.2-1), flip, brightness/contrast jitter (p 0.8), blur (p 0.5)
@@ -156,7 +156,7 @@ class FixedViews(_Source):
 
 
 def paper_rule(gen: HLGenerator) -> tuple[list[float], float]:
-    """The reference's per-chunk sigmas and noise truncation (METHODS.md §1.2): BigBiGAN —
+    """The reference's per-chunk sigmas and noise truncation (docs/methods.md §2): BigBiGAN —
     chunk 0 untouched, sigma 1 on every other chunk, truncated at 2 sigma; StyleGAN — sigma
     0.2 / 0.1 / 0.8 / 0.8 per group (coarse -> fine), truncated at 1 sigma."""
     if gen.family == "stylegan" and len(gen.chunks) == 4:
@@ -193,7 +193,7 @@ def learned_walker(strategy: str, gen: HLGenerator, walkers_dir: str | Path) -> 
 
 
 def flat_matched_walker(gen: HLGenerator, n: int = 10_000, seed: int = 0) -> Walker:
-    """The hierarchy-vs-strength control (METHODS.md §1.2): every chunk perturbed with one sigma,
+    """The hierarchy-vs-strength control (docs/methods.md §2): every chunk perturbed with one sigma,
     chosen so that the mean ||z' - z|| over the whole code equals that of the paper-rule
     ``hl_random`` arm (same noise law and truncation). ``||sigma eps|| = sigma ||eps||``, so
     sigma = E||delta_paper|| / E||eps_all||, both estimated on ``n`` seeded anchors; the

@@ -1,4 +1,4 @@
-"""Latent walkers: latents in, positive latents out (METHODS.md §1.2–1.3).
+"""Latent walkers: latents in, positive latents out (docs/methods.md §2–3).
 
     IdentityWalker     T(z) = z                       ("synth": only pixel augmentation differs)
     GaussianWalker     z + sigma * eps on every chunk (GenRep, Jahanian et al. 2021)
@@ -44,7 +44,7 @@ class ChunkNoiseWalker(Walker):
     ``mode="resample"``: chunks with sigma_k > 0 are redrawn from the prior (|z| <= truncation).
 
     Noise is independent per chunk (the reference shared one seed across chunks; see
-    METHODS.md §1.2). BigBiGAN's rule: sigmas ``[0, 1, 1, 1, ...]``, truncation 2.
+    docs/methods.md §2). BigBiGAN's rule: sigmas ``[0, 1, 1, 1, ...]``, truncation 2.
     """
 
     def __init__(self, chunks: tuple[L.Chunk, ...], sigmas: list[float], truncation: float | None = 2.0,
@@ -93,7 +93,7 @@ class GaussianWalker(ChunkNoiseWalker):
 class LearnedWalker(Walker):
     """Residual MLP over the selected chunks: z_S' = z_S + W2 relu(W1 z_S + b1) + b2.
 
-    Weights ~ N(0, 0.01), biases 0, so a fresh walker is (near) the identity (METHODS.md §1.3).
+    Weights ~ N(0, 0.01), biases 0, so a fresh walker is (near) the identity (docs/methods.md §3).
     ``hidden=0``: hidden width = input width (mi_ml_gen's choice). ``tied``: the selected
     chunks hold one z (StyleGAN anchors); the MLP reads it once (chunk ``selected[0]``) and
     writes the one moved z into every selected chunk. Deterministic: ``seed`` is ignored.

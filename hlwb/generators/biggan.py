@@ -1,4 +1,4 @@
-"""BigGAN-style HL generator at 32x32 (METHODS.md §1.1, after BigBiGAN's z-chunks).
+"""BigGAN-style HL generator at 32x32 (docs/methods.md §1, after BigBiGAN's z-chunks).
 
 z is split into ``n_blocks + 1`` chunks. Chunk 0 feeds the linear layer that makes the
 4x4 start tensor; chunk k (k = 1..n_blocks) sets the gain and bias of both conditional
@@ -58,7 +58,7 @@ class BigGANGenerator(HLGenerator):
     """z-chunked generator: ``(n_blocks + 1)`` chunks of ``chunk_dim``; images (N, 1, 32, 32)."""
 
     family = "biggan"
-    default_truncation = 2.0  # BigBiGAN anchors: |z| <= 2 (METHODS.md §1.2)
+    default_truncation = 2.0  # BigBiGAN anchors: |z| <= 2 (docs/methods.md §2)
 
     def __init__(self, ch: int = 32, chunk_dim: int = 20, n_blocks: int = 3):
         super().__init__()
@@ -82,7 +82,7 @@ class BigGANGenerator(HLGenerator):
     def prefix(self, latents: L.Latents, level: int) -> Tensor:
         """The activation that chunks ``0 .. level-1`` alone determine (input of block ``level``).
 
-        Views that share those chunks share it: compute it once and branch (METHODS.md §1.7).
+        Views that share those chunks share it: compute it once and branch (docs/methods.md §2).
         """
         n = latents[0].shape[0]
         h = self.start(latents[0]).view(n, self.widths[0], 4, 4)  # (N, C0, 4, 4)

@@ -1,4 +1,4 @@
-"""StyleGAN-style HL generator at 32x32 (METHODS.md §1.1, after StyleGAN2).
+"""StyleGAN-style HL generator at 32x32 (docs/methods.md §1, after StyleGAN2).
 
 A mapping network turns z into w; a synthesis network starts from a learned 4x4 constant
 and applies modulated/demodulated 3x3 convolutions, one style per layer, up-sampling

@@ -20,7 +20,7 @@ METHODS: dict[str, type[nn.Module]] = {"simclr": SimCLR, "simsiam": SimSiam, "mo
                                        "swav": SwAV}
 
 # SGD base learning rates (lr = base x batch / 256) for the small-scale runs: SimSiam's 0.05 is
-# the paper's (METHODS.md §1.8); the others use 0.3, the common small-data SGD setting (the
+# the paper's (docs/methods.md §5); the others use 0.3, the common small-data SGD setting (the
 # reference's 0.03 for SimCLR/MoCo is tuned for ImageNet-length schedules).
 BASE_LR: dict[str, float] = {"simclr": 0.3, "simsiam": 0.05, "moco": 0.3, "byol": 0.3, "swav": 0.3}
 
