@@ -296,3 +296,21 @@ def fewshot_curves(df: pd.DataFrame, method: str) -> dict[str, dict[str, dict[st
         out.setdefault(target, {})[arm] = {"shots": mean.index.tolist(), "mean": (100 * mean).tolist(),
                                            "std": (100 * std).tolist(), "n_seeds": n.tolist()}
     return out
+
+
+def gains_display(tab: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`gains_table` as printable columns: mean ± std and each gain with its interval."""
+    return pd.DataFrame({
+        "arm": tab.arm, "protocol": tab.protocol, "n_seeds": tab.n_seeds,
+        "mean ± std": [f"{m:.2f} ± {s:.2f}" if s == s else f"{m:.2f}" for m, s in zip(tab["mean"], tab["std"])],
+        "− pixels [95 % CI]": [fmt_gain(g, lo, hi) for g, lo, hi in
+                               zip(tab.gain_pixels, tab.ci_low_pixels, tab.ci_high_pixels)],
+        "− random trunk [95 % CI]": [fmt_gain(g, lo, hi) for g, lo, hi in
+                                     zip(tab.gain_random, tab.ci_low_random, tab.ci_high_random)]})
+
+
+def records(t: pd.DataFrame) -> list[dict]:
+    """A table as JSON-ready records (NaN -> None); [] for an empty table."""
+    import json
+
+    return json.loads(t.to_json(orient="records")) if len(t) else []
