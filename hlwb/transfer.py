@@ -10,6 +10,7 @@ as soon as they exist, so a killed evaluation resumes where it stopped.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -200,11 +201,17 @@ def fmt_pm(mean: float, std: float, n: int) -> str:
     return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if n > 1 and not math.isnan(std) else "")
 
 
+@functools.lru_cache(maxsize=256)
+def _load_correct(path: str, mtime_ns: int) -> dict:
+    """One correctness file, read once per version (the study's tables ask for each many times)."""
+    return checkpoint.load(path, kind="correct")
+
+
 def _correct(cache: str | Path, name: str, target: str, protocol: str):
     path = Path(cache) / f"{name}.correct.pt"
     if not path.exists():
         raise FileNotFoundError(f"no {path}: evaluate {name!r} with evaluate_all(keep_correct=({target!r},))")
-    c = checkpoint.load(path, kind="correct")
+    c = _load_correct(str(path), path.stat().st_mtime_ns)
     if target not in c or protocol not in c[target]:
         raise KeyError(f"{path} has no {target}/{protocol}; it has {sorted(c)}")
     return c[target][protocol]
@@ -302,7 +309,7 @@ def gains_display(tab: pd.DataFrame) -> pd.DataFrame:
     """A :func:`gains_table` as printable columns: mean ± std and each gain with its interval."""
     return pd.DataFrame({
         "arm": tab.arm, "protocol": tab.protocol, "n_seeds": tab.n_seeds,
-        "mean ± std": [f"{m:.2f} ± {s:.2f}" if s == s else f"{m:.2f}" for m, s in zip(tab["mean"], tab["std"])],
+        "mean ± std": [f"{m:.2f} ± {s:.2f}" if not math.isnan(s) else f"{m:.2f}" for m, s in zip(tab["mean"], tab["std"])],
         "− pixels [95 % CI]": [fmt_gain(g, lo, hi) for g, lo, hi in
                                zip(tab.gain_pixels, tab.ci_low_pixels, tab.ci_high_pixels)],
         "− random trunk [95 % CI]": [fmt_gain(g, lo, hi) for g, lo, hi in
