@@ -269,6 +269,9 @@ def gains_table(df: pd.DataFrame, cache: str | Path, arms: dict[str, list[str]],
     return pd.DataFrame(rows)
 
 
+DIFF_COLUMNS = ["a", "b", "protocol", "diff", "ci_low", "ci_high", "seeds_a", "seeds_b", "resolved"]
+
+
 def differences(cache: str | Path, pairs: list[tuple[str, list[str], str, list[str]]], target: str = "fashion_mnist",
                 protocols: tuple[str, ...] = STUDY_PROTOCOLS, n_boot: int = 2000) -> pd.DataFrame:
     """``(label a, encoders a, label b, encoders b)`` -> a − b in top-1 points per protocol, with a
@@ -280,7 +283,7 @@ def differences(cache: str | Path, pairs: list[tuple[str, list[str], str, list[s
             rows.append({"a": a, "b": b, "protocol": protocol, "diff": g["gain"], "ci_low": g["ci_low"],
                          "ci_high": g["ci_high"], "seeds_a": len(na), "seeds_b": len(nb),
                          "resolved": g["ci_low"] > 0 or g["ci_high"] < 0})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=DIFF_COLUMNS)
 
 
 def fmt_gain(gain: float, lo: float, hi: float) -> str:

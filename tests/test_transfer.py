@@ -302,6 +302,10 @@ def test_study_tables_gains_over_references_and_arm_differences(sweep):
     hl = tab[(tab.arm == "hl_random_paper") & (tab.protocol == "linear")].iloc[0]
     assert lin["diff"] == pytest.approx(hl["mean"] - real["mean"])
     assert lin.ci_low <= lin["diff"] <= lin.ci_high and lin.resolved == (lin.ci_low > 0 or lin.ci_high < 0)
+    # a sweep with one arm has no pair: an empty table that still has the columns the notebook reads
+    none = transfer.differences(tmp / "rows_s", [], target="digits", n_boot=200)
+    assert len(none) == 0 and list(none.columns) == transfer.DIFF_COLUMNS
+    assert len(none[(none.protocol == "linear") & none.resolved]) == 0
 
 
 def test_evaluate_all_in_parallel_workers_matches_one_process(tmp_path):
