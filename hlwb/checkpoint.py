@@ -52,10 +52,45 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+class NonFiniteError(CheckpointError):
+    """A state to be written holds NaN or infinite values; nothing was written."""
+
+
+def nonfinite_keys(state: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of the floating-point tensors in ``state`` (nested dicts and lists) that hold
+    a NaN or an infinity."""
+    if isinstance(state, torch.Tensor):
+        return [prefix] if state.is_floating_point() and not bool(torch.isfinite(state).all()) else []
+    items = state.items() if isinstance(state, dict) else enumerate(state) if isinstance(state, (list, tuple)) else ()
+    out = []
+    for k, v in items:
+        out += nonfinite_keys(v, f"{prefix}.{k}" if prefix else str(k))
+    return out
+
+
+def remove_debris(directory: str | Path) -> list[Path]:
+    """Delete the temporary files (``.<name>.<random>.tmp``) that writes interrupted by a kill
+    left in ``directory``; call it only on a directory this process holds (:mod:`hlwb.lock`)."""
+    directory = Path(directory)
+    gone = []
+    if directory.is_dir():
+        for p in directory.glob(".*.tmp"):
+            if p.is_file() and p.name.count(".") >= 3:  # ".<name>.<random>.tmp" as mkstemp makes them
+                p.unlink(missing_ok=True)
+                gone.append(p)
+    return gone
+
+
 def save(path: str | Path, state: dict[str, Any], kind: str) -> None:
-    """Save ``state`` atomically as an hlwb checkpoint of the given ``kind``."""
+    """Save ``state`` atomically as an hlwb checkpoint of the given ``kind``; a state holding a
+    non-finite tensor is refused (:class:`NonFiniteError`) and the file on disk is left as it was."""
     import io
 
+    bad = nonfinite_keys(state)
+    if bad:
+        raise NonFiniteError(f"{path}: not written — {', '.join(bad[:4])}{' …' if len(bad) > 4 else ''} "
+                             "hold NaN or infinite values (a learning rate too high?); the file on disk, if "
+                             "any, is the last finite one. Lower the learning rate and run again")
     buf = io.BytesIO()
     torch.save({"format": FORMAT_PREFIX + kind, **state}, buf)
     buf.seek(0)

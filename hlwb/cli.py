@@ -131,10 +131,12 @@ def main(argv: list[str] | None = None) -> int:
                 if info.is_main:
                     work, run = Path(args.work_dir), dataclasses.asdict(cfg)
                     views = {k: getattr(args, k) for k in ("strategy", "augment", "generator", "sampling")}
+                    hist = method.run_meta.get("history", [])
                     save_encoder(work / "encoder.pt", method.encoder, meta={
                         "method": cfg.method, **views, "seed": cfg.seed, "pretrain": run,
-                        "world_size": info.world_size})
-                    atomic_write_json(work / "config.json", {**run, **views, "world_size": info.world_size})
+                        "views": method.run_meta.get("views"), "history": hist, "world_size": info.world_size})
+                    atomic_write_json(work / "config.json", {**run, **views, "world_size": info.world_size,
+                                                             "history": hist})
             finally:
                 distributed.cleanup()
         elif args.cmd == "eval-generator":

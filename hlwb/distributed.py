@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -64,7 +67,34 @@ def init_from_env(device: str | torch.device | None = None) -> DistInfo:
         if cuda:
             torch.cuda.set_device(local)
         dist.init_process_group("nccl" if cuda else "gloo")  # env:// rendezvous
+        watch_launcher()
     return current()
+
+
+def watch_launcher(interval: float = 0.5) -> threading.Thread | None:
+    """End this rank when the process that launched it (torchrun's agent) dies.
+
+    A launcher killed with SIGKILL cannot stop its workers: they would train to the end and
+    write outputs nobody asked for any more. A daemon thread polls the parent pid; once the
+    process is re-parented (the launcher is gone) it exits at once with status 3, leaving the
+    last checkpoint for a resume. Not started when the parent is already init (pid 1).
+    """
+    parent = os.getppid()
+    if parent <= 1:
+        return None
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                sys.stderr.write(f"hlwb: rank {os.environ.get('RANK', '?')}: the launcher (pid {parent}) is gone; "
+                                 "stopping (the last checkpoint is kept: launch again to resume)\n")
+                sys.stderr.flush()
+                os._exit(3)
+
+    t = threading.Thread(target=watch, name="hlwb-launcher-watch", daemon=True)
+    t.start()
+    return t
 
 
 def current() -> DistInfo:

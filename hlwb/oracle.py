@@ -162,7 +162,7 @@ def train_oracle(cfg: OracleConfig, out: str | Path, work_dir: str | Path | None
         return {"loss": loss.item()}
 
     work = Path(work_dir) if work_dir else out.with_suffix(".work")
-    fit(step, modules={"net": net}, optimizers={"opt": opt}, steps=steps,
+    fit(step, modules={"net": net}, optimizers={"opt": opt}, steps=steps, meta={"config": dataclasses.asdict(cfg)},
         ckpt_path=work / "train_state.pt", ckpt_every=per_epoch, desc="train-oracle",
         log_path=work / "log.jsonl", log_every=100, seed=cfg.seed,
         schedule=lambda i: warmup_cosine(i, steps, warmup=per_epoch // 2))

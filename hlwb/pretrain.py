@@ -83,6 +83,23 @@ def knn_monitor(encoder: nn.Module, cfg: PretrainConfig) -> float:
     return knn_accuracy(ftr, train.labels[idx], fte, q_lab, k=cfg.knn_k, temperature=cfg.knn_t)
 
 
+def run_meta(source, cfg: PretrainConfig, world: int = 1) -> dict:
+    """What determines a run's weights: the pretraining config and the view source's ``spec``
+    (:func:`hlwb.views.make_source`); stored in its checkpoint and compared on resume."""
+    spec = getattr(source, "spec", None)
+    return {"config": dataclasses.asdict(cfg), **({"views": spec} if spec is not None else {}),
+            **({"world_size": world} if world > 1 else {})}
+
+
+def check_work_dir(work_dir: str | Path, source, cfg: PretrainConfig, world: int = 1) -> None:
+    """Refuse, before anything is written, a work directory whose checkpoint belongs to another
+    run (other settings or views, or further along than ``cfg.steps``); see
+    :func:`hlwb.train.check_resume`. :func:`pretrain` checks again itself."""
+    from .train import check_work_dir as check
+
+    check(Path(work_dir) / "train_state.pt", run_meta(source, cfg, world), cfg.steps)
+
+
 def pretrain(source, cfg: PretrainConfig, work_dir: str | Path | None = None,
              device: str = "cpu") -> tuple[nn.Module, list[dict]]:
     """Train ``cfg.method`` on batches ``source.batch_at(step)``; returns the method and its logs.
@@ -128,13 +145,14 @@ def pretrain(source, cfg: PretrainConfig, work_dir: str | Path | None = None,
         return logs
 
     work = Path(work_dir) if work_dir else None
-    meta = {"config": dataclasses.asdict(cfg), **({"world_size": world} if world > 1 else {})}
+    meta = run_meta(source, cfg, world)
     records = fit(step, modules={"method": method}, optimizers={"sgd": opt}, steps=cfg.steps,
                   ckpt_path=work / "train_state.pt" if work else None, ckpt_every=cfg.ckpt_every,
                   meta=meta, desc=f"pretrain {cfg.method}",
                   log_path=work / "log.jsonl" if work else None, log_every=1,
                   seed=D.rank_seed(cfg.seed, info.rank), writer=info.is_main,
                   schedule=lambda i: warmup_cosine(i, cfg.steps, warmup=cfg.warmup))
+    method.run_meta = meta  # with the history fit() recorded (a learning-rate change after a stop)
     if world > 1:
         digests = D.rank_digests(method.state_dict().values(), device)
         if len(set(digests)) > 1:

@@ -20,6 +20,7 @@ from tqdm.std import tqdm
 
 from . import checkpoint
 from . import latents as L
+from .lock import DirLock
 from .progress import progress
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
         log_path: str | Path | None = None, log_every: int = 50,
         schedule: Callable[[int], float] | None = None,
         stop: Callable[[int, dict], bool] | None = None, seed: int | None = None,
-        writer: bool = True) -> list[dict]:
+        writer: bool = True, ignore: tuple[str, ...] = ()) -> list[dict]:
     """Run ``step`` for steps ``[start, steps)`` where ``start`` comes from the checkpoint.
 
     Args:
@@ -69,32 +70,55 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
             resume; the caller's RNG state is untouched.
         writer: False for every DDP rank but 0: it still resumes from ``ckpt_path``, but writes
             no checkpoint or log and shows no progress bar.
-    A checkpoint whose ``meta`` differs from this run's (other than the step count, threads
-    or checkpoint interval) is refused instead of being resumed into the wrong run.
+        ignore: config keys besides :data:`RESUMABLE` that may change on resume (``("steps",)``
+            for a run whose updates do not depend on the total, which may then be extended).
+    A checkpoint whose ``meta`` differs from this run's is refused (:func:`check_resume`), as is
+    one further along than ``steps``. The writer holds a lock on the work directory
+    (:class:`hlwb.lock.DirLock`: a second writer is refused) and removes the temporary files
+    of writes a kill interrupted. Parameters and buffers are checked before every checkpoint:
+    a non-finite value stops the run and the last finite checkpoint stays.
     Returns:
         The logged records of this call.
     """
     ckpt_path = Path(ckpt_path) if ckpt_path else None
     start = 0
+    meta = meta if meta is not None else {}
     for opt in optimizers.values():
         for g in opt.param_groups:
             g.setdefault("initial_lr", g["lr"])
-    if ckpt_path and ckpt_path.exists():
-        state = checkpoint.load(ckpt_path, kind="train-state")
-        if _comparable(state.get("meta", {})) != _comparable(meta or {}):
-            raise checkpoint.CheckpointError(
-                f"{ckpt_path} belongs to a run with another configuration ({state.get('meta')}); "
-                "use another work directory, or delete it to start over")
-        for k, m in modules.items():
-            m.load_state_dict(state["modules"][k])
-        for k, o in optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
-        start = int(state["step"])
-        if state.get("stopped"):  # the stop rule ended this run: keep it ended
-            logger.info("%s: %s was early-stopped at step %d; not training further", desc, ckpt_path, start)
-            return []
-        logger.info("resumed %s from %s at step %d", desc, ckpt_path, start)
-    log_path = log_path if writer else None
+    lock = None
+    if ckpt_path and writer:
+        lock = DirLock(ckpt_path.parent, what=desc).acquire()  # one writer per work directory
+        checkpoint.remove_debris(ckpt_path.parent)
+        if not ckpt_path.exists():
+            _nonfinite_marker(ckpt_path).unlink(missing_ok=True)  # a stop before any checkpoint
+    try:
+        if ckpt_path and ckpt_path.exists():
+            state = checkpoint.load(ckpt_path, kind="train-state")
+            check_resume(ckpt_path, state, meta, steps, ignore)
+            for k, m in modules.items():
+                m.load_state_dict(state["modules"][k])
+            for k, o in optimizers.items():
+                lrs = [g["initial_lr"] for g in o.param_groups]
+                o.load_state_dict(state["optimizers"][k])
+                for g, lr in zip(o.param_groups, lrs):  # this run's learning rate (it may differ after
+                    g["initial_lr"] = lr                 # a non-finite stop; check_resume allowed it)
+                    if schedule is None:
+                        g["lr"] = lr
+            start = int(state["step"])
+            if state.get("stopped"):  # the stop rule ended this run: keep it ended
+                logger.info("%s: %s was early-stopped at step %d; not training further", desc, ckpt_path, start)
+                return []
+            logger.info("resumed %s from %s at step %d", desc, ckpt_path, start)
+        return _loop(step, modules, optimizers, steps, start, ckpt_path, ckpt_every, meta, desc,
+                     log_path if writer else None, log_every, schedule, stop, seed, writer)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _loop(step, modules, optimizers, steps, start, ckpt_path, ckpt_every, meta, desc, log_path, log_every,
+          schedule, stop, seed, writer) -> list[dict]:
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         _truncate_log(Path(log_path), start)
@@ -102,11 +126,15 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
     def save(i: int, stopped: bool = False) -> None:
         if ckpt_path is None or not writer:
             return
+        bad = nonfinite_tensors(modules)
+        if bad:  # never write a checkpoint that holds inf/NaN: the last finite one stays
+            raise NonFiniteLoss(f"{', '.join(bad[:3])}{' …' if len(bad) > 3 else ''} not finite after step {i}")
         checkpoint.save(ckpt_path, {
-            "step": i, "meta": meta or {}, "stopped": stopped,
+            "step": i, "meta": meta, "stopped": stopped,
             "modules": {k: m.state_dict() for k, m in modules.items()},
             "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
         }, kind="train-state")
+        _nonfinite_marker(ckpt_path).unlink(missing_ok=True)  # a finite checkpoint under this run's settings
 
     records = []
     bar = progress(total=steps, initial=start, desc=desc) if writer else tqdm(disable=True)
@@ -141,11 +169,106 @@ def fit(step: Callable[[int], dict[str, float]], *, modules: dict[str, nn.Module
             if (i + 1) % ckpt_every == 0 or i + 1 == steps:
                 save(i + 1)
     except NonFiniteLoss as e:
-        where = f"the last good checkpoint {ckpt_path} is kept" if ckpt_path else "no checkpoint was set"
-        raise NonFiniteLoss(f"{desc}: {e}; {where}. Lower the learning rate or resume from it.") from None
+        if ckpt_path is None or not writer:
+            raise NonFiniteLoss(f"{desc}: {e}; lower the learning rate.") from None
+        _mark_nonfinite(ckpt_path, i)
+        where = (f"the last finite checkpoint {ckpt_path} (step {start_of(ckpt_path)}) is kept"
+                 if ckpt_path.exists() else "no checkpoint had been written yet")
+        raise NonFiniteLoss(f"{desc}: {e}; {where}. Run the same command again with a lower learning rate: "
+                            "it resumes from that checkpoint (only the learning rate may change after a "
+                            "non-finite stop; the change is recorded in the run's history)") from None
     finally:
         bar.close()
     return records
+
+
+def start_of(ckpt_path: Path) -> int:
+    return int(checkpoint.load(ckpt_path, kind="train-state")["step"])
+
+
+def nonfinite_tensors(modules: dict[str, nn.Module]) -> list[str]:
+    """Names (``module.param``) of the parameters and buffers holding a NaN or an infinity."""
+    bad = []
+    for k, m in modules.items():
+        for name, t in m.state_dict().items():
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                bad.append(f"{k}.{name}")
+    return bad
+
+
+def _nonfinite_marker(ckpt_path: Path) -> Path:
+    return ckpt_path.with_name(ckpt_path.name + ".nonfinite.json")
+
+
+def _mark_nonfinite(ckpt_path: Path, step: int) -> None:
+    checkpoint.atomic_write_json(_nonfinite_marker(ckpt_path), {"step": step})
+
+
+def _flat(d, prefix: str = "") -> dict:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+RESUMABLE = ("threads", "ckpt_every", "knn_every", "knn_train", "knn_test", "knn_split", "knn_k", "knn_t")
+"""Config keys that never change the weights (threads, checkpoint interval, the kNN monitor):
+they may differ between a run and its resumption."""
+
+
+def _is_lr(key: str) -> bool:
+    last = key.rsplit(".", 1)[-1]
+    return last == "lr" or last.startswith("lr_") or last.endswith("_lr")
+
+
+def check_work_dir(ckpt_path: str | Path, meta: dict, steps: int, ignore: tuple[str, ...] = ()) -> None:
+    """:func:`check_resume` against the checkpoint at ``ckpt_path``, if there is one: call it
+    before writing anything into a work directory (its ``config.json``), so a refused run
+    leaves the directory as it was. :func:`fit` checks again itself."""
+    ckpt_path = Path(ckpt_path)
+    if ckpt_path.exists():
+        check_resume(ckpt_path, checkpoint.load(ckpt_path, kind="train-state"), dict(meta), steps, ignore)
+
+
+def check_resume(ckpt_path: Path, state: dict, meta: dict, steps: int, ignore: tuple[str, ...] = ()) -> None:
+    """Refuse to resume ``state`` (a train-state checkpoint) into a run described by ``meta``
+    unless both describe the same run: every key of ``meta`` (dotted, e.g. ``config.strategy``,
+    ``views.generator_sha256``) equal but :data:`RESUMABLE` config keys and ``ignore``. A
+    checkpoint further along than ``steps`` is refused (its weights would be labelled with
+    fewer steps than they had). After a non-finite stop the learning rate may change: the
+    change is appended to ``meta["history"]``, so the weights' file says how they were trained.
+    """
+    skip = {f"config.{k}" for k in RESUMABLE + tuple(ignore)} | {"history"}
+    old_meta = state.get("meta", {}) or {}
+    old = {k: v for k, v in _flat(json.loads(json.dumps(old_meta, default=str))).items()
+           if k not in skip and not k.startswith("history")}
+    new = {k: v for k, v in _flat(json.loads(json.dumps(meta, default=str))).items()
+           if k not in skip and not k.startswith("history")}
+    at = int(state.get("step", 0))
+    if at > steps:
+        raise checkpoint.CheckpointError(
+            f"{ckpt_path} is at step {at}, but this run asks for steps={steps}: its weights would be labelled "
+            f"with {steps} steps. Ask for steps={at} (or more, where the run allows it), or use another work directory")
+    diff = sorted(k for k in old.keys() | new.keys() if old.get(k, "<absent>") != new.get(k, "<absent>"))
+    marker = _nonfinite_marker(ckpt_path)
+    relaxed = marker.exists()
+    if relaxed and diff and all(_is_lr(k) for k in diff):
+        meta["history"] = list(old_meta.get("history", [])) + [
+            {"from_step": at, "after": "non-finite stop", **{k: {"was": old.get(k), "now": new.get(k)} for k in diff}}]
+        logger.warning("%s: resuming after a non-finite stop with %s", ckpt_path,
+                       ", ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in diff))
+        return
+    if "history" in old_meta:
+        meta["history"] = old_meta["history"]
+    if diff:
+        show = "; ".join(f"{k}: checkpoint {old.get(k, '<absent>')!r}, this run {new.get(k, '<absent>')!r}"
+                         for k in diff[:8]) + (f"; and {len(diff) - 8} more" if len(diff) > 8 else "")
+        raise checkpoint.CheckpointError(
+            f"{ckpt_path} belongs to another run ({len(diff)} setting(s) differ — {show}). Resuming would label "
+            f"its weights with settings they were not trained with: use another work directory, pass the "
+            f"checkpoint's values to resume it, or delete {ckpt_path.parent} to start over")
 
 
 def _truncate_log(path: Path, start: int) -> None:
@@ -161,16 +284,6 @@ def _truncate_log(path: Path, start: int) -> None:
         except (json.JSONDecodeError, KeyError, TypeError):
             continue
     checkpoint.atomic_write_text(path, "".join(ln + "\n" for ln in keep))
-
-
-_RESUMABLE = {"steps", "threads", "ckpt_every"}  # may change between a run and its resumption
-
-
-def _comparable(meta: dict) -> dict:
-    out = dict(meta)
-    if isinstance(out.get("config"), dict):
-        out["config"] = {k: v for k, v in out["config"].items() if k not in _RESUMABLE}
-    return json.loads(json.dumps(out, sort_keys=True, default=str))
 
 
 def _rng_devices() -> list[int]:

@@ -19,6 +19,8 @@ gives HL strategies ``no_color`` and baselines ``simclr``; ``"fair"`` one preset
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -258,6 +260,12 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     them, the paper's rule (:func:`paper_rule`). ``flat_matched``: every chunk at the one sigma
     that gives the paper-rule arm's mean ||z' - z|| (:func:`flat_matched_walker`). ``learned_all`` / ``hl_learned``: the walkers
     notebook 03 saved under ``walkers_dir``.
+
+    The source carries ``spec``: what determines its batches (strategy, T_x preset, batch, seed,
+    the generator and the SHA-256 of its file, the walker's sigmas or its file's digest, the
+    sampling and fixed-set size). :func:`hlwb.pretrain.pretrain` stores it with the weights, so
+    a work directory is never resumed on other views. ``decode_chunk`` and ``rank`` are not in
+    it: the first is a speed setting, the second is covered by the world size.
     """
     from . import data
     from . import generators as G
@@ -268,10 +276,15 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     if sampling not in ("continuous", "fixed"):
         raise KeyError(f"sampling must be 'continuous' or 'fixed', got {sampling!r}")
     preset = preset_for(strategy, augment)
+    spec = {"strategy": strategy, "augment": augment, "preset": preset, "batch": batch, "seed": seed}
     if strategy == "real":
         images = data.fashion_mnist("train").float_images()
-        return RealViews(images, batch, preset=preset, seed=L.row_seed(seed, rank, L.EXTRA) if rank else seed)
+        src = RealViews(images, batch, preset=preset, seed=L.row_seed(seed, rank, L.EXTRA) if rank else seed)
+        src.spec = spec
+        return src
     gen = G.load(generator)
+    gpath = G.shipped_path(generator) if generator in G.SHIPPED else Path(generator)
+    spec.update(generator=str(generator), generator_sha256=file_sha256(gpath), sampling=sampling)
     if strategy == "synth":
         walker = IdentityWalker(gen.chunks)
     elif strategy == "gaussian":
@@ -285,7 +298,29 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
         if walkers_dir is None:
             raise ValueError(f"strategy {strategy!r} needs walkers_dir: the walkers folder of notebook 03")
         walker = learned_walker(strategy, gen, walkers_dir)
+        spec["walker_sha256"] = file_sha256(Path(walkers_dir) / LEARNED[strategy] / "walker.pt")
+    spec["walker"] = type(walker).__name__
+    if hasattr(walker, "sigmas"):
+        spec.update(sigmas=[round(float(v), 6) for v in walker.sigmas], truncation=walker.truncation,
+                    mode=getattr(walker, "mode", None), tied=bool(getattr(walker, "tied", False)))
     src = GeneratedViews(gen, walker, batch, preset=preset, seed=seed, rank=rank, decode_chunk=decode_chunk)
     if sampling == "fixed":
-        return FixedViews(src, n_fixed, seed=seed)
+        src = FixedViews(src, n_fixed, seed=seed)
+        spec["n_fixed"] = n_fixed
+    src.spec = spec
     return src
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file (cached per path, size and modification time)."""
+    st = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)

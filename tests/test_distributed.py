@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -184,3 +185,57 @@ def test_torchrun_pretrain_two_ranks(tmp_path):
     b = checkpoint.load(tmp_path / "one" / "encoder.pt", kind="encoder")["state_dict"]
     assert a.keys() == b.keys() and not all(torch.equal(a[n], b[n]) for n in a)
     assert not (tmp_path / "one" / "ranks.json").exists()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_ranks_stop_when_the_torchrun_launcher_is_killed(tmp_path):
+    """kill -9 of torchrun cannot signal its workers; each rank's watchdog sees its parent gone."""
+    import signal
+    import time
+
+    work = tmp_path / "ddp"
+    env = {k: v for k, v in {**os.environ, "OMP_NUM_THREADS": "1", "HLWB_HEADLESS": "1"}.items()
+           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    args = list(ARGS)
+    args[args.index("--steps") + 1] = "5000"  # a run far longer than the test
+    launcher = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(WORLD),
+                                 "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "hlwb",
+                                 *args, "--work-dir", str(work)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while not (work / "train_state.pt").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert (work / "train_state.pt").exists(), "the ranks never wrote a checkpoint"
+    ranks = _children(launcher.pid)
+    assert len(ranks) == WORLD, ranks
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+    deadline = time.time() + 30
+    while any(_alive(p) for p in ranks) and time.time() < deadline:
+        time.sleep(0.1)
+    still = [p for p in ranks if _alive(p)]
+    for p in still:
+        os.kill(p, signal.SIGKILL)
+    assert not still, "ranks kept training after their launcher died"
+    assert not (work / "encoder.pt").exists()
+    assert checkpoint.load(work / "train_state.pt", kind="train-state")["step"] < 5000

@@ -111,3 +111,45 @@ def test_knn_monitor_validates_on_train_images_never_on_test(monkeypatch):
     assert torch.equal(seen[1], test.images[:100])
     with pytest.raises(ValueError, match="knn_split"):
         P.knn_monitor(enc, PretrainConfig(**{**TINY, "knn_split": "train"}))
+
+
+CLI_TINY = ["--steps", "4", "--batch", "8", "--width", "4", "--blocks", "1,1", "--warmup", "1", "--ckpt-every", "2",
+            "--knn-every", "0", "--knn-train", "200", "--knn-test", "100", "--knn-k", "20"]
+
+
+def test_a_work_dir_is_never_resumed_as_another_run(tmp_path, capsys):
+    """Resuming with another strategy, augmentation or fewer steps would label the weights with
+    settings they were not trained with: refused before anything is written, naming the key."""
+    from hlwb import checkpoint
+    from hlwb.cli import main
+
+    work = tmp_path / "w"
+    assert main(["pretrain", *CLI_TINY, "--strategy", "real", "--work-dir", str(work)]) == 0
+    enc, cfg_json = (work / "encoder.pt").read_bytes(), (work / "config.json").read_text()
+    meta = checkpoint.load(work / "encoder.pt", kind="encoder")["meta"]
+    assert meta["views"]["strategy"] == "real" and meta["views"]["preset"] == "simclr"
+    capsys.readouterr()
+    for extra, says in [(["--strategy", "synth"], "views.strategy: checkpoint 'real', this run 'synth'"),
+                        (["--strategy", "real", "--augment", "fair"], "views.augment: checkpoint 'paper', this run 'fair'"),
+                        (["--strategy", "real", "--seed", "3"], "config.seed: checkpoint 0, this run 3")]:
+        assert main(["pretrain", *CLI_TINY, *extra, "--work-dir", str(work)]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
+    assert main(["pretrain", *CLI_TINY, "--steps", "2", "--strategy", "real", "--work-dir", str(work)]) == 2
+    assert "at step 4, but this run asks for steps=2" in capsys.readouterr().err
+    assert (work / "encoder.pt").read_bytes() == enc and (work / "config.json").read_text() == cfg_json
+    # evaluation-only settings do not block a resume of the finished run
+    assert main(["pretrain", *CLI_TINY[:-4], "--knn-train", "300", "--knn-test", "50", "--knn-k", "10",
+                 "--strategy", "real", "--work-dir", str(work)]) == 0
+
+
+def test_view_source_spec_names_generator_digest_and_sigmas():
+    from hlwb import generators
+
+    src = views.make_source("hl_random", 8, augment="fair", generator="biggan", seed=2)
+    s = src.spec
+    assert s["strategy"] == "hl_random" and s["seed"] == 2 and s["sampling"] == "continuous"
+    assert s["generator_sha256"] == views.file_sha256(generators.shipped_path("biggan")) and len(s["generator_sha256"]) == 64
+    assert s["sigmas"] == [0.0] + [1.0] * (len(s["sigmas"]) - 1) and s["truncation"] == 2.0
+    other = views.make_source("hl_random", 8, augment="fair", generator="biggan", seed=2, hl_sigmas=[0.5] * len(s["sigmas"]))
+    assert other.spec["sigmas"] != s["sigmas"]

@@ -52,20 +52,106 @@ def test_fit_lowers_loss_and_resumes_identically(tmp_path):
     assert [r["step"] for r in lines] == list(range(40))
 
 
-def test_resume_refuses_another_config(tmp_path):
+def test_resume_refuses_another_config_naming_each_key(tmp_path):
     lin, opt, step = _toy(tmp_path)
+    meta = {"config": {"lr": 1, "steps": 4, "knn_test": 10}, "views": {"strategy": "real"}}
+    fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=4, ckpt_path=tmp_path / "c.pt", meta=meta)
+    # evaluation-only settings may change
     fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=4, ckpt_path=tmp_path / "c.pt",
-        meta={"config": {"lr": 1, "steps": 4}})
+        meta={**meta, "config": {**meta["config"], "knn_test": 99}})
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=4, ckpt_path=tmp_path / "c.pt",
+            meta={"config": {"lr": 2, "steps": 4}, "views": {"strategy": "synth"}})
+    msg = str(e.value)
+    assert "config.lr: checkpoint 1, this run 2" in msg and "views.strategy: checkpoint 'real', this run 'synth'" in msg
+    # more steps change the schedule: another run, unless the caller says steps may grow
+    with pytest.raises(checkpoint.CheckpointError, match="config.steps: checkpoint 4, this run 6"):
+        fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=6, ckpt_path=tmp_path / "c.pt",
+            meta={**meta, "config": {**meta["config"], "steps": 6}})
     fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=6, ckpt_path=tmp_path / "c.pt",
-        meta={"config": {"lr": 1, "steps": 6}})  # more steps: a legitimate resumption
-    with pytest.raises(checkpoint.CheckpointError, match="another configuration"):
-        fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=8, ckpt_path=tmp_path / "c.pt",
-            meta={"config": {"lr": 2, "steps": 8}})
+        meta={**meta, "config": {**meta["config"], "steps": 6}}, ignore=("steps",))
+    assert checkpoint.load(tmp_path / "c.pt", kind="train-state")["step"] == 6
+    # a finished run asked for fewer steps would mislabel its weights: refused, even where steps may grow
+    with pytest.raises(checkpoint.CheckpointError, match="at step 6, but this run asks for steps=3"):
+        fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=3, ckpt_path=tmp_path / "c.pt",
+            meta={**meta, "config": {**meta["config"], "steps": 3}}, ignore=("steps",))
+
+
+def _bn_toy(blow_at: int, lr: float, blow: bool = True):
+    """A model whose batch-norm buffer turns infinite at step ``blow_at`` while the loss stays finite."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+
+    def step(i):
+        x = torch.randn(8, 2, generator=torch.Generator().manual_seed(i))
+        loss = net(x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if blow and i >= blow_at:  # what a too-high learning rate does to running statistics
+            net[1].running_var.fill_(float("inf"))
+        return {"loss": loss.item()}
+
+    return net, opt, step
+
+
+def test_nonfinite_buffer_is_never_written_and_a_lower_lr_resumes(tmp_path):
+    ck = tmp_path / "w" / "train_state.pt"
+    net, opt, step = _bn_toy(blow_at=13, lr=0.02)
+    with pytest.raises(NonFiniteLoss, match=r"m\.1\.running_var not finite after step 15.*step 10\) is kept"
+                       r".*lower learning rate"):
+        fit(step, modules={"m": net}, optimizers={"o": opt}, steps=20, ckpt_path=ck, ckpt_every=5,
+            meta={"config": {"lr": 0.02, "steps": 20}})
+    state = checkpoint.load(ck, kind="train-state")
+    assert state["step"] == 10 and not checkpoint.nonfinite_keys(state)
+    # another change than the learning rate is still refused
+    net, opt, step = _bn_toy(blow_at=13, lr=0.01, blow=False)
+    with pytest.raises(checkpoint.CheckpointError, match="config.seed"):
+        fit(step, modules={"m": net}, optimizers={"o": opt}, steps=20, ckpt_path=ck, ckpt_every=5,
+            meta={"config": {"lr": 0.01, "steps": 20, "seed": 1}})
+    meta = {"config": {"lr": 0.01, "steps": 20}}
+    fit(step, modules={"m": net}, optimizers={"o": opt}, steps=20, ckpt_path=ck, ckpt_every=5, meta=meta)
+    assert opt.param_groups[0]["lr"] == 0.01  # the new rate, not the checkpoint's
+    state = checkpoint.load(ck, kind="train-state")
+    assert state["step"] == 20 and not checkpoint.nonfinite_keys(state)
+    assert state["meta"]["history"] == [{"from_step": 10, "after": "non-finite stop",
+                                         "config.lr": {"was": 0.02, "now": 0.01}}]
+    assert not list(ck.parent.glob("*.nonfinite.json"))
+
+
+def test_checkpoint_save_refuses_nonfinite_and_keeps_the_old_file(tmp_path):
+    p = tmp_path / "g.pt"
+    checkpoint.save(p, {"w": torch.ones(3)}, kind="x")
+    before = p.read_bytes()
+    with pytest.raises(checkpoint.NonFiniteError, match=r"state_dict\.b .*NaN or infinite"):
+        checkpoint.save(p, {"state_dict": {"a": torch.ones(2), "b": torch.tensor([1.0, float("inf")])}}, kind="x")
+    assert p.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_fit_removes_debris_of_interrupted_writes_and_holds_the_work_dir(tmp_path):
+    from hlwb.lock import DirLock, LockedError
+
+    work = tmp_path / "w"
+    work.mkdir()
+    debris = [work / ".train_state.pt.a1b2c3.tmp", work / ".log.jsonl.zz9.tmp"]
+    for d in debris:
+        d.write_bytes(b"x" * 100)
+    keep = work / "notes.tmp"
+    keep.write_text("a user's file")
+    lin, opt, step = _toy(tmp_path)
+    fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=3, ckpt_path=work / "train_state.pt")
+    assert not any(d.exists() for d in debris) and keep.exists()
+    assert not (work / ".hlwb.lock").exists()  # released at the end
+    with DirLock(work, what="another pretrain"):
+        with pytest.raises(LockedError, match="in use by another pretrain"):
+            fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=3, ckpt_path=work / "train_state.pt")
 
 
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     lin, opt, step = _toy(tmp_path, nan_at=25)
-    with pytest.raises(NonFiniteLoss, match="loss is nan at step 25.*last good checkpoint"):
+    with pytest.raises(NonFiniteLoss, match="loss is nan at step 25.*last finite checkpoint"):
         fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=40, ckpt_path=tmp_path / "c.pt",
             ckpt_every=10)
     state = checkpoint.load(tmp_path / "c.pt", kind="train-state")

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .. import checkpoint, data
 from .. import latents as L
-from ..train import check_finite, fit
+from ..train import check_finite, check_work_dir, fit
 from . import build, save
 from .base import HLGenerator
 from .biggan import Discriminator
@@ -50,6 +50,11 @@ class GANConfig:
     threads: int = 0           # torch CPU threads (0: leave torch's default)
 
 
+GAN_RESUMABLE = ("steps",)
+"""A GAN's updates do not depend on the total (constant learning rates, an EMA that starts at
+``ema_start``): a finished run may be extended with more ``steps``, never shortened."""
+
+
 def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = None,
               device: str = "cpu") -> Path:
     """Train, then write the EMA generator to ``out`` with its config and command line.
@@ -61,6 +66,8 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
         torch.set_num_threads(cfg.threads)
     out = Path(out)
     work = Path(work_dir) if work_dir else out.with_suffix(".work")
+    meta = {"config": dataclasses.asdict(cfg)}
+    check_work_dir(work / "train_state.pt", meta, cfg.steps, ignore=GAN_RESUMABLE)  # before writing anything
     work.mkdir(parents=True, exist_ok=True)
     checkpoint.atomic_write_json(work / "config.json", dataclasses.asdict(cfg))
 
@@ -102,11 +109,12 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
 
     fit(step, modules={"G": G, "D": D, "G_ema": G_ema}, optimizers={"g": opt_g, "d": opt_d},
         steps=cfg.steps, ckpt_path=work / "train_state.pt", ckpt_every=cfg.ckpt_every,
-        meta={"config": dataclasses.asdict(cfg)}, desc=f"train-generator {cfg.family}",
-        log_path=work / "log.jsonl", log_every=50, seed=cfg.seed)
+        meta=meta, desc=f"train-generator {cfg.family}",
+        log_path=work / "log.jsonl", log_every=50, seed=cfg.seed, ignore=GAN_RESUMABLE)
 
     G_ema.recompute_statistics(seed=cfg.seed + 7)
-    meta = {"config": dataclasses.asdict(cfg), "command": "python -m hlwb " + shlex.join(sys.argv[1:])
+    meta = {"config": dataclasses.asdict(cfg), **({"history": meta["history"]} if "history" in meta else {}),
+            "command": "python -m hlwb " + shlex.join(sys.argv[1:])
             if sys.argv and sys.argv[0].endswith(("hlwb", "__main__.py")) else "hlwb.generators.training.train_gan",
             "torch": str(torch.__version__)}
     save(out, G_ema.cpu(), meta=meta)
