@@ -22,8 +22,10 @@ data: env
 	@$(BIN)/python -c "from hlwb.data import find_fashion_mnist as f; print('Fashion-MNIST:', f())" 2>/dev/null \
 	  || $(BIN)/python -m hlwb download-data
 
+# the run writes only under runs/$(PROFILE); the laptop run is then published into notebooks/ and figures/
 pipeline: data
 	HLWB_HEADLESS=1 $(BIN)/python -m hlwb pipeline --profile $(PROFILE) --jobs $(JOBS)
+	@if [ "$(PROFILE)" = laptop ]; then $(BIN)/python -m hlwb publish --run runs/laptop; fi
 
 smoke: data
 	HLWB_HEADLESS=1 $(BIN)/python -m hlwb pipeline --profile smoke
@@ -32,6 +34,6 @@ test: data
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
 
-# after `make pipeline`: copy the executed laptop notebooks into notebooks/, cleaned
+# copy the laptop run's notebooks (cleaned), figures, results and report into the repository
 clean-notebooks: env
-	$(BIN)/python -m hlwb publish-notebooks --run runs/laptop
+	$(BIN)/python -m hlwb publish --run runs/laptop

@@ -40,6 +40,20 @@ def _from_args(cls, args: argparse.Namespace):
     return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
 
+def os_error_message(e: OSError) -> str:
+    """One line for a filesystem error: what failed on which path, and what to do."""
+    import errno
+
+    where = f" {e.filename}" if e.filename else ""
+    hint = {errno.EROFS: "the file system is read-only: choose a writable --out / --work-dir",
+            errno.EACCES: "permission denied: choose a directory you can write, or fix its permissions",
+            errno.ENOSPC: "the disk is full: free space (nothing was half-written: writes are atomic) and run again",
+            errno.ENOTDIR: "a path component is a file, not a directory: choose another path",
+            errno.EISDIR: "a directory stands where a file should be: choose another path",
+            errno.EEXIST: "a file stands where a directory should be: choose another path"}.get(e.errno, "")
+    return f"cannot use{where}: {e.strerror or e}" + (f" — {hint}" if hint else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     from .generators import GENERATORS
     from .generators.training import GANConfig
@@ -83,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("pipeline", help="run the notebooks headless through papermill")
     p.add_argument("--profile", default="laptop", help="smoke, laptop or gpu")
     p.add_argument("--only", default=None, help="run only this stage (e.g. 01_hl_generator)")
-    p.add_argument("--out", default=None, help="run directory (default runs/<profile>)")
+    p.add_argument("--out", default=None, help="run directory (default runs/<profile>; relative: to the current "
+                   "directory); nothing is written outside it (`publish` copies a run into the repository)")
     p.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
     p.add_argument("--jobs", type=int, default=1, help="sweep runs side by side, one thread each (default 1)")
 
@@ -95,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=50, help="repetitions")
     p.add_argument("--json", default=None, help="also write the result here")
 
-    p = sub.add_parser("publish-notebooks", help="copy a run's executed notebooks into notebooks/, cleaned")
-    p.add_argument("--run", default="runs/laptop", help="run directory (default runs/laptop)")
+    p = sub.add_parser("publish-notebooks", aliases=["publish"],
+                       help="copy a finished run into the repository: notebooks (cleaned), figures, results, report")
+    p.add_argument("--run", default=None, help="run directory (default runs/laptop; relative: to the current directory)")
 
     args = ap.parse_args(argv)
     from .progress import setup_logging
@@ -173,14 +189,12 @@ def main(argv: list[str] | None = None) -> int:
                 from .checkpoint import atomic_write_json
 
                 atomic_write_json(args.json, res)
-        elif args.cmd == "publish-notebooks":
-            from .config import resolve_path
-            from .pipeline import NOTEBOOK_DIR, STAGES, executed_notebook, publish_notebook
+        elif args.cmd in ("publish-notebooks", "publish"):
+            from .config import REPO_ROOT
+            from .pipeline import publish_run
 
-            for stage in STAGES:
-                src = executed_notebook(resolve_path(args.run), stage)
-                if src.exists():
-                    print(publish_notebook(src, NOTEBOOK_DIR / f"{stage}.ipynb"))
+            for path in publish_run(Path(args.run).resolve() if args.run else REPO_ROOT / "runs" / "laptop"):
+                print(path)
         elif args.cmd == "download-data":
             from .data import MIRROR, download_fashion_mnist, search_dirs
 
@@ -197,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"hlwb {args.cmd}: error: {msg}", file=sys.stderr)
+        return 2
+    except OSError as e:  # read-only, not a directory, disk full: the file and what to do, no traceback
+        print(f"hlwb {args.cmd}: error: {os_error_message(e)}", file=sys.stderr)
         return 2
     return 0
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config, report
-from .checkpoint import atomic_write_json, atomic_write_text
+from .checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .fingerprint import stage_fingerprint
 from .parallel import Progress, run_parallel
 
@@ -55,8 +55,8 @@ def stage_params(stage: str, profile: str, out: Path) -> dict:
     cfg = config.from_params(cls, {}, profile=profile)
     params = dataclasses.asdict(cfg)
     params["run_dir"] = str(out / stage)
-    if "figures_dir" in params:  # the laptop run is the one the README and figures/ show
-        params["figures_dir"] = str(config.REPO_ROOT / "figures") if profile == "laptop" else str(out / "figures")
+    if "figures_dir" in params:  # inside the run folder; `publish` copies a run's figures into figures/
+        params["figures_dir"] = str(out / "figures")
         if stage in SWEEPS:  # many runs: each keeps its figures in its own folder
             params["figures_dir"] = ""
     # inputs written by earlier stages of this run
@@ -178,7 +178,7 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
         raise PipelineError(f"unknown profile {profile!r}; valid: {', '.join(config.PROFILES)}")
     if only is not None and only not in STAGES:
         raise PipelineError(f"unknown stage {only!r}; stages: {', '.join(STAGES)}")
-    out = config.resolve_path(str(out)) if out else config.REPO_ROOT / "runs" / profile
+    out = Path(out).expanduser().resolve() if out else config.REPO_ROOT / "runs" / profile  # relative: to the cwd
     out.mkdir(parents=True, exist_ok=True)
     from .lock import DirLock
 
@@ -318,10 +318,38 @@ def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> 
                                   summary["stages"].get(sweep, {}).get("last_wall_s"))
     numbers["stage_wall_s"] = {st: v.get("last_wall_s") for st, v in summary["stages"].items()}
     numbers["sweep_run_s"] = summary["stages"].get(sweep, {}).get("last_run_s")
-    # the laptop run's numbers are committed beside its figures; other profiles keep them in the run
-    dest = config.REPO_ROOT / "figures" if profile == "laptop" else out
-    atomic_write_json(dest / f"results_{profile}.json", {"profile": profile, **numbers})
+    atomic_write_json(out / f"results_{profile}.json", {"profile": profile, **numbers})
     return text
+
+
+def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figures",
+                notebooks: str | Path = NOTEBOOK_DIR) -> list[Path]:
+    """Copy a finished run into the repository (the explicit step after a pipeline: the run
+    itself writes only inside its folder): its executed notebooks, cleaned
+    (:func:`publish_notebook`), into ``notebooks``; its figures, ``results_<profile>.json`` and
+    ``report.md`` (as ``report_<profile>.md``, figure links rewritten) into ``figures``."""
+    run, figures = Path(run), Path(figures)
+    if not (run / "summary.json").is_file():
+        raise PipelineError(f"{run} holds no finished pipeline run (no summary.json); run the pipeline first")
+    profile = json.loads((run / "summary.json").read_text()).get("profile", run.name)
+    written = []
+    for stage in STAGES:
+        src = executed_notebook(run, stage)
+        if src.exists():
+            written.append(publish_notebook(src, Path(notebooks) / f"{stage}.ipynb"))
+    figures.mkdir(parents=True, exist_ok=True)
+    for f in sorted((run / "figures").glob("*")) if (run / "figures").is_dir() else []:
+        if f.is_file():
+            atomic_write_bytes(figures / f.name, f.read_bytes())
+            written.append(figures / f.name)
+    if (run / f"results_{profile}.json").is_file():
+        atomic_write_bytes(figures / f"results_{profile}.json", (run / f"results_{profile}.json").read_bytes())
+        written.append(figures / f"results_{profile}.json")
+    if (run / "report.md").is_file():
+        text = (run / "report.md").read_text().replace("](figures/", "](")
+        atomic_write_text(figures / f"report_{profile}.md", text)
+        written.append(figures / f"report_{profile}.md")
+    return written
 
 
 KEEP_TAG = "keep_output"

@@ -41,6 +41,20 @@ def test_unchanged_stage_is_not_run_again(smoke_run):
     assert s["stages"]["01_hl_generator"]["status"] == "cached"
 
 
+def test_publish_copies_a_run_into_the_repository_folders(smoke_run, tmp_path):
+    out, _ = smoke_run
+    figs, nbs = tmp_path / "figures", tmp_path / "notebooks"
+    written = pipeline.publish_run(out, figures=figs, notebooks=nbs)
+    assert (nbs / "01_hl_generator.ipynb").is_file() and (nbs / "06_transfer.ipynb").is_file()
+    assert (figs / "results_smoke.json").read_bytes() == (out / "results_smoke.json").read_bytes()
+    assert (figs / "chunk_agreement.png").read_bytes() == (out / "figures" / "chunk_agreement.png").read_bytes()
+    report = (figs / "report_smoke.md").read_text()
+    assert "](chunk_agreement.png)" in report or "](biggan_samples.png)" in report
+    assert "](figures/" not in report and set(written) >= {figs / "report_smoke.md"}
+    with pytest.raises(pipeline.PipelineError, match="no finished pipeline run"):
+        pipeline.publish_run(tmp_path / "empty", figures=figs, notebooks=nbs)
+
+
 def test_published_notebook_is_clean(smoke_run, tmp_path):
     out, _ = smoke_run
     dest = pipeline.publish_notebook(out / "01_hl_generator" / "01_hl_generator.ipynb", tmp_path / "nb.ipynb")
@@ -124,8 +138,16 @@ def test_stage_params_point_at_the_outputs_of_earlier_stages_of_the_same_run(tmp
     t = pipeline.stage_params("06_transfer", "smoke", tmp_path)
     assert t["pretrain_dir"] == str(tmp_path / "05_contrastive_pretraining")
     assert t["figures_dir"] == str(tmp_path / "figures")
-    assert pipeline.stage_params("06_transfer", "laptop", tmp_path)["figures_dir"] == \
-        str(pipeline.config.REPO_ROOT / "figures")
+    # every profile writes inside its run folder (the laptop one too: `publish` copies it out)
+    assert pipeline.stage_params("06_transfer", "laptop", tmp_path)["figures_dir"] == str(tmp_path / "figures")
+
+
+def test_a_relative_out_is_the_current_directory_s(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(pipeline, "_run_stages", lambda profile, out, *a: seen.setdefault("out", out) and "")
+    monkeypatch.chdir(tmp_path)
+    pipeline.run_pipeline("smoke", out="here/run")
+    assert seen["out"] == tmp_path / "here" / "run" and (tmp_path / "here" / "run").is_dir()
 
 
 def test_fingerprint_follows_the_upstream_files(tmp_path):
