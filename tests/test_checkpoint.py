@@ -81,3 +81,38 @@ def test_non_checkpoint_files_get_specific_messages(tmp_path):
     cut.write_bytes(good.read_bytes()[:600])
     with pytest.raises(checkpoint.CheckpointError, match="truncated or corrupt"):
         checkpoint.load(cut, kind="thing")
+
+
+def test_a_kill_inside_an_atomic_write_leaves_debris_that_the_next_start_removes(tmp_path):
+    """SIGKILL while the temporary file is being written: the target is never half-written, and
+    the temporary file (never picked up as data) goes when a run next starts in the directory."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hlwb.train import fit
+
+    work = tmp_path / "w"
+    work.mkdir()
+    size = 64 << 20
+    code = ("import sys; from hlwb.checkpoint import atomic_write_bytes as w\n"
+            f"data = b'x' * {size}\n"
+            "while True: w(sys.argv[1], data)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(work / "train_state.pt")])
+    deadline = time.time() + 60
+    try:
+        while not list(work.glob(".train_state.pt.*.tmp")) and time.time() < deadline:
+            time.sleep(0.001)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    debris = list(work.glob(".train_state.pt.*.tmp"))
+    assert debris, "the kill did not land inside a write"
+    target = work / "train_state.pt"
+    assert not target.exists() or target.stat().st_size == size  # whole or absent, never half
+    target.unlink(missing_ok=True)  # (not a checkpoint: bytes) so that fit starts fresh
+    lin = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+    fit(lambda i: {"loss": 0.0}, modules={"m": lin}, optimizers={"o": opt}, steps=1, ckpt_path=target)
+    assert not list(work.glob(".*.tmp"))

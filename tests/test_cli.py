@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -60,3 +61,44 @@ def test_bench_help_lists_every_benchmark():
 
     r = run("bench", "--help")
     assert r.returncode == 0 and all(name in r.stdout for name in BENCHES)
+
+
+PRE = ["pretrain", "--strategy", "real", "--steps", "2", "--batch", "8", "--width", "4", "--blocks", "1,1",
+       "--warmup", "1", "--knn-every", "0", "--knn-train", "200", "--knn-test", "100", "--knn-k", "20"]
+
+
+def test_filesystem_errors_are_one_line_naming_the_path(tmp_path, capsys):
+    import os
+
+    from hlwb.cli import main
+
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    assert main([*PRE, "--work-dir", str(afile / "w")]) == 2  # a path through a file
+    err = capsys.readouterr().err
+    assert str(afile) in err and "is a file, not a directory" in err and "Traceback" not in err
+    if os.geteuid() != 0:  # root writes anywhere: a read-only directory only binds others
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        assert main([*PRE, "--work-dir", str(ro / "w")]) == 2
+        assert "permission denied" in capsys.readouterr().err
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from hlwb import checkpoint
+    from hlwb.cli import main
+
+    real_fsync = os.fsync
+
+    def full(fd):  # the disk fills while the checkpoint is being written
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.os, "fsync", full)
+    assert main([*PRE, "--work-dir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "disk is full" in err and "Traceback" not in err
+    assert str(tmp_path / "w" / "train_state.pt") in err
+    monkeypatch.setattr(checkpoint.os, "fsync", real_fsync)
+    assert not list((tmp_path / "w").glob("*.pt")) and not list((tmp_path / "w").glob(".*.tmp"))
