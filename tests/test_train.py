@@ -202,3 +202,50 @@ def test_early_stop_rule(tmp_path):
     again = fit(step, modules={"m": lin}, optimizers={"o": opt}, steps=100, ckpt_path=tmp_path / "s.pt",
                 ckpt_every=50, log_every=1, stop=lambda i, logs: False)
     assert again == []  # an early-stopped run stays stopped
+
+
+def test_a_refused_generator_resume_writes_nothing_and_names_the_key(tmp_path, capsys):
+    from hlwb.cli import main
+
+    args = [*TINY[:TINY.index("--steps")], "--steps", "4", *TINY[TINY.index("--steps") + 2:]]
+    out, work = tmp_path / "g.pt", tmp_path / "g_work"
+    assert main(["train-generator", *args, "--out", str(out), "--work-dir", str(work)]) == 0
+    cfg, g = (work / "config.json").read_text(), out.read_bytes()
+    capsys.readouterr()
+    assert main(["train-generator", *args, "--g-ch", "8", "--out", str(out), "--work-dir", str(work)]) == 2
+    assert "config.g_ch: checkpoint 4, this run 8" in capsys.readouterr().err
+    shorter = [a if a != "4" or args[i - 1] != "--steps" else "2" for i, a in enumerate(args)]
+    assert main(["train-generator", *shorter, "--out", str(out), "--work-dir", str(work)]) == 2
+    assert "at step 4, but this run asks for steps=2" in capsys.readouterr().err
+    assert (work / "config.json").read_text() == cfg and out.read_bytes() == g
+    # a GAN's updates do not depend on the total: a finished run may be extended
+    longer = [a if a != "4" or args[i - 1] != "--steps" else "6" for i, a in enumerate(args)]
+    assert main(["train-generator", *longer, "--out", str(out), "--work-dir", str(work)]) == 0
+    assert checkpoint.load(work / "train_state.pt", kind="train-state")["step"] == 6
+
+
+@pytest.mark.slow
+def test_two_writers_into_one_work_dir_the_second_is_refused(tmp_path):
+    import time
+
+    work = tmp_path / "w"
+    cmd = [sys.executable, "-m", "hlwb", "pretrain", "--strategy", "real", "--steps", "3000", "--batch", "8",
+           "--width", "4", "--blocks", "1,1", "--knn-every", "0", "--work-dir", str(work)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HLWB_PROGRESS": "0"}
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (work / ".hlwb.lock").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2 and "is in use by pretrain simclr" in second.stderr, second.stderr
+        assert f"pid {first.pid}" in second.stderr
+    finally:
+        first.kill()
+        first.wait()
+    # the holder was killed: its lock is stale and the next run takes it over
+    again = subprocess.run([*cmd[:cmd.index("3000")], "4", *cmd[cmd.index("3000") + 1:]], env=env,
+                           capture_output=True, text=True, timeout=120)
+    # the lock was taken over, so the run got as far as its checkpoint (and refused fewer steps)
+    assert again.returncode == 2 and "in use" not in again.stderr
+    assert "but this run asks for steps=4" in again.stderr or "config.steps" in again.stderr, again.stderr
