@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     try:
+        from .ranges import check_flags
+
+        check_flags(args.cmd, vars(args))  # the explicit numeric flags; dataclass flags: their __post_init__
         if args.cmd == "train-generator":
             if args.family not in GENERATORS:
                 ap.error(f"--family {args.family!r} unknown; valid: {', '.join(sorted(GENERATORS))}")

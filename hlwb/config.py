@@ -4,7 +4,10 @@ Each notebook has a flat ``parameters`` cell whose defaults are the *laptop* pro
 frozen dataclass here with the same fields and defaults (a test keeps the two in step).
 ``from_params`` maps the flat dict onto the dataclass, rejecting unknown names and wrong
 types with a message naming the parameter; papermill only warns on unknown names and
-passes ``-p seed 1e3`` as a float, so this is where such mistakes are caught.
+passes ``-p seed 1e3`` as a float, so this is where such mistakes are caught. Each dataclass
+checks its values against the range table of :mod:`hlwb.ranges` when built: an out-of-range
+value (``level 2``, a negative sigma, ``knn_test`` beyond its split) is refused, naming the
+parameter, its value and the range.
 
 Profiles (DESIGN.md §5): ``smoke`` (every notebook in under a minute, for tests and CI),
 ``laptop`` (the default), ``gpu``. ``HLWB_PROFILE`` selects one for a notebook run outside
@@ -24,11 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .ranges import ConfigError, check_ranges
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-class ConfigError(ValueError):
-    """A parameter is unknown or has the wrong type; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class HLGeneratorParams:
     grid_anchors: int = 8            # rows of the hierarchy figure
     seed: int = 0                    # seed of every draw in the notebook
 
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
+
 
 @dataclass(frozen=True)
 class ExplorerParams:
@@ -58,6 +62,9 @@ class ExplorerParams:
     n_positives: int = 6             # positives in the strip
     sweep_sigmas: str = "0,0.25,0.5,1,1.5,2,3"  # sigma per column of the static sweep
     interactive: bool = True         # build the live widget (the static sweep is always drawn)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,9 @@ class WalkersParams:
     early_stop_after: int = 100000   # samples before the training stop can fire (mi_ml_gen: 100000)
     seed: int = 0                    # seed of every draw in the notebook
 
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
+
 
 @dataclass(frozen=True)
 class PerturbationParams:
@@ -103,6 +113,9 @@ class PerturbationParams:
     critic_width: int = 8            # width of each briefly trained critic
     critic_batch: int = 64           # anchors per critic batch (2B views per InfoNCE)
     seed: int = 0                    # seed of every draw in the notebook
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
 
 
 @dataclass(frozen=True)
@@ -134,6 +147,9 @@ class PretrainParams:
     knn_split: str = "val"           # monitor queries: val (train images 50k..60k; what the sweep selects on) or test
     seed: int = 0                    # seed of every draw in the notebook
 
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
+
 
 @dataclass(frozen=True)
 class TransferParams:
@@ -153,6 +169,9 @@ class TransferParams:
     eval_jobs: int = 2               # encoders scored side by side, one CPU thread each
     n_boot: int = 2000               # bootstrap draws of every interval (test images x seeds)
     seed: int = 0                    # seed of the target splits and probes
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
 
 
 NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams, "02_latent_explorer": ExplorerParams,
@@ -195,7 +214,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                        "hl_sigmas_file": "runs/gpu/04_chunk_perturbations/hl_sigmas.json",
                                        "walkers_dir": "runs/gpu/03_walkers/walkers", "n_fixed": 100000,
                                        "steps": 20000, "batch": 256, "decode_chunk": 0, "width": 64, "blocks": "2,2,2,2",
-                                       "warmup": 1000, "knn_every": 1000, "knn_train": 60000, "knn_test": 10000},
+                                       "warmup": 1000, "knn_every": 1000, "knn_train": 50000, "knn_test": 10000},
         "06_transfer": {"run_dir": "runs/gpu/06_transfer", "pretrain_dir": "runs/gpu/05_contrastive_pretraining",
                         "study_profile": "gpu", "calibration_file": ""},
     },
@@ -239,7 +258,8 @@ def _field_types(cls: type) -> dict[str, type]:
 
 
 def from_params(cls: type, params: dict[str, Any], profile: str | None = None):
-    """Build ``cls`` from flat ``params``; unknown names and wrong types raise ConfigError.
+    """Build ``cls`` from flat ``params``; unknown names, wrong types and out-of-range values
+    (:data:`hlwb.ranges.RANGES`) raise ConfigError.
 
     With ``profile``, that profile's value replaces every parameter equal to its default.
     """

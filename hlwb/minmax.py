@@ -28,6 +28,7 @@ from . import latents as L
 from .encoders import Critic
 from .generators import HLGenerator
 from .oracle import Oracle
+from .ranges import check_ranges
 from .ssl.losses import nt_xent
 from .train import check_finite, fit
 from .walkers import LearnedWalker, Walker, delta
@@ -58,6 +59,9 @@ class MinMaxConfig:
     early_stop: bool = False     # reference rule: stop once the per-batch critic loss, in the reference's
     early_stop_loss: float = 2.5  # scaled units (plain x tau / 0.07), exceeds this after early_stop_after
     early_stop_after: int = 100_000  # samples (mi_ml_gen: 100k samples, threshold 2.5 = 1.75 plain)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
 
 
 def is_tied(gen: HLGenerator, selected: list[int] | None) -> bool:

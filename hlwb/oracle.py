@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from . import checkpoint, data
 from . import latents as L
+from .ranges import check_ranges
 from .train import check_finite, fit, warmup_cosine
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class OracleConfig:
     width: int = 32
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: leave torch's default)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
 
 
 def _conv(c_in: int, c_out: int) -> nn.Sequential:

@@ -23,6 +23,7 @@ from . import distributed as D
 from .checkpoint import atomic_write_json
 from .encoders import ResNetTrunk
 from .evaluate import features, knn_accuracy
+from .ranges import check_ranges
 from .train import check_finite, fit, warmup_cosine
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ class PretrainConfig:
     knn_split: str = "val"        # val: the last 10k train images (nothing chosen on test); test
     knn_k: int = 200
     knn_t: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
 
 
 def build_method(cfg: PretrainConfig) -> nn.Module:

@@ -2,6 +2,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def run(*args):
     return subprocess.run([sys.executable, "-m", "hlwb", *args], capture_output=True, text=True, timeout=120)  # noqa: PLW1510 (the tests check the return code)
@@ -102,3 +104,33 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, capsy
     assert str(tmp_path / "w" / "train_state.pt") in err
     monkeypatch.setattr(checkpoint.os, "fsync", real_fsync)
     assert not list((tmp_path / "w").glob("*.pt")) and not list((tmp_path / "w").glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("argv,named", [
+    (["pretrain", "--ckpt-every", "0"], "'ckpt_every' = 0"),  # was a ZeroDivisionError
+    (["pretrain", "--steps", "10"], "'warmup' = 50"),  # warm-up longer than the run
+    (["pretrain", "--knn-test", "20000"], "'knn_test' = 20000"),
+    (["pretrain", "--knn-train", "60000"], "'knn_train' = 60000"),  # the val memory has 50,000 images
+    (["pretrain", "--knn-t", "0"], "'knn_t' = 0.0"),
+    (["pretrain", "--batch", "1"], "'batch' = 1"),
+    (["train-generator", "--out", "{tmp}/g.pt", "--lr-g", "0"], "'lr_g' = 0.0"),
+    (["train-generator", "--out", "{tmp}/g.pt", "--ckpt-every", "0"], "'ckpt_every' = 0"),
+    (["train-oracle", "--out", "{tmp}/o.pt", "--batch", "100000"], "'batch' = 100000"),
+    (["eval-generator", "biggan", "--n", "0"], "'--n' = 0"),
+    (["eval-generator", "biggan", "--anchors", "0"], "'--anchors' = 0"),
+    (["calibrate", "{tmp}/e.pt", "--seed", "-1"], "'--seed' = -1"),
+    (["pipeline", "--profile", "smoke", "--jobs", "0"], "'--jobs' = 0"),
+    (["bench", "explorer", "--n", "0"], "'--n' = 0"),
+])
+def test_out_of_range_flag_is_one_message(argv, named, tmp_path, capsys):
+    from hlwb import cli
+
+    work = tmp_path / "work"
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if argv[0] == "pretrain":
+        argv += ["--work-dir", str(work)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hlwb {argv[0]}: error: parameter {named} ") and "out of range: must be" in err, err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written

@@ -60,3 +60,149 @@ def test_parameters_cell_matches_dataclass(notebook):
 def test_save_writes_resolved_config(tmp_path):
     p = config.save(HLGeneratorParams(seed=5), tmp_path)
     assert json.loads(p.read_text())["seed"] == 5
+
+
+# --- ranges (hlwb.ranges): every numeric parameter has a stated range, checked at the door ---
+
+def _library_configs():
+    from hlwb.generators.training import GANConfig
+    from hlwb.minmax import MinMaxConfig
+    from hlwb.oracle import OracleConfig
+    from hlwb.pretrain import PretrainConfig
+
+    return {c.__name__: c for c in (PretrainConfig, GANConfig, OracleConfig, MinMaxConfig)}
+
+
+def _build(cls_name: str, values: dict):
+    """A notebook's parameters through its door (from_params); a library config directly."""
+    notebooks = {c.__name__: c for c in config.NOTEBOOKS.values()}
+    if cls_name in notebooks:
+        return config.from_params(notebooks[cls_name], values)
+    return _library_configs()[cls_name](**values)
+
+
+@pytest.mark.parametrize("profile,notebook", [(p, n) for p in config.PROFILES for n in config.NOTEBOOKS])
+def test_every_profile_passes_the_ranges(profile, notebook):
+    cfg = config.from_params(config.NOTEBOOKS[notebook], {}, profile=profile)
+    assert dataclasses.asdict(cfg).keys() == {f.name for f in dataclasses.fields(cfg)}
+
+
+def test_library_defaults_pass_the_ranges():
+    for cls in _library_configs().values():
+        cls()
+
+
+OUT_OF_RANGE = [
+    ("HLGeneratorParams", "train_steps", 0), ("HLGeneratorParams", "n_samples", 60001),
+    ("HLGeneratorParams", "n_samples", 1), ("HLGeneratorParams", "n_test", 10001),
+    ("HLGeneratorParams", "n_anchors", 0), ("HLGeneratorParams", "grid_anchors", 0), ("HLGeneratorParams", "seed", -1),
+    ("ExplorerParams", "anchor_seed", -1), ("ExplorerParams", "n_positives", 65), ("ExplorerParams", "n_positives", -1),
+    ("ExplorerParams", "sweep_sigmas", "0,-1"), ("ExplorerParams", "sweep_sigmas", ""),
+    ("ExplorerParams", "sweep_sigmas", "0,x"),
+    ("WalkersParams", "steps", 0), ("WalkersParams", "batch", 1), ("WalkersParams", "lr_walker", 0.0),
+    ("WalkersParams", "lr_critic", -1e-4), ("WalkersParams", "critic_width", 0), ("WalkersParams", "walker_hidden", -1),
+    ("WalkersParams", "snapshot_every", 0), ("WalkersParams", "snapshot_every", 241), ("WalkersParams", "smooth", 0),
+    ("WalkersParams", "snapshot_anchors", 63), ("WalkersParams", "mc_anchors", 10),
+    ("WalkersParams", "anchor_truncation", -0.5), ("WalkersParams", "select_after", -1),
+    ("WalkersParams", "early_stop_loss", 0.0), ("WalkersParams", "early_stop_after", -1),
+    ("WalkersParams", "seed", 2**32), ("WalkersParams", "lr_walker", float("nan")),
+    ("PerturbationParams", "sigmas", "-1,0,1"), ("PerturbationParams", "sigmas", "0,1,0.5"),
+    ("PerturbationParams", "sigmas", "0,0,1"), ("PerturbationParams", "sigmas", "0.5"),
+    ("PerturbationParams", "sigmas", "0,inf"), ("PerturbationParams", "sigmas", "0,,1"),
+    ("PerturbationParams", "n_anchors", 127), ("PerturbationParams", "anchor_truncation", -1.0),
+    ("PerturbationParams", "level", 2.0), ("PerturbationParams", "level", 0.0), ("PerturbationParams", "level", -0.1),
+    ("PerturbationParams", "n_boot", 0), ("PerturbationParams", "n_boot", 39),
+    ("PerturbationParams", "critic_train", 63), ("PerturbationParams", "critic_train", 961),
+    ("PerturbationParams", "critic_steps", 0), ("PerturbationParams", "critic_width", 0),
+    ("PerturbationParams", "critic_batch", 1), ("PerturbationParams", "seed", -3),
+    ("PretrainParams", "n_fixed", 0), ("PretrainParams", "steps", 0), ("PretrainParams", "batch", 1),
+    ("PretrainParams", "decode_chunk", -1), ("PretrainParams", "width", 0), ("PretrainParams", "blocks", "1,0,1,1"),
+    ("PretrainParams", "blocks", "1,1.5"), ("PretrainParams", "base_lr", -0.1), ("PretrainParams", "warmup", 500),
+    ("PretrainParams", "warmup", -1), ("PretrainParams", "knn_every", -1), ("PretrainParams", "knn_train", 50001),
+    ("PretrainParams", "knn_train", 199), ("PretrainParams", "knn_test", 10001), ("PretrainParams", "knn_test", 0),
+    ("PretrainParams", "knn_split", "train"), ("PretrainParams", "seed", -1),
+    ("TransferParams", "eval_jobs", 0), ("TransferParams", "n_boot", 1), ("TransferParams", "seed", -1),
+    ("PretrainConfig", "steps", 0), ("PretrainConfig", "batch", 1), ("PretrainConfig", "width", 0),
+    ("PretrainConfig", "blocks", "2,-2"), ("PretrainConfig", "base_lr", 0.0), ("PretrainConfig", "momentum", 1.0),
+    ("PretrainConfig", "weight_decay", -1e-4), ("PretrainConfig", "warmup", 500), ("PretrainConfig", "seed", -1),
+    ("PretrainConfig", "ckpt_every", 0), ("PretrainConfig", "knn_every", -1), ("PretrainConfig", "knn_train", 199),
+    ("PretrainConfig", "knn_train", 50001), ("PretrainConfig", "knn_test", 10001), ("PretrainConfig", "knn_k", 0),
+    ("PretrainConfig", "knn_t", 0.0), ("PretrainConfig", "knn_split", "train"), ("PretrainConfig", "steps", 5.5),
+    ("GANConfig", "steps", 0), ("GANConfig", "batch", 1), ("GANConfig", "g_ch", 0), ("GANConfig", "d_ch", 0),
+    ("GANConfig", "chunk_dim", 0), ("GANConfig", "lr_g", 0.0), ("GANConfig", "lr_d", -2e-4), ("GANConfig", "beta1", -0.1),
+    ("GANConfig", "beta2", 1.0), ("GANConfig", "ema", 1.5), ("GANConfig", "ema_start", -1), ("GANConfig", "seed", -1),
+    ("GANConfig", "ckpt_every", 0), ("GANConfig", "threads", -1),
+    ("OracleConfig", "epochs", 0), ("OracleConfig", "batch", 60001), ("OracleConfig", "batch", 1),
+    ("OracleConfig", "lr", 0.0), ("OracleConfig", "weight_decay", -1.0), ("OracleConfig", "width", 0),
+    ("OracleConfig", "seed", -1), ("OracleConfig", "threads", -2),
+    ("MinMaxConfig", "steps", 0), ("MinMaxConfig", "batch", 1), ("MinMaxConfig", "tau", 0.0),
+    ("MinMaxConfig", "lr_walker", 0.0), ("MinMaxConfig", "lr_critic", 0.0), ("MinMaxConfig", "beta1", 1.0),
+    ("MinMaxConfig", "beta2", -0.5), ("MinMaxConfig", "critic_width", 0), ("MinMaxConfig", "walker_hidden", -1),
+    ("MinMaxConfig", "seed", -1), ("MinMaxConfig", "ckpt_every", 0), ("MinMaxConfig", "snapshot_every", -1),
+    ("MinMaxConfig", "early_stop_loss", -1.0), ("MinMaxConfig", "early_stop_after", -1),
+]
+
+
+@pytest.mark.parametrize("cls_name,name,value", OUT_OF_RANGE)
+def test_out_of_range_is_refused_naming_parameter_value_and_range(cls_name, name, value):
+    with pytest.raises(ConfigError) as e:
+        _build(cls_name, {name: value})
+    msg = str(e.value)
+    assert e.value.param == name and f"parameter {name!r} = " in msg and cls_name in msg
+    assert msg.split(" = ", 1)[1].startswith(repr(value)), msg  # the value as given
+    assert "must be" in msg
+
+
+@pytest.mark.parametrize("cls_name,values", [
+    ("PerturbationParams", {"level": 1.0}), ("PerturbationParams", {"sigmas": "0.1,0.2"}),
+    ("PerturbationParams", {"sigmas": " 0, 0.5 ,1"}), ("PerturbationParams", {"critic_train": 960}),
+    ("PretrainParams", {"base_lr": 0.0}), ("PretrainParams", {"warmup": 499}), ("PretrainParams", {"warmup": 0}),
+    ("PretrainParams", {"knn_train": 50000, "knn_test": 10000}),
+    ("PretrainParams", {"knn_train": 60000, "knn_split": "test"}), ("PretrainParams", {"knn_every": 0}),
+    ("PretrainConfig", {"knn_train": 60000, "knn_test": 10000, "knn_split": "test"}),
+    ("PretrainConfig", {"knn_k": 5, "knn_train": 5}), ("ExplorerParams", {"n_positives": 0}),
+    ("WalkersParams", {"snapshot_every": 240, "snapshot_anchors": 64}), ("GANConfig", {"beta1": 0.0, "ema": 1.0}),
+    ("HLGeneratorParams", {"n_samples": 60000, "n_test": 10000}),
+])
+def test_boundary_values_are_accepted(cls_name, values):
+    cfg = _build(cls_name, values)
+    assert all(getattr(cfg, k) == v for k, v in values.items())
+
+
+def test_cross_field_message_states_the_other_field():
+    with pytest.raises(ConfigError, match=r"'warmup' = 50 .*\[0, 10\).*steps = 10"):
+        config.from_params(config.PretrainParams, {"steps": 10})
+    with pytest.raises(ConfigError, match=r"'knn_test' = 12000 .*\[1, 10000\].*val split"):
+        config.from_params(config.PretrainParams, {"knn_test": 12000})
+    with pytest.raises(ConfigError, match=r"'knn_train' = 100 .*knn_k = 200"):
+        _build("PretrainConfig", {"knn_train": 100})
+
+
+def test_every_numeric_field_has_a_range():
+    """int, float and comma-separated-number fields of every config dataclass have a rule, and
+    every rule names a field (a new parameter without a stated range fails here)."""
+    from hlwb.ranges import RANGES
+
+    classes = {**{c.__name__: c for c in config.NOTEBOOKS.values()}, **_library_configs()}
+    assert set(RANGES) == set(classes)
+    for name, cls in classes.items():
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        numeric = {n for n, f in fields.items() if f.type in ("int", "float")
+                   or (f.type == "str" and f.default and all(s.strip().lstrip("-").replace(".", "", 1).isdigit()
+                                                             for s in f.default.split(",")))}
+        assert numeric <= set(RANGES[name]), (name, numeric - set(RANGES[name]))
+        assert set(RANGES[name]) <= set(fields), (name, set(RANGES[name]) - set(fields))
+    assert {"sigmas", "blocks"} <= set(RANGES["PerturbationParams"]) | set(RANGES["PretrainParams"])
+
+
+def test_range_constants_match_the_library():
+    from hlwb import data, pretrain, ranges
+
+    assert ranges.VAL_SPLIT == pretrain.VAL_SPLIT
+    assert ranges.KNN_K == pretrain.PretrainConfig().knn_k  # notebook 05 keeps the library's knn_k
+    assert (len(data.fashion_mnist("train").labels), len(data.fashion_mnist("test").labels)) == (
+        ranges.FASHION_TRAIN, ranges.FASHION_TEST)
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .. import checkpoint, data
 from .. import latents as L
+from ..ranges import check_ranges
 from ..train import check_finite, check_work_dir, fit
 from . import build, save
 from .base import HLGenerator
@@ -48,6 +49,9 @@ class GANConfig:
     seed: int = 0
     ckpt_every: int = 250
     threads: int = 0           # torch CPU threads (0: leave torch's default)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
 
 
 GAN_RESUMABLE = ("steps",)
