@@ -6,7 +6,8 @@
     eval-generator    FD_oracle, class histogram and per-chunk agreement of a generator
     calibrate         encoders vs raw pixels and a random trunk, full Fashion-MNIST splits
     bench             benchmarks (explorer latency)
-    pipeline          run the notebooks through papermill in a profile
+    pipeline          run the notebooks through papermill in a profile (writes only under --out)
+    publish           copy a finished run into the repository: notebooks, figures, results, report
     download-data     fetch Fashion-MNIST into the user cache (SHA-256 checked)
 """
 
