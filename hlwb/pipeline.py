@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config, report
-from .checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .checkpoint import atomic_write_bytes, atomic_write_json, remove_debris, atomic_write_text
 from .fingerprint import stage_fingerprint
 from .parallel import Progress, run_parallel
 
@@ -125,6 +125,7 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant:
                 if child not in keep:
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
     executed = run_dir / f"{notebook}.ipynb"
+    remove_debris(run_dir)  # temporary files of writes a kill interrupted (the pipeline holds --out)
     (run_dir / "results.json").unlink(missing_ok=True)  # a stale result must not pass for a new one
     env = {"HLWB_HEADLESS": "1", "HLWB_PROFILE": profile, "MPLBACKEND": "agg"}
     old = {k: os.environ.get(k) for k in env}
