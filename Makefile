@@ -31,6 +31,7 @@ smoke: data
 	HLWB_HEADLESS=1 $(BIN)/python -m hlwb pipeline --profile smoke
 
 test: data
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -23,7 +23,6 @@ from . import generators as G
 from . import latents as L
 from . import oracle as oracle_mod
 
-
 # control ranges (the widget's sliders use them; settings outside are refused on import)
 SEED_MAX, ALPHA_MAX, SIGMA_MAX, TRUNCATION_MAX = 50, 6.0, 2.0, 3.0
 
@@ -122,7 +121,7 @@ def principal_directions(gen: G.HLGenerator, n_anchors: int = 32, seed: int = 0)
             cols.append(torch.func.jvp(f, (z[k],), (e,))[1])  # (N, 1024): d image / d z_kj
         jac = torch.stack(cols, dim=2)  # (N, 1024, dim)
         m = torch.einsum("npi,npj->ij", jac, jac) / n_anchors  # (dim, dim)
-        evals, evecs = torch.linalg.eigh(m)
+        _, evecs = torch.linalg.eigh(m)
         out.append(evecs[:, -1].detach())
     return out
 

@@ -7,6 +7,7 @@ it with the oracle: how often the oracle's label of an anchor survives resamplin
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -74,7 +75,7 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
 def rises_global_to_fine(rows: list[dict]) -> bool:
     """True when agreement never decreases from the global to the finest chunk."""
     a = [r["agreement"] for r in rows]
-    return all(x <= y for x, y in zip(a, a[1:]))
+    return all(x <= y for x, y in itertools.pairwise(a))
 
 
 def level_correlation(rows: list[dict]) -> float:

@@ -15,8 +15,14 @@ from scipy import linalg
 
 from .ssl.losses import mi_lower_bound, nt_xent
 
-__all__ = ["alignment", "uniformity", "effective_rank", "mi_lower_bound", "infonce_mi_bound",
-           "frechet_distance"]
+__all__ = [
+    "alignment",
+    "effective_rank",
+    "frechet_distance",
+    "infonce_mi_bound",
+    "mi_lower_bound",
+    "uniformity",
+]
 
 
 def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> float:

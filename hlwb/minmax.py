@@ -33,7 +33,6 @@ from .ssl.losses import nt_xent
 from .train import check_finite, fit
 from .walkers import LearnedWalker, Walker, delta
 
-
 TAU_BASE = 0.07  # the reference scales its NT-Xent by tau / TAU_BASE
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config, report
-from .checkpoint import atomic_write_bytes, atomic_write_json, remove_debris, atomic_write_text
+from .checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_debris
 from .fingerprint import stage_fingerprint
 from .parallel import Progress, run_parallel
 

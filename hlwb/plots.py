@@ -31,10 +31,11 @@ def tile(images: torch.Tensor, pad: int = 2) -> np.ndarray:
 
 def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> Path:
     """Write a uint8 grayscale array as PNG, nearest-neighbour upscaled by ``scale``."""
+    import io
+
     from PIL import Image
 
     from .checkpoint import atomic_write_bytes
-    import io
 
     img = Image.fromarray(array)
     if scale != 1:

@@ -16,10 +16,10 @@ Every random draw takes ``seed``; the same seed gives bit-identical tensors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -77,7 +77,7 @@ def stratified_split(labels: Tensor, fraction: float, seed: int) -> tuple[Tensor
     for c in labels.unique().tolist():
         idx = (labels == c).nonzero().flatten()
         idx = idx[torch.randperm(len(idx), generator=g)]
-        k = int(round(fraction * len(idx)))
+        k = round(fraction * len(idx))
         held.append(idx[:k])
         rest.append(idx[k:])
     return torch.cat(rest).sort().values, torch.cat(held).sort().values

@@ -121,9 +121,7 @@ class LatentExplorer:
             self.message.value = f"<span style='color:#b00'>{e}</span>"
             return None
         self.image.value = self.rendered.png
-        self.message.value = ("anchor: <b>{}</b> ({:.2f}); positives agree with the anchor: {}/{}".format(
-            self.rendered.labels[0], self.rendered.confidences[0],
-            sum(lab == self.rendered.labels[0] for lab in self.rendered.labels[1:]), self.state.n_positives))
+        self.message.value = (f"anchor: <b>{self.rendered.labels[0]}</b> ({self.rendered.confidences[0]:.2f}); positives agree with the anchor: {sum(lab == self.rendered.labels[0] for lab in self.rendered.labels[1:])}/{self.state.n_positives}")
         return self.rendered
 
     def set_generator(self, name: str) -> None:

@@ -49,7 +49,7 @@ class HLGenerator(nn.Module):
         was_training = self.training
         self.eval()
         n = L.check(self.chunks, latents)
-        out = [self(list(z[i:i + batch_size] for z in latents)) for i in range(0, n, batch_size)]
+        out = [self([z[i:i + batch_size] for z in latents]) for i in range(0, n, batch_size)]
         self.train(was_training)
         return torch.cat(out)
 

@@ -24,7 +24,7 @@ METHODS: dict[str, type[nn.Module]] = {"simclr": SimCLR, "simsiam": SimSiam, "mo
 # reference's 0.03 for SimCLR/MoCo is tuned for ImageNet-length schedules).
 BASE_LR: dict[str, float] = {"simclr": 0.3, "simsiam": 0.05, "moco": 0.3, "byol": 0.3, "swav": 0.3}
 
-__all__ = ["BASE_LR", "METHODS", "build", "budget_settings", "nt_xent"]
+__all__ = ["BASE_LR", "METHODS", "budget_settings", "build", "nt_xent"]
 
 
 def budget_settings(name: str, steps: int, batch: int) -> dict:
