@@ -9,7 +9,14 @@ PYTEST_ARGS ?=
 
 .PHONY: pipeline test env data smoke clean-notebooks
 
+# the git filter that keeps notebooks clean in commits: outputs only of cells tagged keep_output,
+# execution counts and cell ids kept, JupyterLab's metadata dropped (tests/test_notebooks.py reads this line)
+NBSTRIPOUT_ARGS := --keep-count --keep-id --extra-keys 'metadata.language_info.codemirror_mode metadata.language_info.file_extension metadata.language_info.mimetype metadata.language_info.nbconvert_exporter metadata.language_info.pygments_lexer metadata.language_info.version metadata.jupytext metadata.toc'
+
 env: $(VENV)/.installed
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git config filter.nbstripout.clean "$(abspath $(BIN))/python -m nbstripout $(NBSTRIPOUT_ARGS)" && \
+	  git config filter.nbstripout.smudge cat; fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)

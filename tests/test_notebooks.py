@@ -13,6 +13,43 @@ from hlwb import config
 NOTEBOOKS = sorted((config.REPO_ROOT / "notebooks").glob("*.ipynb"))
 
 
+CLEAN_METADATA = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+                  "language_info": {"name": "python"}}
+
+
+def _nbstripout_args() -> list[str]:
+    import re
+    import shlex
+
+    line = re.search(r"^NBSTRIPOUT_ARGS := (.*)$", (config.REPO_ROOT / "Makefile").read_text(), flags=re.M)
+    assert line, "the Makefile defines the git filter's arguments"
+    return shlex.split(line.group(1))
+
+
+def test_the_git_filter_undoes_what_a_jupyterlab_save_adds(tmp_path):
+    """`make env` installs nbstripout as the notebooks' git filter; what JupyterLab writes on save
+    (language_info details, widget state, cell execution times, outputs of plain cells) comes out."""
+    import subprocess
+    import sys
+
+    src = config.REPO_ROOT / "notebooks" / "06_transfer.ipynb"
+    nb = nbformat.read(str(src), as_version=4)
+    nb.metadata["language_info"].update({"version": "3.11.2", "mimetype": "text/x-python", "pygments_lexer": "ipython3",
+                                         "codemirror_mode": {"name": "ipython", "version": 3},
+                                         "file_extension": ".py", "nbconvert_exporter": "python"})
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    plain = next(c for c in nb.cells if c.cell_type == "code" and "keep_output" not in c.metadata.get("tags", []))
+    plain.metadata["execution"] = {"iopub.status.busy": "2026-12-01T00:00:00Z"}
+    plain.metadata["scrolled"] = True
+    plain.outputs = [nbformat.v4.new_output("stream", name="stdout", text="noise\n")]
+    dirty = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(dirty))
+    out = subprocess.run([sys.executable, "-m", "nbstripout", *_nbstripout_args(), "-t", str(dirty)],
+                         capture_output=True, text=True, check=True).stdout
+    assert nbformat.reads(out, as_version=4) == nbformat.read(str(src), as_version=4)
+    assert (config.REPO_ROOT / ".gitattributes").read_text().count("*.ipynb filter=nbstripout") == 1
+
+
 def test_every_stage_has_a_notebook():
     assert [p.stem for p in NOTEBOOKS] == sorted(config.NOTEBOOKS)
 
@@ -21,8 +58,7 @@ def test_every_stage_has_a_notebook():
 def test_committed_notebook_is_clean(path):
     nb = nbformat.read(str(path), as_version=4)
     nbformat.validate(nb)
-    assert nb.metadata["kernelspec"]["name"] == "python3"
-    assert set(nb.metadata) <= {"kernelspec", "language_info"}, "execution metadata left in"
+    assert nb.metadata == CLEAN_METADATA, "notebook metadata other than the published form (saved by JupyterLab?)"
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code[0].metadata.get("tags") == ["parameters"], "first code cell must be the parameters cell"
     assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
