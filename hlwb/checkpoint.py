@@ -112,7 +112,7 @@ def recorded_sha256(path: str | Path) -> str | None:
     side = sidecar_path(path)
     try:
         record = json.loads(side.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
     digest = record.get("sha256") if isinstance(record, dict) else None
     return digest if isinstance(digest, str) else None
