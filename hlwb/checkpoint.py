@@ -4,20 +4,41 @@ A checkpoint is a dict of tensors and plain Python values (str, int, float, bool
 dicts) with a ``format`` key naming what it holds. Loading uses
 ``torch.load(weights_only=True)``, so a file that needs unpickling arbitrary objects is
 refused, with a message that says why, instead of executing its code.
+
+Integrity: a checkpoint's sidecar ``NAME.json`` (written by the training commands through
+:func:`write_sidecar`) records the file's SHA-256; :func:`load` checks it and refuses a file
+that changed since it was written. Shipped checkpoints must carry the digest; a user's own
+file without a sidecar, or with a sidecar that has no ``sha256``, loads unchecked.
+
+Malformed contents get a :class:`CheckpointError` naming the file, never a bare ``KeyError`` or
+``TypeError``: :func:`require` checks keys, :func:`build_module` checks a config against the
+constructor and its size on the meta device before anything is allocated, and
+:func:`load_weights` wraps ``load_state_dict``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import io
 import json
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 FORMAT_PREFIX = "hlwb/"
+# A config that would build more than this is corrupt or hostile: the shipped models hold < 1M
+# parameters, and 2**31 float32 parameters are 8 GiB.
+MAX_PARAMETERS = 2**31
+# Parameter tensors: bounds the time a config with an absurd depth spends in its build loop
+# (the shipped models hold fewer than 50, a ResNet-50-shaped trunk about 110).
+MAX_TENSORS = 2_000
 
 
 class CheckpointError(RuntimeError):
@@ -86,8 +107,6 @@ def remove_debris(directory: str | Path) -> list[Path]:
 def save(path: str | Path, state: dict[str, Any], kind: str) -> None:
     """Save ``state`` atomically as an hlwb checkpoint of the given ``kind``; a state holding a
     non-finite tensor is refused (:class:`NonFiniteError`) and the file on disk is left as it was."""
-    import io
-
     bad = nonfinite_keys(state)
     if bad:
         raise NonFiniteError(f"{path}: not written — {', '.join(bad[:4])}{' …' if len(bad) > 4 else ''} "
@@ -104,11 +123,64 @@ def save(path: str | Path, state: dict[str, Any], kind: str) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """``NAME.json`` beside ``NAME.pt``: the command, config and digest of the checkpoint."""
+    return Path(path).with_suffix(".json")
+
+
+def write_sidecar(path: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write ``meta`` plus the SHA-256 of the checkpoint at ``path`` to its sidecar; returns what was written."""
+    record = {**meta, "sha256": file_sha256(path)}
+    atomic_write_json(sidecar_path(path), record)
+    return record
+
+
+def recorded_sha256(path: str | Path) -> str | None:
+    """The digest the sidecar of ``path`` records, or None (no sidecar, not JSON, no ``sha256``)."""
+    side = sidecar_path(path)
+    try:
+        record = json.loads(side.read_text())
+    except (OSError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+        return None
+    digest = record.get("sha256") if isinstance(record, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
+def _check_digest(path: Path, raw: bytes, required: bool) -> None:
+    expected = recorded_sha256(path)
+    if expected is None:
+        if required:
+            raise CheckpointError(f"{path}: a shipped checkpoint, but {sidecar_path(path)} records no \"sha256\"; "
+                                  f"restore both with `git checkout -- {path.parent}` (or `git lfs pull`)")
+        return
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != expected:
+        raise CheckpointError(
+            f"{path}: refused — its SHA-256 is {actual}, but {sidecar_path(path).name} records {expected}; "
+            f"the file is corrupt or changed after it was written. A shipped checkpoint: restore it with "
+            f"`git checkout -- {path}` (or `git lfs pull`, or reinstall hlwb). Your own: retrain it, or "
+            f"remove the \"sha256\" field of {sidecar_path(path)} if you changed the file on purpose")
+
+
+def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu",
+         require_digest: bool = False) -> dict[str, Any]:
     """Load an hlwb checkpoint of ``kind`` with ``weights_only=True``.
 
-    Raises :class:`CheckpointError` for a missing file, a file that would need unpickling
-    arbitrary Python objects, or a checkpoint of another kind.
+    If the sidecar ``NAME.json`` records a ``sha256``, the file must match it. With
+    ``require_digest`` (shipped checkpoints) the digest must be there; without it, a file with
+    no sidecar digest (a user's own checkpoint) loads unchecked.
+
+    Raises :class:`CheckpointError` for a missing file, a digest mismatch, a file that would
+    need unpickling arbitrary Python objects, or a checkpoint of another kind.
     """
     path = Path(path)
     if not path.is_file():
@@ -123,8 +195,13 @@ def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu") 
                                   "unpickling it would run code from the file")
         raise CheckpointError(f"{path}: not a torch checkpoint (it does not start like a torch.save "
                               "zip archive; a download error page or another format?)")
+    source: Path | io.BytesIO = path
+    if require_digest or recorded_sha256(path) is not None:
+        raw = path.read_bytes()  # hash and load the same bytes
+        _check_digest(path, raw, required=require_digest)
+        source = io.BytesIO(raw)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"{path}: refused — the file holds Python objects that only a full unpickle could "
@@ -138,3 +215,97 @@ def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: refused — expected an hlwb checkpoint of kind {kind!r}, "
                               f"found format {fmt!r}; it was not written by hlwb's {kind} code")
     return state
+
+
+def require(path: str | Path, state: dict[str, Any], *keys: str) -> None:
+    """Refuse a checkpoint that lacks any of ``keys``, naming the file and what is missing."""
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: incomplete {state.get('format')!r} checkpoint — no "
+                              f"{', '.join(map(repr, missing))}; it was not written by hlwb, or is damaged")
+
+
+def _count_parameters(factory: Callable[..., nn.Module], config: dict[str, Any]) -> int:
+    """Parameters ``factory(**config)`` would hold, built on the meta device (nothing allocated).
+
+    A registration hook stops the build as soon as it passes the limits, so a huge width or
+    depth costs no memory and little time. Returns a number above MAX_PARAMETERS when refused.
+    """
+    counts = [0, 0]  # parameters, parameter tensors
+
+    class _TooBig(Exception):
+        pass
+
+    def hook(module, name, param):
+        if param is not None:
+            counts[0] += param.numel()
+            counts[1] += 1
+            if counts[0] > MAX_PARAMETERS or counts[1] > MAX_TENSORS:
+                raise _TooBig
+
+    handle = nn.modules.module.register_module_parameter_registration_hook(hook)
+    try:
+        with torch.device("meta"):
+            factory(**config)
+    except _TooBig:
+        return MAX_PARAMETERS + 1
+    finally:
+        handle.remove()
+    return counts[0]
+
+
+def build_module(path: str | Path, factory: Callable[..., nn.Module], config: Any, what: str) -> nn.Module:
+    """``factory(**config)`` for a ``config`` read from the checkpoint ``path``, checked first.
+
+    Refused with a :class:`CheckpointError` naming the file: a config that is not a dict, has
+    keys the constructor does not take or lacks required ones, has values the constructor
+    rejects, or would build more than ``MAX_PARAMETERS`` parameters (counted on the meta
+    device, so a 46 TB config allocates nothing; the message names the key responsible).
+    """
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise CheckpointError(f"{path}: the {what} config is {type(config).__name__}, not a dict of names")
+    params = inspect.signature(factory).parameters
+    unknown = sorted(set(config) - set(params))
+    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in config]
+    if unknown or missing:
+        raise CheckpointError(
+            f"{path}: the {what} config does not fit {getattr(factory, '__name__', what)}: "
+            + "; ".join(([f"unknown key(s) {', '.join(map(repr, unknown))}"] if unknown else [])
+                        + ([f"missing key(s) {', '.join(map(repr, missing))}"] if missing else []))
+            + f" (valid: {', '.join(params)}); written by another hlwb version, or damaged")
+    try:
+        n = _count_parameters(factory, config)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+        raise CheckpointError(f"{path}: the {what} config {config} is invalid ({e})") from e
+    if n > MAX_PARAMETERS:
+        raise CheckpointError(f"{path}: refused — the {what} config {config} would build more than "
+                              f"{MAX_PARAMETERS:,} parameters (or {MAX_TENSORS:,} tensors); "
+                              f"{_culprits(factory, config, params)}; the file is corrupt or not hlwb's")
+    return factory(**config)
+
+
+def _culprits(factory, config: dict[str, Any], params) -> str:
+    """Which keys, set back to their defaults, bring the size under the limit."""
+    keys = []
+    for k, v in config.items():
+        default = params[k].default
+        if default is inspect.Parameter.empty or default == v:
+            continue
+        try:
+            if _count_parameters(factory, {**config, k: default}) <= MAX_PARAMETERS:
+                keys.append(f"{k}={v!r} (default {default!r})")
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            continue
+    return ("too large: " + ", ".join(keys)) if keys else "the sizes together are too large"
+
+
+def load_weights(path: str | Path, module: nn.Module, state_dict: Any) -> None:
+    """``module.load_state_dict(state_dict)``, a mismatch refused naming the file."""
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"{path}: \"state_dict\" is {type(state_dict).__name__}, not a dict of tensors")
+    try:
+        module.load_state_dict(state_dict)
+    except (RuntimeError, TypeError, ValueError) as e:
+        detail = " ".join(str(e).split())  # torch's message spans lines and tabs
+        raise CheckpointError(f"{path}: the weights do not fit the architecture its config describes "
+                              f"({detail[:400]}); the file is damaged or not hlwb's") from e

@@ -7,7 +7,11 @@ Fashion-MNIST is searched in this order (DESIGN.md §6):
      by :func:`download_fashion_mnist` from the official mirror, verified by SHA-256.
 
 Every file is checked (magic number, declared sizes against the payload, images against
-labels); a bad file raises :class:`DataError` naming it. Never a silent partial dataset.
+labels, and the SHA-256 of its decompressed payload against the official release); a bad
+file raises :class:`DataError` naming it. Never a silent partial dataset. A ``$HLWB_DATA``
+that exists must hold all four files: a missing one is an error, not a fall-back to the
+next directory. ``HLWB_DATA_VERIFY=0`` skips the digest check (for a copy of your own, e.g.
+a modified or subsampled Fashion-MNIST); the structural checks always run.
 """
 
 from __future__ import annotations
@@ -31,8 +35,14 @@ FASHION_CLASSES = (
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 
 MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-# SHA-256 of the *decompressed* IDX payloads: gzip containers differ between the official
-# mirror and Debian's repack, the payload does not.
+# SHA-256 of the *decompressed* IDX payloads, which hlwb checks at load and after a download.
+# The gzip containers differ between the official mirror and Debian's repack, the payload does
+# not: Debian's dataset-fashion-mnist .gz files (checked 2026-12) have MD5s cf8536b0…, 10bea18f…,
+# f78720b4…, 0d30e22e… (train images, train labels, test images, test labels), not the official
+# 8d4fb7e6…, 25c81989…, bef4ecab…, bb300cfd… (the Fashion-MNIST README, torchvision), but they
+# gunzip to exactly these digests. These digests were recorded when hlwb was first written; with
+# no network here, the official .gz files could not be gunzipped again to re-confirm them, only
+# the Debian copy (which matches).
 FILES = {
     ("train", "images"): ("train-images-idx3-ubyte.gz",
                           "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
@@ -44,6 +54,8 @@ FILES = {
                          "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+VERIFY_ENV = "HLWB_DATA_VERIFY"  # "0": skip the SHA-256 check of local files (your own copy)
+_VERIFIED: set[tuple[str, int, int, str]] = set()  # (path, size, mtime_ns, sha256) checked this process
 _IDX_MAGIC = {1: 0x00000801, 3: 0x00000803}  # uint8 vectors / uint8 rank-3 tensors
 
 
@@ -101,8 +113,20 @@ def cache_dir() -> Path:
 
 
 def find_fashion_mnist() -> Path:
-    """The first search directory that holds all four IDX files, else a :class:`DataError`."""
+    """The first search directory that holds all four IDX files, else a :class:`DataError`.
+
+    ``$HLWB_DATA``, when set to an existing directory, is the user's choice: if
+    ``$HLWB_DATA/fashion-mnist`` lacks any of the four files, that is the error (naming them),
+    not a silent switch to the system copy.
+    """
     names = [name for name, _ in FILES.values()]
+    if os.environ.get("HLWB_DATA") and Path(os.environ["HLWB_DATA"]).is_dir():
+        d = Path(os.environ["HLWB_DATA"]) / "fashion-mnist"
+        missing = [n for n in names if not (d / n).is_file()]
+        if missing:
+            raise DataError(f"HLWB_DATA={os.environ['HLWB_DATA']} is set, but {d} lacks "
+                            f"{', '.join(missing)}; put all four Fashion-MNIST .gz files there, or unset "
+                            "HLWB_DATA to use the system copy or the cache")
     for d in search_dirs():
         if all((d / n).is_file() for n in names):
             return d
@@ -115,8 +139,12 @@ def find_fashion_mnist() -> Path:
         "  or put the four .gz files in $HLWB_DATA/fashion-mnist")
 
 
-def read_idx(path: str | Path, rank: int) -> np.ndarray:
-    """Read a gzip'd IDX file of uint8 with the given rank, checking magic and sizes."""
+def read_idx(path: str | Path, rank: int, sha256: str | None = None) -> np.ndarray:
+    """Read a gzip'd IDX file of uint8 with the given rank, checking magic and sizes.
+
+    With ``sha256``, the decompressed payload must have that digest (unless
+    ``HLWB_DATA_VERIFY=0``); a file is hashed once per process per (path, size, mtime).
+    """
     path = Path(path)
     try:
         with gzip.open(path, "rb") as f:
@@ -136,7 +164,27 @@ def read_idx(path: str | Path, rank: int) -> np.ndarray:
     if len(raw) - header != expected:
         raise DataError(f"{path}: header declares {dims} = {expected} bytes of data but the file "
                         f"holds {len(raw) - header}; the file is truncated or corrupt")
+    if sha256 is not None:
+        _verify(path, raw, sha256)
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _verify(path: Path, payload: bytes, expected: str) -> None:
+    """Refuse a payload whose SHA-256 is not ``expected``; skipped with ``HLWB_DATA_VERIFY=0``."""
+    if os.environ.get(VERIFY_ENV, "1").strip() == "0":
+        return
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, expected)
+    if key in _VERIFIED:
+        return
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != expected:
+        raise DataError(
+            f"{path}: SHA-256 of the decompressed data is {actual}, expected {expected} (the official "
+            f"Fashion-MNIST {path.name}); the file is corrupt or not Fashion-MNIST. Delete it and run "
+            "`python -m hlwb download-data` (or `apt-get install --reinstall dataset-fashion-mnist` for the "
+            f"system copy); if it is a copy of your own on purpose, set {VERIFY_ENV}=0")
+    _VERIFIED.add(key)
 
 
 def _pad32(images28: np.ndarray) -> torch.Tensor:
@@ -149,13 +197,13 @@ def fashion_mnist(split: str = "train", root: str | Path | None = None) -> Datas
     if split not in ("train", "test"):
         raise DataError(f"split must be 'train' or 'test', got {split!r}")
     d = Path(root) if root is not None else find_fashion_mnist()
-    img_path = d / FILES[(split, "images")][0]
-    lab_path = d / FILES[(split, "labels")][0]
+    (img_name, img_sha), (lab_name, lab_sha) = FILES[(split, "images")], FILES[(split, "labels")]
+    img_path, lab_path = d / img_name, d / lab_name
     for p in (img_path, lab_path):
         if not p.is_file():
             raise DataError(f"{p}: missing; see `python -m hlwb download-data`")
-    images = read_idx(img_path, 3)
-    labels = read_idx(lab_path, 1)
+    images = read_idx(img_path, 3, sha256=img_sha)
+    labels = read_idx(lab_path, 1, sha256=lab_sha)
     if images.shape[0] != labels.shape[0]:
         raise DataError(f"{img_path} holds {images.shape[0]} images but {lab_path} holds "
                         f"{labels.shape[0]} labels; one of them is from another dataset")
@@ -191,8 +239,12 @@ def download_fashion_mnist(dest: str | Path | None = None, mirror: str = MIRROR)
         if target.is_file() and _payload_sha256(target) == sha:
             continue
         tmp = target.with_suffix(".part")
-        with urllib.request.urlopen(mirror + name, timeout=60) as r, open(tmp, "wb") as f:
-            f.write(r.read())
+        try:
+            with urllib.request.urlopen(mirror + name, timeout=60) as r, open(tmp, "wb") as f:
+                f.write(r.read())
+        except BaseException:  # no network, a timeout mid-file, Ctrl-C: leave no partial file
+            tmp.unlink(missing_ok=True)
+            raise
         got = _payload_sha256(tmp)
         if got != sha:
             tmp.unlink()

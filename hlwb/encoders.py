@@ -83,10 +83,15 @@ def load_encoder(path, device: str = "cpu") -> ResNetTrunk:
     from . import checkpoint
 
     state = checkpoint.load(path, kind="encoder", map_location=device)
-    if "width" not in state:
+    if "width" not in state or "blocks" not in state:
         raise checkpoint.CheckpointError(f"{path}: an encoder file without its architecture (width, blocks); "
                                          "write it with hlwb.encoders.save_encoder")
-    trunk = ResNetTrunk(int(state["width"]), tuple(int(b) for b in state["blocks"]))
-    trunk.load_state_dict(state["state_dict"])
+    checkpoint.require(path, state, "state_dict")
+    blocks = state["blocks"]
+    if not isinstance(blocks, (list, tuple)) or not all(isinstance(b, int) for b in blocks):
+        raise checkpoint.CheckpointError(f"{path}: \"blocks\" is {blocks!r}, not a list of ints")
+    trunk = checkpoint.build_module(path, ResNetTrunk, {"width": state["width"], "blocks": tuple(blocks)},
+                                    what="encoder")
+    checkpoint.load_weights(path, trunk, state["state_dict"])
     trunk.meta = state.get("meta", {})
     return trunk.to(device).eval()

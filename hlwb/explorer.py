@@ -56,8 +56,11 @@ class ExplorerState:
 
     @classmethod
     def from_dict(cls, d: dict) -> ExplorerState:
+        raw = d.get("chunks", [])
+        if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+            raise ExplorerError(f"settings JSON: \"chunks\" must be a list of objects, one per chunk, got {raw!r:.60}")
         try:
-            chunks = [ChunkControl(**c) for c in d.get("chunks", [])]
+            chunks = [ChunkControl(**c) for c in raw]
             return cls(**{**d, "chunks": chunks})
         except TypeError as e:
             raise ExplorerError(f"settings JSON has an unexpected field: {e}") from None
@@ -260,6 +263,20 @@ def export(state: ExplorerState, rendered: Rendered, stem: str | Path) -> tuple[
     return stem.with_suffix(".json"), stem.with_suffix(".png")
 
 
+def _check_latents_shape(stored: object) -> None:
+    """``latents`` of an exported file: a list with one list of numbers per chunk."""
+    if not isinstance(stored, list):
+        raise ExplorerError(f"settings JSON: \"latents\" must be a list with one list of numbers per chunk, "
+                            f"got {type(stored).__name__} {stored!r:.60}")
+    for k, v in enumerate(stored):
+        if not isinstance(v, list):
+            raise ExplorerError(f"settings JSON: latents[{k}] must be a list of numbers, "
+                                f"got {type(v).__name__} {v!r:.60}")
+        bad = next((x for x in v if isinstance(x, bool) or not isinstance(x, (int, float))), None)
+        if bad is not None:
+            raise ExplorerError(f"settings JSON: latents[{k}] must hold numbers only, got {bad!r:.60}")
+
+
 def load_settings(path_or_text: str | Path) -> ExplorerState:
     """Settings from an exported JSON file (or its text); checks the stored latents' sizes."""
     text = str(path_or_text)
@@ -272,9 +289,15 @@ def load_settings(path_or_text: str | Path) -> ExplorerState:
         d = json.loads(text)
     except (OSError, json.JSONDecodeError) as e:
         raise ExplorerError(f"cannot read settings JSON: {e}") from None
+    except RecursionError:
+        raise ExplorerError("cannot read settings JSON: nested too deeply (an exported file is 3 levels deep)") from None
     if not isinstance(d, dict):
         raise ExplorerError("settings JSON must be an object")
     stored = d.pop("latents", None)
+    if stored is not None:
+        _check_latents_shape(stored)
+    if not isinstance(d.get("generator", ""), str):
+        raise ExplorerError(f"settings JSON: \"generator\" must be a name or a path, got {d['generator']!r:.60}")
     state = ExplorerState.from_dict(d)
     gen = validate(state)
     if stored is not None:

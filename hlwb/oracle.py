@@ -111,12 +111,18 @@ _CACHE: dict[str, Oracle] = {}
 
 
 def load(path: str | Path | None = None, device: str = "cpu") -> Oracle:
-    """The shipped oracle (cached), or an oracle checkpoint file."""
+    """The shipped oracle (cached), or an oracle checkpoint file.
+
+    The shipped file must match the SHA-256 in ``oracle.json``; a file of your own is checked
+    against its sidecar's ``sha256`` when it has one and loads unchecked otherwise.
+    """
     key = f"{path}:{device}"
     if key not in _CACHE:
-        state = checkpoint.load(path or shipped_path(), kind="oracle", map_location=device)
-        net = OracleNet(**state["config"])
-        net.load_state_dict(state["state_dict"])
+        file = Path(path) if path else shipped_path()
+        state = checkpoint.load(file, kind="oracle", map_location=device, require_digest=not path)
+        checkpoint.require(file, state, "config", "state_dict")
+        net = checkpoint.build_module(file, OracleNet, state["config"], what="oracle")
+        checkpoint.load_weights(file, net, state["state_dict"])
         _CACHE[key] = Oracle(net.to(device), state.get("meta"))
     return _CACHE[key]
 
@@ -176,6 +182,6 @@ def train_oracle(cfg: OracleConfig, out: str | Path, work_dir: str | Path | None
             "command": "python -m hlwb " + shlex.join(sys.argv[1:])}
     checkpoint.save(out, {"config": {"width": cfg.width}, "state_dict": net.state_dict(), "meta": meta},
                     kind="oracle")
-    checkpoint.atomic_write_json(out.with_suffix(".json"), meta)
+    checkpoint.write_sidecar(out, meta)  # the meta plus the file's SHA-256, checked at load
     logger.info("oracle test accuracy %.4f -> %s", acc, out)
     return acc

@@ -176,12 +176,17 @@ def load_learned(path, chunks: tuple[L.Chunk, ...] | None = None) -> LearnedWalk
     from . import checkpoint
 
     state = checkpoint.load(path, kind="walker")
-    saved = tuple(L.Chunk(n, int(d), int(lv)) for n, d, lv in state["chunks"])
+    checkpoint.require(path, state, "chunks", "selected", "hidden", "state_dict")
+    try:
+        saved = tuple(L.Chunk(str(n), int(d), int(lv)) for n, d, lv in state["chunks"])
+    except (TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"{path}: \"chunks\" is not a list of [name, dim, level] ({e})") from e
     if chunks is not None and [(c.dim, c.level) for c in chunks] != [(c.dim, c.level) for c in saved]:
         raise ValueError(f"{path}: walker trained for chunks {[(c.name, c.dim) for c in saved]}, "
                          f"not {[(c.name, c.dim) for c in chunks]}; use the walker of this generator")
-    w = LearnedWalker(saved if chunks is None else chunks, state["selected"], hidden=int(state["hidden"]),
-                      tied=bool(state.get("tied", False)))
-    w.load_state_dict(state["state_dict"])
+    config = {"chunks": saved if chunks is None else chunks, "selected": state["selected"],
+              "hidden": state["hidden"], "tied": bool(state.get("tied", False))}
+    w = checkpoint.build_module(path, LearnedWalker, config, what="walker")
+    checkpoint.load_weights(path, w, state["state_dict"])
     w.meta = state.get("meta", {})
     return w.eval()

@@ -1,3 +1,5 @@
+import hashlib
+import json
 import os
 import pickle
 
@@ -116,3 +118,163 @@ def test_a_kill_inside_an_atomic_write_leaves_debris_that_the_next_start_removes
     opt = torch.optim.SGD(lin.parameters(), lr=0.1)
     fit(lambda i: {"loss": 0.0}, modules={"m": lin}, optimizers={"o": opt}, steps=1, ckpt_path=target)
     assert not list(work.glob(".*.tmp"))
+
+
+def _tensor_data_offset(path) -> int:
+    """Byte offset, in a torch zip checkpoint, of the middle of its largest tensor record."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    raw = path.read_bytes()
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+    return info.header_offset + 30 + name_len + extra_len + info.file_size // 2
+
+
+def _copy_shipped(tmp_path, src):
+    import shutil
+
+    dst = tmp_path / src.name
+    shutil.copy(src, dst)
+    shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    return dst
+
+
+@pytest.mark.parametrize("which", ["biggan", "oracle"])
+def test_flipped_bytes_in_a_shipped_checkpoint_are_refused(tmp_path, which):
+    src = generators.shipped_path("biggan") if which == "biggan" else oracle.shipped_path()
+    load = generators.load if which == "biggan" else oracle.load
+    (tmp_path / "ok").mkdir()
+    intact = _copy_shipped(tmp_path / "ok", src)
+    load(intact)  # an unchanged copy with its sidecar loads
+    bad = _copy_shipped(tmp_path, src)
+    raw = bytearray(bad.read_bytes())
+    at = _tensor_data_offset(bad)
+    raw[at:at + 4] = bytes(b ^ 0xFF for b in raw[at:at + 4])
+    bad.write_bytes(bytes(raw))
+    expected = json.loads(src.with_suffix(".json").read_text())["sha256"]
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        load(bad)
+    msg = str(e.value)
+    assert str(bad) in msg and expected in msg and hashlib.sha256(bytes(raw)).hexdigest() in msg
+    assert "git checkout --" in msg and "git lfs pull" in msg
+
+
+def test_shipped_sidecars_record_the_committed_digest():
+    for src in [*(generators.shipped_path(n) for n in generators.SHIPPED), oracle.shipped_path()]:
+        assert checkpoint.recorded_sha256(src) == hashlib.sha256(src.read_bytes()).hexdigest(), src.name
+
+
+def test_shipped_checkpoint_without_digest_is_refused(tmp_path, monkeypatch):
+    copy = _copy_shipped(tmp_path, generators.shipped_path("biggan"))
+    side = copy.with_suffix(".json")
+    side.write_text(json.dumps({k: v for k, v in json.loads(side.read_text()).items() if k != "sha256"}))
+    generators.load(copy)  # a user's file without a digest: loads unchecked
+    monkeypatch.setattr(generators, "shipped_path", lambda name: copy)
+    with pytest.raises(checkpoint.CheckpointError, match='records no "sha256"'):
+        generators.load("biggan")
+
+
+def test_write_sidecar_records_the_digest_load_checks(tmp_path):
+    p = tmp_path / "c.pt"
+    checkpoint.save(p, {"w": torch.ones(4)}, kind="thing")
+    rec = checkpoint.write_sidecar(p, {"command": "x"})
+    assert json.loads(p.with_suffix(".json").read_text()) == rec
+    assert rec["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest()
+    checkpoint.load(p, kind="thing")
+    checkpoint.save(p, {"w": torch.zeros(4)}, kind="thing")  # rewritten behind the sidecar's back
+    with pytest.raises(checkpoint.CheckpointError, match="SHA-256"):
+        checkpoint.load(p, kind="thing")
+
+
+def _tiny_generator_state():
+    from hlwb.generators.biggan import BigGANGenerator
+
+    g = BigGANGenerator(ch=4)
+    return {"family": "biggan", "config": g.config(), "state_dict": g.state_dict(), "meta": {}}
+
+
+def test_generator_config_with_an_extra_key_names_the_file(tmp_path):
+    p = tmp_path / "g.pt"
+    state = _tiny_generator_state()
+    checkpoint.save(p, {**state, "config": {**state["config"], "colour": 3}}, kind="generator")
+    with pytest.raises(checkpoint.CheckpointError, match=f"{p}.*unknown key.*'colour'"):
+        generators.load(p)
+
+
+def test_generator_without_state_dict_names_the_file(tmp_path):
+    p = tmp_path / "g.pt"
+    checkpoint.save(p, {k: v for k, v in _tiny_generator_state().items() if k != "state_dict"}, kind="generator")
+    with pytest.raises(checkpoint.CheckpointError, match=f"{p}.*no 'state_dict'"):
+        generators.load(p)
+
+
+def test_weights_that_do_not_fit_name_the_file(tmp_path):
+    p = tmp_path / "g.pt"
+    state = _tiny_generator_state()
+    checkpoint.save(p, {**state, "config": {**state["config"], "ch": 8}}, kind="generator")
+    with pytest.raises(checkpoint.CheckpointError, match=f"{p}.*do not fit"):
+        generators.load(p)
+
+
+@pytest.mark.parametrize("config, key", [({"ch": 10**6}, "ch"), ({"ch": 2**40}, "ch"),
+                                         ({"chunk_dim": 10**9}, "chunk_dim")])
+def test_absurd_generator_size_is_refused_before_allocating(tmp_path, config, key):
+    import time
+    import tracemalloc
+
+    p = tmp_path / "huge.pt"
+    state = _tiny_generator_state()
+    checkpoint.save(p, {**state, "config": {**state["config"], **config}}, kind="generator")
+    tracemalloc.start()
+    t = time.perf_counter()
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        generators.load(p)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert str(p) in str(e.value) and f"{key}={config[key]!r}" in str(e.value) and "parameters" in str(e.value)
+    assert time.perf_counter() - t < 5 and peak < 50 * 2**20  # nothing of the model was allocated
+
+
+def test_absurd_depth_is_refused_quickly(tmp_path):
+    import time
+
+    from hlwb.generators.stylegan import StyleGANGenerator
+
+    g = StyleGANGenerator()  # defaults: only the depth is off, so only it is tried back
+    p = tmp_path / "deep.pt"
+    checkpoint.save(p, {"family": "stylegan", "config": {**g.config(), "mapping_depth": 10**9},
+                        "state_dict": g.state_dict()}, kind="generator")
+    t = time.perf_counter()
+    with pytest.raises(checkpoint.CheckpointError, match="mapping_depth=1000000000"):
+        generators.load(p)
+    assert time.perf_counter() - t < 30
+
+
+def test_malformed_oracle_encoder_and_walker_name_the_file(tmp_path):
+    from hlwb import encoders, walkers
+    from hlwb import latents as L
+
+    p = tmp_path / "o.pt"
+    checkpoint.save(p, {"config": {"width": 4, "depth": 2}, "state_dict": {}}, kind="oracle")
+    with pytest.raises(checkpoint.CheckpointError, match=f"{p}.*unknown key.*'depth'"):
+        oracle.load(p)
+    checkpoint.save(p, {"config": {"width": 10**7}, "state_dict": {}}, kind="oracle")
+    with pytest.raises(checkpoint.CheckpointError, match=f"{p}.*width=10000000"):
+        oracle.load(p)
+    e = tmp_path / "e.pt"
+    checkpoint.save(e, {"width": 8, "blocks": [1, 1, 1, 1]}, kind="encoder")
+    with pytest.raises(checkpoint.CheckpointError, match=f"{e}.*no 'state_dict'"):
+        encoders.load_encoder(e)
+    checkpoint.save(e, {"width": 10**6, "blocks": [1, 1, 1, 1], "state_dict": {}}, kind="encoder")
+    with pytest.raises(checkpoint.CheckpointError, match=f"{e}.*width=1000000"):
+        encoders.load_encoder(e)
+    w = tmp_path / "w.pt"
+    walker = walkers.LearnedWalker((L.Chunk("a", 4, 0), L.Chunk("b", 4, 1)), hidden=8)
+    walkers.save_learned(w, walker)
+    assert walkers.load_learned(w).selected == [0, 1]
+    state = checkpoint.load(w, kind="walker")
+    checkpoint.save(w, {**{k: v for k, v in state.items() if k != "format"}, "hidden": 10**9}, kind="walker")
+    with pytest.raises(checkpoint.CheckpointError, match=f"{w}.*hidden=1000000000"):
+        walkers.load_learned(w)

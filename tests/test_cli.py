@@ -58,6 +58,30 @@ def test_download_data_without_network_is_one_message(tmp_path, monkeypatch, cap
     assert "Traceback" not in err
 
 
+def test_download_data_cut_off_mid_file_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
+    import urllib.request
+
+    from hlwb import cli
+
+    class Stalled:  # connects, then the transfer times out
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            raise TimeoutError("The read operation timed out")
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Stalled())
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cli.main(["download-data"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hlwb download-data: error: cannot download") and "timed out" in err
+    assert "Traceback" not in err
+    assert list((tmp_path / "hlwb" / "fashion-mnist").iterdir()) == []  # no .part file left
+
+
 def test_bench_help_lists_every_benchmark():
     from hlwb.bench import BENCHES
 

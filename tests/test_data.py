@@ -1,4 +1,6 @@
 import gzip
+import hashlib
+import os
 import struct
 from pathlib import Path
 
@@ -51,6 +53,12 @@ def _write_idx(path: Path, arr: np.ndarray, magic: int | None = None, truncate: 
         f.write(raw[:len(raw) - truncate])
 
 
+@pytest.fixture
+def own_copy(monkeypatch):
+    """Tiny fake IDX files are not Fashion-MNIST: opt out of the digest check, as a user with their own copy."""
+    monkeypatch.setenv("HLWB_DATA_VERIFY", "0")
+
+
 def _fake_dir(tmp_path, n_img=5, n_lab=5, magic=None, truncate=0):
     d = tmp_path / "fashion-mnist"
     d.mkdir()
@@ -60,20 +68,20 @@ def _fake_dir(tmp_path, n_img=5, n_lab=5, magic=None, truncate=0):
     return d
 
 
-def test_small_valid_files_load_from_hlwb_data(tmp_path, monkeypatch):
+def test_small_valid_files_load_from_hlwb_data(tmp_path, monkeypatch, own_copy):
     _fake_dir(tmp_path)
     monkeypatch.setenv("HLWB_DATA", str(tmp_path))
     ds = data.fashion_mnist("test")
     assert len(ds) == 5 and ds.labels.tolist() == [0, 1, 2, 3, 4]
 
 
-def test_truncated_file_named(tmp_path):
+def test_truncated_file_named(tmp_path, own_copy):
     d = _fake_dir(tmp_path, truncate=100)
     with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte.gz.*truncated"):
         data.fashion_mnist("test", root=d)
 
 
-def test_truncated_gzip_stream_named(tmp_path):
+def test_truncated_gzip_stream_named(tmp_path, own_copy):
     d = _fake_dir(tmp_path)
     p = d / "t10k-images-idx3-ubyte.gz"
     p.write_bytes(p.read_bytes()[:40])
@@ -81,13 +89,13 @@ def test_truncated_gzip_stream_named(tmp_path):
         data.fashion_mnist("test", root=d)
 
 
-def test_wrong_magic_named(tmp_path):
+def test_wrong_magic_named(tmp_path, own_copy):
     d = _fake_dir(tmp_path, magic=0x12345678)
     with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte.gz: wrong magic number"):
         data.fashion_mnist("test", root=d)
 
 
-def test_count_mismatch_named(tmp_path):
+def test_count_mismatch_named(tmp_path, own_copy):
     d = _fake_dir(tmp_path, n_img=5, n_lab=4)
     with pytest.raises(data.DataError, match="5 images but .*t10k-labels-idx1-ubyte.gz holds 4"):
         data.fashion_mnist("test", root=d)
@@ -109,3 +117,65 @@ def test_download_verifies_sha256(tmp_path, fmnist_dir):
 def test_unknown_dataset_lists_valid():
     with pytest.raises(KeyError, match="digits"):
         data.load("mnist")
+
+
+def _copy_test_split(src: Path, dst: Path, flip_pixel: bool = False) -> Path:
+    """The real test split copied to ``dst/fashion-mnist``; optionally one pixel byte flipped."""
+    import shutil
+
+    d = dst / "fashion-mnist"
+    d.mkdir(parents=True)
+    for key in (("test", "images"), ("test", "labels")):
+        shutil.copy(src / data.FILES[key][0], d / data.FILES[key][0])
+    if flip_pixel:
+        p = d / data.FILES[("test", "images")][0]
+        raw = bytearray(gzip.decompress(p.read_bytes()))
+        raw[16 + 5 * 784 + 14 * 28 + 14] ^= 0x01  # image 5, centre pixel (after the 16-byte header)
+        p.write_bytes(gzip.compress(bytes(raw)))
+    return d
+
+
+def test_flipped_pixel_byte_is_refused_unless_opted_out(tmp_path, fmnist_dir, monkeypatch):
+    monkeypatch.delenv("HLWB_DATA_VERIFY", raising=False)
+    d = _copy_test_split(fmnist_dir, tmp_path, flip_pixel=True)
+    name, expected = data.FILES[("test", "images")]
+    actual = hashlib.sha256(gzip.decompress((d / name).read_bytes())).hexdigest()
+    with pytest.raises(data.DataError) as e:
+        data.fashion_mnist("test", root=d)
+    msg = str(e.value)
+    assert str(d / name) in msg and expected in msg and actual in msg
+    assert "download-data" in msg and "HLWB_DATA_VERIFY=0" in msg
+    monkeypatch.setenv("HLWB_DATA_VERIFY", "0")  # a copy of one's own, on purpose
+    own = data.fashion_mnist("test", root=d)
+    real = data.fashion_mnist("test", root=fmnist_dir)
+    assert (own.images != real.images).sum() == 1
+
+
+def test_intact_copy_is_hashed_once_per_process(tmp_path, fmnist_dir, monkeypatch):
+    monkeypatch.delenv("HLWB_DATA_VERIFY", raising=False)
+    d = _copy_test_split(fmnist_dir, tmp_path)
+    assert len(data.fashion_mnist("test", root=d)) == 10000
+    calls = []
+    real_sha = hashlib.sha256
+    monkeypatch.setattr(data.hashlib, "sha256", lambda *a: calls.append(a) or real_sha(*a))
+    data.fashion_mnist("test", root=d)
+    assert calls == []  # same path, size and mtime: verified already
+    p = d / data.FILES[("test", "labels")][0]
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    data.fashion_mnist("test", root=d)
+    assert len(calls) == 1  # the touched file is hashed again
+
+
+def test_incomplete_hlwb_data_is_an_error_not_a_fallback(tmp_path, fmnist_dir, monkeypatch):
+    _copy_test_split(fmnist_dir, tmp_path)  # the test split only: the train files are missing
+    monkeypatch.setenv("HLWB_DATA", str(tmp_path))
+    with pytest.raises(data.DataError) as e:
+        data.fashion_mnist("test")
+    msg = str(e.value)
+    assert "train-images-idx3-ubyte.gz" in msg and "train-labels-idx1-ubyte.gz" in msg
+    assert "t10k-images" not in msg and str(tmp_path / "fashion-mnist") in msg
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("HLWB_DATA", str(empty))  # set and existing, but no fashion-mnist/ inside
+    with pytest.raises(data.DataError, match="lacks train-images.*t10k-labels-idx1-ubyte.gz"):
+        data.find_fashion_mnist()

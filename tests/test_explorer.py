@@ -136,3 +136,33 @@ def test_import_rejects_bad_values_with_a_message(gen_path, tmp_path):
     assert not ex.import_settings(json.dumps(d)) and "chunk seed" in ex.message.value
     assert not ex.import_settings(str(tmp_path / "missing.json")) and "no settings file" in ex.message.value
     assert ex.import_settings(str(j))
+
+
+@pytest.mark.parametrize("latents, msg", [
+    (5, r'"latents" must be a list .* got int 5'),
+    ("abc", r'"latents" must be a list .* got str'),
+    ([1.0, 2.0, 3.0, 4.0], r"latents\[0\] must be a list of numbers, got float"),
+    ([["x"] * 20] * 4, r"latents\[0\] must hold numbers only, got 'x'"),
+    ([[True] * 20] * 4, r"latents\[0\] must hold numbers only, got True"),
+])
+def test_malformed_latents_are_one_value_error(gen_path, tmp_path, latents, msg):
+    s = _state(gen_path)
+    j, _ = E.export(s, E.render(s), tmp_path / "view")
+    d = json.loads(j.read_text())
+    d["latents"] = latents
+    with pytest.raises(ValueError, match=msg) as e:
+        E.load_settings(json.dumps(d))
+    assert isinstance(e.value, E.ExplorerError) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("field", ["latents", "chunks", "generator"])
+def test_deeply_nested_settings_are_one_value_error(gen_path, tmp_path, field):
+    s = _state(gen_path)
+    j, _ = E.export(s, E.render(s), tmp_path / "view")
+    d = json.loads(j.read_text())
+    text = json.dumps({**d, field: "HOLE"}).replace('"HOLE"', "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(E.ExplorerError, match="nested too deeply"):
+        E.load_settings(text)
+    shallow = json.dumps({**d, field: [[[[1]]]]})  # deep enough to be wrong, not to overflow
+    with pytest.raises(E.ExplorerError, match=field):
+        E.load_settings(shallow)

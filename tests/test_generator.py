@@ -106,3 +106,23 @@ def test_shared_prefix_gives_the_same_images(gen, level):
         both = gen.from_prefix(torch.cat([h, h]), [torch.cat([a, b]) for a, b in zip(z, zp)], level)
         ref = gen([torch.cat([a, b]) for a, b in zip(z, zp)])
     assert torch.allclose(both, ref, atol=1e-5)
+
+
+def test_train_generator_records_the_digest_of_what_it_wrote(tmp_path):
+    import hashlib
+    import json
+
+    from hlwb.checkpoint import CheckpointError
+    from hlwb.generators.training import GANConfig, train_gan
+
+    out = tmp_path / "g.pt"
+    train_gan(GANConfig(steps=2, batch=4, g_ch=4, d_ch=4, ema_start=1, ckpt_every=2, threads=1), out,
+              tmp_path / "work")
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest() and side["config"]["g_ch"] == 4
+    generators.load(out)
+    raw = bytearray(out.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one byte changed after the sidecar was written
+    out.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        generators.load(out)

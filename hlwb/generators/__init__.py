@@ -41,14 +41,25 @@ def save(path: str | Path, gen: HLGenerator, meta: dict | None = None) -> None:
 
 
 def load(name_or_path: str | Path, device: str = "cpu") -> HLGenerator:
-    """A shipped generator by name, or a generator checkpoint file, in eval mode."""
+    """A shipped generator by name, or a generator checkpoint file, in eval mode.
+
+    A shipped generator must match the SHA-256 its sidecar ``.json`` records. A checkpoint
+    file is checked against its sidecar's ``sha256`` when there is one (``train-generator``
+    writes it); a file of your own without one loads unchecked. A malformed file (unknown
+    family, a config that does not fit or is absurdly large, missing weights) is refused with
+    a :class:`hlwb.checkpoint.CheckpointError` naming it, before anything large is allocated.
+    """
     s = str(name_or_path)
     path = shipped_path(s) if s in SHIPPED else Path(s)
     if s not in SHIPPED and not path.exists():
         raise FileNotFoundError(f"{s!r} is neither a shipped generator ({', '.join(sorted(SHIPPED))}) "
                                 "nor an existing checkpoint file")
-    state = checkpoint.load(path, kind="generator", map_location=device)
-    gen = build(state["family"], **state["config"])
-    gen.load_state_dict(state["state_dict"])
+    state = checkpoint.load(path, kind="generator", map_location=device, require_digest=s in SHIPPED)
+    checkpoint.require(path, state, "family", "config", "state_dict")
+    if state["family"] not in GENERATORS:
+        raise checkpoint.CheckpointError(f"{path}: unknown generator family {state['family']!r}; "
+                                         f"valid: {', '.join(sorted(GENERATORS))}")
+    gen = checkpoint.build_module(path, GENERATORS[state["family"]], state["config"], what="generator")
+    checkpoint.load_weights(path, gen, state["state_dict"])
     gen.meta = state.get("meta", {})
     return gen.to(device).eval()

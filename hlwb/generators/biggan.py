@@ -62,6 +62,8 @@ class BigGANGenerator(HLGenerator):
 
     def __init__(self, ch: int = 32, chunk_dim: int = 20, n_blocks: int = 3):
         super().__init__()
+        if not 1 <= n_blocks <= 6:  # images are 4 * 2**n_blocks px (hlwb's: 32, n_blocks = 3)
+            raise ValueError(f"n_blocks must be in 1..6 (images of 8..256 px), got {n_blocks}")
         self.ch, self.chunk_dim, self.n_blocks = ch, chunk_dim, n_blocks
         names = ["global"] + [f"block{k}_{4 * 2 ** k}px" for k in range(1, n_blocks + 1)]
         self.chunks = tuple(L.Chunk(nm, chunk_dim, lvl) for lvl, nm in enumerate(names))

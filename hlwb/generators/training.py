@@ -122,7 +122,7 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
             if sys.argv and sys.argv[0].endswith(("hlwb", "__main__.py")) else "hlwb.generators.training.train_gan",
             "torch": str(torch.__version__)}
     save(out, G_ema.cpu(), meta=meta)
-    checkpoint.atomic_write_json(out.with_suffix(".json"), meta)
+    checkpoint.write_sidecar(out, meta)  # the meta plus the file's SHA-256, checked at load
     logger.info("wrote %s", out)
     return out
 
