@@ -172,11 +172,13 @@ def _loop(step, modules, optimizers, steps, start, ckpt_path, ckpt_every, meta, 
         if ckpt_path is None or not writer:
             raise NonFiniteLoss(f"{desc}: {e}; lower the learning rate.") from None
         _mark_nonfinite(ckpt_path, i)
-        where = (f"the last finite checkpoint {ckpt_path} (step {start_of(ckpt_path)}) is kept"
-                 if ckpt_path.exists() else "no checkpoint had been written yet")
-        raise NonFiniteLoss(f"{desc}: {e}; {where}. Run the same command again with a lower learning rate: "
-                            "it resumes from that checkpoint (only the learning rate may change after a "
-                            "non-finite stop; the change is recorded in the run's history)") from None
+        if not ckpt_path.exists():
+            raise NonFiniteLoss(f"{desc}: {e}; no checkpoint had been written yet. Run the same command again "
+                                "with a lower learning rate (it starts from the beginning)") from None
+        raise NonFiniteLoss(f"{desc}: {e}; the last finite checkpoint {ckpt_path} (step {start_of(ckpt_path)}) "
+                            "is kept. Run the same command again with a lower learning rate: it resumes from "
+                            "that checkpoint (only the learning rate may change after a non-finite stop; the "
+                            "change is recorded in the run's history)") from None
     finally:
         bar.close()
     return records
