@@ -21,7 +21,7 @@ def _nbstripout_args() -> list[str]:
     import re
     import shlex
 
-    line = re.search(r"^NBSTRIPOUT_ARGS := (.*)$", (config.REPO_ROOT / "Makefile").read_text(), flags=re.M)
+    line = re.search(r"^NBSTRIPOUT_ARGS := (.*)$", (config.REPO_ROOT / "Makefile").read_text(), flags=re.MULTILINE)
     assert line, "the Makefile defines the git filter's arguments"
     return shlex.split(line.group(1))
 
