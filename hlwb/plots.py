@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import itertools
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -399,14 +401,15 @@ def save_transfer_dots(acc, stem: str | Path, references: tuple[str, ...] = ("pi
     targets = sorted(acc.target.unique(), key=lambda t: (not t.startswith("fashion_mnist"), t))
     arms = _arm_order(arms_df.strategy)[::-1]  # bottom to top: the first arm at the top
     colors = palette(list(arms) + list(references))
-    ref_style = dict(zip(references, ("--", ":", "-.")))
+    ref_style = dict(zip(references, itertools.cycle(("--", ":", "-."))))
     ncols = min(ncols, len(targets))
-    nrows = -(-len(targets) // ncols)
+    nrows = math.ceil(len(targets) / ncols)
     fig, axes = plt.subplots(nrows, ncols, sharey=True, squeeze=False,
                              figsize=(MULTI if ncols > 1 else SINGLE, nrows * (0.22 * len(arms) + 0.9) + 0.5))
     pfig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[label(t) for t in targets], shared_yaxes=True,
                          horizontal_spacing=0.06, vertical_spacing=0.3 / nrows)
     y = {a: i for i, a in enumerate(arms)}
+    in_legend: set[str] = set()  # plotly: each arm once in the legend
     for n, (t, ax) in enumerate(zip(targets, axes.flat)):
         row, col = n // ncols + 1, n % ncols + 1
         d = arms_df[arms_df.target == t].set_index("strategy")
@@ -418,18 +421,19 @@ def save_transfer_dots(acc, stem: str | Path, references: tuple[str, ...] = ("pi
             open_ = is_variant(a)
             ax.errorbar([m], [y[a]], xerr=[[s], [s]], fmt="o", color=colors[a], mfc="white" if open_ else colors[a],
                         ms=6, capsize=2.5, lw=1.3)
-            pfig.add_trace(go.Scatter(x=[m], y=[a], mode="markers", name=a, legendgroup=a, showlegend=n == 0,
+            pfig.add_trace(go.Scatter(x=[m], y=[a], mode="markers", name=a, legendgroup=a, showlegend=a not in in_legend,
                                       marker={"color": colors[a], "size": 9,
                                               "symbol": "circle-open" if open_ else "circle"},
                                       error_x={"type": "data", "array": [s]},
                                       customdata=[[s, int(d.loc[a, "n_seeds"])]],
                                       hovertemplate=f"{a}<br>{label(t)}: %{{x:.2f}} ± %{{customdata[0]:.2f}} % "
                                                     "(%{customdata[1]} seeds)<extra></extra>"), row=row, col=col)
+            in_legend.add(a)
         lines = sorted(r.items(), key=lambda kv: kv[1])
         for i, (ref, v) in enumerate(lines):
             ax.axvline(v, color=colors[ref], ls=ref_style[ref], lw=1.2, zorder=0)
             right = i == len(lines) - 1  # the largest reference labelled to its right, the others to the left
-            ax.text(v, len(arms) - 0.2, f" {label(ref)} " , ha="left" if right else "right", va="bottom",
+            ax.text(v, len(arms) - 0.2, f" {label(ref)} ", ha="left" if right else "right", va="bottom",
                     fontsize=8, color="#444444")
             pfig.add_vline(x=v, line_dash="dash" if ref_style[ref] == "--" else "dot", line_color=colors[ref],
                            annotation_text=label(ref), annotation_position="top right" if right else "top left",
@@ -451,6 +455,7 @@ def save_transfer_dots(acc, stem: str | Path, references: tuple[str, ...] = ("pi
     handles += [Line2D([], [], color=colors[r], ls=ref_style[r], label=label(r)) for r in references]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
     pfig.update_xaxes(title_text=xlabel, row=nrows)
+    pfig.update_yaxes(categoryorder="array", categoryarray=arms)  # the order of the PNG, bottom to top
     pfig.update_layout(template="plotly_white", width=900, height=nrows * (22 * len(arms) + 90) + 120,
                        legend={"orientation": "h", "y": -0.08, "x": 0.5, "xanchor": "center"})
     return save_figure(fig, stem) + [_write_html(pfig, stem)]
