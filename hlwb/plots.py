@@ -1,19 +1,195 @@
-"""Figures written to files: PNG for papers and the README, HTML for interactivity.
+"""Figures written to files: PNG and SVG for papers and the README, HTML for interactivity.
 
-Image grids are composed as arrays and encoded with PIL (fast, no figure machinery);
-annotated figures use matplotlib (Agg); interactive ones plotly, written with
+Every matplotlib figure is drawn under one style (:data:`STYLE`, sized for a 6-inch-wide
+single panel or a 9-inch-wide multi-panel figure shown at 520-900 px) and written by
+:func:`save_figure`: PNG at :data:`DPI` and, for charts, an SVG beside it. Each strategy,
+reference and chunk has one colour in every figure, matplotlib and plotly alike
+(:func:`color`); column names become axis titles in words with units (:func:`label`);
+accuracies and agreements are drawn in %. Image grids are composed as arrays and encoded with
+PIL (fast, raster only); interactive figures are plotly, written with
 ``include_plotlyjs="directory"`` (one offline plotly.min.js per folder) and a fixed div id.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import io
+import itertools
+import math
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import data
+from .checkpoint import atomic_write_bytes
 
+# ---- one style --------------------------------------------------------------------------
+
+DPI = 200  # PNG resolution: a 6-inch figure is 1200 px wide, sharp at 2x on a 600-px display
+STYLE = {  # rcParams of every matplotlib figure (titles 11 pt, labels 10, ticks 9 at 6 in wide)
+    "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+    "legend.fontsize": 9, "legend.title_fontsize": 9, "figure.titlesize": 11, "legend.frameon": False,
+    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
+    "grid.linewidth": 0.6, "lines.linewidth": 1.5, "lines.markersize": 5, "errorbar.capsize": 2,
+    "figure.constrained_layout.use": True,  # legends placed "outside ..." keep the figure's size
+    "svg.fonttype": "none",  # SVG text stays text: editable, searchable
+    "svg.hashsalt": "hlwb",  # stable element ids: re-drawing an unchanged figure gives the same file
+}
+SINGLE = 6.0  # width (in) of a single-panel figure; multi-panel figures are MULTI wide
+MULTI = 9.0
+
+
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend (files only; safe headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def styled(fn):
+    """Run a figure function under :data:`STYLE` (rcParams are read when artists are made)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        _pyplot()
+        with matplotlib.rc_context(STYLE):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def save_figure(fig, stem: str | Path, svg: bool = True) -> list[Path]:
+    """Write ``fig`` as ``<stem>.png`` at :data:`DPI` and (``svg``) ``<stem>.svg`` beside it,
+    each through an atomic write, then close it. Returns the paths written, PNG first."""
+    stem = Path(stem)
+    paths = [stem.with_suffix(".png")] + ([stem.with_suffix(".svg")] if svg else [])
+    try:
+        for path in paths:
+            fmt = path.suffix[1:]
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt, dpi=DPI, metadata={"Date": None} if fmt == "svg" else None)
+            atomic_write_bytes(path, buf.getvalue())
+    finally:
+        _pyplot().close(fig)
+    return paths
+
+
+def _write_html(pfig, stem: Path) -> Path:
+    html = stem.with_suffix(".html")
+    pfig.write_html(html, include_plotlyjs="directory", full_html=True, div_id=stem.name,
+                    config={"displaylogo": False})
+    return html
+
+
+# ---- one colour per strategy, reference and chunk ------------------------------------------
+
+COLORS = {  # Okabe-Ito based (colour-blind safe); baselines cool, HL arms warm, references grey
+    "real": "#222222", "synth": "#8c564b", "gaussian": "#0072b2", "learned_all": "#56b4e9",
+    "flat_matched": "#e69f00", "hl_random": "#b2182b", "hl_random_paper": "#d55e00",
+    "hl_random_delta": "#cc79a7", "hl_learned": "#009e73",
+    "pixels": "#7f7f7f", "random": "#b3b3b3", "oracle": "#6a3d9a",
+    # chunks ordered global -> fine: one sequential (plasma) ramp, apart from the arms' hues
+    "chunk0": "#0d0887", "chunk1": "#7e03a8", "chunk2": "#cc4778", "chunk3": "#f89540",
+}
+FALLBACK = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#17becf", "#bcbd22", "#e377c2",
+            "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#31a354", "#756bb1")
+
+
+def _key(name: str) -> str:
+    """The name a label is coloured by: its leading word, so ``hl_random_paper (fixed)``,
+    ``hl_learned: chunks 1..K-1`` and ``chunk 0: global`` take hl_random_paper, hl_learned, chunk0."""
+    m = re.match(r"\s*(?:(chunk) ?(\d+)|([A-Za-z_]+))", name)
+    return "" if m is None else (m[1] + m[2] if m[1] else m[3])
+
+
+def _hashed(name: str) -> int:
+    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % len(FALLBACK)  # not hash(): salted per process
+
+
+def color(name: str) -> str:
+    """The colour of a strategy, reference or chunk (by :func:`_key`), else a fallback picked by a
+    hash of the whole name: the same in every figure and every run."""
+    return COLORS.get(_key(name), FALLBACK[_hashed(name)])
+
+
+def palette(names: Iterable[str]) -> dict[str, str]:
+    """:func:`color` of each name; unknown names whose hashed colours collide within this set
+    move to the next free fallback (in sorted-name order, so the order of appearance never matters)."""
+    names = sorted(set(map(str, names)))
+    out = {n: COLORS[_key(n)] for n in names if _key(n) in COLORS}
+    taken = set(out.values())
+    for n in (n for n in names if n not in out):
+        i = _hashed(n)
+        free = [FALLBACK[(i + j) % len(FALLBACK)] for j in range(len(FALLBACK))
+                if FALLBACK[(i + j) % len(FALLBACK)] not in taken]
+        out[n] = free[0] if free else FALLBACK[i]
+        taken.add(out[n])
+    return out
+
+
+REFERENCES = ("pixels", "random", "oracle")  # reference rows: drawn dotted where they are lines
+
+
+def is_variant(name: str) -> bool:
+    """A known arm run another way, ``hl_random_paper (fixed)``: drawn open / dashed in its arm's colour."""
+    return _key(name) in COLORS and name.strip()[len(_key(name)):].startswith(" (")
+
+
+# ---- axis titles in words --------------------------------------------------------------------
+
+LABELS = {  # column name -> axis title (with units); accuracies are drawn in %
+    "mean_linear_top1": "linear probe top-1 (%)", "linear_top1": "linear probe top-1 (%)", "top1": "top-1 (%)",
+    "knn_top1": "kNN top-1 (%)", "agreement": "oracle label agreement (%)",
+    "oracle_agreement": "oracle label agreement (%)", "effective_rank": "effective rank",
+    "uniformity": "uniformity (lower: more uniform)", "gain": "gain (points)", "strategy": "views",
+    "method": "method", "target": "target", "chunk": "chunk (0 = global)", "sigma": "σ", "delta": "δ",
+    "fashion_mnist": "Fashion-MNIST (in-domain)", "digits": "digits", "letters": "letters",
+    "shift_gaussian_noise": "shift: Gaussian noise", "shift_blur": "shift: blur",
+    "shift_contrast": "shift: contrast", "shift_occlusion": "shift: occlusion",
+    "pixels": "raw pixels", "random": "random trunk", "oracle": "supervised oracle",
+}
+
+
+def label(name) -> str:
+    """An axis or panel title for a column or target name: :data:`LABELS`, else underscores as spaces."""
+    return LABELS.get(str(name), str(name).replace("_", " "))
+
+
+def _integer_ticks(ax, axis: str = "x") -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))
+
+
+def _legend(ax, n: int, order: list[float] | None = None) -> None:
+    """Up to 3 entries inside (best place), more outside on the right: never over the data.
+    ``order``: one number per entry, the legend lists them from the largest (a line's last y)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if order is not None and len(order) == len(labels):
+        ranked = sorted(range(len(labels)), key=lambda i: -order[i])
+        handles, labels = [handles[i] for i in ranked], [labels[i] for i in ranked]
+    if n > 3:
+        ax.figure.legend(handles, labels, loc="outside right upper")
+    elif n:
+        ax.legend(handles, labels)
+
+
+def _title(ax, text: str) -> None:
+    """An axes title wrapped to the figure's width (about 10 characters per inch at 11 pt)."""
+    import textwrap
+
+    if text:
+        ax.set_title(textwrap.fill(text, int(10 * ax.figure.get_figwidth())))
+
+
+# ---- image grids (raster only) -----------------------------------------------------------------
 
 def tile(images: torch.Tensor, pad: int = 2) -> np.ndarray:
     """Images ``(R, C, 1, H, W)`` or ``(N, 1, H, W)`` (one row) in [-1, 1] -> uint8 (H', W')."""
@@ -31,11 +207,7 @@ def tile(images: torch.Tensor, pad: int = 2) -> np.ndarray:
 
 def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> Path:
     """Write a uint8 grayscale array as PNG, nearest-neighbour upscaled by ``scale``."""
-    import io
-
     from PIL import Image
-
-    from .checkpoint import atomic_write_bytes
 
     img = Image.fromarray(array)
     if scale != 1:
@@ -53,277 +225,335 @@ def save_grid(images: torch.Tensor, path: str | Path, ncol: int = 10, scale: int
     return save_png(tile(grid), path, scale=scale)
 
 
+@styled
 def save_hierarchy_figure(grid: torch.Tensor, titles: list[str], path: str | Path,
                           title: str = "", row_titles: list[str] | None = None) -> Path:
-    """A labelled image grid ``(R, C, 1, H, W)``: column titles, optional row titles.
+    """A labelled image grid ``(R, C, 1, H, W)``: column titles, optional row titles; PNG only.
 
     Notebook 01: rows = anchors, columns = anchor then chunk-k resamples (global -> fine);
-    notebook 02: rows = chunks, columns = sigma.
+    notebooks 02 and 04: rows = chunks, columns = σ.
     """
     plt = _pyplot()
-
     r, c = grid.shape[:2]
-    fig, axes = plt.subplots(r, c, figsize=(0.8 * c, 0.8 * r + 0.6), squeeze=False)
+    fig, axes = plt.subplots(r, c, figsize=(0.9 * c + (1.0 if row_titles else 0.2), 0.9 * r + 0.8), squeeze=False,
+                             layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.02, hspace=0.02)
     u8 = data.to_uint8(grid).numpy()
     for i in range(r):
         for j in range(c):
             ax = axes[i, j]
             ax.imshow(u8[i, j, 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
+            ax.grid(False)
             if i == 0:
-                ax.set_title(titles[j].replace("_", "\n", 1), fontsize=6)
+                ax.set_title(titles[j].replace("_", "\n", 1), fontsize=8)
             if j == 0 and row_titles:
-                ax.set_ylabel(row_titles[i], fontsize=6)
+                ax.set_ylabel(row_titles[i], fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=8)
-    fig.tight_layout(pad=0.2, rect=(0, 0, 1, 0.94 if title else 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+        fig.suptitle(title)
+    return save_figure(fig, path, svg=False)[0]
 
 
+# ---- charts: PNG + SVG + HTML ----------------------------------------------------------------------
+
+def _hover(xname: str, yname: str, yfmt: str = ".2f") -> str:
+    """A plotly hover text: the trace name, x as given, y rounded."""
+    return f"%{{fullData.name}}<br>{xname}: %{{x}}<br>{yname}: %{{y:{yfmt}}}<extra></extra>"
+
+
+@styled
 def save_agreement_plot(tables: dict[str, list[dict]], stem: str | Path) -> list[Path]:
-    """Oracle agreement per chunk (global -> fine), one line per generator: PNG and HTML."""
+    """Oracle agreement (%) per resampled chunk (global -> fine), one line per generator with its
+    95 % interval: ``tables[generator]`` = :func:`hlwb.hierarchy.chunk_agreement` rows (fractions).
+    PNG, SVG and HTML."""
     plt = _pyplot()
     import plotly.graph_objects as go
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(4.5, 3))
+    colors = palette(tables)
+    fig, ax = plt.subplots(figsize=(SINGLE, 3.8))
     pfig = go.Figure()
     for name, rows in tables.items():
         k = [r["chunk"] for r in rows]
-        a = [r["agreement"] for r in rows]
-        e = [r["ci95"] for r in rows]
-        ax.errorbar(k, a, yerr=e, marker="o", capsize=3, label=name)
-        pfig.add_trace(go.Scatter(x=[f"{r['chunk']}:{r['name']}" for r in rows], y=a, name=name,
-                                  error_y={"type": "data", "array": e}, mode="lines+markers"))
+        a = np.array([100 * r["agreement"] for r in rows])
+        lo = np.array([100 * r.get("ci_low", r["agreement"] - r["ci95"]) for r in rows])
+        hi = np.array([100 * r.get("ci_high", r["agreement"] + r["ci95"]) for r in rows])
+        ax.errorbar(k, a, yerr=[a - lo, hi - a], marker="o", capsize=3, label=name, color=colors[name])
+        pfig.add_trace(go.Scatter(x=k, y=a.tolist(), name=name, mode="lines+markers", line={"color": colors[name]},
+                                  error_y={"type": "data", "symmetric": False, "array": (hi - a).tolist(),
+                                           "arrayminus": (a - lo).tolist()},
+                                  customdata=[r["name"] for r in rows],
+                                  hovertemplate="%{fullData.name}, chunk %{x} (%{customdata}): %{y:.1f} %"
+                                                "<extra></extra>"))
     ax.set_xlabel("resampled chunk (0 = global)")
-    ax.set_ylabel("oracle label agreement")
-    ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    png = stem.with_suffix(".png")
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    pfig.update_layout(xaxis_title="resampled chunk (global -> fine)", yaxis_title="oracle label agreement",
-                       yaxis_range=[0, 1.02], width=640, height=400, template="plotly_white")
-    return [png, _write_html(pfig, stem)]
+    ax.set_ylabel(label("agreement"))
+    ax.set_ylim(0, 102)
+    _integer_ticks(ax)
+    _legend(ax, len(tables))
+    pfig.update_layout(xaxis_title="resampled chunk (0 = global)", yaxis_title=label("agreement"),
+                       xaxis={"dtick": 1}, yaxis_range=[0, 102], width=640, height=400, template="plotly_white")
+    return save_figure(fig, stem) + [_write_html(pfig, stem)]
 
 
-def _pyplot():
-    """matplotlib.pyplot on the Agg backend (files only; safe headless)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _write_html(pfig, stem: Path) -> Path:
-    html = stem.with_suffix(".html")
-    pfig.write_html(html, include_plotlyjs="directory", full_html=True, div_id=stem.name,
-                    config={"displaylogo": False})
-    return html
-
-
+@styled
 def save_curves(curves: dict[str, tuple[list[float], list[float]]], stem: str | Path, xlabel: str,
                 ylabel: str, title: str = "", hline: float | None = None,
                 marks: dict[str, tuple[float, float]] | None = None) -> list[Path]:
-    """Lines ``name -> (x, y)`` as a PNG (matplotlib) and an interactive HTML (plotly);
-    ``marks[name] = (x, y)`` draws one marker on that line (e.g. the selected snapshot)."""
+    """Lines ``name -> (x, y)`` as PNG and SVG (matplotlib) and an interactive HTML (plotly), each
+    name in its :func:`color` (a variant such as ``real (fixed)`` dashed); ``marks[name] = (x, y)``
+    draws one marker on that line (e.g. the selected snapshot). Accuracies go in as %; integer x
+    values get integer ticks."""
     plt = _pyplot()
     import plotly.graph_objects as go
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    colors = palette(curves)
+    fig, ax = plt.subplots(figsize=(SINGLE + (2.0 if len(curves) > 3 else 0.0), 3.8))
     pfig = go.Figure()
     for name, (x, y) in curves.items():
-        (line,) = ax.plot(x, y, label=name, lw=1.2)
-        pfig.add_trace(go.Scatter(x=list(x), y=list(y), name=name, mode="lines"))
+        dash = ":" if _key(name) in REFERENCES else "--" if is_variant(name) else "-"
+        ax.plot(x, y, label=name, color=colors[name], ls=dash)
+        pfig.add_trace(go.Scatter(x=list(x), y=list(y), name=name, mode="lines",
+                                  line={"color": colors[name], "dash": {":": "dot", "--": "dash"}.get(dash, "solid")},
+                                  hovertemplate=_hover(xlabel, ylabel)))
         if marks and name in marks:
             mx, my = marks[name]
-            ax.plot([mx], [my], marker="o", ms=6, mfc="none", color=line.get_color())
+            ax.plot([mx], [my], marker="o", ms=7, mfc="none", color=colors[name])
             pfig.add_trace(go.Scatter(x=[mx], y=[my], name=f"{name}: selected", mode="markers",
-                                      marker={"size": 10, "symbol": "circle-open"}))
+                                      marker={"size": 10, "symbol": "circle-open", "color": colors[name]},
+                                      hovertemplate=_hover(xlabel, ylabel)))
     if hline is not None:
         ax.axhline(hline, color="grey", ls="--", lw=0.8)
         pfig.add_hline(y=hline, line_dash="dash", line_color="grey")
+    if all(float(v).is_integer() for x, _ in curves.values() for v in x):
+        _integer_ticks(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    png = stem.with_suffix(".png")
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    _title(ax, title)
+    _legend(ax, len(curves), order=[y[-1] if len(y) else 0.0 for _, y in curves.values()])
     pfig.update_layout(xaxis_title=xlabel, yaxis_title=ylabel, title=title or None, width=680, height=420,
                        template="plotly_white")
-    return [png, _write_html(pfig, stem)]
+    return save_figure(fig, stem) + [_write_html(pfig, stem)]
 
 
+@styled
 def save_sigma_agreement_plot(curves: dict[str, dict[str, tuple[list[float], list[float], list[float]]]],
                               stem: str | Path, level: float = 0.9) -> list[Path]:
-    """Oracle agreement vs sigma, one panel per generator, one line per chunk (with a 95 %
-    band): ``curves[generator][chunk] = (sigmas, agreement, ci_half_width)``. PNG and HTML."""
+    """Oracle agreement (%) vs σ, one panel per generator, one line per chunk with its 95 % band:
+    ``curves[generator][chunk] = (sigmas, agreement, ci_half_width)``, agreement and half-width as
+    fractions, ``level`` too (drawn at 100 * level). PNG, SVG and HTML."""
     plt = _pyplot()
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     gens = list(curves)
-    fig, axes = plt.subplots(1, len(gens), figsize=(4.2 * len(gens), 3.2), squeeze=False, sharey=True)
+    colors = palette(c for g in gens for c in curves[g])
+    fig, axes = plt.subplots(1, len(gens), figsize=(MULTI / 2 * len(gens), 3.8), squeeze=False, sharey=True)
     pfig = make_subplots(rows=1, cols=len(gens), subplot_titles=gens, shared_yaxes=True)
     for col, (g, ax) in enumerate(zip(gens, axes[0]), start=1):
         for chunk, (s, a, e) in curves[g].items():
-            a, e = np.asarray(a), np.asarray(e)
-            (line,) = ax.plot(s, a, marker="o", ms=3, lw=1.2, label=chunk)
-            ax.fill_between(s, a - e, a + e, color=line.get_color(), alpha=0.15)
+            a, e = 100 * np.asarray(a, dtype=float), 100 * np.asarray(e, dtype=float)
+            ax.plot(s, a, marker="o", ms=3, label=chunk, color=colors[chunk])
+            ax.fill_between(s, a - e, a + e, color=colors[chunk], alpha=0.15, lw=0)
             pfig.add_trace(go.Scatter(x=list(s), y=a.tolist(), name=f"{g}: {chunk}", mode="lines+markers",
-                                      error_y={"type": "data", "array": e.tolist()}), row=1, col=col)
-        ax.axhline(level, color="grey", ls="--", lw=0.8)
-        pfig.add_hline(y=level, line_dash="dash", line_color="grey", row=1, col=col)
-        ax.set_title(g, fontsize=9)
+                                      line={"color": colors[chunk]}, error_y={"type": "data", "array": e.tolist()},
+                                      hovertemplate=_hover("σ", "agreement (%)", ".1f")), row=1, col=col)
+        ax.axhline(100 * level, color="grey", ls="--", lw=0.8)
+        pfig.add_hline(y=100 * level, line_dash="dash", line_color="grey", row=1, col=col)
+        ax.set_title(g)
         ax.set_xscale("symlog", linthresh=0.02)  # the grid is log-spaced from 0.02, plus 0
         ax.set_xlim(left=0)
         ax.set_xlabel("σ (only this chunk moves)")
-        ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=6)
-    axes[0][0].set_ylabel("oracle label agreement")
-    fig.tight_layout()
-    png = stem.with_suffix(".png")
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    pfig.update_layout(yaxis_title="oracle label agreement", width=480 * len(gens), height=420,
-                       template="plotly_white")
-    return [png, _write_html(pfig, stem)]
+        ax.set_ylim(0, 102)
+        ax.legend(fontsize=8, loc="lower left")
+        pfig.update_xaxes(title_text="σ (only this chunk moves)", row=1, col=col)
+    axes[0][0].set_ylabel(label("agreement"))
+    pfig.update_layout(yaxis_title=label("agreement"), width=480 * len(gens), height=420, template="plotly_white")
+    return save_figure(fig, stem) + [_write_html(pfig, stem)]
 
 
-def save_grouped_bars(acc, stem: str | Path, ylabel: str = "linear probe top-1") -> list[Path]:
-    """One panel per target: bars per strategy, grouped by method, with seed std as error bars.
-    ``acc``: a frame with columns method, strategy, target, mean, std. PNG and HTML."""
+def _arm_order(arms: Iterable[str]) -> list[str]:
+    """Arms in :data:`COLORS` order (baselines, then HL arms), each variant under its arm, unknown last."""
+    known = list(COLORS)
+    return sorted(set(arms), key=lambda a: (known.index(_key(a)) if _key(a) in known else len(known), a))
+
+
+@styled
+def save_transfer_dots(acc, stem: str | Path, references: tuple[str, ...] = ("pixels", "random"),
+                       ncols: int = 2, xlabel: str = "linear probe top-1 (%)") -> list[Path]:
+    """The transfer headline: one panel per target, each arm a dot at its mean top-1 (%) with a
+    ± std (over seeds) bar, the ``references`` as labelled vertical lines, the legend below the panels.
+
+    ``acc``: :func:`hlwb.transfer.accuracy_table` rows of one method plus the references
+    (method ``reference``): columns method, strategy, target, mean, std, n_seeds, mean and std as
+    fractions (drawn x 100). PNG, SVG and HTML."""
     plt = _pyplot()
-    import plotly.express as px
+    import plotly.graph_objects as go
+    from matplotlib.lines import Line2D
+    from plotly.subplots import make_subplots
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    targets = sorted(acc.target.unique())
-    methods = list(dict.fromkeys(acc.method))
-    strategies = list(dict.fromkeys(acc.strategy))
-    fig, axes = plt.subplots(1, len(targets), figsize=(3.2 * len(targets), 3.2), squeeze=False)
-    width = 0.8 / max(1, len(strategies))
-    for ax, t in zip(axes[0], targets):
-        d = acc[acc.target == t]
-        for j, s in enumerate(strategies):
-            vals = [d[(d.method == m) & (d.strategy == s)] for m in methods]
-            ax.bar(np.arange(len(methods)) + j * width, [v["mean"].iloc[0] if len(v) else np.nan for v in vals],
-                   width, yerr=[v["std"].iloc[0] if len(v) else 0 for v in vals], label=s, capsize=2)
-        ax.set_xticks(np.arange(len(methods)) + 0.4 - width / 2, methods, rotation=45, fontsize=7)
-        ax.set_title(t, fontsize=8)
-        ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize=6)
-    fig.tight_layout()
-    png = stem.with_suffix(".png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    pfig = px.bar(acc, x="method", y="mean", color="strategy", barmode="group", error_y="std", facet_col="target",
-                  template="plotly_white", labels={"mean": ylabel})
-    pfig.update_layout(width=360 * len(targets), height=420)
-    return [png, _write_html(pfig, stem)]
+    arms_df = acc[acc.method != "reference"]
+    if arms_df.method.nunique() > 1:
+        raise ValueError(f"one method per figure, got {sorted(arms_df.method.unique())}")
+    refs = acc[(acc.method == "reference") & acc.strategy.isin(references)]
+    targets = sorted(acc.target.unique(), key=lambda t: (not t.startswith("fashion_mnist"), t))
+    arms = _arm_order(arms_df.strategy)[::-1]  # bottom to top: the first arm at the top
+    colors = palette(list(arms) + list(references))
+    ref_style = dict(zip(references, itertools.cycle(("--", ":", "-."))))
+    ncols = min(ncols, len(targets))
+    nrows = math.ceil(len(targets) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, sharey=True, squeeze=False,
+                             figsize=(MULTI if ncols > 1 else SINGLE, nrows * (0.22 * len(arms) + 0.9) + 0.5))
+    pfig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[label(t) for t in targets], shared_yaxes=True,
+                         horizontal_spacing=0.06, vertical_spacing=0.3 / nrows)
+    y = {a: i for i, a in enumerate(arms)}
+    in_legend: set[str] = set()  # plotly: each arm once in the legend
+    for n, (t, ax) in enumerate(zip(targets, axes.flat)):
+        row, col = n // ncols + 1, n % ncols + 1
+        d = arms_df[arms_df.target == t].set_index("strategy")
+        r = refs[refs.target == t].set_index("strategy")["mean"] * 100
+        for a in arms:
+            if a not in d.index:
+                continue
+            m, s = 100 * d.loc[a, "mean"], 100 * d.loc[a, "std"]
+            open_ = is_variant(a)
+            ax.errorbar([m], [y[a]], xerr=[[s], [s]], fmt="o", color=colors[a], mfc="white" if open_ else colors[a],
+                        ms=6, capsize=2.5, lw=1.3)
+            pfig.add_trace(go.Scatter(x=[m], y=[a], mode="markers", name=a, legendgroup=a, showlegend=a not in in_legend,
+                                      marker={"color": colors[a], "size": 9,
+                                              "symbol": "circle-open" if open_ else "circle"},
+                                      error_x={"type": "data", "array": [s]},
+                                      customdata=[[s, int(d.loc[a, "n_seeds"])]],
+                                      hovertemplate=f"{a}<br>{label(t)}: %{{x:.2f}} ± %{{customdata[0]:.2f}} % "
+                                                    "(%{customdata[1]} seeds)<extra></extra>"), row=row, col=col)
+            in_legend.add(a)
+        lines = sorted(r.items(), key=lambda kv: kv[1])
+        for i, (ref, v) in enumerate(lines):
+            ax.axvline(v, color=colors[ref], ls=ref_style[ref], lw=1.2, zorder=0)
+            right = i == len(lines) - 1  # the largest reference labelled to its right, the others to the left
+            ax.text(v, len(arms) - 0.2, f" {label(ref)} ", ha="left" if right else "right", va="bottom",
+                    fontsize=8, color="#444444")
+            pfig.add_vline(x=v, line_dash="dash" if ref_style[ref] == "--" else "dot", line_color=colors[ref],
+                           annotation_text=label(ref), annotation_position="top right" if right else "top left",
+                           annotation_font_size=10, row=row, col=col)
+        lo = min([100 * (d["mean"] - d["std"]).min()] + list(r))
+        hi = max([100 * (d["mean"] + d["std"]).max()] + list(r))
+        pad = max(0.5, 0.12 * (hi - lo))
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(-0.6, len(arms) + 0.6)  # the top row holds the reference labels
+        ax.set_title(label(t))
+        ax.grid(axis="y", visible=False)
+        if row == nrows or n + ncols >= len(targets):
+            ax.set_xlabel(xlabel)
+    for ax in list(axes.flat)[len(targets):]:
+        ax.set_visible(False)
+    axes[0][0].set_yticks(range(len(arms)), arms)
+    handles = [Line2D([], [], color="#444444", marker="o", ls="-", label="arm: mean ± std over seeds"),
+               Line2D([], [], color="#444444", marker="o", mfc="white", ls="-", label="arm run another way, e.g. (fixed)")]
+    handles += [Line2D([], [], color=colors[r], ls=ref_style[r], label=label(r)) for r in references]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    pfig.update_xaxes(title_text=xlabel, row=nrows)
+    pfig.update_yaxes(categoryorder="array", categoryarray=arms)  # the order of the PNG, bottom to top
+    pfig.update_layout(template="plotly_white", width=900, height=nrows * (22 * len(arms) + 90) + 120,
+                       legend={"orientation": "h", "y": -0.08, "x": 0.5, "xanchor": "center"})
+    return save_figure(fig, stem) + [_write_html(pfig, stem)]
 
 
-def save_heatmap(table, stem: str | Path, title: str = "", fmt: str = "{:+.1f}") -> list[Path]:
-    """A labelled heatmap of a 2-D frame (rows x columns), diverging around 0: PNG and HTML."""
+@styled
+def save_heatmap(table, stem: str | Path, title: str = "", fmt: str = "{:+.1f}", value_label: str = "") -> list[Path]:
+    """A labelled heatmap of a 2-D frame (rows x columns), diverging around 0, axis titles from the
+    index and column names (:func:`label`), ``value_label`` on the colour bar: PNG, SVG and HTML."""
     plt = _pyplot()
     import plotly.graph_objects as go
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     v = table.to_numpy(dtype=float)
     lim = np.nanmax(np.abs(v)) if np.isfinite(v).any() else 1.0
-    fig, ax = plt.subplots(figsize=(1.1 * v.shape[1] + 2.5, 0.35 * v.shape[0] + 1.2))
+    rows = [" / ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in table.index]
+    cols = [label(c) for c in table.columns]
+    ylabel = " / ".join(label(n) for n in table.index.names if n is not None)
+    xlabel = label(table.columns.name) if table.columns.name else ""
+    fig, ax = plt.subplots(figsize=(min(MULTI, 0.8 * v.shape[1] + 4.0), 0.3 * v.shape[0] + 1.8))
     im = ax.imshow(v, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
-    ax.set_xticks(range(v.shape[1]), table.columns, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(v.shape[0]), [" / ".join(map(str, i)) if isinstance(i, tuple) else str(i)
-                                      for i in table.index], fontsize=7)
+    ax.grid(False)
+    ax.set_xticks(range(v.shape[1]), cols, rotation=30, ha="right")
+    ax.set_yticks(range(v.shape[0]), rows)
     for i in range(v.shape[0]):
         for j in range(v.shape[1]):
             if np.isfinite(v[i, j]):
-                ax.text(j, i, fmt.format(v[i, j]), ha="center", va="center", fontsize=6)
-    fig.colorbar(im, ax=ax, shrink=0.8)
-    if title:
-        ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    png = stem.with_suffix(".png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    pfig = go.Figure(go.Heatmap(z=v, x=list(map(str, table.columns)), y=[str(i) for i in table.index],
-                                colorscale="RdBu", zmid=0))
-    pfig.update_layout(title=title or None, template="plotly_white", width=700, height=300 + 18 * v.shape[0])
-    return [png, _write_html(pfig, stem)]
+                ax.text(j, i, fmt.format(v[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if abs(v[i, j]) > 0.6 * lim else "black")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=value_label or None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    _title(ax, title)
+    hover_fmt = re.sub(r"^\{:(.*)\}$", r"\1", fmt)  # "{:+.1f}" -> "+.1f": plotly rounds like the PNG
+    pfig = go.Figure(go.Heatmap(z=v, x=cols, y=rows, colorscale="RdBu", zmid=0, texttemplate=f"%{{z:{hover_fmt}}}",
+                                colorbar={"title": {"text": value_label}} if value_label else None,
+                                hovertemplate=f"%{{y}}, %{{x}}: %{{z:{hover_fmt}}}<extra></extra>"))
+    pfig.update_layout(title=title or None, xaxis_title=xlabel, yaxis_title=ylabel, template="plotly_white",
+                       width=760, height=300 + 22 * v.shape[0])
+    return save_figure(fig, stem) + [_write_html(pfig, stem)]
 
 
-def save_scatter(frame, x: str, y: str, color: str, stem: str | Path, title: str = "") -> list[Path]:
-    """Points ``frame[x]`` vs ``frame[y]`` coloured by ``frame[color]``: PNG and HTML."""
+@styled
+def save_scatter(frame, x: str, y: str, color_by: str, stem: str | Path, title: str = "") -> list[Path]:
+    """Points ``frame[x]`` vs ``frame[y]`` coloured by ``frame[color_by]`` (:func:`color`), axis
+    titles in words (:func:`label`; accuracies go in as %): PNG, SVG and HTML."""
     plt = _pyplot()
     import plotly.express as px
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    for name, d in frame.groupby(color):
-        ax.scatter(d[x], d[y], s=14, label=str(name))
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.legend(fontsize=6)
-    if title:
-        ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    png = stem.with_suffix(".png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    pfig = px.scatter(frame, x=x, y=y, color=color, hover_data=list(frame.columns), template="plotly_white",
-                      title=title or None)
-    return [png, _write_html(pfig, stem)]
+    colors = palette(frame[color_by].astype(str))
+    fig, ax = plt.subplots(figsize=(SINGLE, 4.0))
+    groups = list(frame.groupby(color_by))
+    for name, d in groups:
+        ax.scatter(d[x], d[y], s=22, label=str(name), color=colors[str(name)])
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(y))
+    _legend(ax, len(groups))
+    _title(ax, title)
+    numeric = frame.select_dtypes("number").columns
+    pfig = px.scatter(frame.assign(**{color_by: frame[color_by].astype(str)}), x=x, y=y, color=color_by,
+                      color_discrete_map=colors, template="plotly_white", title=title or None,
+                      labels={c: label(c) for c in frame.columns},
+                      hover_data={c: (":.2f" if c in numeric else True) for c in frame.columns})
+    return save_figure(fig, stem) + [_write_html(pfig, stem)]
 
 
+@styled
 def save_intervals(rows: list[tuple[str, float, float, float]], stem: str | Path, xlabel: str,
                    title: str = "", zero: float = 0.0) -> list[Path]:
     """A forest plot: one row per ``(label, estimate, low, high)`` (a difference with its
-    interval), top to bottom, a dashed line at ``zero``; PNG (matplotlib) and HTML (plotly)."""
+    interval), top to bottom, each in its arm's :func:`color`, a dashed line at ``zero``; PNG and
+    SVG (matplotlib) and HTML (plotly)."""
     plt = _pyplot()
     import plotly.graph_objects as go
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     labels = [r[0] for r in rows]
     est = np.array([r[1] for r in rows], dtype=float)
     lo = np.array([r[2] for r in rows], dtype=float)
     hi = np.array([r[3] for r in rows], dtype=float)
+    colors = palette(labels)
     y = np.arange(len(rows))[::-1]
-    fig, ax = plt.subplots(figsize=(6, 0.8 + 0.32 * max(1, len(rows))))
-    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", ms=4, capsize=3, lw=1.2)
+    fig, ax = plt.subplots(figsize=(SINGLE, 1.0 + 0.3 * max(1, len(rows))))
+    for yi, name, e, a, b in zip(y, labels, est, lo, hi):
+        ax.errorbar([e], [yi], xerr=[[e - a], [b - e]], fmt="o", ms=5, capsize=3, lw=1.3, color=colors[name])
     ax.axvline(zero, color="grey", ls="--", lw=0.8)
-    ax.set_yticks(y)
-    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_yticks(y, labels)
+    ax.grid(axis="y", visible=False)
     ax.set_xlabel(xlabel)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    png = stem.with_suffix(".png")
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    pfig = go.Figure(go.Scatter(x=est.tolist(), y=labels, mode="markers",
+    _title(ax, title)
+    pfig = go.Figure(go.Scatter(x=est.tolist(), y=labels, mode="markers", marker={"color": [colors[n] for n in labels]},
                                 error_x={"type": "data", "symmetric": False, "array": (hi - est).tolist(),
-                                         "arrayminus": (est - lo).tolist()}))
+                                         "arrayminus": (est - lo).tolist()},
+                                customdata=np.stack([lo, hi], axis=1).tolist(),
+                                hovertemplate="%{y}: %{x:+.2f} [%{customdata[0]:+.2f}, %{customdata[1]:+.2f}]"
+                                              "<extra></extra>"))
     pfig.add_vline(x=zero, line_dash="dash", line_color="grey")
     pfig.update_layout(xaxis_title=xlabel, title=title or None, width=680, height=160 + 28 * len(rows),
                        template="plotly_white", yaxis={"autorange": "reversed"})
-    return [png, _write_html(pfig, stem)]
+    return save_figure(fig, stem) + [_write_html(pfig, stem)]
