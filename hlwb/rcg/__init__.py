@@ -6,6 +6,22 @@
     posterior  the contrastive-softmax posterior: selection probabilities, rate and MI in bits
 """
 
+from .generator import (
+    RepConditionedGenerator,
+    RepDiscriminator,
+    RepGANConfig,
+    load_rep_generator,
+    save_rep_generator,
+    train_rep_gan,
+)
+from .posterior import (
+    log_selection_probs,
+    plugin_mi_bits,
+    rate_bits,
+    sample_selection,
+    select,
+    selection_probs,
+)
 from .rdm import (
     RDMConfig,
     RepresentationDiffusion,
@@ -18,6 +34,9 @@ from .rdm import (
 from .space import reference_fd, representation_fd, sphere_prior, standardize
 
 __all__ = [
-    "RDMConfig", "RepresentationDiffusion", "diffusion_loss", "load_rdm", "reference_fd", "representation_fd",
-    "save_rdm", "scaled_linear_betas", "sphere_prior", "standardize", "train_rdm",
+    "RDMConfig", "RepConditionedGenerator", "RepDiscriminator", "RepGANConfig", "RepresentationDiffusion",
+    "diffusion_loss", "load_rdm", "load_rep_generator", "log_selection_probs", "plugin_mi_bits", "rate_bits",
+    "reference_fd", "representation_fd", "sample_selection", "save_rdm", "save_rep_generator",
+    "scaled_linear_betas", "select", "selection_probs", "sphere_prior", "standardize", "train_rdm",
+    "train_rep_gan",
 ]
