@@ -1,9 +1,9 @@
 """The valid range of every numeric parameter, stated once and checked in one place.
 
 ``RANGES`` maps a config dataclass (by class name: the notebook parameters of
-:mod:`hlwb.config`, ``PretrainConfig``, ``GANConfig``, ``OracleConfig``, ``MinMaxConfig``) to
-one rule per numeric field; ``CLI_FLAGS`` does the same for the explicit flags of
-``python -m hlwb``. A rule is
+:mod:`hlwb.config`, ``PretrainConfig``, ``GANConfig``, ``OracleConfig``, ``MinMaxConfig``, and RCG's
+``RDMConfig`` and ``RepGANConfig``) to one rule per numeric field; ``CLI_FLAGS`` does the same for
+the explicit flags of ``python -m hlwb``. A rule is
 
 * a :class:`Range` (an interval, each end open or closed; the value must be finite),
 * :class:`Numbers` for a comma-separated string of numbers (``sigmas``, ``blocks``),
@@ -200,6 +200,19 @@ RANGES: dict[str, dict[str, Rule]] = {
         "beta2": BETA, "critic_width": COUNT, "walker_hidden": at_least(0, why="0: the walker's input width"),
         "seed": SEED, "ckpt_every": COUNT, "snapshot_every": at_least(0, why="0: none"),
         "early_stop_loss": above(0), "early_stop_after": NONNEG,
+    },
+    "RDMConfig": {
+        "dim": at_least(2, why="per-sample standardisation needs 2 dimensions"),
+        "width": lambda c: at_least(4 * c.dim, why=f">= 4 x dim = {4 * c.dim}: RCG Table 8, width matters most"),
+        "blocks": COUNT, "lr": LR, "weight_decay": NONNEG, "steps": COUNT, "batch": COUNT,
+        "ema": Range(0, 1, why="EMA decay"), "sample_steps": Range(1, 1000, why="DDIM steps of the T = 1000 schedule"),
+        "seed": SEED, "ckpt_every": COUNT,
+    },
+    "RepGANConfig": {
+        "rep_dim": COUNT, "steps": COUNT, "batch": BATCH, "g_ch": COUNT, "d_ch": COUNT, "chunk_dim": COUNT,
+        "lr_g": LR, "lr_d": LR, "beta1": BETA, "beta2": BETA, "ema": Range(0, 1, why="EMA decay"),
+        "ema_start": NONNEG, "p_uncond": Range(0, 1, hi_open=True, why="a probability; 1 would never condition"),
+        "stat_batches": COUNT, "seed": SEED, "ckpt_every": COUNT,
     },
 }
 

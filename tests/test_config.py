@@ -69,8 +69,9 @@ def _library_configs():
     from hlwb.minmax import MinMaxConfig
     from hlwb.oracle import OracleConfig
     from hlwb.pretrain import PretrainConfig
+    from hlwb.rcg import RDMConfig, RepGANConfig
 
-    return {c.__name__: c for c in (PretrainConfig, GANConfig, OracleConfig, MinMaxConfig)}
+    return {c.__name__: c for c in (PretrainConfig, GANConfig, OracleConfig, MinMaxConfig, RDMConfig, RepGANConfig)}
 
 
 def _build(cls_name: str, values: dict):
@@ -140,6 +141,10 @@ OUT_OF_RANGE = [
     ("MinMaxConfig", "beta2", -0.5), ("MinMaxConfig", "critic_width", 0), ("MinMaxConfig", "walker_hidden", -1),
     ("MinMaxConfig", "seed", -1), ("MinMaxConfig", "ckpt_every", 0), ("MinMaxConfig", "snapshot_every", -1),
     ("MinMaxConfig", "early_stop_loss", -1.0), ("MinMaxConfig", "early_stop_after", -1),
+    ("RDMConfig", "dim", 1), ("RDMConfig", "width", 255), ("RDMConfig", "blocks", 0), ("RDMConfig", "lr", 0.0),
+    ("RDMConfig", "ema", 1.5), ("RDMConfig", "sample_steps", 1001), ("RDMConfig", "ckpt_every", 0),
+    ("RepGANConfig", "p_uncond", 1.0), ("RepGANConfig", "p_uncond", -0.1), ("RepGANConfig", "rep_dim", 0),
+    ("RepGANConfig", "batch", 1), ("RepGANConfig", "stat_batches", 0),
 ]
 
 

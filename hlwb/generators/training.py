@@ -54,6 +54,27 @@ class GANConfig:
         check_ranges(self)  # hlwb.ranges.RANGES
 
 
+def hinge_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Discriminator hinge loss (Lim & Ye 2017; BigGAN): mean relu(1 - D(x)) + mean relu(1 + D(G(z))).
+
+    Args: real_scores (N,), fake_scores (M,): discriminator outputs. Returns a scalar.
+    """
+    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+
+def hinge_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Generator hinge loss: -mean D(G(z)); ``fake_scores`` (M,). Returns a scalar."""
+    return -fake_scores.mean()
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * model`` over parameters (buffers are left alone:
+    batch-norm statistics are recomputed for the EMA weights at the end)."""
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(p, 1.0 - decay)
+
+
 GAN_RESUMABLE = ("steps",)
 """A GAN's updates do not depend on the total (constant learning rates, an EMA that starts at
 ``ema_start``): a finished run may be extended with more ``steps``, never shortened."""
@@ -94,21 +115,18 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
         # discriminator: hinge loss on real and detached fakes
         with torch.no_grad():
             x_fake = G(z_d)
-        loss_d = F.relu(1 - D(x_real)).mean() + F.relu(1 + D(x_fake)).mean()
+        loss_d = hinge_d_loss(D(x_real), D(x_fake))
         check_finite("loss_d", loss_d, i)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
         # generator: -D(G(z))
-        loss_g = -D(G(z_g)).mean()
+        loss_g = hinge_g_loss(D(G(z_g)))
         check_finite("loss_g", loss_g, i)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        with torch.no_grad():  # EMA of weights; buffers (BN stats) are recomputed at the end
-            decay = 0.0 if i < cfg.ema_start else cfg.ema
-            for pe, p in zip(G_ema.parameters(), G.parameters()):
-                pe.lerp_(p, 1.0 - decay)
+        ema_update(G_ema, G, 0.0 if i < cfg.ema_start else cfg.ema)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
     fit(step, modules={"G": G, "D": D, "G_ema": G_ema}, optimizers={"g": opt_g, "d": opt_d},
