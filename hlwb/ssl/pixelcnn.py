@@ -16,8 +16,9 @@ the feature of the *other* view).
 
 Sampling is ancestral, one pixel at a time in raster order: H x W passes of the head. Each pass
 runs only on the band of rows that can reach the current row (``receptive_rows`` above it), so
-a 32x32 image costs 1024 passes over at most 8 rows: about 0.3 s per image at the default
-width 32 on one CPU core, batched across images.
+a 32x32 image costs 1024 passes over at most 8 rows: at the default width 32 on one CPU core
+(measured, torch 2.13) 1.1 s for one image, 0.4 s per image in batches of 16 or 64 (25 s for
+64), plus one trunk pass for the conditioning.
 """
 
 from __future__ import annotations
