@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             from . import distributed
             from .checkpoint import atomic_write_json
             from .encoders import save_encoder
-            from .pretrain import pretrain
+            from .pretrain import config_dict, pretrain
             from .views import make_source
 
             cfg = _from_args(PretrainConfig, args)
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                                   sampling=args.sampling, seed=cfg.seed, rank=info.rank)
                 method, _ = pretrain(src, cfg, args.work_dir)
                 if info.is_main:
-                    work, run = Path(args.work_dir), dataclasses.asdict(cfg)
+                    work, run = Path(args.work_dir), config_dict(cfg)
                     views = {k: getattr(args, k) for k in ("strategy", "augment", "generator", "sampling")}
                     hist = method.run_meta.get("history", [])
                     save_encoder(work / "encoder.pt", method.encoder, meta={

@@ -48,6 +48,8 @@ class PretrainConfig:
     knn_split: str = "val"        # val: the last 10k train images (nothing chosen on test); test
     knn_k: int = 200
     knn_t: float = 0.1
+    gcrl_alpha: float = 1.0       # GCRL only: weight of the generative loss (nats per pixel)
+    gcrl_beta: float = 1.0        # GCRL only: weight of the contrastive (NT-Xent) loss
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
@@ -57,7 +59,17 @@ def build_method(cfg: PretrainConfig) -> nn.Module:
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(cfg.seed)
         trunk = ResNetTrunk(cfg.width, tuple(int(b) for b in cfg.blocks.split(",")))
-        return ssl.build(cfg.method, trunk, **ssl.budget_settings(cfg.method, cfg.steps, cfg.batch))
+        kwargs = ssl.budget_settings(cfg.method, cfg.steps, cfg.batch)
+        if cfg.method == "gcrl":
+            kwargs |= {"alpha": cfg.gcrl_alpha, "beta": cfg.gcrl_beta}
+        return ssl.build(cfg.method, trunk, **kwargs)
+
+
+def config_dict(cfg: PretrainConfig) -> dict:
+    """The config as stored with a run; the ``gcrl_*`` fields only for GCRL, so the runs (and
+    checkpoints) of the other methods are described as before those fields existed."""
+    d = dataclasses.asdict(cfg)
+    return d if cfg.method == "gcrl" else {k: v for k, v in d.items() if not k.startswith("gcrl_")}
 
 
 VAL_SPLIT = 50_000  # train images [0, 50k) form the kNN memory; [50k, 60k) are the validation queries
@@ -91,7 +103,7 @@ def run_meta(source, cfg: PretrainConfig, world: int = 1) -> dict:
     """What determines a run's weights: the pretraining config and the view source's ``spec``
     (:func:`hlwb.views.make_source`); stored in its checkpoint and compared on resume."""
     spec = getattr(source, "spec", None)
-    return {"config": dataclasses.asdict(cfg), **({"views": spec} if spec is not None else {}),
+    return {"config": config_dict(cfg), **({"views": spec} if spec is not None else {}),
             **({"world_size": world} if world > 1 else {})}
 
 

@@ -137,6 +137,12 @@ def _at_least_batch(c) -> Range:
     return at_least(c.batch, why=f"a full batch of {c.batch}: InfoNCE and its bound log(2B - 1) are per batch")
 
 
+def _gcrl_beta(c) -> Range:
+    if c.gcrl_alpha == 0:
+        return above(0, why="gcrl_alpha = 0: one of the two GCRL losses must be on")
+    return NONNEG
+
+
 RANGES: dict[str, dict[str, Rule]] = {
     # notebook parameters (hlwb.config.NOTEBOOKS)
     "HLGeneratorParams": {
@@ -185,6 +191,7 @@ RANGES: dict[str, dict[str, Rule]] = {
         "seed": SEED, "ckpt_every": COUNT, "knn_every": at_least(0, why="0: never"),
         "knn_split": OneOf(("val", "test")), "knn_k": COUNT, "knn_t": above(0),
         "knn_train": lambda c: _knn_train(c.knn_k)(c), "knn_test": _knn_test,
+        "gcrl_alpha": NONNEG, "gcrl_beta": _gcrl_beta,
     },
     "GANConfig": {
         "steps": COUNT, "batch": BATCH, "g_ch": COUNT, "d_ch": COUNT, "chunk_dim": COUNT, "lr_g": LR, "lr_d": LR,

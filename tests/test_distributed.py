@@ -97,6 +97,41 @@ def test_gathered_nt_xent_and_moco_queue_match_one_process_on_the_whole_batch(tm
     assert not torch.allclose(m.queue.keys[:8], _moco().queue.keys[:8])  # the enqueue changed something
 
 
+def _gcrl():
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        m = ssl.build("gcrl", ResNetTrunk(4, (1,)), hidden=16, proj_dim=8, head_width=8, head_layers=2)
+        return m.eval()  # batch-norm per sample, as for _moco
+
+
+def _gcrl_worker(rank: int, out) -> None:
+    m, x = _gcrl(), _images()
+    b = x.shape[1] // WORLD
+    loss, logs = m(x[0, rank * b:(rank + 1) * b], x[1, rank * b:(rank + 1) * b])
+    loss.backward()
+    params = [p for p in m.parameters() if p.requires_grad]
+    D.average_gradients(params)  # what pretrain() does after backward
+    torch.save({"grads": [p.grad for p in params], "l_gen": logs["l_gen"], "l_con": logs["l_con"]},
+               out / f"rank{rank}.pt")
+
+
+def test_ddp_gcrl_gradients_match_one_process_on_the_whole_batch(tmp_path):
+    """NT-Xent gathers its negatives, the generative term is a per-image mean: the averaged
+    gradient of both is the single-process gradient of L = alpha L_gen + beta L_con on the batch."""
+    _spawn(_gcrl_worker, tmp_path)
+    r = [torch.load(tmp_path / f"rank{i}.pt") for i in range(WORLD)]
+    m, x = _gcrl(), _images()
+    loss, logs = m(x[0], x[1])
+    loss.backward()
+    assert sum(x["l_gen"] for x in r) / WORLD == pytest.approx(logs["l_gen"], rel=1e-5)
+    assert sum(x["l_con"] for x in r) / WORLD == pytest.approx(logs["l_con"], rel=1e-5)
+    ref = [p.grad for p in m.parameters() if p.requires_grad]
+    assert len(ref) == len(r[0]["grads"]) and any(g.abs().sum() > 0 for g in ref)
+    for i, g in enumerate(ref):
+        torch.testing.assert_close(r[0]["grads"][i], g, rtol=1e-4, atol=1e-6)
+        assert torch.equal(r[0]["grads"][i], r[1]["grads"][i])
+
+
 TINY = PretrainConfig(method="moco", steps=4, batch=8, width=4, blocks="1,1", warmup=1, ckpt_every=2,
                       knn_every=0)
 

@@ -24,7 +24,8 @@ def _views(seed: int, n: int = 32):
 @pytest.mark.parametrize("name", list(ssl.METHODS))
 def test_method_lowers_its_loss_without_collapse(name):
     torch.manual_seed(0)
-    kw = {"moco": {"queue": 64}, "swav": {"n_prototypes": 16, "freeze_prototypes_steps": 2}}.get(name, {})
+    kw = {"moco": {"queue": 64}, "swav": {"n_prototypes": 16, "freeze_prototypes_steps": 2},
+          "gcrl": {"head_width": 16, "head_layers": 2}}.get(name, {})
     m = ssl.build(name, ResNetTrunk(width=8, blocks=(1, 1)), **kw)
     opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.05, momentum=0.9)
     x1, x2 = _views(0)

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..encoders import ResNetTrunk
 from .byol import BYOL
+from .gcrl import GCRL
 from .losses import nt_xent
 from .moco import MoCo
 from .simclr import SimCLR
@@ -17,12 +18,13 @@ from .simsiam import SimSiam
 from .swav import SwAV
 
 METHODS: dict[str, type[nn.Module]] = {"simclr": SimCLR, "simsiam": SimSiam, "moco": MoCo, "byol": BYOL,
-                                       "swav": SwAV}
+                                       "swav": SwAV, "gcrl": GCRL}
 
 # SGD base learning rates (lr = base x batch / 256) for the small-scale runs: SimSiam's 0.05 is
 # the paper's (docs/methods.md §5); the others use 0.3, the common small-data SGD setting (the
 # reference's 0.03 for SimCLR/MoCo is tuned for ImageNet-length schedules).
-BASE_LR: dict[str, float] = {"simclr": 0.3, "simsiam": 0.05, "moco": 0.3, "byol": 0.3, "swav": 0.3}
+# GCRL: SimCLR's, as its contrastive half is SimCLR (no small-scale value in the paper's notes).
+BASE_LR: dict[str, float] = {"simclr": 0.3, "simsiam": 0.05, "moco": 0.3, "byol": 0.3, "swav": 0.3, "gcrl": 0.3}
 
 __all__ = ["BASE_LR", "METHODS", "budget_settings", "build", "nt_xent"]
 
@@ -36,7 +38,8 @@ def budget_settings(name: str, steps: int, batch: int) -> dict:
       initial target keeps a weight of about exp(-(1 - m) steps / 2), so 9.2 / steps leaves <= 1 %
       of the random initialisation at the end (0.996 alone leaves 67 % after 200 steps).
     * SwAV: prototypes frozen for 5 % of the steps (at least 1), not a fixed 100.
-    Other methods: ``{}`` (MoCo's queue warms up by itself: only pushed keys are negatives,
+    Other methods (GCRL included: its alpha and beta are ``PretrainConfig.gcrl_alpha`` and
+    ``gcrl_beta``, not budget-dependent): ``{}`` (MoCo's queue warms up by itself: only pushed keys are negatives,
     :class:`hlwb.ssl.momentum.Queue`).
     """
     if name == "byol":

@@ -101,3 +101,22 @@ def swav_loss(scores1: Tensor, scores2: Tensor, tau: float = 0.1, eps: float = 0
     q1, q2 = sinkhorn(scores1, eps, iters), sinkhorn(scores2, eps, iters)
     lp1, lp2 = F.log_softmax(scores1 / tau, dim=1), F.log_softmax(scores2 / tau, dim=1)
     return -0.5 * ((q1 * lp2).sum(1).mean() + (q2 * lp1).sum(1).mean())
+
+
+def pixel_nll(logits: Tensor, target: Tensor) -> Tensor:
+    """Autoregressive negative log-likelihood of each image over quantised intensities
+    (PixelCNN, van den Oord et al. 2016; the L_g of GCRL, Kim et al. 2021).
+
+    Args:
+        logits: (N, K, H, W) unnormalised log-probabilities of the K bins at every pixel, each
+            computed from the pixels before it in raster order only.
+        target: (N, 1, H, W) or (N, H, W) int64 bin indices in [0, K).
+    Returns:
+        (N,) nats per image: -sum_k log p(x_k | x_<k). Bits per dimension: / (H W ln 2).
+    """
+    if target.ndim == 4:
+        target = target[:, 0]
+    if logits.ndim != 4 or target.shape != (logits.shape[0], *logits.shape[2:]):
+        raise ValueError(f"logits (N, K, H, W) and target (N, H, W) must match, got {tuple(logits.shape)} "
+                         f"and {tuple(target.shape)}")
+    return F.cross_entropy(logits, target, reduction="none").sum(dim=(1, 2))

@@ -1,0 +1,171 @@
+"""Unsupervised out-of-distribution (OOD) detection: scores, metrics and the OOD sets.
+
+Convention: every score here is an **in-distribution score** (higher = more like the training
+distribution), and the metrics treat **in-distribution as the positive class**: AUROC is
+P(score(in) > score(out)) (ties count one half); FPR@95 is the fraction of OOD images scored
+at or above the threshold that keeps 95 % of the in-distribution images.
+
+Scores (each returns (N,), one per image):
+
+* :func:`log_likelihood`: log p(x) in nats under a GCRL generative head (:mod:`hlwb.ssl.gcrl`).
+* :func:`likelihood_ratio`: log p_fg(x) - log p_bg(x) (Ren et al. 2019): the background model
+  is the same head trained on inputs whose pixels were replaced at rate mu in [0.1, 0.3] by
+  uniform random intensities (:func:`mutate`, :class:`MutatedViews` to train it with
+  :func:`hlwb.pretrain.pretrain` with ``method="gcrl", gcrl_alpha=1, gcrl_beta=0``), so it models the low-level statistics that dominate
+  likelihoods, and the ratio keeps the semantic part.
+* :func:`complexity_score`: -S(x) of Serra et al. 2020, S(x) = -log2 p(x) - L(x), with L(x) the
+  length in bits of the quantised image (uint8 bin centres, the head's bins) compressed
+  losslessly as PNG (Pillow, compression level 9, the whole file: its constant ~70-byte
+  overhead shifts every score alike; Serra et al. also used PNG). So the score is
+  log2 p(x) + L(x): the likelihood with the image's own complexity added back.
+* :func:`knn_score`: minus the cosine distance of an image's feature to its k-th nearest
+  in-distribution training feature (Sun et al. 2022 use the k-th neighbour distance).
+
+OOD sets (:func:`ood_sets`, in-distribution = Fashion-MNIST test): scikit-learn digits,
+rendered letters, each corruption of ``hlwb.targets.CORRUPTIONS`` (the images of
+``fashion_mnist_shift``), Fashion-MNIST flipped upside-down (the horizontal flip is a
+training augmentation, so it is not OOD) and with inverted intensities.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import data
+from . import targets as T
+from .latents import EXTRA, NOISE, make_generator, row_seed
+from .ssl.pixelcnn import dequantize, quantize
+
+# ---- metrics (in-distribution = positive class) ----
+
+
+def auroc(score_in: Tensor, score_out: Tensor) -> float:
+    """P(s_in > s_out) + P(s_in = s_out) / 2 over all pairs (Mann-Whitney), in O(n log n)."""
+    s_in, s_out = np.asarray(score_in, dtype=np.float64), np.sort(np.asarray(score_out, dtype=np.float64))
+    if len(s_in) == 0 or len(s_out) == 0:
+        raise ValueError("both score sets must be non-empty")
+    below = np.searchsorted(s_out, s_in, side="left")  # OOD scores strictly below each s_in
+    ties = np.searchsorted(s_out, s_in, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(s_in) * len(s_out)))
+
+
+def fpr_at_tpr(score_in: Tensor, score_out: Tensor, tpr: float = 0.95) -> float:
+    """Fraction of OOD scores >= t, for the largest threshold t that keeps a fraction >= ``tpr``
+    of the in-distribution scores (>= t)."""
+    s_in = np.sort(np.asarray(score_in, dtype=np.float64))[::-1]
+    s_out = np.asarray(score_out, dtype=np.float64)
+    if not 0 < tpr <= 1:
+        raise ValueError(f"tpr must be in (0, 1], got {tpr}")
+    t = s_in[math.ceil(tpr * len(s_in) - 1e-9) - 1]  # the k-th largest, k = ceil(tpr n)
+    return float((s_out >= t).mean())
+
+
+# ---- likelihood scores ----
+
+
+def log_likelihood(model: nn.Module, images: Tensor, context: Tensor | None = None, batch: int = 256) -> Tensor:
+    """log p(x) in nats, (N,), under ``model.log_likelihood`` (a GCRL method), in batches."""
+    out = [model.log_likelihood(images[i:i + batch], None if context is None else context[i:i + batch])
+           for i in range(0, len(images), batch)]
+    return torch.cat(out).cpu()
+
+
+def likelihood_ratio(foreground: nn.Module, background: nn.Module, images: Tensor, batch: int = 256) -> Tensor:
+    """log p_fg(x) - log p_bg(x) in nats (Ren et al. 2019); background from :func:`mutate`d data."""
+    return log_likelihood(foreground, images, batch=batch) - log_likelihood(background, images, batch=batch)
+
+
+def mutate(images: Tensor, rate: float, seed: int) -> Tensor:
+    """Each pixel replaced, independently with probability ``rate``, by a uniform random
+    intensity (one of the 256 uint8 levels, in [-1, 1]); ``images`` (N, 1, H, W) in [-1, 1]."""
+    if not 0 <= rate <= 1:
+        raise ValueError(f"rate must be in [0, 1], got {rate}")
+    g = make_generator(seed)
+    hit = torch.rand(images.shape, generator=g) < rate
+    level = torch.randint(0, 256, images.shape, generator=g).float() / 127.5 - 1
+    return torch.where(hit.to(images.device), level.to(images.device), images)
+
+
+class MutatedViews:
+    """A view source whose batches are ``source``'s with both views :func:`mutate`d at ``rate``
+    (seeded by (seed, step), so a resumed run sees the same batches): the background model's data."""
+
+    def __init__(self, source, rate: float, seed: int = 0):
+        if not 0.1 <= rate <= 0.3:
+            raise ValueError(f"the background model's mutation rate must be in [0.1, 0.3] (Ren et al.), got {rate}")
+        self.source, self.rate, self.seed = source, rate, seed
+        spec = getattr(source, "spec", None)
+        self.spec = {**(spec or {}), "mutation_rate": rate, "mutation_seed": seed}
+
+    def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
+        x1, x2 = self.source.batch_at(step)
+        return (mutate(x1, self.rate, row_seed(self.seed, step, NOISE)),
+                mutate(x2, self.rate, row_seed(self.seed, step, EXTRA)))
+
+
+def compressed_bits(images: Tensor, bins: int = 16) -> Tensor:
+    """L(x): bits of each image's PNG (Pillow, level 9) after quantising to ``bins`` levels, (N,)."""
+    from PIL import Image
+
+    u8 = data.to_uint8(dequantize(quantize(images, bins), bins)).cpu().numpy()  # (N, 1, H, W)
+    out = []
+    for img in u8:
+        buf = io.BytesIO()
+        Image.fromarray(img[0], mode="L").save(buf, format="PNG", compress_level=9)
+        out.append(8 * len(buf.getvalue()))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def complexity_score(model: nn.Module, images: Tensor, batch: int = 256) -> Tensor:
+    """log2 p(x) + L(x) in bits, i.e. -S(x) of Serra et al. 2020 (higher = more in-distribution)."""
+    ll_bits = log_likelihood(model, images, batch=batch).double() / math.log(2)
+    return ll_bits + compressed_bits(images, model.bins)
+
+
+# ---- feature-space score ----
+
+
+def knn_score(train_features: Tensor, features: Tensor, k: int = 1, chunk: int = 1024) -> Tensor:
+    """-(1 - cos) to the k-th nearest of ``train_features`` (M, D) for each of ``features`` (N, D)."""
+    if not 1 <= k <= len(train_features):
+        raise ValueError(f"k must be in [1, {len(train_features)}], got {k}")
+    bank = F.normalize(train_features.float(), dim=1)
+    out = []
+    for i in range(0, len(features), chunk):
+        sim = F.normalize(features[i:i + chunk].float(), dim=1) @ bank.t()  # (n, M) cosine similarities
+        out.append(sim.topk(k, dim=1).values[:, -1] - 1)
+    return torch.cat(out)
+
+
+# ---- OOD sets ----
+
+
+def flip_vertical(images: Tensor) -> Tensor:
+    return images.flip(-2)
+
+
+def invert(images: Tensor) -> Tensor:
+    """Intensities reversed (255 - v in uint8): background white, objects dark."""
+    return -images
+
+
+def ood_sets(n: int = 1000, seed: int = 0, severity: int = 3) -> tuple[Tensor, dict[str, Tensor]]:
+    """(in-distribution images, {name: OOD images}), float (<= n, 1, 32, 32) in [-1, 1].
+
+    In-distribution: ``n // 10`` Fashion-MNIST test images of each class (the ``fashion_mnist``
+    target's test draw). OOD: ``digits`` and ``letters`` test images (at most n), the same
+    Fashion-MNIST images under each corruption (``shift/<name><severity>``), ``vflip`` and
+    ``invert``.
+    """
+    x_in = T.fashion_mnist(n_train=10, n_test=n, seed=seed).x_test
+    letters, _ = T.render_letters(range(n), seed)
+    sets = {"digits": T.digits(seed=seed).x_test[:n], "letters": letters}
+    sets |= {f"shift/{c}{severity}": T.corrupt(x_in, c, severity, seed) for c in T.CORRUPTIONS}
+    sets |= {"vflip": flip_vertical(x_in), "invert": invert(x_in)}
+    return x_in, sets

@@ -1,0 +1,109 @@
+"""GCRL (Kim, Kim, Lee 2021, arXiv 2106.06162): one trunk trained by a generative and a
+contrastive loss, L = alpha * L_gen + beta * L_con (METHODS.md §4).
+
+* L_con: SimCLR's NT-Xent on the two views, with SimCLR's projection head
+  (:class:`hlwb.ssl.simclr.SimCLR`); at ``alpha = 0`` the loss is exactly SimCLR's.
+* L_gen: autoregressive NLL of view x1 over ``bins`` quantised intensities under a PixelCNN
+  head (:mod:`hlwb.ssl.pixelcnn`), in nats per pixel (the paper's sum over pixels divided by
+  D = H W, so that alpha = beta = 1 weighs the two terms alike; bits/dim = L_gen / ln 2).
+
+Which image, conditioned on what. GCRL models the weakly augmented view x1 with a causal
+Transformer whose early blocks are the shared encoder. A ResNet trunk is not causal: fed x1,
+its pooled feature holds x1's pixels, and a head conditioned on it could copy pixel i from the
+feature instead of predicting it from x_<i (the likelihood would be meaningless and the trunk
+would learn to compress pixels, not semantics). So the head models **x1** given the trunk's
+pooled feature of **x2**, the other view: c = trunk(x2) never sees x1's pixels, it enters the
+head only as a per-channel bias (the same at every pixel), and the head reads x1 through
+masked convolutions, so p(x1 | c) = prod_i p(x1_i | x1_<i, c) is a proper conditional
+likelihood and the gradient of L_gen teaches the trunk what of x2 predicts x1 (content shared
+by the views, not the pixel noise they do not share). A pair of identical views would be the
+leak again: a batch whose views are all identical (``augment`` preset ``none`` on real data) is
+refused. x1 is the view the source lists first; hlwb's view sources augment both views alike,
+so "weak" is nominal unless the source makes x1 weaker.
+
+Under DDP the NT-Xent term gathers its negatives from all ranks (:func:`hlwb.ssl.nt_xent`), the
+generative term is a mean of per-image terms, so averaging gradients over ranks gives the
+gradient of the loss on the whole batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..encoders import ResNetTrunk, mlp
+from .losses import nt_xent
+from .pixelcnn import PixelCNNHead, dequantize, quantize
+from .simclr import _std
+
+
+class GCRL(nn.Module):
+    def __init__(self, encoder: ResNetTrunk, alpha: float = 1.0, beta: float = 1.0, bins: int = 16,
+                 head_width: int = 32, head_layers: int = 4, proj_dim: int = 128, hidden: int = 512,
+                 tau: float = 0.2):
+        super().__init__()
+        if alpha < 0 or beta < 0 or alpha + beta == 0:
+            raise ValueError(f"alpha and beta must be >= 0 and not both 0, got {alpha}, {beta}")
+        self.encoder, self.alpha, self.beta, self.tau = encoder, alpha, beta, tau
+        self.projector = mlp(encoder.out_dim, hidden, proj_dim)  # SimCLR's head
+        self.head = PixelCNNHead(encoder.out_dim, bins, head_width, head_layers)
+
+    @property
+    def bins(self) -> int:
+        return self.head.bins
+
+    def forward(self, x1: Tensor, x2: Tensor) -> tuple[Tensor, dict[str, float]]:
+        """x1, x2: (B, 1, H, W) views in [-1, 1]; x1 is modelled, x2 conditions (module docstring)."""
+        if x1.shape != x2.shape:
+            raise ValueError(f"views must have the same shape, got {tuple(x1.shape)} and {tuple(x2.shape)}")
+        if self.alpha and torch.equal(x1, x2):
+            raise ValueError("GCRL got identical views: the head would be conditioned on the image it predicts; "
+                             "use a view source that augments (or perturbs) the two views independently")
+        logs, loss = {}, 0.0
+        h1 = self.encoder(x1) if self.beta else None  # SimCLR's order: x1, then x2
+        h2 = self.encoder(x2)
+        if self.beta:
+            z1, z2 = self.projector(h1), self.projector(h2)
+            l_con = nt_xent(z1, z2, self.tau)
+            loss = loss + self.beta * l_con
+            logs |= {"l_con": l_con.item(), "z_std": _std(z1)}
+        else:
+            logs["z_std"] = _std(h2)
+        if self.alpha:
+            d = x1.shape[-2] * x1.shape[-1]
+            l_gen = self.head.nll(quantize(x1, self.bins), h2).mean() / d  # nats per pixel
+            loss = loss + self.alpha * l_gen
+            logs |= {"l_gen": l_gen.item(), "bits_per_dim": l_gen.item() / math.log(2)}
+        logs |= {"uniform_bits_per_dim": math.log2(self.bins), "loss": loss.item()}
+        return loss, logs
+
+    def after_step(self, progress: float) -> None:
+        """Nothing to update between steps."""
+
+    @torch.no_grad()
+    def condition(self, context: Tensor) -> Tensor:
+        """The head's conditioning c (N, D): the trunk's pooled feature of ``context`` in eval mode."""
+        from ..evaluate import features
+
+        return features(self.encoder, context).to(context.device)
+
+    @torch.no_grad()
+    def log_likelihood(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """log p(x | trunk(context)) in nats, (N,), of images x (N, 1, H, W) in [-1, 1] quantised.
+
+        ``context`` defaults to x itself: at scoring time there is one image, and the head never
+        learnt to read its target off the feature (it was trained on the other view's feature);
+        pass a view of x to score exactly as in training.
+        """
+        c = self.condition(x if context is None else context)
+        return -self.head.nll(quantize(x, self.bins), c)
+
+    @torch.no_grad()
+    def sample(self, context: Tensor, seed: int = 0, first: int = 0, size: int = 32,
+               temperature: float = 1.0) -> Tensor:
+        """Ancestral samples (N, 1, size, size) in [-1, 1] (bin centres), image i conditioned on
+        trunk(context[i]) and addressable by (seed, first + i); cost in :mod:`hlwb.ssl.pixelcnn`."""
+        q = self.head.sample(self.condition(context), (size, size), seed, first, temperature)
+        return dequantize(q, self.bins)

@@ -1,0 +1,179 @@
+"""GCRL: the causal head, the loss at alpha = 0, a brief generative fit, sampling, resume."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hlwb import data, ssl, views
+from hlwb.encoders import ResNetTrunk
+from hlwb.latents import row_seed
+from hlwb.pretrain import PretrainConfig, build_method, pretrain
+from hlwb.ssl.losses import pixel_nll
+from hlwb.ssl.pixelcnn import PixelCNNHead, dequantize, quantize
+
+
+def _head(seed: int = 0, **kw) -> PixelCNNHead:
+    torch.manual_seed(seed)
+    return PixelCNNHead(cond_dim=6, bins=16, width=8, layers=3, **kw)
+
+
+def test_the_whole_head_is_causal_in_raster_order():
+    head, g = _head(), torch.Generator().manual_seed(1)
+    q = torch.randint(0, 16, (2, 1, 12, 12), generator=g)
+    c = torch.randn(2, 6, generator=g)
+    base = head(dequantize(q, 16), c)  # (2, 16, 12, 12)
+    for j in range(0, 144, 7):  # perturb pixel j: the distributions of pixels 0..j must not move
+        r, col = divmod(j, 12)
+        q2 = q.clone()
+        q2[:, 0, r, col] = (q2[:, 0, r, col] + 7) % 16
+        diff = (head(dequantize(q2, 16), c) - base).abs().amax(1).flatten(1)  # (2, 144) per pixel
+        assert torch.all(diff[:, :j + 1] == 0), j
+        if j < 143:
+            assert diff[:, j + 1:].max() > 0, j  # and later pixels do see it (the check is not vacuous)
+    # the same by gradients, in train mode: d logits_i / d x_j = 0 for every j >= i
+    x = dequantize(q, 16).requires_grad_()
+    logits = head.train()(x, c)
+    for i in (0, 5, 40, 77, 143):
+        (gx,) = torch.autograd.grad(logits[:, :, i // 12, i % 12].sum(), x, retain_graph=True)
+        assert torch.all(gx.flatten(1)[:, i:] == 0), i
+        assert i == 0 or gx.flatten(1)[:, :i].abs().sum() > 0
+
+
+def test_pixel_nll_matches_a_naive_sum_and_quantisation_round_trips():
+    g = torch.Generator().manual_seed(0)
+    logits, q = torch.randn(2, 4, 3, 3, generator=g), torch.randint(0, 4, (2, 1, 3, 3), generator=g)
+    naive = torch.tensor([-sum(math.log(F.softmax(logits[n, :, r, c], 0)[q[n, 0, r, c]].item())
+                               for r in range(3) for c in range(3)) for n in range(2)])
+    torch.testing.assert_close(pixel_nll(logits, q), naive.float())
+    x = torch.linspace(-1, 1, 33).view(1, 1, 3, 11)
+    qq = quantize(x, 16)
+    assert qq.min() == 0 and qq.max() == 15 and torch.equal(quantize(dequantize(qq, 16), 16), qq)
+    assert (dequantize(qq, 16) - x).abs().max() <= 1 / 16 + 1e-6  # within half a bin of width 2/16
+
+
+def _pair(seed: int = 0, n: int = 16):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 32, 32, generator=g) * 2 - 1
+    return x, torch.roll(x, 1, dims=3) + 0.1 * torch.randn(x.shape, generator=g)
+
+
+def test_alpha_zero_is_exactly_simclr_and_identical_views_are_refused():
+    torch.manual_seed(0)
+    simclr = ssl.build("simclr", ResNetTrunk(4, (1, 1)))
+    gcrl = ssl.build("gcrl", ResNetTrunk(4, (1, 1)), alpha=0.0, beta=1.0)
+    gcrl.load_state_dict({**gcrl.state_dict(), **simclr.state_dict()})  # the same trunk and projector
+    x1, x2 = _pair()
+    a, logs = simclr(x1, x2)
+    b, glogs = gcrl(x1, x2)
+    assert torch.equal(a, b) and "bits_per_dim" not in glogs
+    assert all(torch.equal(t, gcrl.state_dict()[n]) for n, t in simclr.state_dict().items())  # BN stats too
+    full = ssl.build("gcrl", ResNetTrunk(4, (1, 1)))
+    _, logs = full(x1, x2)
+    assert logs["loss"] == pytest.approx(logs["l_con"] + logs["l_gen"], rel=1e-6)
+    assert logs["bits_per_dim"] == pytest.approx(logs["l_gen"] / math.log(2)) and logs["uniform_bits_per_dim"] == 4
+    with pytest.raises(ValueError, match="identical views"):
+        full(x1, x1.clone())
+    with pytest.raises(ValueError, match="not both 0"):
+        ssl.build("gcrl", ResNetTrunk(4, (1,)), alpha=0.0, beta=0.0)
+
+
+def test_the_generative_head_reads_the_other_view_only():
+    """The conditioning is trunk(x2): changing x1 changes no conditioning bias, changing x2 does."""
+    torch.manual_seed(0)
+    m = ssl.build("gcrl", ResNetTrunk(4, (1, 1)), beta=0.0, head_width=8, head_layers=2).eval()
+    x1, x2 = _pair()
+    seen = []
+    m.head.cond.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].clone()))
+    m(x1, x2)
+    m(-x1, x2)
+    m(x1, -x2)
+    assert torch.equal(seen[0], seen[1]) and not torch.equal(seen[0], seen[2])
+
+
+def _fashion16(n: int):
+    """n Fashion-MNIST train images, 2x area-downsampled to 16x16 (the whole garment)."""
+    return F.avg_pool2d(data.fashion_mnist("train").float_images()[:n], 2)
+
+
+def test_a_brief_generative_fit_beats_the_uniform_bits_per_dim():
+    torch.manual_seed(0)
+    m = ssl.build("gcrl", ResNetTrunk(4, (1, 1)), alpha=1.0, beta=0.0, bins=16, head_width=16, head_layers=3)
+    imgs = _fashion16(2048)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        x = imgs[torch.randint(len(imgs), (32,), generator=g)]
+        loss, _ = m(x, torch.roll(x.flip(3), 1, dims=2))  # x2: another view (flipped, shifted)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    held = F.avg_pool2d(data.fashion_mnist("test").float_images()[:256], 2)
+    bpd = -m.log_likelihood(held, held.flip(3)).mean().item() / (16 * 16 * math.log(2))
+    print(f"held-out bits/dim after 200 steps: {bpd:.3f} (uniform {math.log2(16):.0f})")
+    assert bpd < 0.5 * math.log2(16)  # measured 1.35
+
+
+def test_sampling_is_seeded_addressable_and_follows_the_head():
+    torch.manual_seed(0)
+    m = ssl.build("gcrl", ResNetTrunk(4, (1, 1)), head_width=8, head_layers=2)
+    ctx = _pair(n=3)[0]
+    s = m.sample(ctx, seed=5, size=32)
+    assert s.shape == (3, 1, 32, 32) and s.min() >= -1 and s.max() <= 1
+    assert torch.equal(s, m.sample(ctx, seed=5))
+    assert torch.equal(s[2:], m.sample(ctx[2:], seed=5, first=2))  # image 2 alone, by its address
+    assert not torch.equal(s, m.sample(ctx, seed=6))
+    # teacher forcing on the sample gives back every draw: the banded passes equal the full head
+    q = m.head.sample(m.condition(ctx[:1]), (12, 12), seed=1)
+    logits = m.head(dequantize(q, 16), m.condition(ctx[:1]))[0].flatten(1).t()  # (144, bins)
+    u = torch.rand(144, generator=torch.Generator().manual_seed(row_seed(1, 0)))
+    again = (u[:, None] > F.softmax(logits, 1).cumsum(1)).sum(1).clamp(max=15)
+    assert torch.equal(again, q.flatten())
+
+
+TINY = {"steps": 6, "batch": 16, "width": 4, "blocks": "1,1", "warmup": 2, "ckpt_every": 3, "knn_every": 0}
+
+
+def _source():
+    return views.RealViews(data.fashion_mnist("test").float_images()[:256], batch=16, preset="simclr", seed=0)
+
+
+def test_pretrain_gcrl_resumes_bit_identically(tmp_path):
+    cfg = PretrainConfig(method="gcrl", gcrl_alpha=0.5, gcrl_beta=2.0, **TINY)
+    m = build_method(cfg)
+    assert (m.alpha, m.beta) == (0.5, 2.0)
+    full, rec = pretrain(_source(), cfg, tmp_path / "full")
+    assert all(math.isfinite(r["loss"]) and "bits_per_dim" in r for r in rec)
+
+    class Killed(RuntimeError):
+        pass
+
+    class Dies(views.RealViews):
+        def batch_at(self, step):
+            if step == 3:
+                raise Killed
+            return super().batch_at(step)
+
+    with pytest.raises(Killed):
+        pretrain(Dies(_source().images, batch=16, preset="simclr", seed=0), cfg, tmp_path / "part")
+    resumed, _ = pretrain(_source(), cfg, tmp_path / "part")
+    for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), n
+    # another weighting is another run
+    from hlwb.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="gcrl_beta"):
+        pretrain(_source(), PretrainConfig(method="gcrl", gcrl_alpha=0.5, gcrl_beta=1.0, **TINY), tmp_path / "part")
+
+
+def test_other_methods_store_no_gcrl_settings():
+    from hlwb.pretrain import config_dict
+    from hlwb.ranges import ConfigError
+
+    assert not any(k.startswith("gcrl") for k in config_dict(PretrainConfig(method="simclr")))
+    assert config_dict(PretrainConfig(method="gcrl"))["gcrl_alpha"] == 1.0
+    with pytest.raises(ConfigError, match="gcrl_beta"):
+        PretrainConfig(method="gcrl", gcrl_alpha=0.0, gcrl_beta=0.0)
+    with pytest.raises(ConfigError, match="gcrl_alpha"):
+        PretrainConfig(method="gcrl", gcrl_alpha=-1.0)
