@@ -33,7 +33,10 @@ class ExplorerError(ValueError):
 
 @dataclass
 class ChunkControl:
-    """Controls of one chunk: resample seed (0 = the anchor's own), step along a direction, sigma, lock."""
+    """Controls of one chunk: resample seed (0 = the anchor's own), step along a direction, sigma, lock.
+
+    A locked chunk keeps the value its seed and direction give it now, and its positives do not
+    move it (its sigma is not applied); the widget freezes its controls while it is locked."""
 
     seed: int = 0
     alpha: float = 0.0
@@ -90,10 +93,16 @@ def generator(name: str) -> G.HLGenerator:
     return _GENS[name]
 
 
+DEFAULT_FINE_SIGMA = 0.5
+"""σ of the finest chunk on the first screen: the positives then differ from the anchor in detail only,
+which is the hierarchy at a glance (σ = 0 everywhere would show six copies of the anchor)."""
+
+
 def default_state(gen_name: str = "biggan") -> ExplorerState:
     gen = generator(gen_name)
-    return ExplorerState(generator=gen_name, truncation=gen.default_truncation or 2.0,
-                         chunks=[ChunkControl() for _ in gen.chunks])
+    chunks = [ChunkControl() for _ in gen.chunks]
+    chunks[-1].sigma = DEFAULT_FINE_SIGMA
+    return ExplorerState(generator=gen_name, truncation=gen.default_truncation or 2.0, chunks=chunks)
 
 
 def random_directions(gen: G.HLGenerator, seed: int = 0) -> list[torch.Tensor]:
@@ -168,13 +177,12 @@ def validate(state: ExplorerState) -> G.HLGenerator:
 
 
 def edited_latents(state: ExplorerState) -> L.Latents:
-    """The anchor's code after the per-chunk resample and direction controls (locked chunks untouched)."""
+    """The anchor's code after the per-chunk resample and direction controls (a locked chunk keeps
+    the value they give it: locking freezes a chunk as it is, it never reverts it)."""
     gen = validate(state)
     z = gen.sample_latents(1, seed=state.anchor_seed, truncation=state.truncation)
     dirs = directions(state)
     for k, ctl in enumerate(state.chunks):
-        if ctl.locked:
-            continue
         if ctl.seed:
             z = L.resample_chunk(gen.chunks, z, k, seed=L.row_seed(state.anchor_seed, 1000 * (k + 1) + ctl.seed),
                                  truncation=state.truncation)
@@ -215,18 +223,19 @@ def compose_png(x: torch.Tensor, labels: list[str], conf: list[float], size: int
     k = len(u8) - 1
     cols = max(1, min(k, 3))
     rows = (k + cols - 1) // cols if k else 0
-    text_h = 14
+    text_h = 26  # two lines under each image: the full class name, then the oracle's confidence
     width = size + 12 + cols * (small + 6)
     height = max(size + text_h, rows * (small + text_h + 4)) + 4
     canvas = Image.new("L", (width, height), 255)
     draw = ImageDraw.Draw(canvas)
     canvas.paste(Image.fromarray(u8[0]).resize((size, size), Image.NEAREST), (0, 0))
-    draw.text((2, size + 1), f"anchor: {labels[0]} {conf[0]:.2f}", fill=0)
+    draw.text((2, size + 1), f"anchor: {labels[0]} ({conf[0]:.2f})", fill=0)
     for j in range(k):
         r, c = divmod(j, cols)
         x0, y0 = size + 12 + c * (small + 6), r * (small + text_h + 4)
         canvas.paste(Image.fromarray(u8[j + 1]).resize((small, small), Image.NEAREST), (x0, y0))
-        draw.text((x0, y0 + small + 1), f"{labels[j + 1][:9]} {conf[j + 1]:.2f}", fill=0)
+        draw.text((x0, y0 + small + 1), labels[j + 1], fill=0)
+        draw.text((x0, y0 + small + 13), f"p = {conf[j + 1]:.2f}", fill=0)
     buf = io.BytesIO()
     canvas.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

@@ -1,11 +1,13 @@
 """The latent explorer widget: a thin ipywidgets view over :func:`hlwb.explorer.render`.
 
-One control group per chunk (global -> fine): a seed slider (resample only that chunk), a
-direction slider (walk along a random or principal direction), a sigma slider (noise scale
-of the positives), and a lock box. Plus a generator picker, truncation, "new anchor",
-"reset", export and import. One ``widgets.Image`` holds the composed PNG; every slider uses
+One control group per chunk (global -> fine): a seed slider with a number box (resample only
+that chunk), a direction slider (walk along a random or principal direction), a σ slider (noise
+scale of the positives), and a lock box (freeze the chunk as it is now). Plus a generator picker,
+truncation, "new anchor", "reset", export and import, a one-line legend, and a tooltip on every
+control. One ``widgets.Image`` holds the composed PNG; every slider uses
 ``continuous_update=False`` so dragging never queues renders. Errors (a bad JSON, an unknown
-generator) are shown in a message line, not raised.
+generator) are shown in a message line, not raised; switching generator keeps what fits the new
+one and says what it reset.
 """
 
 from __future__ import annotations
@@ -17,9 +19,24 @@ import ipywidgets as W
 from . import explorer as E
 from . import generators as G
 
+LEGEND = ("<b>seed</b>: redraw only this chunk (0 = the anchor's own) · <b>direction</b>: walk this chunk along "
+          "a random or principal direction · <b>σ</b>: how far the positives move this chunk · <b>lock</b>: freeze "
+          "the chunk as it is now (its controls and its positives stay put) · <b>truncation</b>: the latent "
+          "range anchors are drawn from. Chunks run from global (top) to fine (bottom).")
+TIPS = {
+    "seed": "Redraw only this chunk from another seed (0 keeps the anchor's own value).",
+    "alpha": "Move this chunk along one direction (random or principal, see 'directions'), in units of its norm.",
+    "sigma": "Noise scale of the positives on this chunk: how far each positive moves it from the anchor.",
+    "lock": "Freeze this chunk as it is now: its sliders stop moving it and the positives do not perturb it.",
+    "truncation": "Draw anchors from a normal truncated at this many standard deviations (smaller: more typical).",
+    "directions": "Directions of the 'direction' sliders: random unit vectors, or each chunk's principal pixel direction.",
+    "generator": "A shipped HL generator; or type a checkpoint path and press load.",
+}
+
 
 class LatentExplorer:
-    """``LatentExplorer().widget`` is the UI; ``sliders``, ``image`` and ``state`` are for tests."""
+    """``LatentExplorer().widget`` is the UI; ``sliders`` (seed / alpha / sigma / lock per chunk),
+    ``boxes`` (the seed number boxes), ``image`` and ``state`` are for tests."""
 
     def __init__(self, generator: str = "biggan", figures_dir: str | Path = "figures", n_positives: int = 6,
                  anchor_seed: int = 0):
@@ -29,20 +46,24 @@ class LatentExplorer:
         self.message = W.HTML(value="")
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.picker = W.Dropdown(options=sorted(G.SHIPPED), value=generator if generator in G.SHIPPED else None,
-                                 description="generator")
+                                 description="generator", tooltip=TIPS["generator"])
         self.path = W.Text(placeholder="or a checkpoint path", layout=W.Layout(width="260px"))
-        self.load_btn = W.Button(description="load")
+        self.load_btn = W.Button(description="load", tooltip="Load the generator checkpoint at the path typed beside")
         self.truncation = W.FloatSlider(value=self.state.truncation, min=0.2, max=E.TRUNCATION_MAX, step=0.1,
-                                        description="truncation", continuous_update=False)
-        self.dir_mode = W.ToggleButtons(options=["random", "pca"], value="random", description="directions")
-        self.new_anchor = W.Button(description="new anchor")
-        self.reset_btn = W.Button(description="reset")
-        self.export_btn = W.Button(description="export")
+                                        description="truncation", continuous_update=False, tooltip=TIPS["truncation"],
+                                        layout=W.Layout(width="380px"))
+        self.dir_mode = W.ToggleButtons(options=["random", "pca"], value="random", description="directions",
+                                        tooltips=[TIPS["directions"]] * 2)
+        self.new_anchor = W.Button(description="new anchor", tooltip="Draw the next anchor (and new positives)")
+        self.reset_btn = W.Button(description="reset", tooltip="Every chunk control back to its default, same anchor")
+        self.export_btn = W.Button(description="export", tooltip="Write the view (PNG) and these settings (JSON)")
         self.import_text = W.Text(placeholder="settings .json path", layout=W.Layout(width="260px"))
-        self.import_btn = W.Button(description="import")
+        self.import_btn = W.Button(description="import", tooltip="Load settings written by export (a path or JSON text)")
+        self.legend = W.HTML(value=f"<small>{LEGEND}</small>")
         self.chunk_box = W.VBox()
         self.sliders: dict[str, W.Widget] = {}
         self._busy = False
+        self._note = ""  # a one-off addition to the next message (what a generator switch reset)
 
         self.load_btn.on_click(lambda _: self.set_generator(self.path.value.strip()))
         self.picker.observe(self._on_pick, names="value")
@@ -57,7 +78,7 @@ class LatentExplorer:
             W.HBox([self.picker, self.path, self.load_btn]),
             W.HBox([self.truncation, self.dir_mode]),
             W.HBox([self.new_anchor, self.reset_btn, self.export_btn, self.import_text, self.import_btn]),
-            self.chunk_box, self.image, self.message,
+            self.legend, self.chunk_box, self.image, self.message,
         ])
         self.refresh()
 
@@ -65,22 +86,39 @@ class LatentExplorer:
 
     def _build_chunk_controls(self) -> None:
         gen = E.generator(self.state.generator)
-        rows, self.sliders = [], {}
-        style, lay = {"description_width": "62px"}, W.Layout(width="250px")
+        rows, self.sliders, self.boxes = [], {}, {}
+        style, lay = {"description_width": "70px"}, W.Layout(width="380px")  # a seed step is ~6 px of track
         for k, (c, ctl) in enumerate(zip(gen.chunks, self.state.chunks)):
-            seed = W.IntSlider(value=ctl.seed, min=0, max=E.SEED_MAX, description="seed", continuous_update=False,
-                             style=style, layout=lay)
+            seed = W.IntSlider(value=ctl.seed, min=0, max=E.SEED_MAX, step=1, description="seed",
+                               continuous_update=False, style=style, layout=lay, tooltip=TIPS["seed"])
+            seed_box = W.BoundedIntText(value=ctl.seed, min=0, max=E.SEED_MAX, layout=W.Layout(width="64px"),
+                                        tooltip=TIPS["seed"])
+            W.link((seed, "value"), (seed_box, "value"))
             alpha = W.FloatSlider(value=ctl.alpha, min=-E.ALPHA_MAX, max=E.ALPHA_MAX, step=0.25, description="direction",
-                                  continuous_update=False, style=style, layout=lay)
+                                  continuous_update=False, style=style, layout=lay, tooltip=TIPS["alpha"])
             sigma = W.FloatSlider(value=ctl.sigma, min=0, max=E.SIGMA_MAX, step=0.05, description="σ",
-                                  continuous_update=False, style=style, layout=lay)
-            lock = W.Checkbox(value=ctl.locked, description="lock", indent=False)
+                                  continuous_update=False, style=style, layout=lay, tooltip=TIPS["sigma"])
+            lock = W.Checkbox(value=ctl.locked, description="lock", indent=False, tooltip=TIPS["lock"])
             for name, w in (("seed", seed), ("alpha", alpha), ("sigma", sigma), ("lock", lock)):
                 self.sliders[f"chunk{k}_{name}"] = w
                 w.observe(self._on_change, names="value")
-            rows.append(W.HBox([W.Label(f"{k}: {c.name}", layout=W.Layout(width="150px")), seed, alpha, sigma, lock],
-                               layout=W.Layout()))
+            self.boxes[f"chunk{k}_seed"] = seed_box
+            where = "global" if k == 0 else "finest" if k == len(gen.chunks) - 1 else ""
+            name = W.Label(f"{k}: {c.name}" + (f" ({where})" if where and where not in c.name else ""),
+                           layout=W.Layout(width="150px"))
+            rows.append(W.VBox([W.HBox([name, seed, seed_box, lock]), W.HBox([W.Label(layout=W.Layout(width="150px")),
+                                                                           alpha, sigma])]))
         self.chunk_box.children = rows
+        self._apply_locks()
+
+    def _apply_locks(self) -> None:
+        """A locked chunk's seed, direction and σ controls are frozen (disabled) while it is locked."""
+        for k in range(len(self.state.chunks)):
+            locked = self.sliders[f"chunk{k}_lock"].value
+            for w in (self.sliders[f"chunk{k}_seed"], self.boxes[f"chunk{k}_seed"], self.sliders[f"chunk{k}_alpha"],
+                      self.sliders[f"chunk{k}_sigma"]):
+                w.disabled = locked
+            self.sliders[f"chunk{k}_lock"].description = "locked" if locked else "lock"
 
     def _sync_controls(self) -> None:
         """Push ``state`` into the controls without triggering renders."""
@@ -93,6 +131,7 @@ class LatentExplorer:
                 self.sliders[f"chunk{k}_alpha"].value = ctl.alpha
                 self.sliders[f"chunk{k}_sigma"].value = ctl.sigma
                 self.sliders[f"chunk{k}_lock"].value = ctl.locked
+            self._apply_locks()
         finally:
             self._busy = False
 
@@ -110,6 +149,7 @@ class LatentExplorer:
             ctl.alpha = self.sliders[f"chunk{k}_alpha"].value
             ctl.sigma = self.sliders[f"chunk{k}_sigma"].value
             ctl.locked = self.sliders[f"chunk{k}_lock"].value
+        self._apply_locks()
         self.refresh()
 
     # --- actions ---------------------------------------------------------------------------
@@ -121,7 +161,16 @@ class LatentExplorer:
             self.message.value = f"<span style='color:#b00'>{e}</span>"
             return None
         self.image.value = self.rendered.png
-        self.message.value = (f"anchor: <b>{self.rendered.labels[0]}</b> ({self.rendered.confidences[0]:.2f}); positives agree with the anchor: {sum(lab == self.rendered.labels[0] for lab in self.rendered.labels[1:])}/{self.state.n_positives}")
+        agree = sum(lab == self.rendered.labels[0] for lab in self.rendered.labels[1:])
+        moving = [k for k, c in enumerate(self.state.chunks) if c.sigma > 0 and not c.locked]
+        locked = [k for k, c in enumerate(self.state.chunks) if c.locked]
+        self.message.value = (
+            f"anchor: <b>{self.rendered.labels[0]}</b> ({self.rendered.confidences[0]:.2f}); "
+            + (f"positives agree with the anchor: {agree}/{self.state.n_positives} (σ > 0 on chunk(s) "
+               f"{', '.join(map(str, moving))})" if moving else
+               "σ = 0 on every unlocked chunk: the positives are copies of the anchor")
+            + (f"; locked: chunk(s) {', '.join(map(str, locked))}" if locked else "") + self._note)
+        self._note = ""
         return self.rendered
 
     def set_generator(self, name: str) -> None:
@@ -130,7 +179,19 @@ class LatentExplorer:
         except E.ExplorerError as e:
             self.message.value = f"<span style='color:#b00'>{e}</span>"
             return
-        new.anchor_seed, new.n_positives = self.state.anchor_seed, self.state.n_positives
+        old = self.state
+        new.anchor_seed, new.n_positives, new.directions = old.anchor_seed, old.n_positives, old.directions
+        kept = ["anchor", "positives", "directions"]
+        if 0 < old.truncation <= E.TRUNCATION_MAX:
+            new.truncation = old.truncation
+            kept.append("truncation")
+        if len(old.chunks) == len(new.chunks):
+            new.chunks = [E.ChunkControl(**vars(c)) for c in old.chunks]
+            kept.append("chunk controls")
+            reset = ""
+        else:
+            reset = f"; chunk controls reset ({len(old.chunks)} chunks → {len(new.chunks)})"
+        self._note = f"<br>switched to {name}: kept {', '.join(kept)}{reset}"
         self.state = new
         self._busy = True
         self._build_chunk_controls()

@@ -1,7 +1,8 @@
 """Notebook 02 in a real JupyterLab, driven in Debian's Chromium by Playwright.
 
 Starts JupyterLab on localhost, opens the explorer notebook, runs all cells, moves one
-chunk's seed slider with the keyboard and asserts that the displayed image changed.
+chunk's seed slider with the keyboard, drags a σ handle with the mouse and locks the finest
+chunk, asserting after each that the displayed image changed (and the lock says "locked").
 Screenshots go to ``$HLWB_TEST_ARTIFACTS/browser`` (default ``runs/test-artifacts/browser``).
 Deselect locally with ``-m "not browser"``; CI runs it (``.ci/run`` installs chromium).
 """
@@ -98,6 +99,26 @@ def test_slider_changes_the_image_in_jupyterlab(lab):
             after = page.locator("img.widget-image").get_attribute("src")
             page.screenshot(path=str(ARTIFACTS / "02_after_slider.png"))
             assert after != before
+            # one mouse drag: chunk 2's σ handle, 60 px to the right
+            sigma2 = handles.nth(1 + 3 * 2 + 2)
+            sigma2.scroll_into_view_if_needed()
+            box = sigma2.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2, steps=8)
+            page.mouse.up()
+            page.wait_for_function(
+                "(before) => document.querySelector('img.widget-image').src !== before", arg=after, timeout=60_000)
+            dragged = page.locator("img.widget-image").get_attribute("src")
+            page.screenshot(path=str(ARTIFACTS / "03_after_drag.png"))
+            # lock the finest chunk: it keeps its edit, its positives stop moving, its box says "locked"
+            locks = page.locator(".widget-checkbox")
+            assert locks.count() == 4
+            locks.nth(3).locator("input").click()
+            page.wait_for_function(
+                "(before) => document.querySelector('img.widget-image').src !== before", arg=dragged, timeout=60_000)
+            assert "locked" in locks.nth(3).inner_text()
+            page.screenshot(path=str(ARTIFACTS / "04_after_lock.png"))
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"))
             raise

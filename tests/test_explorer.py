@@ -28,25 +28,40 @@ def _state(gen_path, **kw):
 
 
 def test_sigma_zero_gives_the_anchor(gen_path):
-    r = E.render(_state(gen_path, n_positives=4))
+    s = _state(gen_path, n_positives=4)
+    for c in s.chunks:
+        c.sigma = 0.0
+    r = E.render(s)
     assert r.positives.shape == (4, 1, 32, 32)
     # same latents; decoded in one batch, so equal up to float rounding
     assert all(torch.allclose(p, r.anchor[0], atol=1e-5) for p in r.positives)
     assert len(r.labels) == 5 and r.png[:4] == b"\x89PNG"
 
 
-def test_locked_chunks_stay_bit_identical(gen_path):
+def test_a_locked_chunk_keeps_its_edit_and_its_positives_do_not_move_it(gen_path):
     s = _state(gen_path, n_positives=3)
     for c in s.chunks:
         c.seed, c.alpha, c.sigma = 3, 1.5, 0.7
+    unlocked = E.edited_latents(s)
     s.chunks[1].locked = True
     base = E.generator(gen_path).sample_latents(1, seed=s.anchor_seed, truncation=s.truncation)
     z = E.edited_latents(s)
-    assert torch.equal(z[1], base[1])
+    assert torch.equal(z[1], unlocked[1]) and not torch.equal(z[1], base[1])  # frozen as it is, never reverted
     assert all(not torch.equal(z[k], base[k]) for k in (0, 2, 3))
     zp = E.positive_latents(s, z)
     assert all(torch.equal(row, z[1][0]) for row in zp[1])  # no noise on the locked chunk
     assert not torch.equal(zp[2][0], z[2][0])
+
+
+def test_first_screen_shows_the_hierarchy_and_full_class_names(gen_path):
+    s = E.default_state(gen_path)
+    assert [c.sigma for c in s.chunks] == [0.0] * (len(s.chunks) - 1) + [E.DEFAULT_FINE_SIGMA]
+    r = E.render(s)
+    assert not all(torch.allclose(p, r.anchor[0], atol=1e-5) for p in r.positives)  # not six copies
+    from PIL import Image
+
+    img = Image.open(__import__("io").BytesIO(r.png))
+    assert img.height >= 256 + 26  # two text lines under the anchor
 
 
 def test_strip_matches_the_view_generator(gen_path):
@@ -100,8 +115,20 @@ def test_widget_wiring_without_a_browser(gen_path, tmp_path):
     first = ex.image.value
     ex.sliders["chunk3_seed"].value = 7  # fires the observer synchronously
     assert ex.state.chunks[3].seed == 7 and ex.image.value != first
+    shown = ex.image.value
+    ex.sliders["chunk3_lock"].value = True  # lock keeps the edit (seed 7) and freezes the controls
+    assert ex.state.chunks[3].locked and ex.state.chunks[3].seed == 7 and ex.sliders["chunk3_seed"].value == 7
+    assert all(ex.sliders[f"chunk3_{n}"].disabled for n in ("seed", "alpha", "sigma")) and ex.boxes["chunk3_seed"].disabled
+    assert ex.sliders["chunk3_lock"].description == "locked" and "locked: chunk(s) 3" in ex.message.value
+    assert ex.image.value != shown  # the finest chunk's positives stopped moving
+    assert torch.equal(E.edited_latents(ex.state)[3], ex.rendered.latents[3])
+    ex.sliders["chunk3_lock"].value = False
+    assert not ex.sliders["chunk3_seed"].disabled
+    ex.boxes["chunk2_seed"].value = 4  # the number box drives the slider
+    assert ex.sliders["chunk2_seed"].value == 4 and ex.state.chunks[2].seed == 4
     ex.sliders["chunk0_lock"].value = True
     assert ex.state.chunks[0].locked
+    assert all(w.tooltip for w in ex.sliders.values()) and "freeze" in ex.legend.value
     ex.reset()
     assert ex.state.chunks[3].seed == 0 and ex.sliders["chunk3_seed"].value == 0 and ex.image.value == first
     assert not ex.import_settings('{"generator": "nope", "chunks": []}')
@@ -113,6 +140,16 @@ def test_widget_wiring_without_a_browser(gen_path, tmp_path):
     assert ex.import_settings(str(j)) and ex.image.value == shown
     ex.set_generator("/no/file.pt")
     assert "cannot load generator" in ex.message.value
+
+
+def test_switching_generator_keeps_what_fits_and_says_what_it_reset(gen_path, tmp_path):
+    ex = LatentExplorer(gen_path, figures_dir=tmp_path, n_positives=2, anchor_seed=3)
+    ex.sliders["chunk1_seed"].value = 5
+    ex.set_generator(gen_path)  # the same layout: every control kept
+    assert ex.state.chunks[1].seed == 5 and ex.state.anchor_seed == 3
+    assert "kept anchor, positives, directions, truncation, chunk controls" in ex.message.value
+    ex.set_generator("stylegan")  # also 4 chunks
+    assert ex.state.generator == "stylegan" and ex.state.chunks[1].seed == 5 and ex.sliders["chunk1_seed"].value == 5
 
 
 def test_sigma_sweep_rows_move_one_chunk(gen_path):
