@@ -18,6 +18,7 @@ constructor and its size on the meta device before anything is allocated, and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import io
@@ -76,7 +77,11 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 class NonFiniteError(CheckpointError):
-    """A state to be written holds NaN or infinite values; nothing was written."""
+    """A state to be written holds NaN or infinite values (``keys``, dotted); nothing was written."""
+
+    def __init__(self, message: str, keys: list[str]):
+        super().__init__(message)
+        self.keys = keys
 
 
 def nonfinite_keys(state: Any, prefix: str = "") -> list[str]:
@@ -111,7 +116,7 @@ def save(path: str | Path, state: dict[str, Any], kind: str) -> None:
     if bad:
         raise NonFiniteError(f"{path}: not written — {', '.join(bad[:4])}{' …' if len(bad) > 4 else ''} "
                              "hold NaN or infinite values (a learning rate too high?); the file on disk, if "
-                             "any, is the last finite one. Lower the learning rate and run again")
+                             "any, is the last finite one. Lower the learning rate and run again", bad)
     buf = io.BytesIO()
     torch.save({"format": FORMAT_PREFIX + kind, **state}, buf)
     buf.seek(0)
@@ -124,7 +129,13 @@ def save(path: str | Path, state: dict[str, Any], kind: str) -> None:
 
 
 def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes, computed once per (path, size, modification time)."""
+    st = Path(path).stat()
+    return _file_sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -123,17 +123,22 @@ def _loop(step, modules, optimizers, steps, start, ckpt_path, ckpt_every, meta, 
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         _truncate_log(Path(log_path), start)
 
+    last_saved = start if ckpt_path is not None and ckpt_path.exists() else None  # the step on disk
+
     def save(i: int, stopped: bool = False) -> None:
+        nonlocal last_saved
         if ckpt_path is None or not writer:
             return
-        bad = nonfinite_tensors(modules)
-        if bad:  # never write a checkpoint that holds inf/NaN: the last finite one stays
-            raise NonFiniteLoss(f"{', '.join(bad[:3])}{' …' if len(bad) > 3 else ''} not finite after step {i}")
-        checkpoint.save(ckpt_path, {
-            "step": i, "meta": meta, "stopped": stopped,
-            "modules": {k: m.state_dict() for k, m in modules.items()},
-            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-        }, kind="train-state")
+        try:  # checkpoint.save refuses inf/NaN in any tensor: the last finite checkpoint stays
+            checkpoint.save(ckpt_path, {
+                "step": i, "meta": meta, "stopped": stopped,
+                "modules": {k: m.state_dict() for k, m in modules.items()},
+                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+            }, kind="train-state")
+        except checkpoint.NonFiniteError as e:
+            bad = [k.removeprefix("modules.") for k in e.keys if k.startswith("modules.")] or e.keys
+            raise NonFiniteLoss(f"{', '.join(bad[:3])}{' …' if len(bad) > 3 else ''} not finite after step {i}") from None
+        last_saved = i
         _nonfinite_marker(ckpt_path).unlink(missing_ok=True)  # a finite checkpoint under this run's settings
 
     records = []
@@ -172,30 +177,16 @@ def _loop(step, modules, optimizers, steps, start, ckpt_path, ckpt_every, meta, 
         if ckpt_path is None or not writer:
             raise NonFiniteLoss(f"{desc}: {e}; lower the learning rate.") from None
         _mark_nonfinite(ckpt_path, i)
-        if not ckpt_path.exists():
+        if last_saved is None:
             raise NonFiniteLoss(f"{desc}: {e}; no checkpoint had been written yet. Run the same command again "
                                 "with a lower learning rate (it starts from the beginning)") from None
-        raise NonFiniteLoss(f"{desc}: {e}; the last finite checkpoint {ckpt_path} (step {start_of(ckpt_path)}) "
+        raise NonFiniteLoss(f"{desc}: {e}; the last finite checkpoint {ckpt_path} (step {last_saved}) "
                             "is kept. Run the same command again with a lower learning rate: it resumes from "
                             "that checkpoint (only the learning rate may change after a non-finite stop; the "
                             "change is recorded in the run's history)") from None
     finally:
         bar.close()
     return records
-
-
-def start_of(ckpt_path: Path) -> int:
-    return int(checkpoint.load(ckpt_path, kind="train-state")["step"])
-
-
-def nonfinite_tensors(modules: dict[str, nn.Module]) -> list[str]:
-    """Names (``module.param``) of the parameters and buffers holding a NaN or an infinity."""
-    bad = []
-    for k, m in modules.items():
-        for name, t in m.state_dict().items():
-            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                bad.append(f"{k}.{name}")
-    return bad
 
 
 def _nonfinite_marker(ckpt_path: Path) -> Path:

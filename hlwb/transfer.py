@@ -68,9 +68,9 @@ def _cache_key(path: Path | None, specs, protocols, seed: int, ref_width: int, r
     """What a cached encoder's rows depend on: the encoder file's SHA-256 (a reference: its
     name), the targets, protocols, seed and kept correctness. A cache entry is reused only
     when its key matches, so a re-trained encoder of the same name is scored again."""
-    import hashlib
+    from .checkpoint import file_sha256
 
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path is not None else ""
+    digest = file_sha256(path) if path is not None else ""  # cached: checked and recorded from one read
     return {"encoder_sha256": digest, "specs": [list(map(str, s)) for s in specs], "protocols": list(protocols),
             "seed": seed, "ref": [ref_width, list(ref_blocks)] if path is None else None,
             "keep_correct": sorted(keep_correct)}

@@ -19,8 +19,6 @@ gives HL strategies ``no_color`` and baselines ``simclr``; ``"fair"`` one preset
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -267,7 +265,7 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     a work directory is never resumed on other views. ``decode_chunk`` and ``rank`` are not in
     it: the first is a speed setting, the second is covered by the world size.
     """
-    from . import data
+    from . import checkpoint, data
     from . import generators as G
     from .walkers import ChunkNoiseWalker, IdentityWalker
 
@@ -284,7 +282,7 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
         return src
     gen = G.load(generator)
     gpath = G.shipped_path(generator) if generator in G.SHIPPED else Path(generator)
-    spec.update(generator=str(generator), generator_sha256=file_sha256(gpath), sampling=sampling)
+    spec.update(generator=str(generator), generator_sha256=checkpoint.file_sha256(gpath), sampling=sampling)
     if strategy == "synth":
         walker = IdentityWalker(gen.chunks)
     elif strategy == "gaussian":
@@ -298,7 +296,7 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
         if walkers_dir is None:
             raise ValueError(f"strategy {strategy!r} needs walkers_dir: the walkers folder of notebook 03")
         walker = learned_walker(strategy, gen, walkers_dir)
-        spec["walker_sha256"] = file_sha256(Path(walkers_dir) / LEARNED[strategy] / "walker.pt")
+        spec["walker_sha256"] = checkpoint.file_sha256(Path(walkers_dir) / LEARNED[strategy] / "walker.pt")
     spec["walker"] = type(walker).__name__
     if hasattr(walker, "sigmas"):
         spec.update(sigmas=[round(float(v), 6) for v in walker.sigmas], truncation=walker.truncation,
@@ -310,17 +308,3 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     src.spec = spec
     return src
 
-
-@functools.lru_cache(maxsize=64)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file (cached per path, size and modification time)."""
-    st = Path(path).stat()
-    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)

@@ -144,12 +144,12 @@ def test_a_work_dir_is_never_resumed_as_another_run(tmp_path, capsys):
 
 
 def test_view_source_spec_names_generator_digest_and_sigmas():
-    from hlwb import generators
+    from hlwb import checkpoint, generators
 
     src = views.make_source("hl_random", 8, augment="fair", generator="biggan", seed=2)
     s = src.spec
     assert s["strategy"] == "hl_random" and s["seed"] == 2 and s["sampling"] == "continuous"
-    assert s["generator_sha256"] == views.file_sha256(generators.shipped_path("biggan")) and len(s["generator_sha256"]) == 64
+    assert s["generator_sha256"] == checkpoint.file_sha256(generators.shipped_path("biggan")) and len(s["generator_sha256"]) == 64
     assert s["sigmas"] == [0.0] + [1.0] * (len(s["sigmas"]) - 1) and s["truncation"] == 2.0
     other = views.make_source("hl_random", 8, augment="fair", generator="biggan", seed=2, hl_sigmas=[0.5] * len(s["sigmas"]))
     assert other.spec["sigmas"] != s["sigmas"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from .. import checkpoint
 from .. import latents as L
+from ..distributed import digest as tensor_digest
 from ..generators.biggan import BigGANGenerator, Discriminator
 from ..generators.training import ema_update, hinge_d_loss, hinge_g_loss
 from ..ranges import check_ranges
@@ -174,14 +174,6 @@ class RepGANConfig:
         check_ranges(self)  # hlwb.ranges.RANGES
 
 
-def _state_digest(module: nn.Module) -> str:
-    h = hashlib.sha256()
-    for k, t in module.state_dict().items():
-        h.update(k.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConfig,
                   work_dir: str | Path | None = None, init: BigGANGenerator | None = None,
                   device: str = "cpu") -> tuple[RepConditionedGenerator, list[dict]]:
@@ -213,7 +205,7 @@ def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConf
         missing, unexpected = G.load_state_dict(init.state_dict(), strict=False)
         if unexpected or set(missing) != {"rep_proj.weight", "rep_proj.bias", "null"}:
             raise ValueError(f"init generator does not fit: missing {missing}, unexpected {unexpected}")
-        meta["init"] = {"config": init.config(), "sha256": _state_digest(init)}
+        meta["init"] = {"config": init.config(), "sha256": tensor_digest(init.state_dict().values()).hex()}
     if work_dir:
         check_work_dir(Path(work_dir) / "train_state.pt", meta, cfg.steps, ignore=("steps",))
     G, D = G.to(device), D.to(device)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from torch import Tensor, nn
 
 from .. import checkpoint
 from .. import latents as L
+from ..distributed import digest as tensor_digest
 from ..ranges import check_ranges
 from ..train import check_finite, check_work_dir, fit
 from .space import standardize
@@ -189,11 +189,8 @@ class IndexedBatches:
     @property
     def spec(self) -> dict:
         """What the batches depend on (stored in the checkpoint's meta, compared on resume)."""
-        h = hashlib.sha256()
-        for t in self.tensors:
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
         return {"n": len(self.tensors[0]), "shapes": [list(t.shape[1:]) for t in self.tensors],
-                "sha256": h.hexdigest(), "seed": self.seed}
+                "sha256": tensor_digest(self.tensors).hex(), "seed": self.seed}
 
     def batch_at(self, step: int) -> tuple[Tensor, ...]:
         idx = torch.randint(len(self.tensors[0]), (self.batch,), generator=L.make_generator(L.row_seed(self.seed, step)))
