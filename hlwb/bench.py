@@ -46,18 +46,21 @@ def _rate(fn, n: int, pairs: int) -> float:
     return pairs * n / (time.perf_counter() - t0)
 
 
-def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width: int = 16) -> dict:
+def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width: int = 16,
+                precision: str = "fp32") -> dict:
     """Pairs per second of each view source, and of a SimCLR training step fed by each (METHODS §1.7).
 
     (a) real images from memory + SimCLR augmentation; (b) continuous sampling, anchor and positive
     as two generator passes; (b1) one pass of 2B; (c) shared prefix: only the finer half of the
     chunks moves, so the coarse part is computed once and branched; (d) a training step per source.
+    ``precision``: the generator decode and the training step's encoder in fp32 or under bf16
+    autocast (:mod:`hlwb.amp`), as ``pretrain`` runs them.
     """
     import resource
 
     import torch
 
-    from . import data, generators
+    from . import amp, data, generators
     from .pretrain import PretrainConfig, build_method
     from .views import GeneratedViews, RealViews, augmentation
     from .walkers import ChunkNoiseWalker
@@ -68,31 +71,35 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
     walker = ChunkNoiseWalker(gen.chunks, [0.0 if c < level else 1.0 for c in range(k)])
     aug = augmentation("simclr")
     real = RealViews(data.fashion_mnist("train").float_images(), batch, preset="simclr")
-    cont = GeneratedViews(gen, walker, batch, preset="simclr")
-    cont_chunked = GeneratedViews(gen, walker, batch, preset="simclr", decode_chunk=batch)
+    cont = GeneratedViews(gen, walker, batch, preset="simclr", precision=precision)  # prepares gen's layout
+    cont_chunked = GeneratedViews(gen, walker, batch, preset="simclr", decode_chunk=batch, precision=precision)
 
     @torch.no_grad()
     def two_passes(i):
         z = gen.sample_latents(batch, seed=0, start=i * batch)
         zp = walker(z, seed=i)
-        return aug(gen(z)), aug(gen(zp))
+        with amp.autocast(precision):
+            x1, x2 = gen(z).float(), gen(zp).float()
+        return aug(x1), aug(x2)
 
     @torch.no_grad()
     def shared_prefix(i):
         z = gen.sample_latents(batch, seed=0, start=i * batch)
         zp = walker(z, seed=i)
-        h = gen.prefix(z, level)
-        x = gen.from_prefix(torch.cat([h, h]), [torch.cat([a, b]) for a, b in zip(z, zp)], level)
+        with amp.autocast(precision):
+            h = gen.prefix(z, level)
+            x = gen.from_prefix(torch.cat([h, h]), [torch.cat([a, b]) for a, b in zip(z, zp)], level).float()
         return aug(x[:batch]), aug(x[batch:])
 
     gen.eval()
-    out = {"batch": batch, "n": n, "threads": torch.get_num_threads(), "shared_prefix_level": level}
+    out = {"batch": batch, "n": n, "threads": torch.get_num_threads(), "shared_prefix_level": level,
+           "precision": precision}
     sources = {"a_real": real.batch_at, "b_two_passes": two_passes, "b1_one_pass_2B": cont.batch_at,
                "b2_decode_chunk_B": cont_chunked.batch_at, "c_shared_prefix": shared_prefix}
     for name, fn in sources.items():
         out[f"{name}_pairs_per_s"] = _rate(fn, n, batch)
     z0 = gen.sample_latents(batch, seed=0)
-    with torch.no_grad():
+    with torch.no_grad(), amp.autocast(precision):
         t0 = time.perf_counter()
         for _ in range(n):
             gen(z0)
@@ -107,13 +114,14 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
         t_prefix = time.perf_counter() - t0
     # positive generation when the prefix is shared with the anchor: only the suffix is paid
     out["positive_speedup_shared_prefix"] = t_full / max(1e-9, t_after - t_prefix)
-    method = build_method(PretrainConfig(width=width))
+    method = amp.prepare(build_method(PretrainConfig(width=width)), precision)
     opt = torch.optim.SGD(method.parameters(), lr=0.01)
 
     def train_step(src):
         def fn(i):
             x1, x2 = src(i)
-            loss, _ = method(x1, x2)
+            with amp.autocast(precision):
+                loss, _ = method(amp.inputs(x1, precision), amp.inputs(x2, precision))
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("what", choices=("explorer", "views"),
                    help="explorer: slider change -> image latency; views: real vs generated view pairs/s and step cost")
     p.add_argument("--n", type=int, default=50, help="repetitions")
+    p.add_argument("--precision", default="fp32", help="views only: fp32 or bf16 (hlwb.amp)")
     p.add_argument("--json", default=None, help="also write the result here")
 
     p = sub.add_parser("publish-notebooks", aliases=["publish"],
@@ -146,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                 if not info.is_main:  # rank 0 speaks for the run
                     logging.getLogger().setLevel(logging.WARNING)
                 src = make_source(args.strategy, cfg.batch, augment=args.augment, generator=args.generator,
-                                  sampling=args.sampling, seed=cfg.seed, rank=info.rank)
+                                  sampling=args.sampling, seed=cfg.seed, rank=info.rank,
+                                  precision=cfg.precision)
                 method, _ = pretrain(src, cfg, args.work_dir)
                 if info.is_main:
                     work, run = Path(args.work_dir), config_dict(cfg)
@@ -187,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.what not in BENCHES:
                 raise KeyError(f"unknown benchmark {args.what!r}; valid: {', '.join(BENCHES)}")
-            res = BENCHES[args.what](args.n)
+            if args.what != "views" and args.precision != "fp32":
+                raise ValueError(f"--precision is a setting of `bench views`, not of `bench {args.what}`")
+            res = BENCHES[args.what](args.n, **({"precision": args.precision} if args.what == "views" else {}))
             print(json.dumps(res, indent=2))
             if args.json:
                 from .checkpoint import atomic_write_json

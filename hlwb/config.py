@@ -137,6 +137,7 @@ class PretrainParams:
     steps: int = 500                 # optimiser steps (laptop: calibrated, figures/calibration_laptop.json)
     batch: int = 128                 # pairs per step
     decode_chunk: int = 128          # images per generator call (0: anchor and positive in one pass of 2B)
+    precision: str = "bf16"          # fp32, or bf16: encoder step and generator decode under autocast (hlwb.amp)
     width: int = 16                  # trunk width (ResNet-18: 64)
     blocks: str = "1,1,1,1"          # basic blocks per stage (ResNet-18: 2,2,2,2)
     base_lr: float = 0.0             # learning rate base_lr x batch / 256 (0: the method's default)

