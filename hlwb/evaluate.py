@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import targets as T
+from .devices import to_device
 from .encoders import ResNetTrunk
 from .latents import make_generator
 from .metrics import effective_rank, uniformity
@@ -59,7 +60,8 @@ def features(encoder: nn.Module, images: Tensor, batch_size: int = 512) -> Tenso
     own train/eval flag back afterwards. Always float32, so encoders trained in bf16 or fp32 are
     scored identically; the convolution weights run in channels-last layout (1.4x faster on this
     CPU, the same features up to float rounding, ~3e-8) and get their own layout back afterwards
-    (a run monitored mid-training trains on exactly as before).
+    (a run monitored mid-training trains on exactly as before). The features stay on the
+    encoder's device (the probes below run where their inputs are).
     """
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
@@ -74,7 +76,7 @@ def features(encoder: nn.Module, images: Tensor, batch_size: int = 512) -> Tenso
         for i in range(0, len(images), batch_size):
             x = images[i:i + batch_size]
             x = x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x
-            out.append(encoder(x.to(dev)).flatten(1).float().cpu())
+            out.append(encoder(to_device(x, dev)).flatten(1).float())
     finally:
         encoder.to(memory_format=layout)
         for m, mode in modes:
@@ -107,7 +109,7 @@ def standardize(train_feats: Tensor, *others: Tensor) -> tuple[Tensor, ...]:
 def topk_accuracy(scores: Tensor, labels: Tensor, k: int = 1) -> float:
     """Fraction of rows of ``scores (N, C)`` whose label is among the ``k`` highest (ties: lower index)."""
     top = scores.argsort(dim=1, descending=True, stable=True)[:, :k]  # (N, k)
-    return float((top == labels[:, None]).any(1).float().mean())
+    return float((top == labels.to(top.device)[:, None]).any(1).float().mean())
 
 
 def _accuracies(scores: Tensor, labels: Tensor, n_classes: int) -> dict[str, float]:
@@ -125,11 +127,12 @@ def knn_scores(train_feats: Tensor, train_labels: Tensor, test_feats: Tensor, k:
     training features vote for their class with weight exp(s / temperature)."""
     n_classes = n_classes or int(train_labels.max()) + 1
     tr = F.normalize(train_feats, dim=1)
+    train_labels = train_labels.to(tr.device)
     out = []
     for i in range(0, len(test_feats), chunk):
         te = F.normalize(test_feats[i:i + chunk], dim=1)
         sim, idx = (te @ tr.t()).topk(min(k, len(tr)), dim=1)  # (n, k)
-        votes = torch.zeros(len(te), n_classes)
+        votes = torch.zeros(len(te), n_classes, device=te.device)
         out.append(votes.scatter_add_(1, train_labels[idx], (sim / temperature).exp()))
     return torch.cat(out)
 
@@ -152,8 +155,9 @@ def fit_logistic(z: Tensor, y: Tensor, n_classes: int, l2: float,
     scores are ``F.linear(z, w, b)``. (W is stored (C, D) because the weight gradient
     g^T z then reads z row-major: ~3x faster on CPU than z^T g.)
     """
-    w = torch.zeros(n_classes, z.shape[1], requires_grad=True)
-    b = torch.zeros(n_classes, requires_grad=True)
+    y = y.to(z.device)
+    w = torch.zeros(n_classes, z.shape[1], device=z.device, requires_grad=True)
+    b = torch.zeros(n_classes, device=z.device, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=10,
                             tolerance_grad=1e-6, tolerance_change=1e-9, line_search_fn="strong_wolfe")
 
@@ -250,14 +254,14 @@ def evaluate_encoder(encoder: nn.Module, target: T.Target | str, protocols: Sequ
         for m, v in {**_accuracies(scores, tg.y_test, c), "l2": l2}.items():
             rows.append(_row(tg.name, "linear", m, v, seed))
         if correct is not None:
-            correct["linear"] = scores.argmax(1) == tg.y_test
+            correct["linear"] = scores.argmax(1).cpu() == tg.y_test
     if "knn" in protocols:
         for k in knn_k:
             scores = knn_scores(f_tr, tg.y_train, f_te, k, knn_temperature, c)
             for m, v in _accuracies(scores, tg.y_test, c).items():
                 rows.append(_row(tg.name, f"knn_k{k}", m, v, seed))
             if correct is not None:
-                correct[f"knn_k{k}"] = scores.argmax(1) == tg.y_test
+                correct[f"knn_k{k}"] = scores.argmax(1).cpu() == tg.y_test
     if "fewshot" in protocols:
         for n in shots:
             per_draw: dict[str, list[float]] = {}

@@ -122,7 +122,7 @@ def check_work_dir(work_dir: str | Path, source, cfg: PretrainConfig, world: int
 
 
 def pretrain(source, cfg: PretrainConfig, work_dir: str | Path | None = None,
-             device: str = "cpu") -> tuple[nn.Module, list[dict]]:
+             device: str | torch.device = "auto") -> tuple[nn.Module, list[dict]]:
     """Train ``cfg.method`` on batches ``source.batch_at(step)``; returns the method and its logs.
 
     Under torchrun (after :func:`hlwb.distributed.init_from_env`) each of the W ranks passes its
@@ -132,7 +132,14 @@ def pretrain(source, cfg: PretrainConfig, work_dir: str | Path | None = None,
     ranks stay bit-identical, which is checked at the end. Only rank 0 writes the checkpoint,
     the log and ``ranks.json`` (each rank's weight digest); all ranks resume from the same
     checkpoint, and one written at another world size is refused.
+
+    ``device`` (:func:`hlwb.devices.resolve`; under torchrun "auto" is the rank's GPU): the
+    method, optimiser state and every step's computation live there; give the source the
+    same device (``make_source(..., device=...)``), so batches never cross to the host.
     """
+    from .devices import resolve
+
+    device = resolve(device)
     info = D.current()
     world = info.world_size
     method = amp.prepare(build_method(cfg).to(device), cfg.precision)

@@ -256,7 +256,8 @@ def load_hl_sigmas(path: str | Path, generator: str) -> list[float]:
 def make_source(strategy: str, batch: int, augment: str = "paper", generator: str = "biggan",
                 sampling: str = "continuous", n_fixed: int = 10_000, sigma: float | None = None,
                 hl_sigmas: list[float] | None = None, walkers_dir: str | Path | None = None,
-                seed: int = 0, rank: int = 0, decode_chunk: int | None = None, precision: str = "fp32") -> _Source:
+                seed: int = 0, rank: int = 0, decode_chunk: int | None = None, precision: str = "fp32",
+                device: str | torch.device = "auto") -> _Source:
     """A view source by strategy name.
 
     ``gaussian``: GenRep's sigma (None: 0.2 for BigGAN, 0.25 for StyleGAN). ``hl_random``: the
@@ -271,8 +272,10 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     a work directory is never resumed on other views. ``decode_chunk`` and ``rank`` are not in
     it: the first is a speed setting, the second is covered by the world size. ``precision``
     (the generator's decode, :mod:`hlwb.amp`) is, when not fp32: bf16 views are other views.
+    ``device`` (:func:`hlwb.devices.resolve`): where the generator, the images and every view
+    live; the batches come out on it (real images are moved there once, not per step).
     """
-    from . import checkpoint, data
+    from . import checkpoint, data, devices
     from . import generators as G
     from .walkers import ChunkNoiseWalker, IdentityWalker
 
@@ -281,14 +284,15 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     if sampling not in ("continuous", "fixed"):
         raise KeyError(f"sampling must be 'continuous' or 'fixed', got {sampling!r}")
     amp.check(precision)
+    dev = devices.resolve(device)
     preset = preset_for(strategy, augment)
     spec = {"strategy": strategy, "augment": augment, "preset": preset, "batch": batch, "seed": seed}
     if strategy == "real":
-        images = data.fashion_mnist("train").float_images()
+        images = devices.to_device(data.fashion_mnist("train").float_images(), dev)
         src = RealViews(images, batch, preset=preset, seed=L.row_seed(seed, rank, L.EXTRA) if rank else seed)
         src.spec = spec
         return src
-    gen = G.load(generator)
+    gen = G.load(generator, device=dev)
     gpath = G.shipped_path(generator) if generator in G.SHIPPED else Path(generator)
     spec.update(generator=str(generator), generator_sha256=checkpoint.file_sha256(gpath), sampling=sampling)
     if strategy == "synth":
