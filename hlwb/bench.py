@@ -38,39 +38,44 @@ def bench_explorer(n_changes: int = 50, generator: str = "biggan", n_positives: 
 BENCHES = {"explorer": bench_explorer}  # "views" is added below
 
 
-def _rate(fn, n: int, pairs: int) -> float:
+def _rate(fn, n: int, pairs: int, sync=lambda: None) -> float:
     fn(0)  # warm-up
+    sync()
     t0 = time.perf_counter()
     for i in range(1, n + 1):
         fn(i)
+    sync()  # a GPU's queue drained: the time is the work's, not its launch's
     return pairs * n / (time.perf_counter() - t0)
 
 
 def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width: int = 16,
-                precision: str = "fp32") -> dict:
+                precision: str = "fp32", device: str = "auto") -> dict:
     """Pairs per second of each view source, and of a SimCLR training step fed by each (METHODS §1.7).
 
     (a) real images from memory + SimCLR augmentation; (b) continuous sampling, anchor and positive
     as two generator passes; (b1) one pass of 2B; (c) shared prefix: only the finer half of the
     chunks moves, so the coarse part is computed once and branched; (d) a training step per source.
     ``precision``: the generator decode and the training step's encoder in fp32 or under bf16
-    autocast (:mod:`hlwb.amp`), as ``pretrain`` runs them.
+    autocast (:mod:`hlwb.amp`), as ``pretrain`` runs them. ``device``: where everything runs
+    (:func:`hlwb.devices.resolve`); on a GPU each timing ends with a synchronise.
     """
     import resource
 
     import torch
 
-    from . import amp, data, generators
+    from . import amp, data, devices, generators
     from .pretrain import PretrainConfig, build_method
     from .views import GeneratedViews, RealViews, augmentation
     from .walkers import ChunkNoiseWalker
 
-    gen = generators.load(generator)
+    dev = devices.resolve(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    gen = generators.load(generator, device=dev)
     k = len(gen.chunks)
     level = k // 2  # chunks level.. move: the finer half
     walker = ChunkNoiseWalker(gen.chunks, [0.0 if c < level else 1.0 for c in range(k)])
     aug = augmentation("simclr")
-    real = RealViews(data.fashion_mnist("train").float_images(), batch, preset="simclr")
+    real = RealViews(devices.to_device(data.fashion_mnist("train").float_images(), dev), batch, preset="simclr")
     cont = GeneratedViews(gen, walker, batch, preset="simclr", precision=precision)  # prepares gen's layout
     cont_chunked = GeneratedViews(gen, walker, batch, preset="simclr", decode_chunk=batch, precision=precision)
 
@@ -78,7 +83,7 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
     def two_passes(i):
         z = gen.sample_latents(batch, seed=0, start=i * batch)
         zp = walker(z, seed=i)
-        with amp.autocast(precision):
+        with amp.autocast(precision, dev):
             x1, x2 = gen(z).float(), gen(zp).float()
         return aug(x1), aug(x2)
 
@@ -86,41 +91,45 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
     def shared_prefix(i):
         z = gen.sample_latents(batch, seed=0, start=i * batch)
         zp = walker(z, seed=i)
-        with amp.autocast(precision):
+        with amp.autocast(precision, dev):
             h = gen.prefix(z, level)
             x = gen.from_prefix(torch.cat([h, h]), [torch.cat([a, b]) for a, b in zip(z, zp)], level).float()
         return aug(x[:batch]), aug(x[batch:])
 
     gen.eval()
     out = {"batch": batch, "n": n, "threads": torch.get_num_threads(), "shared_prefix_level": level,
-           "precision": precision}
+           "precision": precision, "device": devices.describe(dev)}
     sources = {"a_real": real.batch_at, "b_two_passes": two_passes, "b1_one_pass_2B": cont.batch_at,
                "b2_decode_chunk_B": cont_chunked.batch_at, "c_shared_prefix": shared_prefix}
     for name, fn in sources.items():
-        out[f"{name}_pairs_per_s"] = _rate(fn, n, batch)
+        out[f"{name}_pairs_per_s"] = _rate(fn, n, batch, sync)
     z0 = gen.sample_latents(batch, seed=0)
-    with torch.no_grad(), amp.autocast(precision):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            gen(z0)
-        t_full = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for _ in range(n):
-            gen.from_prefix(gen.prefix(z0, level), z0, level)
-        t_after = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for _ in range(n):
-            gen.prefix(z0, level)
-        t_prefix = time.perf_counter() - t0
+    with torch.no_grad(), amp.autocast(precision, dev):
+        def timed(fn) -> float:
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            sync()
+            return time.perf_counter() - t0
+
+        t_full = timed(lambda: gen(z0))
+        t_after = timed(lambda: gen.from_prefix(gen.prefix(z0, level), z0, level))
+        t_prefix = timed(lambda: gen.prefix(z0, level))
+        for name in generators.SHIPPED:  # each shipped generator alone, a pass of 2B
+            g = gen if name == generator else amp.prepare(generators.load(name, device=dev), precision)
+            z2 = g.sample_latents(2 * batch, seed=0)
+            g(z2)  # warm-up
+            out[f"gen_{name}_images_per_s"] = 2 * batch * n / timed(lambda g=g, z2=z2: g(z2))
     # positive generation when the prefix is shared with the anchor: only the suffix is paid
     out["positive_speedup_shared_prefix"] = t_full / max(1e-9, t_after - t_prefix)
-    method = amp.prepare(build_method(PretrainConfig(width=width)), precision)
+    method = amp.prepare(build_method(PretrainConfig(width=width)).to(dev), precision)
     opt = torch.optim.SGD(method.parameters(), lr=0.01)
 
     def train_step(src):
         def fn(i):
             x1, x2 = src(i)
-            with amp.autocast(precision):
+            with amp.autocast(precision, dev):
                 loss, _ = method(amp.inputs(x1, precision), amp.inputs(x2, precision))
             opt.zero_grad()
             loss.backward()
@@ -128,7 +137,7 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
         return fn
 
     for name in ("a_real", "b1_one_pass_2B", "b2_decode_chunk_B", "c_shared_prefix"):
-        out[f"d_step_{name}_steps_per_s"] = _rate(train_step(sources[name]), max(3, n // 4), 1)
+        out[f"d_step_{name}_steps_per_s"] = _rate(train_step(sources[name]), max(3, n // 4), 1, sync)
     out["d_step_ratio_continuous_vs_real"] = out["d_step_a_real_steps_per_s"] / out["d_step_b1_one_pass_2B_steps_per_s"]
     out["d_step_ratio_chunked_vs_real"] = out["d_step_a_real_steps_per_s"] / out["d_step_b2_decode_chunk_B_steps_per_s"]
     for name in sources:

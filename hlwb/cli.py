@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--augment", default="paper", help="paper or fair")
     p.add_argument("--generator", default="biggan", help="shipped name or checkpoint path")
     p.add_argument("--sampling", default="continuous", help="continuous or fixed")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available; under torchrun the rank's GPU, "
+                   "nccl), cpu (gloo), cuda or cuda:N")
     p.add_argument("--work-dir", required=True, help="checkpoint, log and encoder go here")
 
     p = sub.add_parser("eval-generator", help="quality of a generator, measured with the oracle")
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="explorer: slider change -> image latency; views: real vs generated view pairs/s and step cost")
     p.add_argument("--n", type=int, default=50, help="repetitions")
     p.add_argument("--precision", default="fp32", help="views only: fp32 or bf16 (hlwb.amp)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--json", default=None, help="also write the result here")
 
     p = sub.add_parser("publish-notebooks", aliases=["publish"],
@@ -135,30 +138,34 @@ def main(argv: list[str] | None = None) -> int:
 
             train_oracle(_from_args(OracleConfig, args), args.out, args.work_dir)
         elif args.cmd == "pretrain":
-            from . import distributed
+            from . import devices, distributed
             from .checkpoint import atomic_write_json
             from .encoders import save_encoder
             from .pretrain import config_dict, pretrain
             from .views import make_source
 
             cfg = _from_args(PretrainConfig, args)
-            info = distributed.init_from_env("cpu")  # torchrun: one process per rank, gloo on CPU
+            dev = devices.resolve(args.device)  # under torchrun: "auto" is the rank's GPU (LOCAL_RANK)
+            info = distributed.init_from_env(dev)  # torchrun: one process per rank; nccl on CUDA, gloo on CPU
             try:
                 if not info.is_main:  # rank 0 speaks for the run
                     logging.getLogger().setLevel(logging.WARNING)
                 src = make_source(args.strategy, cfg.batch, augment=args.augment, generator=args.generator,
                                   sampling=args.sampling, seed=cfg.seed, rank=info.rank,
-                                  precision=cfg.precision)
-                method, _ = pretrain(src, cfg, args.work_dir)
+                                  precision=cfg.precision, device=dev,
+                                  decode_chunk=devices.default_decode_chunk(dev, cfg.batch))
+                logging.getLogger(__name__).info("pretrain on %s", devices.describe(dev))
+                method, _ = pretrain(src, cfg, args.work_dir, device=dev)
                 if info.is_main:
                     work, run = Path(args.work_dir), config_dict(cfg)
                     views = {k: getattr(args, k) for k in ("strategy", "augment", "generator", "sampling")}
                     hist = method.run_meta.get("history", [])
                     save_encoder(work / "encoder.pt", method.encoder, meta={
                         "method": cfg.method, **views, "seed": cfg.seed, "pretrain": run,
-                        "views": method.run_meta.get("views"), "history": hist, "world_size": info.world_size})
+                        "views": method.run_meta.get("views"), "history": hist, "world_size": info.world_size,
+                        "device": str(dev)})
                     atomic_write_json(work / "config.json", {**run, **views, "world_size": info.world_size,
-                                                             "history": hist})
+                                                             "history": hist, "device": str(dev)})
             finally:
                 distributed.cleanup()
         elif args.cmd == "eval-generator":
@@ -191,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise KeyError(f"unknown benchmark {args.what!r}; valid: {', '.join(BENCHES)}")
             if args.what != "views" and args.precision != "fp32":
                 raise ValueError(f"--precision is a setting of `bench views`, not of `bench {args.what}`")
-            res = BENCHES[args.what](args.n, **({"precision": args.precision} if args.what == "views" else {}))
+            if args.what != "views" and args.device != "auto":
+                raise ValueError(f"--device is a setting of `bench views`, not (yet) of `bench {args.what}`")
+            res = BENCHES[args.what](args.n, **({"precision": args.precision, "device": args.device}
+                                                if args.what == "views" else {}))
             print(json.dumps(res, indent=2))
             if args.json:
                 from .checkpoint import atomic_write_json
