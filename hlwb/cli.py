@@ -2,10 +2,12 @@
 
     train-generator   train an HL generator (resumable) and write its checkpoint
     train-oracle      train the supervised oracle classifier
+    train-rdm         RCG: a diffusion model over an encoder's representations
+    train-rep-generator  RCG: a representation-conditioned HL generator
     pretrain          one contrastive pretraining run on real or generated views
     eval-generator    FD_oracle, class histogram and per-chunk agreement of a generator
     calibrate         encoders vs raw pixels and a random trunk, full Fashion-MNIST splits
-    bench             benchmarks (explorer latency)
+    bench             benchmarks (explorer latency, view throughput)
     pipeline          run the notebooks through papermill in a profile (writes only under --out)
     publish           copy a finished run into the repository: notebooks, figures, results, report
     download-data     fetch Fashion-MNIST into the user cache (SHA-256 checked)
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from .generators.training import GANConfig
     from .oracle import OracleConfig
     from .pretrain import PretrainConfig
+    from .rcg import RDMConfig, RepGANConfig
 
     ap = argparse.ArgumentParser(prog="python -m hlwb", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,6 +77,21 @@ def main(argv: list[str] | None = None) -> int:
     _add_dataclass_args(p, OracleConfig)
     p.add_argument("--out", required=True, help="oracle checkpoint to write (.pt)")
     p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
+
+    p = sub.add_parser("train-rdm", help="RCG: a diffusion model over an encoder's representations (resumable)")
+    _add_dataclass_args(p, RDMConfig)
+    p.add_argument("--encoder", required=True, help="encoder.pt whose Fashion-MNIST train representations it models")
+    p.add_argument("--out", required=True, help="RDM file to write (.pt)")
+    p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+    p = sub.add_parser("train-rep-generator", help="RCG: a representation-conditioned HL generator (resumable)")
+    _add_dataclass_args(p, RepGANConfig)
+    p.add_argument("--encoder", required=True, help="encoder.pt whose representations condition the generator")
+    p.add_argument("--out", required=True, help="generator file to write (.pt)")
+    p.add_argument("--init", default="", help="an unconditional generator of the same size to start from (e.g. biggan)")
+    p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
     p = sub.add_parser("pretrain", help="one contrastive pretraining run (resumable)")
     _add_dataclass_args(p, PretrainConfig)
@@ -137,6 +155,15 @@ def main(argv: list[str] | None = None) -> int:
             from .oracle import train_oracle
 
             train_oracle(_from_args(OracleConfig, args), args.out, args.work_dir)
+        elif args.cmd == "train-rdm":
+            from .rcg.commands import train_rdm_command
+
+            print(train_rdm_command(args.encoder, args.out, _from_args(RDMConfig, args), args.work_dir, args.device))
+        elif args.cmd == "train-rep-generator":
+            from .rcg.commands import train_rep_generator_command
+
+            print(train_rep_generator_command(args.encoder, args.out, _from_args(RepGANConfig, args), args.work_dir,
+                                              init=args.init, device=args.device))
         elif args.cmd == "pretrain":
             from . import devices, distributed
             from .checkpoint import atomic_write_json
