@@ -16,7 +16,7 @@ def bench_explorer(n_changes: int = 50, generator: str = "biggan", n_positives: 
 
     from .widgets import LatentExplorer
 
-    ex = LatentExplorer(generator, n_positives=n_positives)
+    ex = LatentExplorer(generator, n_positives=n_positives, device="cpu")  # a CPU benchmark, as reported (threads)
     n_chunks = len(ex.state.chunks)
     kinds = ("seed", "alpha", "sigma")
     times = []
@@ -65,7 +65,7 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
     from .views import GeneratedViews, RealViews, augmentation
     from .walkers import ChunkNoiseWalker
 
-    gen = generators.load(generator)
+    gen = generators.load(generator, device="cpu")  # a CPU benchmark (threads): every source and step on the host
     k = len(gen.chunks)
     level = k // 2  # chunks level.. move: the finer half
     walker = ChunkNoiseWalker(gen.chunks, [0.0 if c < level else 1.0 for c in range(k)])
