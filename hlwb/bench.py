@@ -16,7 +16,7 @@ def bench_explorer(n_changes: int = 50, generator: str = "biggan", n_positives: 
 
     from .widgets import LatentExplorer
 
-    ex = LatentExplorer(generator, n_positives=n_positives)
+    ex = LatentExplorer(generator, n_positives=n_positives, device="cpu")  # a CPU benchmark, as reported (threads)
     n_chunks = len(ex.state.chunks)
     kinds = ("seed", "alpha", "sigma")
     times = []

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import devices
 from . import evaluate as E
 from . import targets as T
 
@@ -84,14 +85,20 @@ def meets_bar(encoder: dict[str, float], pixels: dict[str, float], random_trunk:
     return {"meets": ok, **margins}
 
 
-def calibrate_encoders(paths: Sequence[str], seed: int = 0, target: T.Target | None = None) -> dict:
+def calibrate_encoders(paths: Sequence[str], seed: int = 0, target: T.Target | None = None,
+                       device: str | torch.device = "auto") -> dict:
     """Score encoder files, raw pixels and a random trunk of each encoder's architecture on
     ``target`` (default: the fashion_mnist target's full splits): accuracies in %, the budget bar per encoder, and
-    paired gains (with intervals over test images) over pixels and over the random trunk."""
+    paired gains (with intervals over test images) over pixels and over the random trunk.
+
+    ``device`` (:func:`hlwb.devices.resolve`): where the encoders and random trunks run, and so
+    their probes (:func:`hlwb.evaluate.features`); raw pixels have no weights and are scored on the host.
+    """
     import time
 
     from .encoders import load_encoder
 
+    device = devices.resolve(device)
     tg = target if target is not None else T.fashion_mnist(seed=seed)
     t0 = time.perf_counter()
     refs = {"pixels": correct_per_image(E.pixel_encoder(), tg, seed)}
@@ -101,10 +108,11 @@ def calibrate_encoders(paths: Sequence[str], seed: int = 0, target: T.Target | N
                                   "knn_temperature": E.KNN_TEMPERATURE, "linear": "standardised features, L-BFGS, "
                                   "l2 chosen on a 20 % split of train", "seed": seed}}
     for p in paths:
-        enc = load_encoder(p)
+        enc = load_encoder(p, device=device)
         arch = f"random_w{enc.width}_b{''.join(map(str, enc.blocks))}"
         if arch not in refs:
-            refs[arch] = correct_per_image(E.random_encoder(enc.width, enc.blocks, seed=seed), tg, seed)
+            rnd_enc = E.random_encoder(enc.width, enc.blocks, seed=seed).to(device)  # drawn on the host
+            refs[arch] = correct_per_image(rnd_enc, tg, seed)
         corr = correct_per_image(enc, tg, seed)
         acc = {k: accuracy(v) for k, v in corr.items()}
         rnd = {k: accuracy(v) for k, v in refs[arch].items()}

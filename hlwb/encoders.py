@@ -7,6 +7,7 @@ smaller ``width`` and ``blocks`` give the smoke and laptop sizes and the walker 
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -78,10 +79,12 @@ def save_encoder(path, trunk: ResNetTrunk, meta: dict | None = None) -> None:
                            "meta": meta or {}}, kind="encoder")
 
 
-def load_encoder(path, device: str = "cpu") -> ResNetTrunk:
-    """A trunk written by :func:`save_encoder`, in eval mode, with ``.meta`` (how it was trained)."""
-    from . import checkpoint
+def load_encoder(path, device: str | torch.device = "auto") -> ResNetTrunk:
+    """A trunk written by :func:`save_encoder`, in eval mode, with ``.meta`` (how it was trained),
+    on ``device`` (:func:`hlwb.devices.resolve`)."""
+    from . import checkpoint, devices
 
+    device = devices.resolve(device)
     state = checkpoint.load(path, kind="encoder", map_location=device)
     if "width" not in state or "blocks" not in state:
         raise checkpoint.CheckpointError(f"{path}: an encoder file without its architecture (width, blocks); "

@@ -5,6 +5,10 @@
 is a thin shell and the logic is tested without a browser. The strip of positives is
 exactly what the per-chunk view generator feeds an encoder: :func:`hlwb.latents.perturb`
 with the state's per-chunk sigma and the positive seed.
+
+Every function that computes takes ``device`` (:func:`hlwb.devices.resolve`, default "auto"):
+the generator is loaded (and cached) there, its images and directions live there; anchors and
+noise are drawn on the host, so a state shows the same codes on every device.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data
+from . import data, devices
 from . import generators as G
 from . import latents as L
 from . import oracle as oracle_mod
@@ -79,18 +83,20 @@ class Rendered:
     png: bytes                  # the composed view: anchor (large) beside the positive strip
 
 
-_GENS: dict[str, G.HLGenerator] = {}
+_GENS: dict[tuple[str, str], G.HLGenerator] = {}
 _DIRS: dict[tuple, list[torch.Tensor]] = {}
 
 
-def generator(name: str) -> G.HLGenerator:
-    """A shipped generator or checkpoint path, loaded once; errors become ExplorerError."""
-    if name not in _GENS:
+def generator(name: str, device: str | torch.device = "auto") -> G.HLGenerator:
+    """A shipped generator or checkpoint path, loaded once per device; errors become ExplorerError
+    (an unavailable ``device`` is refused as :func:`hlwb.devices.resolve` refuses it)."""
+    key = (name, str(devices.resolve(device)))
+    if key not in _GENS:
         try:
-            _GENS[name] = G.load(name)
+            _GENS[key] = G.load(name, device=key[1])
         except Exception as e:  # noqa: BLE001 - shown in the widget as a message
             raise ExplorerError(f"cannot load generator {name!r}: {e}") from None
-    return _GENS[name]
+    return _GENS[key]
 
 
 DEFAULT_FINE_SIGMA = 0.5
@@ -98,18 +104,18 @@ DEFAULT_FINE_SIGMA = 0.5
 which is the hierarchy at a glance (σ = 0 everywhere would show six copies of the anchor)."""
 
 
-def default_state(gen_name: str = "biggan") -> ExplorerState:
-    gen = generator(gen_name)
+def default_state(gen_name: str = "biggan", device: str | torch.device = "auto") -> ExplorerState:
+    gen = generator(gen_name, device)
     chunks = [ChunkControl() for _ in gen.chunks]
     chunks[-1].sigma = DEFAULT_FINE_SIGMA
     return ExplorerState(generator=gen_name, truncation=gen.default_truncation or 2.0, chunks=chunks)
 
 
 def random_directions(gen: G.HLGenerator, seed: int = 0) -> list[torch.Tensor]:
-    """One seeded random unit vector per chunk."""
+    """One seeded random unit vector per chunk (drawn on the host), on the generator's device."""
     g = L.make_generator(seed)
     vs = [torch.randn(c.dim, generator=g) for c in gen.chunks]
-    return [v / v.norm() for v in vs]
+    return [(v / v.norm()).to(gen.device) for v in vs]
 
 
 def principal_directions(gen: G.HLGenerator, n_anchors: int = 32, seed: int = 0) -> list[torch.Tensor]:
@@ -138,10 +144,10 @@ def principal_directions(gen: G.HLGenerator, n_anchors: int = 32, seed: int = 0)
     return out
 
 
-def directions(state: ExplorerState) -> list[torch.Tensor]:
-    key = (state.generator, state.directions)
+def directions(state: ExplorerState, device: str | torch.device = "auto") -> list[torch.Tensor]:
+    gen = generator(state.generator, device)
+    key = (state.generator, state.directions, str(gen.device))
     if key not in _DIRS:
-        gen = generator(state.generator)
         if state.directions == "random":
             _DIRS[key] = random_directions(gen)
         elif state.directions == "pca":
@@ -151,8 +157,8 @@ def directions(state: ExplorerState) -> list[torch.Tensor]:
     return _DIRS[key]
 
 
-def validate(state: ExplorerState) -> G.HLGenerator:
-    gen = generator(state.generator)
+def validate(state: ExplorerState, device: str | torch.device = "auto") -> G.HLGenerator:
+    gen = generator(state.generator, device)
     if len(state.chunks) != len(gen.chunks):
         raise ExplorerError(f"settings have {len(state.chunks)} chunk controls but {state.generator!r} "
                             f"has {len(gen.chunks)} chunks ({', '.join(c.name for c in gen.chunks)})")
@@ -176,12 +182,12 @@ def validate(state: ExplorerState) -> G.HLGenerator:
     return gen
 
 
-def edited_latents(state: ExplorerState) -> L.Latents:
+def edited_latents(state: ExplorerState, device: str | torch.device = "auto") -> L.Latents:
     """The anchor's code after the per-chunk resample and direction controls (a locked chunk keeps
     the value they give it: locking freezes a chunk as it is, it never reverts it)."""
-    gen = validate(state)
+    gen = validate(state, device)
     z = gen.sample_latents(1, seed=state.anchor_seed, truncation=state.truncation)
-    dirs = directions(state)
+    dirs = directions(state, device)
     for k, ctl in enumerate(state.chunks):
         if ctl.seed:
             z = L.resample_chunk(gen.chunks, z, k, seed=L.row_seed(state.anchor_seed, 1000 * (k + 1) + ctl.seed),
@@ -191,21 +197,22 @@ def edited_latents(state: ExplorerState) -> L.Latents:
     return z
 
 
-def positive_latents(state: ExplorerState, z: L.Latents) -> L.Latents:
-    """K positives of the anchor: per-chunk sigma (0 for locked chunks), the positive seed."""
-    gen = generator(state.generator)
+def positive_latents(state: ExplorerState, z: L.Latents, device: str | torch.device = "auto") -> L.Latents:
+    """K positives of the anchor (on ``z``'s device): per-chunk sigma (0 for locked chunks), the positive seed."""
+    gen = generator(state.generator, device)
     zk = [t.expand(state.n_positives, -1) for t in z]
     sigmas = [0.0 if c.locked else c.sigma for c in state.chunks]
     return L.perturb(gen.chunks, zk, sigmas, seed=state.positive_seed)
 
 
-def render(state: ExplorerState, oracle: oracle_mod.Oracle | None = None, size: int = 256) -> Rendered:
-    """Images, oracle labels and the composed PNG for ``state``."""
-    gen = validate(state)
-    orc = oracle or oracle_mod.load()
-    z = edited_latents(state)
+def render(state: ExplorerState, oracle: oracle_mod.Oracle | None = None, size: int = 256,
+           device: str | torch.device = "auto") -> Rendered:
+    """Images (on ``device``), oracle labels and the composed PNG for ``state``."""
+    gen = validate(state, device)
+    orc = oracle or oracle_mod.load(device=gen.device)
+    z = edited_latents(state, device)
     with torch.inference_mode():
-        zp = positive_latents(state, z)
+        zp = positive_latents(state, z, device)
         x = gen.generate([torch.cat([a, b]) for a, b in zip(z, zp)] if state.n_positives else z)
     probs = orc.probs(x)
     conf, lab = probs.max(1)
@@ -218,7 +225,7 @@ def compose_png(x: torch.Tensor, labels: list[str], conf: list[float], size: int
     """Anchor at ``size`` px, the positives in a strip at size/2.5 px; labels underneath."""
     from PIL import Image, ImageDraw
 
-    u8 = data.to_uint8(x)[:, 0].numpy()
+    u8 = data.to_uint8(x)[:, 0].cpu().numpy()
     small = int(size / 2.5)
     k = len(u8) - 1
     cols = max(1, min(k, 3))
@@ -286,8 +293,9 @@ def _check_latents_shape(stored: object) -> None:
             raise ExplorerError(f"settings JSON: latents[{k}] must hold numbers only, got {bad!r:.60}")
 
 
-def load_settings(path_or_text: str | Path) -> ExplorerState:
-    """Settings from an exported JSON file (or its text); checks the stored latents' sizes."""
+def load_settings(path_or_text: str | Path, device: str | torch.device = "auto") -> ExplorerState:
+    """Settings from an exported JSON file (or its text); checks the stored latents' sizes (and
+    values, computed with the generator on ``device``)."""
     text = str(path_or_text)
     if not text.lstrip().startswith("{"):  # a path
         p = Path(text).expanduser()
@@ -308,7 +316,7 @@ def load_settings(path_or_text: str | Path) -> ExplorerState:
     if not isinstance(d.get("generator", ""), str):
         raise ExplorerError(f"settings JSON: \"generator\" must be a name or a path, got {d['generator']!r:.60}")
     state = ExplorerState.from_dict(d)
-    gen = validate(state)
+    gen = validate(state, device)
     if stored is not None:
         sizes = [len(v) for v in stored]
         want = [c.dim for c in gen.chunks]
@@ -316,7 +324,7 @@ def load_settings(path_or_text: str | Path) -> ExplorerState:
             raise ExplorerError(f"stored latents have chunk sizes {sizes}, but {state.generator!r} "
                                 f"expects {want}")
         if not np.allclose(np.concatenate(stored),
-                           torch.cat([t[0] for t in edited_latents(state)]).numpy(), atol=1e-5):
+                           torch.cat([t[0] for t in edited_latents(state, device)]).cpu().numpy(), atol=1e-5):
             raise ExplorerError("stored latents do not match what the settings produce "
                                 "(was the file edited, or made with another generator?)")
     return state

@@ -84,7 +84,7 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
         raise ValueError(f"features must be (N, D) and (M, D), got {tuple(a.shape)} and {tuple(b.shape)}")
     if min(len(a), len(b)) < 2:
         raise ValueError("each feature set needs at least 2 rows")
-    x, y = a.double().numpy(), b.double().numpy()
+    x, y = a.detach().double().cpu().numpy(), b.detach().double().cpu().numpy()  # scipy: on the host
     mu1, mu2 = x.mean(0), y.mean(0)
     s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
     covmean = linalg.sqrtm(s1 @ s2)

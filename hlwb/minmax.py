@@ -12,6 +12,12 @@ walker used downstream is a *selected* snapshot. :func:`evaluate_snapshots` meas
 kept snapshot on held-out anchors (eval-mode Monte-Carlo InfoNCE in plain and scaled units,
 normalised MI 1 - L / log(2B - 1), per-chunk mean and std of z' - z, distance of z' to the
 prior's support, oracle agreement) and :func:`select_snapshot` applies a stated rule (RULES).
+
+Devices: every function that computes takes ``device`` (:func:`hlwb.devices.resolve`, default
+"auto"); the generator, walker and critic given are moved there in place (``nn.Module.to``), the
+modules built are initialised on the host under their seed and then moved, and the oracle is
+left where it is (it takes the images to its device and gives its labels back on theirs).
+Latent codes and the walker's noise are drawn on the host and moved (the same on every device).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, train
+from . import checkpoint, devices, train
 from . import latents as L
 from .encoders import Critic
 from .generators import HLGenerator
@@ -78,19 +84,24 @@ def support_distance(gen: HLGenerator, latents: L.Latents) -> torch.Tensor:
     z = L.concat(latents)
     t = gen.default_truncation
     if t is None:
-        return torch.zeros(len(z))
+        return torch.zeros(len(z), device=z.device)
     return (z - z.clamp(-t, t)).norm(dim=1)
 
 
 def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig,
                  work_dir: str | Path | None = None, oracle: Oracle | None = None,
-                 desc: str = "walker") -> tuple[LearnedWalker, Critic, list[dict]]:
+                 desc: str = "walker",
+                 device: str | torch.device = "auto") -> tuple[LearnedWalker, Critic, list[dict]]:
     """Train a learned walker over ``selected`` chunks (None: all, the COP-Gen baseline).
 
     Logged per step: the critic's InfoNCE (plain and scaled), MI bound, normalised MI, per
     chunk mean ||z' - z|| (``delta_k``) and per-dimension std of z' - z (``shift_std_k``),
     the distance of z' to the prior's support and (with an oracle) the batch's agreement.
+    ``device``: where ``gen`` (moved in place), the walker, the critic and every step live;
+    a step copies nothing back to the host but the logged scalars.
     """
+    device = devices.resolve(device)
+    gen.to(device)
     gen.eval()
     for p in gen.parameters():
         p.requires_grad_(False)
@@ -131,7 +142,7 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
         logs = {"infonce": lc, "infonce_scaled": scaled(lc, cfg.tau), "mi_bound": log_b - lc,
                 "nmi": 1 - lc / log_b, "walker_infonce": -loss_w.item()}
         zd = [t.detach() for t in zp]
-        logs.update({f"delta_{k}": v for k, v in enumerate(delta(z, zd).mean(0).tolist())})
+        logs.update({f"delta_{k}": v.item() for k, v in enumerate(delta(z, zd).mean(0))})  # (K,) scalars
         logs.update({f"shift_std_{k}": (b - a).std().item() for k, (a, b) in enumerate(zip(z, zd))})
         logs["support_dist"] = support_distance(gen, zd).mean().item()
         if oracle is not None:
@@ -165,8 +176,8 @@ def snapshot_path(work_dir: str | Path, step: int) -> Path:
 
 def load_snapshot(path: str | Path, gen: HLGenerator, selected: list[int] | None,
                   cfg: MinMaxConfig) -> tuple[LearnedWalker, Critic]:
-    """The walker and critic kept at one snapshot of :func:`train_walker`."""
-    state = checkpoint.load(path, kind="walker-snapshot")
+    """The walker and critic kept at one snapshot of :func:`train_walker`, on the generator's device."""
+    state = checkpoint.load(path, kind="walker-snapshot", map_location=gen.device)
     walker = build_walker(gen, selected, cfg)
     critic = Critic(cfg.critic_width).to(gen.device)
     walker.load_state_dict(state["walker"])
@@ -200,10 +211,13 @@ def matched_infonce(curves: dict[str, dict[int, float]], ceiling: float,
 
 @torch.no_grad()
 def anchor_batches(gen: HLGenerator, n_anchors: int = 10_000, batch: int = 64, seed: int = 10**6,
-                   oracle: Oracle | None = None, truncation: float | None = None) -> list[dict]:
+                   oracle: Oracle | None = None, truncation: float | None = None,
+                   device: str | torch.device = "auto") -> list[dict]:
     """The anchors of :func:`monte_carlo`, decoded once so several walkers can share them:
-    per batch its index, latents, images and (with an oracle) the oracle's labels.
-    ``truncation`` bounds |z| of the anchors (None: the family's default)."""
+    per batch its index, latents, images and (with an oracle) the oracle's labels, all on
+    ``device`` (``gen`` is moved there). ``truncation`` bounds |z| of the anchors (None: the
+    family's default)."""
+    gen.to(devices.resolve(device))
     out = []
     for j, start in enumerate(range(0, n_anchors, batch)):
         n = min(batch, n_anchors - start)
@@ -216,19 +230,23 @@ def anchor_batches(gen: HLGenerator, n_anchors: int = 10_000, batch: int = 64, s
 @torch.no_grad()
 def monte_carlo(gen: HLGenerator, walker: Walker, critic: Critic, oracle: Oracle | None = None,
                 n_anchors: int = 10_000, batch: int = 64, tau: float = 0.1, seed: int = 10**6,
-                anchors: list[dict] | None = None) -> dict:
+                anchors: list[dict] | None = None, device: str | torch.device = "auto") -> dict:
     """docs/methods.md §3 per walker: mean/std of Delta per chunk over ``n_anchors`` anchors, the
     critic's InfoNCE (plain and scaled), MI bound and normalised MI (batches of ``batch``), per
     chunk the mean and per-dimension std of z' - z, the distance of z' to the prior's support,
     and the oracle's label agreement. ``anchors`` (from :func:`anchor_batches` with the same
-    arguments) skips decoding them again."""
+    arguments) skips decoding them again (anchors made on another device are copied to ``device``,
+    where ``gen``, ``walker`` and ``critic`` are moved)."""
+    device = devices.resolve(device)
+    for m in (gen, walker, critic):
+        m.to(device)
     critic.eval()
     walker.eval()
     if anchors is None:
-        anchors = anchor_batches(gen, n_anchors, batch, seed, oracle)
+        anchors = anchor_batches(gen, n_anchors, batch, seed, oracle, device=device)
     deltas, shifts, support, losses, agree = [], [], [], [], []
     for a in anchors:
-        z, x = a["z"], a["x"]
+        z, x = [t.to(device) for t in a["z"]], a["x"].to(device)
         zp = walker(z, seed=L.row_seed(seed, a["j"], L.EXTRA))  # the walker's noise: its own stream
         xp = gen.generate(zp)
         deltas.append(delta(z, zp))
@@ -237,7 +255,7 @@ def monte_carlo(gen: HLGenerator, walker: Walker, critic: Critic, oracle: Oracle
         if len(x) == batch:
             losses.append(nt_xent(critic(x), critic(xp), tau).item())
         if oracle is not None:
-            agree.append(a["y"] == oracle.predict(xp))
+            agree.append(a["y"].to(device) == oracle.predict(xp))
     d = torch.cat(deltas)
     if len(d) != n_anchors:
         raise ValueError(f"anchors hold {len(d)} anchors, expected n_anchors={n_anchors}")
@@ -258,11 +276,15 @@ def monte_carlo(gen: HLGenerator, walker: Walker, critic: Critic, oracle: Oracle
 
 
 def evaluate_snapshots(gen: HLGenerator, work_dir: str | Path, selected: list[int] | None, cfg: MinMaxConfig,
-                       anchors: list[dict], oracle: Oracle | None = None, smooth: int = 20) -> list[dict]:
+                       anchors: list[dict], oracle: Oracle | None = None, smooth: int = 20,
+                       device: str | torch.device = "auto") -> list[dict]:
     """Every kept snapshot of a :func:`train_walker` run on held-out ``anchors``: the
     :func:`monte_carlo` quantities with that snapshot's walker and critic, plus ``step``,
     ``samples`` and ``train_infonce`` (the training curve's moving average at that step).
-    ``shift_std`` / ``shift_mean`` / ``delta_moved`` summarise the moved chunks."""
+    ``shift_std`` / ``shift_mean`` / ``delta_moved`` summarise the moved chunks. The snapshots
+    are loaded onto ``device`` (``gen`` is moved there)."""
+    device = devices.resolve(device)
+    gen.to(device)
     moved = list(range(len(gen.chunks))) if selected is None else list(selected)
     n = sum(len(a["x"]) for a in anchors)
     curve = smoothed(read_log(work_dir), "infonce", smooth)
@@ -270,7 +292,8 @@ def evaluate_snapshots(gen: HLGenerator, work_dir: str | Path, selected: list[in
     for path in sorted((Path(work_dir) / "snapshots").glob("step_*.pt")):
         step = int(path.stem.split("_")[1])
         w, c = load_snapshot(path, gen, selected, cfg)
-        m = monte_carlo(gen, w, c, oracle, n_anchors=n, batch=len(anchors[0]["x"]), tau=cfg.tau, anchors=anchors)
+        m = monte_carlo(gen, w, c, oracle, n_anchors=n, batch=len(anchors[0]["x"]), tau=cfg.tau, anchors=anchors,
+                        device=device)
         dims = [gen.chunks[k].dim for k in moved]
         rows.append({"step": step, "samples": step * cfg.batch,
                      "train_infonce": curve[step - 1] if step <= len(curve) else float("nan"), **m,
@@ -322,9 +345,13 @@ def select_snapshot(rows: list[dict], rule: str, *, threshold_scaled: float = 2.
 
 
 def monte_carlo_at(gen: HLGenerator, work_dir: str | Path, step: int, selected: list[int] | None,
-                   cfg: MinMaxConfig, anchors: list[dict], oracle: Oracle | None = None) -> dict:
+                   cfg: MinMaxConfig, anchors: list[dict], oracle: Oracle | None = None,
+                   device: str | torch.device = "auto") -> dict:
     """:func:`monte_carlo` of the snapshot kept at ``step`` of the run in ``work_dir`` (its walker
-    and its critic) on shared ``anchors``."""
+    and its critic) on shared ``anchors``, on ``device`` (``gen`` is moved there)."""
+    device = devices.resolve(device)
+    gen.to(device)
     w, c = load_snapshot(snapshot_path(work_dir, step), gen, selected, cfg)
     n = sum(len(a["x"]) for a in anchors)
-    return monte_carlo(gen, w, c, oracle, n_anchors=n, batch=len(anchors[0]["x"]), tau=cfg.tau, anchors=anchors)
+    return monte_carlo(gen, w, c, oracle, n_anchors=n, batch=len(anchors[0]["x"]), tau=cfg.tau, anchors=anchors,
+                       device=device)

@@ -25,6 +25,11 @@ OOD sets (:func:`ood_sets`, in-distribution = Fashion-MNIST test): scikit-learn 
 rendered letters, each corruption of ``hlwb.targets.CORRUPTIONS`` (the images of
 ``fashion_mnist_shift``), Fashion-MNIST flipped upside-down (the horizontal flip is a
 training augmentation, so it is not OOD) and with inverted intensities.
+
+Devices: the likelihood scores take ``device`` (:func:`hlwb.devices.resolve`): the model is moved
+there in place and the images go there batch by batch; scores come back on the host (as the
+metrics want them). :func:`knn_score` and :func:`mutate` work where their inputs are; the metrics
+take host or device tensors.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import data
+from . import data, devices
 from . import targets as T
 from .latents import EXTRA, NOISE, make_generator, row_seed
 from .ssl.pixelcnn import dequantize, quantize
@@ -45,9 +50,14 @@ from .ssl.pixelcnn import dequantize, quantize
 # ---- metrics (in-distribution = positive class) ----
 
 
+def _host(scores) -> np.ndarray:
+    """Scores (a tensor on any device, an array or a list) as a float64 numpy array."""
+    return np.asarray(scores.detach().cpu() if isinstance(scores, Tensor) else scores, dtype=np.float64)
+
+
 def auroc(score_in: Tensor, score_out: Tensor) -> float:
     """P(s_in > s_out) + P(s_in = s_out) / 2 over all pairs (Mann-Whitney), in O(n log n)."""
-    s_in, s_out = np.asarray(score_in, dtype=np.float64), np.sort(np.asarray(score_out, dtype=np.float64))
+    s_in, s_out = _host(score_in), np.sort(_host(score_out))
     if len(s_in) == 0 or len(s_out) == 0:
         raise ValueError("both score sets must be non-empty")
     below = np.searchsorted(s_out, s_in, side="left")  # OOD scores strictly below each s_in
@@ -58,8 +68,8 @@ def auroc(score_in: Tensor, score_out: Tensor) -> float:
 def fpr_at_tpr(score_in: Tensor, score_out: Tensor, tpr: float = 0.95) -> float:
     """Fraction of OOD scores >= t, for the largest threshold t that keeps a fraction >= ``tpr``
     of the in-distribution scores (>= t)."""
-    s_in = np.sort(np.asarray(score_in, dtype=np.float64))[::-1]
-    s_out = np.asarray(score_out, dtype=np.float64)
+    s_in = np.sort(_host(score_in))[::-1]
+    s_out = _host(score_out)
     if not 0 < tpr <= 1:
         raise ValueError(f"tpr must be in (0, 1], got {tpr}")
     t = s_in[math.ceil(tpr * len(s_in) - 1e-9) - 1]  # the k-th largest, k = ceil(tpr n)
@@ -69,16 +79,24 @@ def fpr_at_tpr(score_in: Tensor, score_out: Tensor, tpr: float = 0.95) -> float:
 # ---- likelihood scores ----
 
 
-def log_likelihood(model: nn.Module, images: Tensor, context: Tensor | None = None, batch: int = 256) -> Tensor:
-    """log p(x) in nats, (N,), under ``model.log_likelihood`` (a GCRL method), in batches."""
-    out = [model.log_likelihood(images[i:i + batch], None if context is None else context[i:i + batch])
+def log_likelihood(model: nn.Module, images: Tensor, context: Tensor | None = None, batch: int = 256,
+                   device: str | torch.device = "auto") -> Tensor:
+    """log p(x) in nats, (N,) on the host, under ``model.log_likelihood`` (a GCRL method), in
+    batches on ``device`` (the model is moved there)."""
+    device = devices.resolve(device)
+    model.to(device)
+    out = [model.log_likelihood(devices.to_device(images[i:i + batch], device),
+                                None if context is None else devices.to_device(context[i:i + batch], device))
            for i in range(0, len(images), batch)]
     return torch.cat(out).cpu()
 
 
-def likelihood_ratio(foreground: nn.Module, background: nn.Module, images: Tensor, batch: int = 256) -> Tensor:
+def likelihood_ratio(foreground: nn.Module, background: nn.Module, images: Tensor, batch: int = 256,
+                     device: str | torch.device = "auto") -> Tensor:
     """log p_fg(x) - log p_bg(x) in nats (Ren et al. 2019); background from :func:`mutate`d data."""
-    return log_likelihood(foreground, images, batch=batch) - log_likelihood(background, images, batch=batch)
+    device = devices.resolve(device)
+    return (log_likelihood(foreground, images, batch=batch, device=device)
+            - log_likelihood(background, images, batch=batch, device=device))
 
 
 def mutate(images: Tensor, rate: float, seed: int) -> Tensor:
@@ -122,9 +140,11 @@ def compressed_bits(images: Tensor, bins: int = 16) -> Tensor:
     return torch.tensor(out, dtype=torch.float64)
 
 
-def complexity_score(model: nn.Module, images: Tensor, batch: int = 256) -> Tensor:
-    """log2 p(x) + L(x) in bits, i.e. -S(x) of Serra et al. 2020 (higher = more in-distribution)."""
-    ll_bits = log_likelihood(model, images, batch=batch).double() / math.log(2)
+def complexity_score(model: nn.Module, images: Tensor, batch: int = 256,
+                     device: str | torch.device = "auto") -> Tensor:
+    """log2 p(x) + L(x) in bits, i.e. -S(x) of Serra et al. 2020 (higher = more in-distribution);
+    (N,) on the host, the likelihood computed on ``device``."""
+    ll_bits = log_likelihood(model, images, batch=batch, device=device).double() / math.log(2)
     return ll_bits + compressed_bits(images, model.bins)
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import checkpoint, data
+from . import checkpoint, data, devices
 from . import latents as L
 from .ranges import check_ranges
 from .train import check_finite, fit, warmup_cosine
@@ -70,7 +70,12 @@ class OracleNet(nn.Module):
 
 
 class Oracle:
-    """Frozen classifier wrapper; images are float ``(N, 1, 32, 32)`` in [-1, 1] or uint8."""
+    """Frozen classifier wrapper; images are float ``(N, 1, 32, 32)`` in [-1, 1] or uint8.
+
+    The network runs on its own device; every result comes back on the device of the images
+    given (host images: host results, as for the data sets; generated images on a GPU: results
+    on that GPU, so a training step that scores its batch never copies it to the host).
+    """
 
     def __init__(self, net: OracleNet, meta: dict | None = None):
         self.net = net.eval()
@@ -80,11 +85,12 @@ class Oracle:
     def _run(self, images: Tensor, fn, batch_size: int = 1000) -> Tensor:
         if images.ndim != 4 or images.shape[1:] != (1, 32, 32):
             raise ValueError(f"oracle expects images (N, 1, 32, 32), got {tuple(images.shape)}")
-        if images.dtype == torch.uint8:
-            images = data.to_float(images)
         dev = next(self.net.parameters()).device
-        return torch.cat([fn(images[i:i + batch_size].to(dev)).cpu()
-                          for i in range(0, len(images), batch_size)])
+        out = []
+        for i in range(0, len(images), batch_size):
+            x = devices.to_device(images[i:i + batch_size], dev)  # uint8 crosses as uint8: 4x fewer bytes
+            out.append(fn(data.to_float(x) if x.dtype == torch.uint8 else x).to(images.device))
+        return torch.cat(out)
 
     def logits(self, images: Tensor) -> Tensor:
         """``(N, 10)`` logits."""
@@ -110,12 +116,14 @@ def shipped_path() -> Path:
 _CACHE: dict[str, Oracle] = {}
 
 
-def load(path: str | Path | None = None, device: str = "cpu") -> Oracle:
-    """The shipped oracle (cached), or an oracle checkpoint file.
+def load(path: str | Path | None = None, device: str | torch.device = "auto") -> Oracle:
+    """The shipped oracle (cached per file and device), or an oracle checkpoint file, on
+    ``device`` (:func:`hlwb.devices.resolve`).
 
     The shipped file must match the SHA-256 in ``oracle.json``; a file of your own is checked
     against its sidecar's ``sha256`` when it has one and loads unchecked otherwise.
     """
+    device = devices.resolve(device)
     key = f"{path}:{device}"
     if key not in _CACHE:
         file = Path(path) if path else shipped_path()
@@ -132,25 +140,33 @@ def accuracy(oracle: Oracle, ds: data.Dataset) -> float:
 
 
 def _augment(x: Tensor, g: torch.Generator) -> Tensor:
-    """Random horizontal flip and a random shift of up to 2 px (zero padding)."""
+    """Random horizontal flip and a random shift of up to 2 px (zero padding); the draws come
+    from the host generator ``g`` (the same on every device), the images stay where they are."""
     n = x.shape[0]
-    flip = torch.rand(n, generator=g) < 0.5
+    flip = devices.to_device(torch.rand(n, generator=g) < 0.5, x.device)
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     pad = F.pad(x, (2, 2, 2, 2), value=-1.0)
     dx, dy = torch.randint(0, 5, (2,), generator=g).tolist()  # one shift per batch: cheap
     return pad[:, :, dy:dy + 32, dx:dx + 32]
 
 
-def train_oracle(cfg: OracleConfig, out: str | Path, work_dir: str | Path | None = None) -> float:
-    """Train on Fashion-MNIST train, report test accuracy, write the checkpoint; returns accuracy."""
+def train_oracle(cfg: OracleConfig, out: str | Path, work_dir: str | Path | None = None,
+                 device: str | torch.device = "auto") -> float:
+    """Train on Fashion-MNIST train, report test accuracy, write the checkpoint; returns accuracy.
+
+    ``device`` (:func:`hlwb.devices.resolve`): the network, the train images and every step run
+    there; the epoch permutations and augmentation draws are host generators' (the same batches
+    on every device). The checkpoint is written from host copies of the weights.
+    """
+    device = devices.resolve(device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(out)
     train, test = data.fashion_mnist("train"), data.fashion_mnist("test")
-    x, y = train.float_images(), train.labels
-    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+    x, y = devices.to_device(train.float_images(), device), devices.to_device(train.labels, device)
+    with torch.random.fork_rng(devices=[]):  # seeded init on the host without touching the caller's RNG
         torch.manual_seed(cfg.seed)
-        net = OracleNet(cfg.width)
+        net = OracleNet(cfg.width).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = len(x) // cfg.batch
     steps = cfg.epochs * per_epoch
@@ -160,7 +176,8 @@ def train_oracle(cfg: OracleConfig, out: str | Path, work_dir: str | Path | None
         epoch, j = divmod(i, per_epoch)
         if epoch not in perms:
             perms.clear()
-            perms[epoch] = torch.randperm(len(x), generator=L.make_generator(cfg.seed * 1000 + epoch))
+            perm = torch.randperm(len(x), generator=L.make_generator(cfg.seed * 1000 + epoch))  # host draw
+            perms[epoch] = devices.to_device(perm, device)
         idx = perms[epoch][j * cfg.batch:(j + 1) * cfg.batch]
         xb = _augment(x[idx], L.make_generator(cfg.seed * 10**6 + i))
         net.train()
@@ -180,7 +197,7 @@ def train_oracle(cfg: OracleConfig, out: str | Path, work_dir: str | Path | None
     acc = accuracy(oracle, test)
     meta = {"config": dataclasses.asdict(cfg), "test_accuracy": acc, "torch": str(torch.__version__),
             "command": "python -m hlwb " + shlex.join(sys.argv[1:])}
-    checkpoint.save(out, {"config": {"width": cfg.width}, "state_dict": net.state_dict(), "meta": meta},
+    checkpoint.save(out, {"config": {"width": cfg.width}, "state_dict": net.cpu().state_dict(), "meta": meta},
                     kind="oracle")
     checkpoint.write_sidecar(out, meta)  # the meta plus the file's SHA-256, checked at load
     logger.info("oracle test accuracy %.4f -> %s", acc, out)

@@ -17,6 +17,11 @@ and delta_{k+1} - delta_k a paired one and :func:`hierarchy_verdict`
 decides "delta grows from global to fine" on those intervals, not on point estimates.
 ``proxy_infonce`` trains a small critic briefly on the pairs of one (chunk, sigma) and returns
 its InfoNCE on held-out pairs: the proxy that reviewers asked to be set against the oracle.
+
+Devices: ``anchors``, ``sweep`` and ``proxy_infonce`` take ``device`` (:func:`hlwb.devices.resolve`);
+the generator given is moved there in place, images, anchors and the proxy critic live there,
+the noise is drawn on the host (the same on every device); the oracle stays where it is (its
+results come back on the images' device); the per-anchor tables come back as numpy arrays.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import devices
 from . import latents as L
 from .encoders import Critic
 from .generators import HLGenerator
@@ -44,11 +50,17 @@ class Anchors:
     probs: Tensor
     feats: Tensor
 
+    def to(self, device: str | torch.device) -> Anchors:
+        """The same anchors on ``device`` (themselves when they are there already)."""
+        return Anchors([t.to(device) for t in self.z], self.x.to(device), self.probs.to(device), self.feats.to(device))
+
 
 @torch.no_grad()
 def anchors(gen: HLGenerator, oracle: Oracle, n: int, seed: int, batch: int = 500,
-            truncation: float | None = None) -> Anchors:
-    """``n`` anchors with |z| <= ``truncation`` (None: the family's default), decoded and scored."""
+            truncation: float | None = None, device: str | torch.device = "auto") -> Anchors:
+    """``n`` anchors with |z| <= ``truncation`` (None: the family's default), decoded and scored
+    on ``device`` (``gen`` is moved there)."""
+    gen.to(devices.resolve(device))
     z = gen.sample_latents(n, seed=seed, truncation=truncation)
     x = _decode(gen, z, batch)
     return Anchors(z, x, _batched(oracle.probs, x, batch), _batched(oracle.features, x, batch))
@@ -66,13 +78,17 @@ def positives(gen: HLGenerator, a: Anchors, chunk: int, sigma: float, seed: int,
 
 @torch.no_grad()
 def sweep(gen: HLGenerator, oracle: Oracle, a: Anchors, chunk: int, sigmas: list[float], seed: int,
-          batch: int = 500, keep_images: int = 0) -> dict:
+          batch: int = 500, keep_images: int = 0, device: str | torch.device = "auto") -> dict:
     """Per-anchor measurements for each sigma: arrays (len(sigmas), n_anchors).
 
     Returns ``agree``, ``kl``, ``pixel_rms``, ``feat_dist`` as numpy arrays, ``sigmas``, and
     (``keep_images`` > 0) the first ``keep_images`` positives per sigma for image grids, and
-    ``pairs``: the positives of every sigma (for :func:`proxy_infonce`).
+    ``pairs``: the positives of every sigma (for :func:`proxy_infonce`); images on ``device``,
+    where ``gen`` is moved (and ``a`` copied, if it is elsewhere).
     """
+    device = devices.resolve(device)
+    gen.to(device)
+    a = a.to(device)
     y0 = a.probs.argmax(1)
     logp0 = a.probs.clamp_min(1e-12).log()
     out = {k: [] for k in ("agree", "kl", "pixel_rms", "feat_dist")}
@@ -81,10 +97,10 @@ def sweep(gen: HLGenerator, oracle: Oracle, a: Anchors, chunk: int, sigmas: list
         xp = positives(gen, a, chunk, s, seed=L.row_seed(seed, 1000 * chunk + j, L.EXTRA), batch=batch)
         p = _batched(oracle.probs, xp, batch)
         f = _batched(oracle.features, xp, batch)
-        out["agree"].append((p.argmax(1) == y0).numpy())
-        out["kl"].append((a.probs * (logp0 - p.clamp_min(1e-12).log())).sum(1).numpy())
-        out["pixel_rms"].append((xp - a.x).pow(2).mean(dim=(1, 2, 3)).sqrt().numpy())
-        out["feat_dist"].append((f - a.feats).norm(dim=1).numpy())
+        out["agree"].append((p.argmax(1) == y0).cpu().numpy())
+        out["kl"].append((a.probs * (logp0 - p.clamp_min(1e-12).log())).sum(1).cpu().numpy())
+        out["pixel_rms"].append((xp - a.x).pow(2).mean(dim=(1, 2, 3)).sqrt().cpu().numpy())
+        out["feat_dist"].append((f - a.feats).norm(dim=1).cpu().numpy())
         pairs.append(xp)
         if keep_images:
             images.append(xp[:keep_images])
@@ -170,27 +186,30 @@ def hierarchy_verdict(diffs: list[dict]) -> str:
 
 
 def proxy_infonce(x: Tensor, xp: Tensor, n_train: int, steps: int, batch: int = 64, width: int = 8,
-                  tau: float = 0.1, lr: float = 1e-3, seed: int = 0) -> dict:
+                  tau: float = 0.1, lr: float = 1e-3, seed: int = 0, device: str | torch.device = "auto") -> dict:
     """Train a fresh critic on the first ``n_train`` (anchor, positive) pairs for ``steps`` Adam
     steps, then its InfoNCE on the remaining pairs in batches of ``batch`` (B anchors, 2B views).
 
     Returns ``infonce`` (mean over held-out batches), ``mi_bound`` = max(0, log(2B - 1) - infonce)
     (a briefly trained critic can score held-out pairs worse than chance; an MI bound is never
     negative, so it is clipped at 0 and ``mi_clipped`` says so) and ``train_infonce`` (the last
-    training batch). The critic and its batches are seeded.
+    training batch). The critic and its batches are seeded (initialised and drawn on the host);
+    it trains on ``device``, where the pairs are copied.
     """
+    device = devices.resolve(device)
     n_eval = len(x) - n_train
     if n_train < batch or n_eval < batch:
         raise ValueError(f"need >= {batch} pairs for training and for evaluation; got {n_train} and {n_eval}")
+    x, xp = devices.to_device(x, device), devices.to_device(xp, device)
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(seed)
-        critic = Critic(width)
+        critic = Critic(width).to(device)
     opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.999))
     g = torch.Generator().manual_seed(seed)
     critic.train()
     loss = torch.tensor(float("nan"))
     for _ in range(steps):
-        idx = torch.randperm(n_train, generator=g)[:batch]
+        idx = devices.to_device(torch.randperm(n_train, generator=g)[:batch], device)
         loss = nt_xent(critic(x[idx]), critic(xp[idx]), tau)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -196,7 +196,7 @@ def tile(images: torch.Tensor, pad: int = 2) -> np.ndarray:
     if images.ndim == 4:
         images = images.unsqueeze(0)
     r, c, _, h, w = images.shape
-    u8 = data.to_uint8(images).numpy()
+    u8 = data.to_uint8(images).cpu().numpy()
     out = np.full((r * (h + pad) + pad, c * (w + pad) + pad), 128, dtype=np.uint8)
     for i in range(r):
         for j in range(c):
@@ -238,7 +238,7 @@ def save_hierarchy_figure(grid: torch.Tensor, titles: list[str], path: str | Pat
     fig, axes = plt.subplots(r, c, figsize=(0.9 * c + (1.0 if row_titles else 0.2), 0.9 * r + 0.8), squeeze=False,
                              layout="constrained")
     fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.02, hspace=0.02)
-    u8 = data.to_uint8(grid).numpy()
+    u8 = data.to_uint8(grid).cpu().numpy()
     for i in range(r):
         for j in range(c):
             ax = axes[i, j]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import data, generators
+from . import data, devices, generators
 from . import oracle as oracle_mod
 from .hierarchy import chunk_agreement
 from .metrics import frechet_distance
@@ -35,10 +35,16 @@ def test_features(oracle: oracle_mod.Oracle, n_test: int = 10_000) -> torch.Tens
     return oracle.features(data.fashion_mnist("test").images[:n_test])
 
 
-def evaluate_generator(name_or_path: str, n: int = 10_000, n_anchors: int = 1000, seed: int = 0) -> dict:
-    """FD_oracle against real test, the real-vs-real reference, class histogram, chunk table."""
-    gen = generators.load(name_or_path)
-    orc = oracle_mod.load()
+def evaluate_generator(name_or_path: str, n: int = 10_000, n_anchors: int = 1000, seed: int = 0,
+                       device: str | torch.device = "auto") -> dict:
+    """FD_oracle against real test, the real-vs-real reference, class histogram, chunk table.
+
+    ``device`` (:func:`hlwb.devices.resolve`): where the generator and the oracle run (the
+    generated images never leave it; the Fréchet distances are computed on the host).
+    """
+    device = devices.resolve(device)
+    gen = generators.load(name_or_path, device=device)
+    orc = oracle_mod.load(device=device)
     feats = test_features(orc)
     x = sample_images(gen, n, seed=seed)
     fd = frechet_distance(orc.features(x), feats)

@@ -5,18 +5,22 @@ scores each (and the reference encoders: raw pixels, a random trunk of the same 
 the supervised oracle) on every target and protocol of :mod:`hlwb.evaluate`, into one tidy
 table ``(encoder, method, strategy, generator, sampling, augment, seed, target, protocol,
 metric, value, draw)``. Each encoder's rows are written atomically to ``<cache>/<name>.csv``
-as soon as they exist, so a killed evaluation resumes where it stopped.
+as soon as they exist, so a killed evaluation resumes where it stopped. Encoders are scored on
+one ``device`` (:func:`hlwb.devices.resolve`); the cache does not depend on it (a device changes
+the rows at float rounding only).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from pathlib import Path
 
 import pandas as pd
+import torch
 
-from . import checkpoint
+from . import checkpoint, devices
 from . import evaluate as E
 from . import targets as T
 from .checkpoint import atomic_write_text
@@ -76,23 +80,31 @@ def _cache_key(path: Path | None, specs, protocols, seed: int, ref_width: int, r
             "keep_correct": sorted(keep_correct)}
 
 
+def _on(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``module`` on ``device``: itself when its weights are there (or it has none), else a copy
+    (a reference may be shared, e.g. the cached oracle's trunk, and is not moved in place)."""
+    p = next(module.parameters(), None)
+    return module if p is None or p.device == device else copy.deepcopy(module).to(device)
+
+
 def _evaluate_one(job: tuple) -> Path:
-    """Score one encoder (or ``ref-*`` reference) on every target; its rows (and correctness) go
-    to the cache atomically, then its key (:func:`_cache_key`). A module-level function, so
-    spawned workers can run it."""
+    """Score one encoder (or ``ref-*`` reference) on every target on the job's device; its rows
+    (and correctness) go to the cache atomically, then its key (:func:`_cache_key`). A
+    module-level function, so spawned workers can run it."""
     import json
 
-    name, path, specs, protocols, seed, cache, ref_width, ref_blocks, keep_correct = job
+    name, path, specs, protocols, seed, cache, ref_width, ref_blocks, keep_correct, device = job
+    device = devices.resolve(device)
     f = Path(cache) / f"{name}.csv"
     key = _cache_key(path, specs, protocols, seed, ref_width, ref_blocks, keep_correct)
     if path is None:
         ref = name[4:]
         kw = {"width": ref_width, "blocks": ref_blocks, "seed": seed} if ref == "random" else {}
-        enc = E.REFERENCES[ref](**kw)
+        enc = _on(E.REFERENCES[ref](**kw), device)  # the random trunk is drawn on the host
         ident = {"method": "reference", "strategy": ref, "generator": "", "sampling": "", "augment": "",
                  "seed": seed}
     else:
-        enc = load_encoder(path)
+        enc = load_encoder(path, device=device)
         m = enc.meta
         # the study arm names the row (hl_random_paper vs hl_random_delta share a strategy)
         ident = {"method": m["method"], "strategy": m.get("arm") or m["strategy"], "generator": m.get("generator", ""),
@@ -113,13 +125,16 @@ def _evaluate_one(job: tuple) -> Path:
 def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[tuple[str, str, dict]],
                  protocols: list[str], seed: int, cache: str | Path, ref_width: int = 16,
                  ref_blocks: tuple[int, ...] = (1, 1, 1, 1), keep_correct: tuple[str, ...] = ("fashion_mnist",),
-                 jobs: int = 1) -> pd.DataFrame:
+                 jobs: int = 1, device: str | torch.device = "auto") -> pd.DataFrame:
     """Every encoder (and reference) on every target; rows cached per encoder in ``cache``.
     For the targets in ``keep_correct`` each encoder's per-test-image correctness (linear, kNN)
     is kept too, in ``<cache>/<name>.correct.pt`` (for :func:`paired_gains`). ``jobs`` > 1 scores
-    that many encoders side by side at one thread each (:func:`hlwb.parallel.run_parallel`)."""
+    that many encoders side by side at one thread each (:func:`hlwb.parallel.run_parallel`).
+    ``device`` (:func:`hlwb.devices.resolve`, resolved here, so a device this machine lacks is
+    refused before anything runs): where every encoder is loaded and scored, in each worker too."""
     from .parallel import run_parallel
 
+    device = devices.resolve(device)
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     _TARGETS.clear()  # targets are loaded afresh per call (workers of this call share theirs)
@@ -139,8 +154,8 @@ def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[t
         want = _cache_key(path, specs, protocols, seed, ref_width, ref_blocks, keep_correct)
         return json.loads(k.read_text()) == json.loads(json.dumps(want, sort_keys=True))
 
-    missing = [(name, path, specs, tuple(protocols), seed, str(cache), ref_width, tuple(ref_blocks), tuple(keep_correct))
-               for name, path in todo.items() if not done(name, path)]
+    missing = [(name, path, specs, tuple(protocols), seed, str(cache), ref_width, tuple(ref_blocks), tuple(keep_correct),
+                str(device)) for name, path in todo.items() if not done(name, path)]
     run_parallel(_evaluate_one, missing, jobs)
     return pd.concat([pd.read_csv(cache / f"{name}.csv", keep_default_na=False) for name in todo], ignore_index=True)
 

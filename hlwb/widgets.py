@@ -15,7 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import ipywidgets as W
+import torch
 
+from . import devices
 from . import explorer as E
 from . import generators as G
 
@@ -36,12 +38,14 @@ TIPS = {
 
 class LatentExplorer:
     """``LatentExplorer().widget`` is the UI; ``sliders`` (seed / alpha / sigma / lock per chunk),
-    ``boxes`` (the seed number boxes), ``image`` and ``state`` are for tests."""
+    ``boxes`` (the seed number boxes), ``image`` and ``state`` are for tests. ``device``
+    (:func:`hlwb.devices.resolve`): where the generators render."""
 
     def __init__(self, generator: str = "biggan", figures_dir: str | Path = "figures", n_positives: int = 6,
-                 anchor_seed: int = 0):
+                 anchor_seed: int = 0, device: str | torch.device = "auto"):
         self.figures_dir = Path(figures_dir)
-        self.state = E.default_state(generator)
+        self.device = devices.resolve(device)
+        self.state = E.default_state(generator, self.device)
         self.state.n_positives, self.state.anchor_seed = n_positives, anchor_seed
         self.message = W.HTML(value="")
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
@@ -85,7 +89,7 @@ class LatentExplorer:
     # --- building and syncing controls --------------------------------------------------
 
     def _build_chunk_controls(self) -> None:
-        gen = E.generator(self.state.generator)
+        gen = E.generator(self.state.generator, self.device)
         rows, self.sliders, self.boxes = [], {}, {}
         style, lay = {"description_width": "70px"}, W.Layout(width="380px")  # a seed step is ~6 px of track
         for k, (c, ctl) in enumerate(zip(gen.chunks, self.state.chunks)):
@@ -156,7 +160,7 @@ class LatentExplorer:
 
     def refresh(self) -> E.Rendered | None:
         try:
-            self.rendered = E.render(self.state)
+            self.rendered = E.render(self.state, device=self.device)
         except E.ExplorerError as e:
             self.message.value = f"<span style='color:#b00'>{e}</span>"
             return None
@@ -175,7 +179,7 @@ class LatentExplorer:
 
     def set_generator(self, name: str) -> None:
         try:
-            new = E.default_state(name)
+            new = E.default_state(name, self.device)
         except E.ExplorerError as e:
             self.message.value = f"<span style='color:#b00'>{e}</span>"
             return
@@ -206,7 +210,7 @@ class LatentExplorer:
 
     def reset(self) -> None:
         old = self.state
-        self.state = E.default_state(old.generator)
+        self.state = E.default_state(old.generator, self.device)
         self.state.anchor_seed, self.state.n_positives = old.anchor_seed, old.n_positives
         self._sync_controls()
         self.refresh()
@@ -221,7 +225,7 @@ class LatentExplorer:
 
     def import_settings(self, path_or_text: str) -> bool:
         try:
-            state = E.load_settings(path_or_text)
+            state = E.load_settings(path_or_text, self.device)
         except Exception as e:  # noqa: BLE001 - any bad file becomes a message, never a traceback
             self.message.value = f"<span style='color:#b00'>import failed: {e}</span>"
             return False

@@ -10,7 +10,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .. import checkpoint
+import torch
+
+from .. import checkpoint, devices
 from .base import HLGenerator
 from .biggan import BigGANGenerator
 from .stylegan import StyleGANGenerator
@@ -40,8 +42,9 @@ def save(path: str | Path, gen: HLGenerator, meta: dict | None = None) -> None:
                            "state_dict": gen.state_dict(), "meta": meta or {}}, kind="generator")
 
 
-def load(name_or_path: str | Path, device: str = "cpu") -> HLGenerator:
-    """A shipped generator by name, or a generator checkpoint file, in eval mode.
+def load(name_or_path: str | Path, device: str | torch.device = "auto") -> HLGenerator:
+    """A shipped generator by name, or a generator checkpoint file, in eval mode, on ``device``
+    (:func:`hlwb.devices.resolve`).
 
     A shipped generator must match the SHA-256 its sidecar ``.json`` records. A checkpoint
     file is checked against its sidecar's ``sha256`` when there is one (``train-generator``
@@ -49,6 +52,7 @@ def load(name_or_path: str | Path, device: str = "cpu") -> HLGenerator:
     family, a config that does not fit or is absurdly large, missing weights) is refused with
     a :class:`hlwb.checkpoint.CheckpointError` naming it, before anything large is allocated.
     """
+    device = devices.resolve(device)
     s = str(name_or_path)
     path = shipped_path(s) if s in SHIPPED else Path(s)
     if s not in SHIPPED and not path.exists():

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .. import checkpoint, data
+from .. import checkpoint, data, devices
 from .. import latents as L
 from ..ranges import check_ranges
 from ..train import check_finite, check_work_dir, fit
@@ -81,12 +81,16 @@ GAN_RESUMABLE = ("steps",)
 
 
 def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = None,
-              device: str = "cpu") -> Path:
+              device: str | torch.device = "auto") -> Path:
     """Train, then write the EMA generator to ``out`` with its config and command line.
 
     ``work_dir`` holds the resumable training state (``train_state.pt``) and the log; a
     killed run started again with the same arguments resumes from the last checkpoint.
+    ``device`` (:func:`hlwb.devices.resolve`): G, D, the EMA copy, the real images and every
+    step live there; the real-image indices and the latents are host generators' draws (the
+    same batches on every device). The file is written from a host copy of the EMA generator.
     """
+    device = devices.resolve(device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(out)
@@ -96,9 +100,9 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
     work.mkdir(parents=True, exist_ok=True)
     checkpoint.atomic_write_json(work / "config.json", dataclasses.asdict(cfg))
 
-    real = data.fashion_mnist("train").float_images().to(device)  # (60000, 1, 32, 32)
+    real = devices.to_device(data.fashion_mnist("train").float_images(), device)  # (60000, 1, 32, 32)
     gen_kw = {"ch": cfg.g_ch, "chunk_dim": cfg.chunk_dim}
-    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+    with torch.random.fork_rng(devices=[]):  # seeded init on the host without touching the caller's RNG
         torch.manual_seed(cfg.seed)
         G = build(cfg.family, **gen_kw).to(device)
         D = Discriminator(cfg.d_ch).to(device)
@@ -107,9 +111,9 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
 
     def step(i: int) -> dict[str, float]:
-        g = L.make_generator(cfg.seed * 1_000_003 + i, device)
-        idx = torch.randint(len(real), (cfg.batch,), generator=g, device=device)
-        x_real = real[idx]
+        g = L.make_generator(cfg.seed * 1_000_003 + i)  # host draw: the same images on every device
+        idx = torch.randint(len(real), (cfg.batch,), generator=g)
+        x_real = real[devices.to_device(idx, device)]
         z = G.training_latents(2 * cfg.batch, seed=cfg.seed * 1_000_003 + i + 10**9)
         z_d, z_g = [t[:cfg.batch] for t in z], [t[cfg.batch:] for t in z]
         # discriminator: hinge loss on real and detached fakes
@@ -145,15 +149,18 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
     return out
 
 
-def obtain(name: str, train: bool, out_dir: str | Path, steps: int, seed: int = 0) -> HLGenerator:
-    """The shipped generator ``name``, or (``train=True``) one of that family trained now into ``out_dir``."""
+def obtain(name: str, train: bool, out_dir: str | Path, steps: int, seed: int = 0,
+           device: str | torch.device = "auto") -> HLGenerator:
+    """The shipped generator ``name``, or (``train=True``) one of that family trained now into
+    ``out_dir``, on ``device`` (:func:`hlwb.devices.resolve`; training runs there too)."""
     from . import GENERATORS, load
 
+    device = devices.resolve(device)
     if not train:
-        return load(name)
+        return load(name, device=device)
     if name not in GENERATORS:
         raise KeyError(f"cannot train {name!r}: not a generator family; valid: {', '.join(sorted(GENERATORS))}")
     ckpt = Path(out_dir) / f"{name}.pt"
     train_gan(GANConfig(family=name, steps=steps, seed=seed, ema_start=min(500, steps // 2)), ckpt,
-              work_dir=Path(out_dir) / f"{name}_train")
-    return load(ckpt)
+              work_dir=Path(out_dir) / f"{name}_train", device=device)
+    return load(ckpt, device=device)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .. import checkpoint
+from .. import checkpoint, devices
 from .. import latents as L
 from ..distributed import digest as tensor_digest
 from ..generators.biggan import BigGANGenerator, Discriminator
@@ -124,8 +124,8 @@ class RepConditionedGenerator(BigGANGenerator):
             r = None
             if reps is not None:
                 g = L.make_generator(s)
-                r = reps[torch.randint(len(reps), (batch,), generator=g)].to(self.device)
-                r = self.with_null(r, (torch.rand(batch, generator=g) < p_uncond).to(self.device))
+                r = devices.to_device(reps[torch.randint(len(reps), (batch,), generator=g)], self.device)
+                r = self.with_null(r, devices.to_device(torch.rand(batch, generator=g) < p_uncond, self.device))
             self(self.sample_latents(batch, seed=s), r)
         for bn in bns:
             bn.momentum = 0.1
@@ -176,7 +176,7 @@ class RepGANConfig:
 
 def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConfig,
                   work_dir: str | Path | None = None, init: BigGANGenerator | None = None,
-                  device: str = "cpu") -> tuple[RepConditionedGenerator, list[dict]]:
+                  device: str | torch.device = "auto") -> tuple[RepConditionedGenerator, list[dict]]:
     """Train on (image, representation of that image) pairs through :func:`hlwb.train.fit`.
 
     Args:
@@ -185,8 +185,12 @@ def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConf
         init: an unconditional BigGAN of the same size to start from (the rep projection is zero,
             so training starts from exactly its images).
         work_dir: ``train_state.pt`` and ``log.jsonl``; a killed run resumes bit-identically.
+        device: :func:`hlwb.devices.resolve`; G, D (initialised on the host under the seed), the
+            EMA copy and every step live there; batches, dropout and latents are host draws
+            copied there (the same on every device).
     Returns the EMA generator (standing statistics recomputed, eval mode) and the logged steps.
     """
+    device = devices.resolve(device)
     if not isinstance(pairs, IndexedBatches):
         images, reps = pairs
         images = images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
@@ -214,9 +218,9 @@ def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConf
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
 
     def step(i: int) -> dict[str, float]:
-        x_real, r = (t.to(device) for t in pairs.batch_at(i))
+        x_real, r = (devices.to_device(t, device) for t in pairs.batch_at(i))
         g = L.make_generator(L.row_seed(cfg.seed, i, L.EXTRA))
-        drop = (torch.rand(len(r), generator=g) < cfg.p_uncond).to(device)  # (B,) classifier-free dropout
+        drop = devices.to_device(torch.rand(len(r), generator=g) < cfg.p_uncond, device)  # (B,) classifier-free dropout
         r_d = r.masked_fill(drop[:, None], 0.0)  # D sees no representation where G sees the null vector
         z = G.sample_latents(2 * len(r), seed=L.row_seed(cfg.seed, i, L.RESAMPLE))
         z_d, z_g = [t[:len(r)] for t in z], [t[len(r):] for t in z]
@@ -254,8 +258,10 @@ def save_rep_generator(path: str | Path, gen: RepConditionedGenerator, meta: dic
     checkpoint.write_sidecar(path, meta)
 
 
-def load_rep_generator(path: str | Path, device: str = "cpu") -> RepConditionedGenerator:
-    """A generator written by :func:`save_rep_generator`, in eval mode, with ``.meta``."""
+def load_rep_generator(path: str | Path, device: str | torch.device = "auto") -> RepConditionedGenerator:
+    """A generator written by :func:`save_rep_generator`, in eval mode, with ``.meta``, on ``device``
+    (:func:`hlwb.devices.resolve`)."""
+    device = devices.resolve(device)
     state = checkpoint.load(path, kind="rep-generator", map_location=device)
     checkpoint.require(path, state, "config", "state_dict")
     gen = checkpoint.build_module(path, RepConditionedGenerator, state["config"], what="rep-generator")

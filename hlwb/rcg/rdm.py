@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import checkpoint
+from .. import checkpoint, devices
 from .. import latents as L
 from ..distributed import digest as tensor_digest
 from ..ranges import check_ranges
@@ -116,11 +116,15 @@ class RepresentationDiffusion(nn.Module):
 
     @torch.no_grad()
     def update_ema(self, decay: float) -> None:
-        """EMA with LitEma's warm-up: decay min(decay, (1 + n) / (10 + n)), n updates so far."""
-        n = int(self.ema_updates)
-        d = min(decay, (1 + n) / (10 + n))
+        """EMA with LitEma's warm-up: decay min(decay, (1 + n) / (10 + n)), n updates so far.
+
+        The decay is computed where the counter is, in float64 (as Python would), so a training
+        step never waits for the device to hand the counter to the host.
+        """
+        n = self.ema_updates.double()
+        w = 1.0 - ((1 + n) / (10 + n)).clamp(max=decay)  # 0-d float64: the EMA's step towards the net
         for pe, p in zip(self.ema.parameters(), self.net.parameters()):
-            pe.lerp_(p, 1.0 - d)
+            pe.lerp_(p, w.to(pe.dtype))
         self.ema_updates += 1
 
     @torch.no_grad()
@@ -146,7 +150,7 @@ class RepresentationDiffusion(nn.Module):
         return torch.cat(out) if out else noise
 
     def _ddim(self, x: Tensor, ts: list[int]) -> Tensor:
-        ab = self.alphas_cumprod
+        ab = self.alphas_cumprod.tolist()  # one copy to the host, not two per step
         for j, t in enumerate(ts):
             x0 = self.ema(x, torch.full((len(x),), t, dtype=torch.long, device=x.device))
             if j == len(ts) - 1:
@@ -202,13 +206,17 @@ RDM_RESUMABLE = ("steps", "sample_steps")
 
 
 def train_rdm(reps: Tensor | IndexedBatches, cfg: RDMConfig, work_dir: str | Path | None = None,
-              device: str = "cpu") -> tuple[RepresentationDiffusion, list[dict]]:
+              device: str | torch.device = "auto") -> tuple[RepresentationDiffusion, list[dict]]:
     """Train an RDM on representations ``reps (N, dim)`` (standardised here) through :func:`hlwb.train.fit`.
 
     ``reps`` may also be an :class:`IndexedBatches` of standardised representations.
     ``work_dir`` holds ``train_state.pt`` and ``log.jsonl``; a killed run called again with the
-    same arguments resumes bit-identically. Returns the model (eval mode) and the logged steps.
+    same arguments resumes bit-identically. ``device`` (:func:`hlwb.devices.resolve`): the model
+    (initialised on the host under the seed) and every step live there; the batch indices,
+    timesteps and noise are host draws copied there (the same on every device). Returns the model
+    (eval mode) and the logged steps.
     """
+    device = devices.resolve(device)
     batches = reps if isinstance(reps, IndexedBatches) else IndexedBatches(standardize(reps), batch=cfg.batch,
                                                                           seed=cfg.seed)
     if batches.tensors[0].shape[1] != cfg.dim:
@@ -223,10 +231,10 @@ def train_rdm(reps: Tensor | IndexedBatches, cfg: RDMConfig, work_dir: str | Pat
     opt = torch.optim.AdamW(rdm.net.parameters(), lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay)
 
     def step(i: int) -> dict[str, float]:
-        z0 = batches.batch_at(i)[0].to(device)  # (B, dim)
+        z0 = devices.to_device(batches.batch_at(i)[0], device)  # (B, dim)
         g = L.make_generator(L.row_seed(cfg.seed, i, L.EXTRA))
-        t = torch.randint(TIMESTEPS, (len(z0),), generator=g).to(device)
-        eps = torch.randn(z0.shape, generator=g).to(device)
+        t = devices.to_device(torch.randint(TIMESTEPS, (len(z0),), generator=g), device)
+        eps = devices.to_device(torch.randn(z0.shape, generator=g), device)
         rdm.train()
         loss = rdm.loss(z0, t, eps)
         check_finite("loss", loss, i)
@@ -251,8 +259,10 @@ def save_rdm(path: str | Path, rdm: RepresentationDiffusion, meta: dict | None =
     checkpoint.write_sidecar(path, meta)
 
 
-def load_rdm(path: str | Path, device: str = "cpu") -> RepresentationDiffusion:
-    """An RDM written by :func:`save_rdm`, in eval mode, with ``.meta``."""
+def load_rdm(path: str | Path, device: str | torch.device = "auto") -> RepresentationDiffusion:
+    """An RDM written by :func:`save_rdm`, in eval mode, with ``.meta``, on ``device``
+    (:func:`hlwb.devices.resolve`)."""
+    device = devices.resolve(device)
     state = checkpoint.load(path, kind="rdm", map_location=device)
     checkpoint.require(path, state, "config", "state_dict")
     rdm = checkpoint.build_module(path, RepresentationDiffusion, state["config"], what="rdm")

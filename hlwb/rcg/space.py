@@ -54,6 +54,7 @@ def representation_fd(a: Tensor, b: Tensor) -> float:
     are written in an orthonormal basis of the hyperplane first (FD is invariant to rotations,
     so the value is the same, without a singular matrix square root).
     """
+    a, b = a.detach().cpu(), b.detach().cpu()  # the Fréchet distance is a host (scipy) computation
     d = a.shape[1]
     basis = torch.linalg.qr(torch.cat([torch.ones(d, 1, dtype=torch.float64),
                                        torch.eye(d, dtype=torch.float64)], dim=1))[0][:, 1:]  # (d, d - 1)
