@@ -46,6 +46,7 @@ class HLGeneratorParams:
     n_anchors: int = 1000            # anchors for the per-chunk agreement table
     grid_anchors: int = 8            # rows of the hierarchy figure
     seed: int = 0                    # seed of every draw in the notebook
+    device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
@@ -62,6 +63,7 @@ class ExplorerParams:
     n_positives: int = 6             # positives in the strip
     sweep_sigmas: str = "0,0.25,0.5,1,1.5,2,3"  # sigma per column of the static sweep
     interactive: bool = True         # build the live widget (the static sweep is always drawn)
+    device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
@@ -91,6 +93,8 @@ class WalkersParams:
     early_stop: bool = False         # stop training at the reference rule (per-batch loss past early_stop_after)
     early_stop_after: int = 100000   # samples before the training stop can fire (mi_ml_gen: 100000)
     seed: int = 0                    # seed of every draw in the notebook
+    precision: str = "bf16"          # fp32, or bf16: the walker/critic training step under autocast (hlwb.amp); evaluation fp32
+    device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
@@ -113,6 +117,7 @@ class PerturbationParams:
     critic_width: int = 8            # width of each briefly trained critic
     critic_batch: int = 64           # anchors per critic batch (2B views per InfoNCE)
     seed: int = 0                    # seed of every draw in the notebook
+    device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
@@ -147,6 +152,7 @@ class PretrainParams:
     knn_test: int = 2000             # images scored by the kNN monitor
     knn_split: str = "val"           # monitor queries: val (train images 50k..60k; what the sweep selects on) or test
     seed: int = 0                    # seed of every draw in the notebook
+    device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
@@ -170,6 +176,7 @@ class TransferParams:
     eval_jobs: int = 2               # encoders scored side by side, one CPU thread each
     n_boot: int = 2000               # bootstrap draws of every interval (test images x seeds)
     seed: int = 0                    # seed of the target splits and probes
+    device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES

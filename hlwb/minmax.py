@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, devices, train
+from . import amp, checkpoint, devices, train
 from . import latents as L
 from .encoders import Critic
 from .generators import HLGenerator
@@ -64,9 +64,20 @@ class MinMaxConfig:
     early_stop: bool = False     # reference rule: stop once the per-batch critic loss, in the reference's
     early_stop_loss: float = 2.5  # scaled units (plain x tau / 0.07), exceeds this after early_stop_after
     early_stop_after: int = 100_000  # samples (mi_ml_gen: 100k samples, threshold 2.5 = 1.75 plain)
+    precision: str = "fp32"      # fp32, or bf16: the training step's generator and critic under autocast (hlwb.amp)
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        amp.check(self.precision)
+
+
+def config_meta(cfg: MinMaxConfig) -> dict:
+    """The config as stored with a walker run; ``precision`` only when not fp32 (so fp32 runs
+    are described, and resumed, as before the field existed)."""
+    d = dataclasses.asdict(cfg)
+    if cfg.precision == "fp32":
+        del d["precision"]
+    return d
 
 
 def is_tied(gen: HLGenerator, selected: list[int] | None) -> bool:
@@ -98,7 +109,11 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
     chunk mean ||z' - z|| (``delta_k``) and per-dimension std of z' - z (``shift_std_k``),
     the distance of z' to the prior's support and (with an oracle) the batch's agreement.
     ``device``: where ``gen`` (moved in place), the walker, the critic and every step live;
-    a step copies nothing back to the host but the logged scalars.
+    a step copies nothing back to the host but the logged scalars. ``cfg.precision="bf16"``
+    runs the step's generator passes and critic under bfloat16 autocast in channels-last layout
+    (the losses in fp32; measured 0.67 -> 0.25 s per step at one thread, batch 64); the logged
+    oracle agreement is taken on the float32-cast views. Snapshot evaluation and the Monte-Carlo
+    tables (:func:`evaluate_snapshots`, :func:`monte_carlo`) always run in fp32.
     """
     device = devices.resolve(device)
     gen.to(device)
@@ -109,6 +124,8 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
         torch.manual_seed(cfg.seed)
         walker = build_walker(gen, selected, cfg)
         critic = Critic(cfg.critic_width).to(gen.device)
+    amp.prepare(gen, cfg.precision)
+    amp.prepare(critic, cfg.precision)
     opt_w = torch.optim.Adam(walker.parameters(), lr=cfg.lr_walker, betas=(cfg.beta1, cfg.beta2))
     opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.lr_critic, betas=(cfg.beta1, cfg.beta2))
     log_b = math.log(2 * cfg.batch - 1)
@@ -119,20 +136,22 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
 
     def step(i: int) -> dict[str, float]:
         z = gen.sample_latents(cfg.batch, seed=cfg.seed * 1_000_003 + i)
-        with torch.no_grad():
-            x = gen(z)
-        zp = walker(z)
-        xp = gen(zp)  # one pass; its graph depends on the walker only, so the critic step below leaves it valid
-        # 1. critic: minimise InfoNCE on detached views
-        loss_c = nt_xent(critic(x), critic(xp.detach()), cfg.tau)
+        zp = walker(z)  # fp32: the latent shift is never rounded to bf16
+        with amp.autocast(cfg.precision, device):
+            with torch.no_grad():
+                x = gen(z).float()
+            xp = gen(zp).float()  # one pass; its graph depends on the walker only, so the critic step below leaves it valid
+            # 1. critic: minimise InfoNCE on detached views (nt_xent itself runs in fp32)
+            loss_c = nt_xent(critic(x), critic(xp.detach()), cfg.tau)
         check_finite("critic loss", loss_c, i)
         opt_c.zero_grad(set_to_none=True)
         loss_c.backward()
         opt_c.step()
         # 2. walker: maximise InfoNCE of the updated critic through the frozen generator
-        with torch.no_grad():
-            hx = critic(x)
-        loss_w = -nt_xent(hx, critic(xp), cfg.tau)
+        with amp.autocast(cfg.precision, device):
+            with torch.no_grad():
+                hx = critic(x)
+            loss_w = -nt_xent(hx, critic(xp), cfg.tau)
         check_finite("walker loss", loss_w, i)
         opt_w.zero_grad(set_to_none=True)
         loss_w.backward()
@@ -159,7 +178,7 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
 
     records = fit(step, modules={"walker": walker, "critic": critic}, optimizers={"w": opt_w, "c": opt_c},
                   steps=cfg.steps, ckpt_path=work / "train_state.pt" if work else None,
-                  ckpt_every=cfg.ckpt_every, meta={"config": dataclasses.asdict(cfg), "selected": selected},
+                  ckpt_every=cfg.ckpt_every, meta={"config": config_meta(cfg), "selected": selected},
                   desc=desc, log_path=work / "log.jsonl" if work else None, log_every=1, stop=stop,
                   seed=cfg.seed)
     return walker, critic, records

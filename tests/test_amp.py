@@ -123,3 +123,42 @@ def test_features_give_the_encoder_its_layout_back():
     assert all(p.is_contiguous(memory_format=torch.channels_last) for p in w)
     assert any(not p.is_contiguous() for p in w)
     assert after.dtype == torch.float32 and torch.allclose(before, after, atol=1e-5)
+
+
+def test_a_bf16_walker_trains_finite_resumes_exactly_and_keeps_fp32_shifts(tmp_path):
+    from hlwb import minmax
+    from hlwb.generators.biggan import BigGANGenerator
+
+    def gen():
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            g = BigGANGenerator(ch=4)
+            g.recompute_statistics(seed=0, n_batches=2, batch=32)
+            return g
+
+    cfg = minmax.MinMaxConfig(steps=4, batch=8, critic_width=4, walker_hidden=8, lr_walker=1e-2, ckpt_every=2,
+                              precision="bf16")
+    assert minmax.config_meta(cfg)["precision"] == "bf16"
+    assert "precision" not in minmax.config_meta(minmax.MinMaxConfig())  # fp32 runs described as before
+    w, c, rec = minmax.train_walker(gen(), [1], cfg, work_dir=tmp_path / "full", device="cpu")
+    assert len(rec) == 4 and all(math.isfinite(r["infonce"]) and math.isfinite(r["delta_1"]) for r in rec)
+    assert all(p.dtype == torch.float32 for p in (*w.parameters(), *c.parameters()))
+
+    class Killed(RuntimeError):
+        pass
+
+    g2 = gen()
+    real_sample = g2.sample_latents
+
+    def dies(n, seed=None, **kw):
+        if seed == 3:  # step 3 (seed = cfg.seed * 1_000_003 + i), after the checkpoint of step 2
+            raise Killed
+        return real_sample(n, seed=seed, **kw)
+
+    g2.sample_latents = dies
+    with pytest.raises(Killed):
+        minmax.train_walker(g2, [1], cfg, work_dir=tmp_path / "part", device="cpu")
+    w2, c2, _ = minmax.train_walker(gen(), [1], cfg, work_dir=tmp_path / "part", device="cpu")
+    for a, b in zip((*w.state_dict().values(), *c.state_dict().values()),
+                    (*w2.state_dict().values(), *c2.state_dict().values())):
+        assert torch.equal(a, b)
