@@ -177,3 +177,23 @@ def test_other_methods_store_no_gcrl_settings():
         PretrainConfig(method="gcrl", gcrl_alpha=0.0, gcrl_beta=0.0)
     with pytest.raises(ConfigError, match="gcrl_alpha"):
         PretrainConfig(method="gcrl", gcrl_alpha=-1.0)
+
+
+def test_a_gcrl_method_file_round_trips_with_its_head(tmp_path):
+    """The whole method (head included: OOD likelihoods and samples need it) reloads to the
+    same log-likelihoods; a damaged config is refused naming the file."""
+    from hlwb import checkpoint
+    from hlwb.pretrain import PretrainConfig, build_method
+    from hlwb.ssl.gcrl import load_gcrl, save_gcrl
+
+    m = build_method(PretrainConfig(method="gcrl", width=4, blocks="1,1", gcrl_alpha=1.0, gcrl_beta=0.5)).eval()
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    save_gcrl(tmp_path / "g.pt", m, meta={"arm": "real"})
+    back = load_gcrl(tmp_path / "g.pt", device="cpu")
+    assert back.meta == {"arm": "real"} and back.alpha == 1.0 and back.beta == 0.5
+    assert torch.equal(back.log_likelihood(x), m.log_likelihood(x))
+    state = checkpoint.load(tmp_path / "g.pt", kind="gcrl")
+    state["config"]["head_layers"] = 10**9
+    checkpoint.save(tmp_path / "bad.pt", state, kind="gcrl")
+    with pytest.raises(checkpoint.CheckpointError, match="bad.pt"):
+        load_gcrl(tmp_path / "bad.pt")

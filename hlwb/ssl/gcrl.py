@@ -107,3 +107,42 @@ class GCRL(nn.Module):
         trunk(context[i]) and addressable by (seed, first + i); cost in :mod:`hlwb.ssl.pixelcnn`."""
         q = self.head.sample(self.condition(context), (size, size), seed, first, temperature)
         return dequantize(q, self.bins)
+
+
+def build_gcrl(width: int, blocks: list[int], alpha: float = 1.0, beta: float = 1.0, bins: int = 16,
+               head_width: int = 32, head_layers: int = 4, proj_dim: int = 128, hidden: int = 512,
+               tau: float = 0.2) -> GCRL:
+    """A GCRL method (trunk, projector, head) from its flat config (:func:`save_gcrl`)."""
+    return GCRL(ResNetTrunk(width, tuple(blocks)), alpha=alpha, beta=beta, bins=bins, head_width=head_width,
+                head_layers=head_layers, proj_dim=proj_dim, hidden=hidden, tau=tau)
+
+
+def gcrl_config(method: GCRL) -> dict:
+    """The flat config :func:`build_gcrl` rebuilds ``method`` from."""
+    lin = [m for m in method.projector.modules() if isinstance(m, nn.Linear)]
+    return {"width": method.encoder.width, "blocks": list(method.encoder.blocks), "alpha": float(method.alpha),
+            "beta": float(method.beta), "bins": method.head.bins, "head_width": method.head.width,
+            "head_layers": method.head.n_layers, "proj_dim": lin[-1].out_features, "hidden": lin[0].out_features,
+            "tau": float(method.tau)}
+
+
+def save_gcrl(path, method: GCRL, meta: dict | None = None) -> None:
+    """Write the whole method (trunk, projector and generative head: what OOD scoring and
+    sampling need; ``encoder.pt`` keeps only the trunk) atomically, with the run's metadata."""
+    from .. import checkpoint
+
+    state = {k: v.detach().cpu() for k, v in method.state_dict().items()}
+    checkpoint.save(path, {"config": gcrl_config(method), "state_dict": state, "meta": meta or {}}, kind="gcrl")
+
+
+def load_gcrl(path, device: str | torch.device = "auto") -> GCRL:
+    """A method written by :func:`save_gcrl`, in eval mode on ``device``, with ``.meta``."""
+    from .. import checkpoint, devices
+
+    device = devices.resolve(device)
+    state = checkpoint.load(path, kind="gcrl", map_location="cpu")
+    checkpoint.require(path, state, "config", "state_dict")
+    method = checkpoint.build_module(path, build_gcrl, state["config"], what="gcrl")
+    checkpoint.load_weights(path, method, state["state_dict"])
+    method.meta = state.get("meta", {})
+    return method.to(device).eval()
