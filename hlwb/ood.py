@@ -189,3 +189,50 @@ def ood_sets(n: int = 1000, seed: int = 0, severity: int = 3) -> tuple[Tensor, d
     sets |= {f"shift/{c}{severity}": T.corrupt(x_in, c, severity, seed) for c in T.CORRUPTIONS}
     sets |= {"vflip": flip_vertical(x_in), "invert": invert(x_in)}
     return x_in, sets
+
+
+# ---- the OOD table ----
+
+LIKELIHOOD_SCORES = ("log_likelihood", "likelihood_ratio", "complexity")
+
+
+def ood_table(models: dict[str, nn.Module], background: nn.Module | None = None, n: int = 1000, seed: int = 0,
+              k: int = 5, n_bank: int = 10_000, device: str | torch.device = "auto") -> list[dict]:
+    """AUROC and FPR@95 of every score for every model on every OOD set of :func:`ood_sets`.
+
+    ``models``: name -> a GCRL method (:func:`hlwb.ssl.gcrl.load_gcrl`) or a plain trunk. The
+    likelihood scores (log-likelihood, the ratio against ``background``, complexity-corrected)
+    need a generative head (``alpha > 0``); every model gets the feature score :func:`knn_score`
+    (its trunk's features; the ``k``-th neighbour among ``n_bank`` seeded Fashion-MNIST *train*
+    images, never test). The likelihood of an image is conditioned on the trunk's feature of the
+    image itself (at scoring time there is one image). Rows: ``encoder, score, ood_set, auroc,
+    fpr95, n_in, n_out``; in-distribution is the positive class (module docstring).
+    """
+    from .evaluate import features
+
+    device = devices.resolve(device)
+    x_in, sets = ood_sets(n=n, seed=seed)
+    train = data.fashion_mnist("train")
+    bank_idx = torch.randperm(len(train.images), generator=make_generator(seed))[:n_bank]
+    bank_images = train.images[bank_idx]
+    rows = []
+
+    def add(name: str, score: str, s_in: Tensor, outs: dict[str, Tensor]) -> None:
+        for ood_name, s_out in outs.items():
+            rows.append({"encoder": name, "score": score, "ood_set": ood_name, "auroc": auroc(s_in, s_out),
+                         "fpr95": fpr_at_tpr(s_in, s_out), "n_in": len(s_in), "n_out": len(s_out)})
+
+    for name, model in models.items():
+        model.to(device).eval()
+        trunk = getattr(model, "encoder", model)
+        bank = features(trunk, bank_images)
+        add(name, f"knn_k{k}", knn_score(bank, features(trunk, x_in), k).cpu(),
+            {s: knn_score(bank, features(trunk, x), k).cpu() for s, x in sets.items()})
+        if getattr(model, "alpha", 0) > 0:
+            fns = {"log_likelihood": lambda x, m=model: log_likelihood(m, x, device=device),
+                   "complexity": lambda x, m=model: complexity_score(m, x, device=device)}
+            if background is not None:
+                fns["likelihood_ratio"] = lambda x, m=model: likelihood_ratio(m, background, x, device=device)
+            for score, fn in fns.items():
+                add(name, score, fn(x_in), {s: fn(x) for s, x in sets.items()})
+    return rows

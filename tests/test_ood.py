@@ -130,3 +130,23 @@ def test_ood_sets_are_images_in_range():
         assert x.ndim == 4 and x.shape[1:] == (1, 32, 32) and 0 < len(x) <= 20, name
         assert x.dtype == torch.float32 and x.min() >= -1 and x.max() <= 1, name
     assert torch.equal(sets["invert"], -x_in) and torch.equal(sets["vflip"], x_in.flip(2))
+
+
+def test_ood_table_scores_every_model_on_every_set():
+    """Likelihood scores only where there is a generative head; the feature score for every
+    model; one row per (model, score, set) with AUROC and FPR@95 in [0, 1]."""
+    from hlwb.encoders import ResNetTrunk
+    from hlwb.ood import ood_table
+    from hlwb.pretrain import PretrainConfig, build_method
+
+    gen_model = build_method(PretrainConfig(method="gcrl", width=4, blocks="1,1", gcrl_beta=0.0)).eval()
+    background = build_method(PretrainConfig(method="gcrl", width=4, blocks="1,1", gcrl_beta=0.0, seed=1)).eval()
+    rows = ood_table({"alpha_only": gen_model, "trunk": ResNetTrunk(4, (1, 1))}, background=background, n=40,
+                     n_bank=100, k=3, device="cpu")
+    sets = {r["ood_set"] for r in rows}
+    assert {"digits", "letters", "vflip", "invert"} <= sets and any(s.startswith("shift/") for s in sets)
+    by = {(r["encoder"], r["score"]) for r in rows}
+    assert by == {("alpha_only", "knn_k3"), ("alpha_only", "log_likelihood"), ("alpha_only", "complexity"),
+                  ("alpha_only", "likelihood_ratio"), ("trunk", "knn_k3")}
+    assert len(rows) == len(by) * len(sets)
+    assert all(0 <= r["auroc"] <= 1 and 0 <= r["fpr95"] <= 1 and r["n_in"] == 40 for r in rows)
