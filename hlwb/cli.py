@@ -72,11 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     _add_dataclass_args(p, GANConfig)
     p.add_argument("--out", required=True, help="generator checkpoint to write (.pt)")
     p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
 
     p = sub.add_parser("train-oracle", help="train the oracle classifier")
     _add_dataclass_args(p, OracleConfig)
     p.add_argument("--out", required=True, help="oracle checkpoint to write (.pt)")
     p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
 
     p = sub.add_parser("train-rdm", help="RCG: a diffusion model over an encoder's representations (resumable)")
     _add_dataclass_args(p, RDMConfig)
@@ -107,12 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("generator", help="shipped name or checkpoint path")
     p.add_argument("--n", type=int, default=10_000, help="samples (default 10000)")
     p.add_argument("--anchors", type=int, default=1000, help="anchors for the chunk table")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the result here")
 
     p = sub.add_parser("calibrate", help="score encoders against raw pixels and random trunks (full splits)")
     p.add_argument("encoders", nargs="+", help="encoder.pt files (from pretrain or notebook 05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the probe's held-out split and the random trunk")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--json", default=None, help="also write the table here")
 
     p = sub.add_parser("pipeline", help="run the notebooks headless through papermill")
@@ -150,11 +154,11 @@ def main(argv: list[str] | None = None) -> int:
                 ap.error(f"--family {args.family!r} unknown; valid: {', '.join(sorted(GENERATORS))}")
             from .generators.training import train_gan
 
-            train_gan(_from_args(GANConfig, args), args.out, args.work_dir)
+            train_gan(_from_args(GANConfig, args), args.out, args.work_dir, device=args.device)
         elif args.cmd == "train-oracle":
             from .oracle import train_oracle
 
-            train_oracle(_from_args(OracleConfig, args), args.out, args.work_dir)
+            train_oracle(_from_args(OracleConfig, args), args.out, args.work_dir, device=args.device)
         elif args.cmd == "train-rdm":
             from .rcg.commands import train_rdm_command
 
@@ -198,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "eval-generator":
             from .quality import evaluate_generator
 
-            res = evaluate_generator(args.generator, n=args.n, n_anchors=args.anchors, seed=args.seed)
+            res = evaluate_generator(args.generator, n=args.n, n_anchors=args.anchors, seed=args.seed,
+                                     device=args.device)
             print(json.dumps(res, indent=2))
             if args.json:
                 from .checkpoint import atomic_write_json
@@ -207,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "calibrate":
             from .calibration import calibrate_encoders
 
-            res = calibrate_encoders(args.encoders, seed=args.seed)
+            res = calibrate_encoders(args.encoders, seed=args.seed, device=args.device)
             print(json.dumps(res, indent=2))
             if args.json:
                 from .checkpoint import atomic_write_json

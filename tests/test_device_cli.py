@@ -32,3 +32,19 @@ def test_bench_views_takes_device_and_precision_only_for_views(capsys):
     assert "--precision is a setting of `bench views`" in capsys.readouterr().err
     assert main(["bench", "views", "--n", "1", "--device", "cuda"]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_every_training_and_evaluation_command_takes_device(tmp_path, capsys):
+    """An absent GPU is refused by each command, naming it, before anything is written."""
+    cmds = {"train-generator": ["--steps", "1", "--out", str(tmp_path / "g.pt")],
+            "train-oracle": ["--out", str(tmp_path / "o.pt")],
+            "eval-generator": ["biggan", "--n", "10", "--anchors", "2"],
+            "calibrate": [str(tmp_path / "missing.pt")],
+            "train-rdm": ["--encoder", str(tmp_path / "e.pt"), "--out", str(tmp_path / "r.pt")],
+            "train-rep-generator": ["--encoder", str(tmp_path / "e.pt"), "--out", str(tmp_path / "rg.pt")],
+            "pretrain": [*CLI_TINY, "--work-dir", str(tmp_path / "w")]}
+    for cmd, extra in cmds.items():
+        assert main([cmd, *extra, "--device", "cuda:0"]) == 2, cmd
+        err = capsys.readouterr().err
+        assert "device 'cuda:0' asked for, but this machine has no CUDA GPU" in err, (cmd, err)
+    assert list(tmp_path.iterdir()) == []

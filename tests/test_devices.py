@@ -109,19 +109,35 @@ def _all_on(device: str, *objs) -> None:
 
 
 class HostCopies(TorchFunctionMode):
-    """Records every call that hands a tensor's data to the host (not ``.item()`` of a scalar)."""
+    """Records every call that hands a tensor's data to the host (not ``.item()`` of a scalar);
+    ``own_code_only``: only calls made by hlwb's own code (the caller's frame is in ``hlwb/``)."""
 
     WATCHED = frozenset({"cpu", "numpy", "tolist", "__array__"})
 
-    def __init__(self):
+    def __init__(self, own_code_only: bool = False):
         super().__init__()
         self.calls: list[str] = []
+        self.own_code_only = own_code_only
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", "")
-        if name in self.WATCHED:
+        if name in self.WATCHED and (not self.own_code_only or _called_from_hlwb()):
             self.calls.append(name)
         return func(*args, **(kwargs or {}))
+
+
+def _called_from_hlwb() -> bool:
+    """The frame that called the torch function lies in the hlwb package (not kornia, not torch)."""
+    import sys
+    from pathlib import Path
+
+    import hlwb
+
+    pkg = str(Path(hlwb.__file__).parent)
+    f = sys._getframe(2)
+    while f is not None and "torch/" in f.f_code.co_filename.replace("\\", "/"):
+        f = f.f_back  # skip torch's own wrappers
+    return f is not None and f.f_code.co_filename.startswith(pkg)
 
 
 def _spy(monkeypatch, module, name: str, seen: list, keep=lambda r: r) -> None:
@@ -136,7 +152,7 @@ def _spy(monkeypatch, module, name: str, seen: list, keep=lambda r: r) -> None:
     monkeypatch.setattr(module, name, wrapper)
 
 
-def _watch_fit(monkeypatch, module) -> dict:
+def _watch_fit(monkeypatch, module, own_code_only: bool = False) -> dict:
     """Wrap ``module.fit``: keep the modules and optimisers it trains, and the host copies each step made."""
     seen: dict = {"modules": {}, "optimizers": {}, "host_copies": [], "steps": 0}
     real = module.fit
@@ -146,7 +162,7 @@ def _watch_fit(monkeypatch, module) -> dict:
         seen["optimizers"].update(optimizers)
 
         def watched(i):
-            with HostCopies() as h:
+            with HostCopies(own_code_only) as h:
                 logs = step(i)
             seen["host_copies"] += h.calls
             seen["steps"] += 1
@@ -429,3 +445,34 @@ def test_an_absent_gpu_is_refused_before_any_work(name, tmp_path, monkeypatch, n
     with pytest.raises(ValueError, match=r"device 'cuda' asked for, but this machine has no CUDA GPU"):
         call("cuda")
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("method", ["simclr", "moco", "gcrl"])
+@pytest.mark.parametrize("strategy", ["real", "hl_random"])
+def test_a_pretraining_step_makes_no_host_copies(monkeypatch, tmp_path, method, strategy):
+    """Views (generator decode, walker, kornia T_x) and the method's step stay on the device:
+    hlwb's code hands nothing but logged scalars to the host inside a step (bf16 and fp32
+    alike). kornia itself reads its sampled crop sizes and colour-op order with ``tolist``
+    (RandomResizedCrop, ColorJitter: a few integers per batch), which is kornia's, not counted."""
+    from hlwb import pretrain as P
+    from hlwb import views
+
+    seen = _watch_fit(monkeypatch, P, own_code_only=True)
+    src = views.make_source(strategy, 8, augment="fair", seed=0, device="cpu")
+    for precision in ("fp32", "bf16"):
+        cfg = P.PretrainConfig(method=method, steps=2, batch=8, width=4, blocks="1,1", warmup=1, knn_every=0,
+                               ckpt_every=2, precision=precision)
+        P.pretrain(src, cfg, tmp_path / precision, device="cpu")
+    assert seen["steps"] == 4 and seen["host_copies"] == [], seen["host_copies"]
+    _all_on("cpu", seen["modules"], seen["optimizers"])
+
+
+def test_the_host_copy_recorder_sees_hlwb_code_and_only_it():
+    from hlwb import targets
+
+    with HostCopies(own_code_only=True) as h:
+        targets.stratified_split(torch.tensor([0, 1, 0, 1]), 0.5, 0)  # hlwb: labels.unique().tolist()
+    assert "tolist" in h.calls
+    with HostCopies(own_code_only=True) as h:
+        torch.tensor([1, 2]).tolist()  # this test's own call, not hlwb's
+    assert h.calls == []
