@@ -11,6 +11,12 @@ image indices (all CPU generators). The generator's images, kornia's augmentatio
 (it uses the device's RNG) and every floating-point result after them differ at float rounding
 between a CPU and a GPU, and between GPU models; on one device and thread count a seeded run
 is reproducible (checked by the exact-resume tests).
+
+Host synchronisations left inside a training step: the loss's finiteness check before the
+optimiser step and the logged scalars (``.item()``), by design (nothing non-finite is ever
+applied or written); kornia's RandomResizedCrop and ColorJitter read a few sampled integers
+(crop sizes, colour-op order) with ``tolist``. No batch, feature or parameter is copied back
+(``tests/test_devices.py`` records every ``cpu``/``numpy``/``tolist`` call of hlwb's code in a step).
 """
 
 from __future__ import annotations
