@@ -12,6 +12,7 @@ os.environ.setdefault("HLWB_HEADLESS", "1")
 os.environ.setdefault("HLWB_PROGRESS", "0")
 os.environ.setdefault("HLWB_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "agg")
+os.environ.setdefault("HLWB_DEVICE", "cpu")  # device="auto" means the CPU in tests (and nbval's kernels): stored outputs hold on a GPU machine
 
 
 def pytest_sessionstart(session):

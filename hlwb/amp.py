@@ -10,10 +10,14 @@ cosine logits is never computed in 8 mantissa bits. Evaluation (the kNN monitor,
 transfer) always runs in float32, so encoders trained either way are scored identically.
 
 bfloat16 has float32's exponent range, so no loss scaling is needed; ``"fp16"`` would need a
-gradient scaler and is refused. Measured on this project's CPU (one thread, width-16 trunk,
-batch 128): a SimCLR step 1.36 -> 3.1 steps/s, the biggan decode 392 -> 1131 images/s
-(``python -m hlwb bench views --precision bf16``). A bf16 run is deterministic for a given
-device and thread count, but not bit-identical to its fp32 twin.
+gradient scaler and is refused. Measured on this project's CPU (Intel with AMX, one thread,
+width-16 trunk, batch 128; ``OMP_NUM_THREADS=1 python -m hlwb bench views --n 8 [--precision
+bf16]``, 2026-12-02): a real-data SimCLR step 1.36 -> 2.72 steps/s, a continuous-sampling step
+(decode in chunks of B) 0.84 -> 2.07 steps/s, the biggan decode alone 509 -> 2150 images/s.
+**Only on hardware with native bf16** (CPUs with AMX or AVX-512-BF16, recent GPUs): a CPU
+without it emulates bf16 and a step ran ~8x *slower* than fp32 (oneDNN limited to AVX2, measured
+in review) — :func:`resolve` with ``"auto"`` picks bf16 only where it is native. A bf16 run is
+deterministic for a given device and thread count, but not bit-identical to its fp32 twin.
 """
 
 from __future__ import annotations
@@ -24,6 +28,26 @@ import torch
 from torch import Tensor, nn
 
 PRECISIONS = ("fp32", "bf16")
+
+
+def native_bf16(device: str | torch.device = "cpu") -> bool:
+    """Whether ``device`` computes bf16 natively (a GPU that supports it; a CPU whose oneDNN
+    has bf16 instructions), so that bf16 autocast is a speed-up rather than an emulation."""
+    d = torch.device(device)
+    if d.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve(precision: str, device: str | torch.device = "cpu") -> str:
+    """``precision``, with ``"auto"`` made concrete for ``device``: bf16 where it is native
+    (:func:`native_bf16`), else fp32. What a run stores is the resolved value."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return check(precision)
 
 
 def check(precision: str) -> str:

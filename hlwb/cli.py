@@ -169,14 +169,15 @@ def main(argv: list[str] | None = None) -> int:
             print(train_rep_generator_command(args.encoder, args.out, _from_args(RepGANConfig, args), args.work_dir,
                                               init=args.init, device=args.device))
         elif args.cmd == "pretrain":
-            from . import devices, distributed
+            from . import amp, devices, distributed
             from .checkpoint import atomic_write_json
             from .encoders import save_encoder
             from .pretrain import config_dict, pretrain
             from .views import make_source
 
-            cfg = _from_args(PretrainConfig, args)
             dev = devices.resolve(args.device)  # under torchrun: "auto" is the rank's GPU (LOCAL_RANK)
+            args.precision = amp.resolve(args.precision, dev)  # "auto": bf16 where it is native, else fp32
+            cfg = _from_args(PretrainConfig, args)
             info = distributed.init_from_env(dev)  # torchrun: one process per rank; nccl on CUDA, gloo on CPU
             try:
                 if not info.is_main:  # rank 0 speaks for the run

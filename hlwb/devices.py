@@ -1,16 +1,18 @@
 """One ``device`` setting for every notebook, command and library function that computes.
 
 ``"auto"`` (the default): CUDA when available, else the CPU; under torchrun, the GPU of the
-process's ``LOCAL_RANK``. An explicit ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` is honoured, and a
+process's ``LOCAL_RANK``; the environment variable ``HLWB_DEVICE`` (cpu, cuda, cuda:N) overrides
+what "auto" picks (the test suite sets it to cpu, so its stored outputs hold on a GPU machine). An explicit ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` is honoured, and a
 device this machine does not have is refused, naming it and what is there.
 
 What is and is not bit-identical across devices: latent codes are drawn on the CPU from
 per-sample seeded generators (:func:`hlwb.latents.sample`) and then moved, so the *codes* of a
-seed are the same on every device; so are the walker's noise draws, fixed-set indices and real
-image indices (all CPU generators). The generator's images, kornia's augmentation draws on a GPU
-(it uses the device's RNG) and every floating-point result after them differ at float rounding
-between a CPU and a GPU, and between GPU models; on one device and thread count a seeded run
-is reproducible (checked by the exact-resume tests).
+seed are the same on every device; so are the walker's noise draws, fixed-set indices, real
+image indices and kornia's augmentation parameters (kornia samples them with the seeded CPU
+RNG: its modules are never moved). The generator's images and every floating-point result after
+them differ at float rounding between a CPU and a GPU, and between GPU models (on a GPU, "fp32"
+evaluation disables TF32, :func:`hlwb.evaluate.features`); on one device and thread count a
+seeded run is reproducible (checked by the exact-resume tests).
 
 Host synchronisations left inside a training step: the loss's finiteness check before the
 optimiser step and the logged scalars (``.item()``), by design (nothing non-finite is ever
@@ -41,8 +43,10 @@ def resolve(device: str | torch.device = "auto", local_rank: int | None = None) 
     if local_rank is None and "LOCAL_RANK" in os.environ:
         local_rank = int(os.environ["LOCAL_RANK"])
     name = device.strip().lower()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "auto":  # HLWB_DEVICE overrides what "auto" means (the test suite pins it to cpu)
+        name = os.environ.get("HLWB_DEVICE", "").strip().lower() or ("cuda" if torch.cuda.is_available() else "cpu")
+        if name == "auto":
+            raise ValueError("HLWB_DEVICE=auto would be circular; set it to cpu, cuda or cuda:N, or unset it")
     if name == "cpu":
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
@@ -85,3 +89,16 @@ def default_decode_chunk(device: torch.device | str, batch: int) -> int | None:
     """Images per generator call: the single pass of 2B on a GPU (None), ``batch`` on a CPU,
     where two passes of B were measured faster than one of 2B (:class:`hlwb.views.GeneratedViews`)."""
     return None if torch.device(device).type == "cuda" else batch
+
+
+class exact_fp32:
+    """A context in which CUDA convolutions and matrix products are true float32 (TF32 off; cuDNN
+    allows TF32 convolutions by default); the previous flags come back afterwards. A no-op on a CPU."""
+
+    def __enter__(self):
+        self.saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = self.saved

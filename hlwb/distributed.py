@@ -65,7 +65,8 @@ def init_from_env(device: str | torch.device | None = None) -> DistInfo:
     cuda = torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
     if not dist.is_initialized():
         if cuda:
-            torch.cuda.set_device(local)
+            index = torch.device(device).index if device is not None else None
+            torch.cuda.set_device(local if index is None else index)  # an explicit cuda:N is honoured
         dist.init_process_group("nccl" if cuda else "gloo")  # env:// rendezvous
         watch_launcher()
     return current()

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import targets as T
-from .devices import to_device
+from .devices import exact_fp32, to_device
 from .encoders import ResNetTrunk
 from .latents import make_generator
 from .metrics import effective_rank, uniformity
@@ -73,10 +73,11 @@ def features(encoder: nn.Module, images: Tensor, batch_size: int = 512) -> Tenso
     dev = param.device if param is not None else torch.device("cpu")
     out = []
     try:
-        for i in range(0, len(images), batch_size):
-            x = images[i:i + batch_size]
-            x = x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x
-            out.append(encoder(to_device(x, dev)).flatten(1).float())
+        with exact_fp32():  # on a GPU: no TF32 convolutions, so "fp32 evaluation" is float32
+            for i in range(0, len(images), batch_size):
+                x = images[i:i + batch_size]
+                x = x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x
+                out.append(encoder(to_device(x, dev)).flatten(1).float())
     finally:
         encoder.to(memory_format=layout)
         for m, mode in modes:

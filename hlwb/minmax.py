@@ -111,8 +111,10 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
     ``device``: where ``gen`` (moved in place), the walker, the critic and every step live;
     a step copies nothing back to the host but the logged scalars. ``cfg.precision="bf16"``
     runs the step's generator passes and critic under bfloat16 autocast in channels-last layout
-    (the losses in fp32; measured 0.67 -> 0.25 s per step at one thread, batch 64); the logged
-    oracle agreement is taken on the float32-cast views. Snapshot evaluation and the Monte-Carlo
+    (the losses in fp32; measured 0.67 -> 0.25 s per step at one thread, batch 64). The walker
+    itself runs in fp32, but the generator's first layers read z' in bf16 (relative rounding
+    ~4e-3: a shift much smaller than that moves the image by rounding noise, not by the shift);
+    the logged oracle agreement is taken on the float32-cast views. Snapshot evaluation and the Monte-Carlo
     tables (:func:`evaluate_snapshots`, :func:`monte_carlo`) always run in fp32.
     """
     device = devices.resolve(device)
@@ -136,7 +138,7 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
 
     def step(i: int) -> dict[str, float]:
         z = gen.sample_latents(cfg.batch, seed=cfg.seed * 1_000_003 + i)
-        zp = walker(z)  # fp32: the latent shift is never rounded to bf16
+        zp = walker(z)  # fp32 walker: its shift is exact, the generator's input layers then see z' in bf16
         with amp.autocast(cfg.precision, device):
             with torch.no_grad():
                 x = gen(z).float()

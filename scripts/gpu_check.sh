@@ -6,14 +6,16 @@
 #   2. the four core arms of the study (real, gaussian, hl_random paper rule, flat_matched) at
 #      seed 0 with the gpu profile's encoder (width 64, 2-2-2-2, batch 256, bf16), STEPS steps
 #      each, timed (the process whole: start-up, training, the final kNN); kNN monitor on the validation split (50k memory, 10k queries).
-# Outputs (at most 8 files) go to $OUT (default runs/gpu_check): bench_fp32.json, bench_bf16.json,
-# arms.json (per arm: wall_s, steps/s, final val kNN), env.txt. The GPU machine has torch but
+# Outputs (8 files, the device tool's limit) go to $OUT (default runs/gpu_check): env.txt,
+# bench_fp32.json, bench_bf16.json, arms.json (per arm: wall, exit status, final val kNN, config;
+# rewritten after every arm) and one <arm>.log per arm. The GPU machine has torch but
 # not kornia: carry its wheels in .whl (see /work/.library/device/README.md) and this script
 # installs them first when .whl exists. The dry run here:
 #   DEVICE=cpu STEPS=4 N=1 WIDTH=4 BLOCKS=1,1 BATCH=16 KNN_TRAIN=500 KNN_TEST=200 PY=.venv/bin/python bash scripts/gpu_check.sh
 set -euo pipefail
 DEVICE=${DEVICE:-cuda}
-STEPS=${STEPS:-2000}
+STEPS=${STEPS:-1000}
+ARM_TIMEOUT=${ARM_TIMEOUT:-110}  # seconds per arm: four arms and the benches fit one 600 s call
 N=${N:-20}
 WIDTH=${WIDTH:-64}; BLOCKS=${BLOCKS:-2,2,2,2}; BATCH=${BATCH:-256}; KNN_TRAIN=${KNN_TRAIN:-50000}; KNN_TEST=${KNN_TEST:-10000}
 OUT=${OUT:-runs/gpu_check}
@@ -30,15 +32,7 @@ for prec in fp32 bf16; do
   $PY -m hlwb bench views --n "$N" --precision "$prec" --device "$DEVICE" --json "$OUT/bench_$prec.json" > /dev/null
 done
 WORK=$(mktemp -d)
-for arm in real gaussian hl_random flat_matched; do
-  t0=$(date +%s.%N)
-  $PY -m hlwb pretrain --device "$DEVICE" --precision bf16 --strategy "$arm" --augment fair --seed 0 \
-      --steps "$STEPS" --batch "$BATCH" --width "$WIDTH" --blocks "$BLOCKS" --warmup $((STEPS / 20)) \
-      --knn-every "$STEPS" --knn-train "$KNN_TRAIN" --knn-test "$KNN_TEST" --knn-k 200 --ckpt-every "$STEPS" \
-      --work-dir "$WORK/$arm" > "$WORK/$arm.log" 2>&1 || { tail -20 "$WORK/$arm.log"; exit 1; }
-  t1=$(date +%s.%N)
-  echo "$arm $t0 $t1" >> "$WORK/times.txt"
-done
+summarise() {  # arms.json rewritten after every arm: a later timeout keeps what finished
 $PY - "$WORK" "$STEPS" "$OUT/arms.json" <<'PY'
 import json, sys
 from pathlib import Path
@@ -46,12 +40,25 @@ work, steps, out = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 rows = {}
 for line in (work / "times.txt").read_text().split("\n"):
     if line:
-        arm, t0, t1 = line.split()
-        log = [json.loads(r) for r in (work / arm / "log.jsonl").read_text().splitlines()]
-        knn = [r["knn_top1"] for r in log if "knn_top1" in r]
-        wall = float(t1) - float(t0)
-        rows[arm] = {"wall_s_incl_startup_and_knn": wall, "steps": steps, "val_knn_top1": knn[-1],
-                     "config": json.loads((work / arm / "config.json").read_text())}
+        arm, t0, t1, rc = line.split()
+        r = {"wall_s_incl_startup_and_knn": float(t1) - float(t0), "steps": steps, "exit": int(rc)}
+        if rc == "0":
+            log = [json.loads(x) for x in (work / arm / "log.jsonl").read_text().splitlines()]
+            r |= {"val_knn_top1": [x["knn_top1"] for x in log if "knn_top1" in x][-1],
+                  "config": json.loads((work / arm / "config.json").read_text())}
+        rows[arm] = r
 Path(out).write_text(json.dumps(rows, indent=2))
 print(json.dumps({a: {k: v for k, v in r.items() if k != "config"} for a, r in rows.items()}, indent=2))
 PY
+}
+for arm in real gaussian hl_random flat_matched; do
+  t0=$(date +%s.%N)
+  rc=0
+  timeout "$ARM_TIMEOUT" $PY -m hlwb pretrain --device "$DEVICE" --precision bf16 --strategy "$arm" --augment fair \
+      --seed 0 --steps "$STEPS" --batch "$BATCH" --width "$WIDTH" --blocks "$BLOCKS" --warmup $((STEPS / 20)) \
+      --knn-every "$STEPS" --knn-train "$KNN_TRAIN" --knn-test "$KNN_TEST" --knn-k 200 --ckpt-every "$STEPS" \
+      --work-dir "$WORK/$arm" > "$OUT/$arm.log" 2>&1 || rc=$?
+  t1=$(date +%s.%N)
+  echo "$arm $t0 $t1 $rc" >> "$WORK/times.txt"
+  summarise
+done

@@ -162,3 +162,23 @@ def test_a_bf16_walker_trains_finite_resumes_exactly_and_keeps_fp32_shifts(tmp_p
     for a, b in zip((*w.state_dict().values(), *c.state_dict().values()),
                     (*w2.state_dict().values(), *c2.state_dict().values())):
         assert torch.equal(a, b)
+
+
+def test_auto_precision_is_bf16_only_where_it_is_native(monkeypatch):
+    monkeypatch.setattr(amp, "native_bf16", lambda device="cpu": False)
+    assert amp.resolve("auto") == "fp32"
+    monkeypatch.setattr(amp, "native_bf16", lambda device="cpu": True)
+    assert amp.resolve("auto") == "bf16" and amp.resolve("fp32") == "fp32"
+    with pytest.raises(ValueError, match="unknown precision"):
+        amp.resolve("half")
+
+
+def test_swav_scores_stay_fp32_under_autocast():
+    from hlwb.ssl.swav import _scores
+
+    g = torch.Generator().manual_seed(0)
+    z1, z2, c = (torch.nn.functional.normalize(torch.randn(8, 16, generator=g), dim=1) for _ in range(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        s1, s2 = _scores(z1.bfloat16(), z2, c)
+    assert s1.dtype == s2.dtype == torch.float32
+    assert torch.equal(s2, z2 @ c.t()) or torch.allclose(s2, z2 @ c.t(), atol=1e-6)

@@ -68,7 +68,14 @@ def test_resolve_with_two_gpus_picks_the_rank_and_refuses_a_third(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("HLWB_DEVICE")  # the suite pins "auto" to the CPU (conftest.py)
     assert devices.resolve("auto") == devices.resolve("cuda") == torch.device("cuda", 0)  # no CUDA tensor made
+    monkeypatch.setenv("HLWB_DEVICE", "cpu")
+    assert devices.resolve("auto") == torch.device("cpu") and devices.resolve("cuda:1") == torch.device("cuda", 1)
+    monkeypatch.setenv("HLWB_DEVICE", "auto")
+    with pytest.raises(ValueError, match="HLWB_DEVICE=auto would be circular"):
+        devices.resolve("auto")
+    monkeypatch.delenv("HLWB_DEVICE")
     with pytest.raises(ValueError, match=r"'cuda:3' \(GPU 3\).*2 GPU\(s\): cuda:0\.\.cuda:1"):
         devices.resolve("cuda:3")
     with pytest.raises(ValueError, match="integer N"):

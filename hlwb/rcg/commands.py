@@ -69,7 +69,7 @@ def train_rep_generator_command(encoder: str | Path, out: str | Path, cfg, work_
     if reps.shape[1] != cfg.rep_dim:
         raise ValueError(f"the encoder's representations have width {reps.shape[1]}, but --rep-dim is "
                          f"{cfg.rep_dim}: pass --rep-dim {reps.shape[1]}")
-    base = generators.load(init) if init else None
+    base = generators.load(init, device=dev) if init else None
     out = Path(out)
     gen, _ = train_rep_gan((images, reps), cfg, work_dir or out.with_suffix(".work"), init=base, device=dev)
     save_rep_generator(out, gen, meta={**gen.run_meta, "source": source, "config": dataclasses.asdict(cfg),

@@ -40,9 +40,17 @@ class SwAV(nn.Module):
         c = self.prototypes.weight
         if self.steps < self.freeze_steps:  # prototypes frozen for the first iterations (SwAV)
             c = c.detach()
-        loss = swav_loss(F.linear(z1, c), F.linear(z2, c), self.tau, self.eps, self.iters)
+        loss = swav_loss(*_scores(z1, z2, c), self.tau, self.eps, self.iters)
         return loss, {"loss": loss.item(), "z_std": _std(z1)}
 
     def after_step(self, progress: float) -> None:
         self.steps += 1
         self._normalize_prototypes()
+
+
+def _scores(z1: Tensor, z2: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """Prototype scores z C^T of both views in fp32 outside autocast: Sinkhorn divides them by
+    eps = 0.05, so bf16 rounding (~4e-3) would be an error of ~0.08 in its exponents."""
+    with torch.autocast(z1.device.type, enabled=False):
+        c = c.float()
+        return F.linear(z1.float(), c), F.linear(z2.float(), c)
