@@ -67,9 +67,21 @@ def autocast(precision: str, device: str | torch.device = "cpu"):
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
+_WARNED: set[str] = set()
+
+
 def prepare(module: nn.Module, precision: str) -> nn.Module:
-    """``module`` in the memory layout of ``precision`` (channels-last for bf16), in place."""
+    """``module`` in the memory layout of ``precision`` (channels-last for bf16), in place; bf16
+    on a device without native bf16 is warned about once (it is emulated, several times slower)."""
     if check(precision) != "fp32":
+        dev = next((t.device for t in module.parameters()), torch.device("cpu"))
+        if dev.type not in _WARNED and not native_bf16(dev):
+            _WARNED.add(dev.type)
+            import warnings
+
+            warnings.warn(f"precision 'bf16' on {dev.type}, which has no native bf16: it is emulated and "
+                          "runs several times slower than fp32 (measured ~8x on a CPU without AMX / "
+                          "AVX-512-BF16); use precision='fp32', or 'auto' (bf16 only where native)", stacklevel=2)
         module.to(memory_format=torch.channels_last)
     return module
 

@@ -182,3 +182,10 @@ def test_swav_scores_stay_fp32_under_autocast():
         s1, s2 = _scores(z1.bfloat16(), z2, c)
     assert s1.dtype == s2.dtype == torch.float32
     assert torch.equal(s2, z2 @ c.t()) or torch.allclose(s2, z2 @ c.t(), atol=1e-6)
+
+
+def test_bf16_on_hardware_without_it_is_warned_about(monkeypatch):
+    monkeypatch.setattr(amp, "native_bf16", lambda device="cpu": False)
+    monkeypatch.setattr(amp, "_WARNED", set())
+    with pytest.warns(UserWarning, match="no native bf16: it is emulated"):
+        amp.prepare(torch.nn.Conv2d(1, 2, 3), "bf16")
