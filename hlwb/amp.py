@@ -60,6 +60,12 @@ def check(precision: str) -> str:
     return precision
 
 
+def stored(config: dict) -> dict:
+    """A config dict as a run stores it: ``precision`` only when not fp32, so fp32 runs (and
+    their checkpoints) are described, and resumed, as before the field existed."""
+    return {k: v for k, v in config.items() if not (k == "precision" and v == "fp32")}
+
+
 def autocast(precision: str, device: str | torch.device = "cpu"):
     """The autocast context of ``precision`` on ``device`` (a no-op context for fp32)."""
     if check(precision) == "fp32":

@@ -31,6 +31,18 @@ def _add_dataclass_args(p: argparse.ArgumentParser, cls) -> None:
         p.add_argument(flag, type=typ, default=f.default, help=f"(default: {f.default})")
 
 
+def _device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU; under torchrun the "
+                   "rank's GPU: nccl), cpu (gloo), cuda or cuda:N")
+
+
+def _training_args(p: argparse.ArgumentParser, out_help: str) -> None:
+    """--out, --work-dir and --device of a command that trains and writes one model file."""
+    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
+    _device_arg(p)
+
+
 def _bool(s: str) -> bool:
     if s.lower() in ("1", "true", "yes"):
         return True
@@ -70,30 +82,22 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train-generator", help="train an HL generator")
     _add_dataclass_args(p, GANConfig)
-    p.add_argument("--out", required=True, help="generator checkpoint to write (.pt)")
-    p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
+    _training_args(p, "generator checkpoint to write (.pt)")
 
     p = sub.add_parser("train-oracle", help="train the oracle classifier")
     _add_dataclass_args(p, OracleConfig)
-    p.add_argument("--out", required=True, help="oracle checkpoint to write (.pt)")
-    p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
+    _training_args(p, "oracle checkpoint to write (.pt)")
 
     p = sub.add_parser("train-rdm", help="RCG: a diffusion model over an encoder's representations (resumable)")
     _add_dataclass_args(p, RDMConfig)
     p.add_argument("--encoder", required=True, help="encoder.pt whose Fashion-MNIST train representations it models")
-    p.add_argument("--out", required=True, help="RDM file to write (.pt)")
-    p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    _training_args(p, "RDM file to write (.pt)")
 
     p = sub.add_parser("train-rep-generator", help="RCG: a representation-conditioned HL generator (resumable)")
     _add_dataclass_args(p, RepGANConfig)
     p.add_argument("--encoder", required=True, help="encoder.pt whose representations condition the generator")
-    p.add_argument("--out", required=True, help="generator file to write (.pt)")
     p.add_argument("--init", default="", help="an unconditional generator of the same size to start from (e.g. biggan)")
-    p.add_argument("--work-dir", default=None, help="resumable training state (default: OUT.work)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    _training_args(p, "generator file to write (.pt)")
 
     p = sub.add_parser("pretrain", help="one contrastive pretraining run (resumable)")
     _add_dataclass_args(p, PretrainConfig)
@@ -101,22 +105,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--augment", default="paper", help="paper or fair")
     p.add_argument("--generator", default="biggan", help="shipped name or checkpoint path")
     p.add_argument("--sampling", default="continuous", help="continuous or fixed")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available; under torchrun the rank's GPU, "
-                   "nccl), cpu (gloo), cuda or cuda:N")
+    _device_arg(p)
     p.add_argument("--work-dir", required=True, help="checkpoint, log and encoder go here")
 
     p = sub.add_parser("eval-generator", help="quality of a generator, measured with the oracle")
     p.add_argument("generator", help="shipped name or checkpoint path")
     p.add_argument("--n", type=int, default=10_000, help="samples (default 10000)")
     p.add_argument("--anchors", type=int, default=1000, help="anchors for the chunk table")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
+    _device_arg(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the result here")
 
     p = sub.add_parser("calibrate", help="score encoders against raw pixels and random trunks (full splits)")
     p.add_argument("encoders", nargs="+", help="encoder.pt files (from pretrain or notebook 05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the probe's held-out split and the random trunk")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
+    _device_arg(p)
     p.add_argument("--json", default=None, help="also write the table here")
 
     p = sub.add_parser("pipeline", help="run the notebooks headless through papermill")
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="explorer: slider change -> image latency; views: real vs generated view pairs/s and step cost")
     p.add_argument("--n", type=int, default=50, help="repetitions")
     p.add_argument("--precision", default="fp32", help="views only: fp32 or bf16 (hlwb.amp)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    _device_arg(p)
     p.add_argument("--json", default=None, help="also write the result here")
 
     p = sub.add_parser("publish-notebooks", aliases=["publish"],

@@ -72,12 +72,8 @@ class MinMaxConfig:
 
 
 def config_meta(cfg: MinMaxConfig) -> dict:
-    """The config as stored with a walker run; ``precision`` only when not fp32 (so fp32 runs
-    are described, and resumed, as before the field existed)."""
-    d = dataclasses.asdict(cfg)
-    if cfg.precision == "fp32":
-        del d["precision"]
-    return d
+    """The config as stored with a walker run (:func:`hlwb.amp.stored`)."""
+    return amp.stored(dataclasses.asdict(cfg))
 
 
 def is_tied(gen: HLGenerator, selected: list[int] | None) -> bool:

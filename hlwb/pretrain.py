@@ -71,9 +71,7 @@ def config_dict(cfg: PretrainConfig) -> dict:
     """The config as stored with a run; the ``gcrl_*`` fields only for GCRL and ``precision``
     only when not fp32, so the other runs (and checkpoints) are described as before those
     fields existed."""
-    d = dataclasses.asdict(cfg)
-    if cfg.precision == "fp32":
-        del d["precision"]
+    d = amp.stored(dataclasses.asdict(cfg))
     return d if cfg.method == "gcrl" else {k: v for k, v in d.items() if not k.startswith("gcrl_")}
 
 

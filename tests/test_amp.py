@@ -66,31 +66,16 @@ def test_every_method_trains_finite_in_bf16_close_to_fp32(method):
     assert all(p.dtype == torch.float32 for p in b.parameters())  # master weights stay fp32
 
 
-def test_bf16_is_part_of_the_run_and_resumes_exactly(tmp_path):
+def test_bf16_is_part_of_the_run(tmp_path):
+    """(Its exact resume: tests/test_pretrain.py::test_pretrain_runs_monitors_and_resumes_identically.)"""
+    from hlwb.checkpoint import CheckpointError
+
     cfg = PretrainConfig(method="simclr", precision="bf16", **TINY)
     assert config_dict(cfg)["precision"] == "bf16"
     assert "precision" not in config_dict(PretrainConfig(**TINY))  # fp32 runs: described as before
-    full, rec = pretrain(_source(), cfg, tmp_path / "full")
+    _, rec = pretrain(_source(), cfg, tmp_path / "full")
     assert all(math.isfinite(r["loss"]) for r in rec)
-
-    class Killed(RuntimeError):
-        pass
-
-    class Dies(views.RealViews):
-        def batch_at(self, step):
-            if step == 3:
-                raise Killed
-            return super().batch_at(step)
-
-    src = _source()
-    with pytest.raises(Killed):
-        pretrain(Dies(src.images, batch=16, preset="simclr", seed=0), cfg, tmp_path / "part")
-    resumed, _ = pretrain(_source(), cfg, tmp_path / "part")
-    for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), n
     # an fp32 config never resumes a bf16 checkpoint (nor the reverse): the key is named
-    from hlwb.checkpoint import CheckpointError
-
     with pytest.raises(CheckpointError, match="1 setting\\(s\\) differ — config.precision: checkpoint 'bf16'"):
         pretrain(_source(), PretrainConfig(method="simclr", **TINY), tmp_path / "full")
 

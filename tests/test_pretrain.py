@@ -30,9 +30,9 @@ def _source():
     return views.RealViews(imgs, batch=16, preset="simclr", seed=0)
 
 
-@pytest.mark.parametrize("method", ["simclr", "byol"])
-def test_pretrain_runs_monitors_and_resumes_identically(method, tmp_path):
-    cfg = PretrainConfig(method=method, **TINY)
+@pytest.mark.parametrize("method,precision", [("simclr", "fp32"), ("byol", "fp32"), ("simclr", "bf16")])
+def test_pretrain_runs_monitors_and_resumes_identically(method, precision, tmp_path):
+    cfg = PretrainConfig(method=method, precision=precision, **TINY)
     full, rec = pretrain(_source(), cfg, tmp_path / "full")
     assert all(math.isfinite(r["loss"]) for r in rec)
     assert 0.0 <= rec[-1]["knn_top1"] <= 1.0
