@@ -93,7 +93,7 @@ class WalkersParams:
     early_stop: bool = False         # stop training at the reference rule (per-batch loss past early_stop_after)
     early_stop_after: int = 100000   # samples before the training stop can fire (mi_ml_gen: 100000)
     seed: int = 0                    # seed of every draw in the notebook
-    precision: str = "bf16"          # fp32, or bf16: the walker/critic training step under autocast (hlwb.amp); evaluation fp32
+    precision: str = "auto"          # auto (bf16 where native: CPUs with AMX, CUDA GPUs; else fp32), fp32 or bf16: the walker/critic step (hlwb.amp); evaluation fp32
     device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
 
     def __post_init__(self) -> None:
@@ -142,7 +142,7 @@ class PretrainParams:
     steps: int = 500                 # optimiser steps (laptop: calibrated, figures/calibration_laptop.json)
     batch: int = 128                 # pairs per step
     decode_chunk: int = 128          # images per generator call (0: anchor and positive in one pass of 2B)
-    precision: str = "bf16"          # fp32, or bf16: encoder step and generator decode under autocast (hlwb.amp)
+    precision: str = "auto"          # auto (bf16 where native: CPUs with AMX, CUDA GPUs; else fp32), fp32 or bf16: encoder step and decode (hlwb.amp)
     width: int = 16                  # trunk width (ResNet-18: 64)
     blocks: str = "1,1,1,1"          # basic blocks per stage (ResNet-18: 2,2,2,2)
     base_lr: float = 0.0             # learning rate base_lr x batch / 256 (0: the method's default)
