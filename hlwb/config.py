@@ -130,7 +130,7 @@ class PretrainParams:
     run_dir: str = "runs/laptop/05_contrastive_pretraining/simclr-hl_random_paper-s0"  # outputs (from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     arm: str = "hl_random_paper"     # the study arm this run belongs to (hlwb.study; a label for tables)
-    method: str = "simclr"           # simclr, simsiam, moco, byol or swav
+    method: str = "simclr"           # simclr, simsiam, moco, byol, swav or gcrl
     strategy: str = "hl_random"      # real, synth, gaussian, learned_all, hl_random, hl_learned or flat_matched
     generator: str = "biggan"        # shipped name or checkpoint path (generated strategies)
     sampling: str = "continuous"     # continuous (fresh latents every step) or fixed (an offline set)
@@ -151,6 +151,8 @@ class PretrainParams:
     knn_train: int = 5000            # Fashion-MNIST train images in the kNN memory
     knn_test: int = 2000             # images scored by the kNN monitor
     knn_split: str = "val"           # monitor queries: val (train images 50k..60k; what the sweep selects on) or test
+    gcrl_alpha: float = 1.0          # gcrl only: weight of the generative loss (nats per pixel)
+    gcrl_beta: float = 1.0           # gcrl only: weight of the contrastive loss (NT-Xent); 0: generative only
     seed: int = 0                    # seed of every draw in the notebook
     device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
 
@@ -182,9 +184,35 @@ class TransferParams:
         check_ranges(self)  # hlwb.ranges.RANGES
 
 
+@dataclass(frozen=True)
+class OodParams:
+    """Notebook 08_ood."""
+
+    run_dir: str = "runs/laptop/08_ood"  # outputs (relative paths: from the repository root)
+    figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    pretrain_dir: str = "runs/laptop/05_contrastive_pretraining"  # the sweep that trained the encoders
+    transfer_dir: str = "runs/laptop/06_transfer"  # notebook 06's output (linear / kNN of the same encoders)
+    study_profile: str = "laptop"    # the study plan (hlwb.study.PLANS) the sweep ran
+    arm: str = "real"                # the views the three encoders were trained on (real, or an HL arm of the plan's gcrl runs)
+    run_seed: int = 0                # which pretraining seed of each encoder is scored
+    n_ood: int = 1000                # images of the in-distribution set and of each OOD set
+    knn_k: int = 5                   # the feature score's neighbour (k-th nearest train feature)
+    n_bank: int = 10000              # Fashion-MNIST train images of the feature bank
+    bg_rate: float = 0.2             # the background model's pixel mutation rate (Ren et al.: 0.1-0.3)
+    bg_steps: int = 0                # background model steps (0: the foreground runs' steps)
+    bits_test: int = 2000            # Fashion-MNIST test images of the bits/dim table
+    n_samples: int = 64              # samples of the generative head (grid and FD_oracle, at matched n)
+    seed: int = 0                    # seed of every draw in the notebook
+    device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
+
+
 NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams, "02_latent_explorer": ExplorerParams,
                               "03_walkers": WalkersParams, "04_chunk_perturbations": PerturbationParams,
-                              "05_contrastive_pretraining": PretrainParams, "06_transfer": TransferParams}
+                              "05_contrastive_pretraining": PretrainParams, "06_transfer": TransferParams,
+                              "08_ood": OodParams}
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
@@ -206,9 +234,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                         "references": "pixels,random", "study_profile": "smoke", "study_target": "digits",
                         "calibration_file": "",
                         "eval_jobs": 1, "n_boot": 200},
+        "08_ood": {"run_dir": "runs/smoke/08_ood", "pretrain_dir": "runs/smoke/05_contrastive_pretraining",
+                   "transfer_dir": "runs/smoke/06_transfer", "study_profile": "smoke", "n_ood": 40, "knn_k": 3,
+                   "n_bank": 200, "bg_steps": 4, "bits_test": 50, "n_samples": 8},
     },
     "laptop": {"01_hl_generator": {}, "02_latent_explorer": {}, "03_walkers": {}, "04_chunk_perturbations": {},
-               "05_contrastive_pretraining": {}, "06_transfer": {}},
+               "05_contrastive_pretraining": {}, "06_transfer": {}, "08_ood": {}},
     "gpu": {
         "01_hl_generator": {"run_dir": "runs/gpu/01_hl_generator", "train_steps": 20000, "n_samples": 50000,
                             "n_anchors": 10000},
@@ -225,6 +256,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                        "warmup": 1000, "knn_every": 1000, "knn_train": 50000, "knn_test": 10000},
         "06_transfer": {"run_dir": "runs/gpu/06_transfer", "pretrain_dir": "runs/gpu/05_contrastive_pretraining",
                         "study_profile": "gpu", "calibration_file": ""},
+        "08_ood": {"run_dir": "runs/gpu/08_ood", "pretrain_dir": "runs/gpu/05_contrastive_pretraining",
+                   "transfer_dir": "runs/gpu/06_transfer", "study_profile": "gpu", "n_ood": 10000, "n_bank": 50000,
+                   "bits_test": 10000, "n_samples": 1000},
     },
 }
 

@@ -205,8 +205,10 @@ def ood_table(models: dict[str, nn.Module], background: nn.Module | None = None,
     need a generative head (``alpha > 0``); every model gets the feature score :func:`knn_score`
     (its trunk's features; the ``k``-th neighbour among ``n_bank`` seeded Fashion-MNIST *train*
     images, never test). The likelihood of an image is conditioned on the trunk's feature of the
-    image itself (at scoring time there is one image). Rows: ``encoder, score, ood_set, auroc,
-    fpr95, n_in, n_out``; in-distribution is the positive class (module docstring).
+    image itself (at scoring time there is one image). Each likelihood is computed once per
+    (model, set) and shared by the three scores (the background's once per set, shared by the
+    models). Rows: ``encoder, score, ood_set, auroc, fpr95, n_in, n_out``; in-distribution is the
+    positive class (module docstring).
     """
     from .evaluate import features
 
@@ -222,17 +224,25 @@ def ood_table(models: dict[str, nn.Module], background: nn.Module | None = None,
             rows.append({"encoder": name, "score": score, "ood_set": ood_name, "auroc": auroc(s_in, s_out),
                          "fpr95": fpr_at_tpr(s_in, s_out), "n_in": len(s_in), "n_out": len(s_out)})
 
+    sets_all = {"in": x_in, **sets}  # each likelihood is computed once per (model, set) and reused
+    bg_ll = ({s: log_likelihood(background, x, device=device) for s, x in sets_all.items()}
+             if background is not None and any(getattr(m, "alpha", 0) > 0 for m in models.values()) else None)
+    png_bits: dict[int, dict[str, Tensor]] = {}  # L(x) per set, per quantisation (bins) of the models
     for name, model in models.items():
         model.to(device).eval()
         trunk = getattr(model, "encoder", model)
         bank = features(trunk, bank_images)
-        add(name, f"knn_k{k}", knn_score(bank, features(trunk, x_in), k).cpu(),
-            {s: knn_score(bank, features(trunk, x), k).cpu() for s, x in sets.items()})
+        knn = {s: knn_score(bank, features(trunk, x), k).cpu() for s, x in sets_all.items()}
+        add(name, f"knn_k{k}", knn["in"], {s: v for s, v in knn.items() if s != "in"})
         if getattr(model, "alpha", 0) > 0:
-            fns = {"log_likelihood": lambda x, m=model: log_likelihood(m, x, device=device),
-                   "complexity": lambda x, m=model: complexity_score(m, x, device=device)}
-            if background is not None:
-                fns["likelihood_ratio"] = lambda x, m=model: likelihood_ratio(m, background, x, device=device)
-            for score, fn in fns.items():
-                add(name, score, fn(x_in), {s: fn(x) for s, x in sets.items()})
+            ll = {s: log_likelihood(model, x, device=device) for s, x in sets_all.items()}
+            if model.bins not in png_bits:
+                png_bits[model.bins] = {s: compressed_bits(x, model.bins) for s, x in sets_all.items()}
+            bits = png_bits[model.bins]
+            scores = {"log_likelihood": ll,  # the two others as complexity_score and likelihood_ratio compute them
+                      "complexity": {s: v.double() / math.log(2) + bits[s] for s, v in ll.items()}}
+            if bg_ll is not None:
+                scores["likelihood_ratio"] = {s: v - bg_ll[s] for s, v in ll.items()}  # likelihood_ratio
+            for score, by_set in scores.items():
+                add(name, score, by_set["in"], {s: v for s, v in by_set.items() if s != "in"})
     return rows

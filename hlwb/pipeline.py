@@ -66,6 +66,8 @@ def stage_params(stage: str, profile: str, out: Path) -> dict:
         params["walkers_dir"] = str(out / "03_walkers" / "walkers")
     if "pretrain_dir" in params:
         params["pretrain_dir"] = str(out / "05_contrastive_pretraining")
+    if "transfer_dir" in params:
+        params["transfer_dir"] = str(out / "06_transfer")
     return params
 
 
@@ -79,6 +81,9 @@ def upstream_files(params: dict) -> list[Path]:
         files += sorted(Path(params["walkers_dir"]).glob("*/walker.pt"))
     if params.get("pretrain_dir"):
         files += sorted(Path(params["pretrain_dir"]).glob("*/encoder.pt"))
+        files += sorted(Path(params["pretrain_dir"]).glob("*/gcrl.pt"))
+    if params.get("transfer_dir"):
+        files.append(Path(params["transfer_dir"]) / "transfer.csv")
     return [f for f in files if f.is_file()]
 
 

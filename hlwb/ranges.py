@@ -182,8 +182,16 @@ RANGES: dict[str, dict[str, Rule]] = {
         "base_lr": at_least(0, why="0: the method's default, hlwb.ssl.BASE_LR"),
         "warmup": _warmup, "knn_every": at_least(0, why="0: only at the end"),
         "knn_split": OneOf(("val", "test")), "knn_train": _knn_train(KNN_K), "knn_test": _knn_test, "seed": SEED,
+        "gcrl_alpha": NONNEG, "gcrl_beta": _gcrl_beta,
     },
     "TransferParams": {"eval_jobs": COUNT, "n_boot": N_BOOT, "seed": SEED},
+    "OodParams": {
+        "run_seed": SEED, "n_ood": COUNT, "knn_k": lambda c: Range(1, c.n_bank, why=f"a neighbour among n_bank = {c.n_bank}"),
+        "n_bank": Range(1, 60_000, why="Fashion-MNIST train images"),
+        "bg_rate": Range(0.1, 0.3, why="the background model's mutation rate (Ren et al. 2019)"),
+        "bg_steps": at_least(0, why="0: the foreground runs' steps"), "bits_test": Range(1, 10_000, why="Fashion-MNIST test images"),
+        "n_samples": at_least(2, why="a Frechet distance needs 2 samples"), "seed": SEED,
+    },
     # library configs
     "PretrainConfig": {
         "steps": COUNT, "batch": BATCH, "width": COUNT, "blocks": Numbers(at_least(1), integer=True),

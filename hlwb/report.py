@@ -188,7 +188,9 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
     ``random_trunk``: ``knn`` and ``linear`` top-1 % on the fashion_mnist target); ``arms`` keyed
     by arm (``augment``, ``seeds`` and per-seed ``knn`` / ``linear`` lists, SimCLR runs in the fair
     headline setting, continuous sampling); ``walkers`` from notebook 03 (``rule``, ``samples``,
-    ``oracle_agreement``, ``mean_delta``). kNN is the better of k 20 / 200 for each encoder.
+    ``oracle_agreement``, ``mean_delta``); ``gcrl`` from notebook 08 (``encoders``: name -> ``alpha``,
+    ``beta``, ``linear``, ``knn``, ``bits_per_dim``; ``ood``: rows with ``encoder``, ``score``,
+    ``ood_set``, ``auroc``). kNN is the better of k 20 / 200 for each encoder.
     Reads ``<out>/06_transfer/transfer.csv``, ``<out>/05_contrastive_pretraining/results.json`` and
     ``<out>/03_walkers/results.json``; a missing file leaves its part out.
     """
@@ -237,6 +239,9 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
         for k in ("study", "calibration"):
             if k in r06:
                 res[k] = r06[k]
+    t08 = out / "08_ood" / "results.json"
+    if t08.exists():  # GCRL: linear / kNN / bits per dim of beta only, alpha only and the mix, and the OOD rows
+        res["gcrl"] = json.loads(t08.read_text())["gcrl"]
     walkers = out / "03_walkers" / "results.json"
     if walkers.exists():
         w = json.loads(walkers.read_text()).get("walkers", {})

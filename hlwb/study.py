@@ -17,6 +17,10 @@ measures the one thing it claims to:
 * **methods** — the other SSL methods on real, GenRep and the best HL arm (one seed).
 * **sampling** — continuous sampling vs a fixed set re-used ``fixed_passes`` times, at equal
   steps, on the best HL arm (its continuous runs are the headline runs of the same seeds).
+* **gcrl** — the hybrid generative-contrastive method (:mod:`hlwb.ssl.gcrl`) at the same budget and
+  T_x, on real data and on the best HL arm: alpha only (generative) and a mix (:data:`GCRL_RUNS`).
+  Its beta-only row is SimCLR itself (at alpha = 0 GCRL's loss is SimCLR's, tested), so the headline's
+  SimCLR runs of the same arm and seeds are that row; they are not trained again.
 
 The best HL arm is chosen on the kNN monitor's **validation** split (Fashion-MNIST train
 images 50k..60k; ``knn_split="val"``), never on the test set.
@@ -25,6 +29,8 @@ images 50k..60k; ``knn_split="val"``), never on the test set.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .ssl.gcrl import method_label as gcrl_label  # the name of a GCRL run's method in tables
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,25 @@ HL_ARMS = ("hl_random_paper", "hl_random_delta", "hl_learned")  # the candidates
 
 
 @dataclass(frozen=True)
+class GcrlRun:
+    """GCRL runs at one (alpha, beta) on one arm ("best": the best HL arm), one per seed."""
+
+    alpha: float
+    beta: float
+    arm: str
+    seeds: tuple[int, ...] = (0,)
+
+    @property
+    def label(self) -> str:
+        return gcrl_label(self.alpha, self.beta)
+
+
+# alpha only and the mix on real data and the best HL arm; >= 3 seeds on the mix on real data
+GCRL_RUNS = (GcrlRun(1.0, 0.0, "real"), GcrlRun(1.0, 1.0, "real", (0, 1, 2)),
+             GcrlRun(1.0, 0.0, "best"), GcrlRun(1.0, 1.0, "best"))
+
+
+@dataclass(frozen=True)
 class Plan:
     """The runs of one profile; see the module docstring."""
 
@@ -55,6 +80,7 @@ class Plan:
     methods: tuple[str, ...] = ()            # other methods, on real, gaussian and the best HL arm (seed 0)
     fixed_seeds: tuple[int, ...] = ()        # fixed-set runs of the best HL arm
     fixed_passes: int = 10                   # the fixed set holds steps x batch / passes pairs
+    gcrl: tuple[GcrlRun, ...] = ()           # GCRL runs (their beta-only row: the SimCLR runs)
 
     def arm(self, name: str) -> Arm:
         for a in self.arms:
@@ -76,11 +102,14 @@ PLANS: dict[str, Plan] = {
     "smoke": Plan("simclr", (Arm("real", "real"), Arm("synth", "synth"),
                              Arm("hl_random_paper", "hl_random", hl_rule="paper"),
                              Arm("flat_matched", "flat_matched"), Arm("hl_learned", "hl_learned")),
-                  contrast=("real", "hl_random_paper"), methods=("byol",), fixed_seeds=(0,), fixed_passes=2),
+                  contrast=("real", "hl_random_paper"), methods=("byol",), fixed_seeds=(0,), fixed_passes=2,
+                  gcrl=(GcrlRun(1.0, 0.0, "real"), GcrlRun(1.0, 1.0, "real"))),
     "laptop": Plan("simclr", _arms((0, 1, 2), (0, 1)), contrast=("real", "gaussian", "hl_random_paper"),
-                   contrast_seeds=(0, 1), methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2)),
+                   contrast_seeds=(0, 1), methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2),
+                   gcrl=GCRL_RUNS),
     "gpu": Plan("simclr", _arms((0, 1, 2), (0, 1, 2)), contrast=("real", "gaussian", "hl_random_paper"),
-                contrast_seeds=(0, 1, 2), methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2)),
+                contrast_seeds=(0, 1, 2), methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2),
+                gcrl=GCRL_RUNS[:3] + (GcrlRun(1.0, 1.0, "best", (0, 1, 2)),)),
 }
 
 
@@ -138,8 +167,8 @@ def best_hl_arm(results: dict[str, dict]) -> str:
 
 
 def followup_runs(plan: Plan, best: str, steps: int, batch: int) -> list[tuple[str, dict]]:
-    """(variant, parameters) of the fixed-set runs and of the other methods, given the best HL
-    arm (the fixed-set runs first: they complete the SimCLR study)."""
+    """(variant, parameters) of the fixed-set runs, the other methods and the GCRL runs, given the
+    best HL arm (the fixed-set runs first: they complete the SimCLR study)."""
     runs = []
     a = plan.arm(best)
     n_fixed = max(batch, steps * batch // plan.fixed_passes)  # each pair seen ~fixed_passes times
@@ -152,7 +181,27 @@ def followup_runs(plan: Plan, best: str, steps: int, batch: int) -> list[tuple[s
             if any(a.name == name for a in plan.arms):
                 a = plan.arm(name)
                 runs.append((variant(m, name, 0), {**a.params(), "method": m, "augment": "fair", "seed": 0}))
+    for g in plan.gcrl:
+        a = plan.arm(best if g.arm == "best" else g.arm)
+        runs += [(variant(g.label, a.name, s), {**a.params(), "method": "gcrl", "gcrl_alpha": g.alpha,
+                                                 "gcrl_beta": g.beta, "augment": "fair", "seed": s})
+                 for s in g.seeds]
     return runs
+
+
+def gcrl_rows(plan: Plan, best: str) -> dict[str, dict[str, list[str]]]:
+    """Arm -> {GCRL row name -> run variants}: ``beta only (simclr)`` (the headline SimCLR runs of
+    the arm, their seeds matched to the mix's), then each (alpha, beta) of :attr:`Plan.gcrl`."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for g in plan.gcrl:
+        arm = best if g.arm == "best" else g.arm
+        rows = out.setdefault(arm, {})
+        rows[g.label] = [variant(g.label, arm, s) for s in g.seeds]
+    for arm, rows in out.items():
+        seeds = max((g.seeds for g in plan.gcrl if (best if g.arm == "best" else g.arm) == arm), key=len)
+        have = [s for s in seeds if s in plan.arm(arm).seeds]
+        out[arm] = {gcrl_label(0.0, 1.0) + " (simclr)": [variant(plan.method, arm, s) for s in have], **rows}
+    return out
 
 
 def sweep_results(pretrain_dir) -> dict[str, dict]:
@@ -172,3 +221,11 @@ def comparisons(plan: Plan, best: str) -> list[tuple[str, str]]:
     pairs += [("hl_random_delta", "hl_random_paper"), ("hl_learned", "hl_random_paper"), ("hl_learned", "learned_all"),
               ("gaussian", "real"), ("flat_matched", "gaussian"), ("synth", "real")]
     return [(a, b) for a, b in dict.fromkeys(pairs) if a in names and b in names and a != b]
+
+
+def gcrl_runs(plan: Plan, best: str, arm: str, steps: int = 1, batch: int = 2) -> list[tuple[str, dict]]:
+    """(variant, notebook-05 parameters) of the runs behind ``gcrl_rows(plan, best)[arm]``: that arm's
+    SimCLR headline runs and GCRL follow-up runs, as the sweep makes them (``steps`` and ``batch``
+    only size the fixed sets, which are not among them)."""
+    want = {v for vs in gcrl_rows(plan, best).get(arm, {}).values() for v in vs}
+    return [(n, p) for n, p in headline_runs(plan) + followup_runs(plan, best, steps, batch) if n in want]

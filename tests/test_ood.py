@@ -150,3 +150,22 @@ def test_ood_table_scores_every_model_on_every_set():
                   ("alpha_only", "likelihood_ratio"), ("trunk", "knn_k3")}
     assert len(rows) == len(by) * len(sets)
     assert all(0 <= r["auroc"] <= 1 and 0 <= r["fpr95"] <= 1 and r["n_in"] == 40 for r in rows)
+
+
+def test_ood_table_scores_equal_the_score_functions():
+    """The table reuses each likelihood across its three scores: its AUROCs are those of
+    complexity_score and likelihood_ratio computed from scratch."""
+    from hlwb import ood
+    from hlwb.pretrain import PretrainConfig, build_method
+
+    fg = build_method(PretrainConfig(method="gcrl", width=4, blocks="1,1", gcrl_beta=0.0)).eval()
+    bg = build_method(PretrainConfig(method="gcrl", width=4, blocks="1,1", gcrl_beta=0.0, seed=1)).eval()
+    rows = {(r["score"], r["ood_set"]): r["auroc"]
+            for r in ood.ood_table({"g": fg}, background=bg, n=30, n_bank=60, k=2, device="cpu")}
+    x_in, sets = ood.ood_sets(n=30)
+    for name in ("digits", "invert"):
+        x = sets[name]
+        assert rows[("complexity", name)] == ood.auroc(ood.complexity_score(fg, x_in, device="cpu"),
+                                                      ood.complexity_score(fg, x, device="cpu"))
+        assert rows[("likelihood_ratio", name)] == ood.auroc(ood.likelihood_ratio(fg, bg, x_in, device="cpu"),
+                                                            ood.likelihood_ratio(fg, bg, x, device="cpu"))

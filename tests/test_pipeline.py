@@ -32,6 +32,19 @@ def test_smoke_pipeline_end_to_end(smoke_run):
     assert set(numbers["walkers"]) == {"chunk0", "chunk1", "chunk2", "chunk3", "hl", "all"}
     s = json.loads((out / "summary.json").read_text())
     assert s["stages"]["01_hl_generator"]["status"] == "ran"
+    # GCRL: its runs in the sweep (the whole method saved beside the trunk), notebook 08's OOD table
+    sweep = out / "05_contrastive_pretraining"
+    for run in ("gcrl_a1_b0-real-s0", "gcrl_a1_b1-real-s0"):
+        assert (sweep / run / "gcrl.pt").is_file() and (sweep / run / "encoder.pt").is_file()
+    r = json.loads((sweep / "gcrl_a1_b0-real-s0" / "results.json").read_text())
+    assert (r["method"], r["gcrl_alpha"], r["gcrl_beta"]) == ("gcrl_a1_b0", 1.0, 0.0) and 0 < r["bits_per_dim"] < 8
+    g = numbers["gcrl"]
+    assert set(g["encoders"]) == {"gcrl_a0_b1 (simclr)", "gcrl_a1_b0", "gcrl_a1_b1"}
+    assert g["encoders"]["gcrl_a0_b1 (simclr)"]["bits_per_dim"] is None and g["encoders"]["gcrl_a1_b1"]["linear"] > 0
+    scores = {(o["encoder"], o["score"]) for o in g["ood"]}
+    assert ("gcrl_a1_b1", "likelihood_ratio") in scores and ("gcrl_a0_b1 (simclr)", "log_likelihood") not in scores
+    assert all(0 <= o["auroc"] <= 1 for o in g["ood"]) and (out / "figures" / "ood_auroc.png").is_file()
+    assert s["stages"]["08_ood"]["status"] == "ran"
 
 
 def test_unchanged_stage_is_not_run_again(smoke_run):
@@ -140,6 +153,12 @@ def test_stage_params_point_at_the_outputs_of_earlier_stages_of_the_same_run(tmp
     assert t["figures_dir"] == str(tmp_path / "figures")
     # every profile writes inside its run folder (the laptop one too: `publish` copies it out)
     assert pipeline.stage_params("06_transfer", "laptop", tmp_path)["figures_dir"] == str(tmp_path / "figures")
+    o = pipeline.stage_params("08_ood", "smoke", tmp_path)
+    assert (o["pretrain_dir"], o["transfer_dir"]) == (str(tmp_path / "05_contrastive_pretraining"),
+                                                      str(tmp_path / "06_transfer"))
+    (tmp_path / "06_transfer").mkdir()
+    (tmp_path / "06_transfer" / "transfer.csv").write_text("encoder\n")
+    assert tmp_path / "06_transfer" / "transfer.csv" in pipeline.upstream_files(o)  # 06 re-scored: 08 re-runs
 
 
 def test_a_relative_out_is_the_current_directory_s(tmp_path, monkeypatch):
@@ -198,7 +217,10 @@ def test_run_sweep_follows_the_study_plan(tmp_path, monkeypatch):
     base = pipeline.stage_params(stage, "smoke", tmp_path)
     headline = [f"simclr-{a.name}-s{s}" for a in plan.arms for s in a.seeds] + ["simclr-hl_random_paper-paper-s0"]
     # the best HL arm on the validation kNN is hl_learned: byol on real and on it, then its fixed-set run
-    assert names == headline + ["simclr-hl_learned-fixed-s0", "byol-real-s0", "byol-hl_learned-s0"]
+    assert names == headline + ["simclr-hl_learned-fixed-s0", "byol-real-s0", "byol-hl_learned-s0",
+                                "gcrl_a1_b0-real-s0", "gcrl_a1_b1-real-s0"]
+    g = next(c["params"] for c in calls if c["variant"] == "gcrl_a1_b0-real-s0")
+    assert (g["method"], g["gcrl_alpha"], g["gcrl_beta"], g["augment"]) == ("gcrl", 1.0, 0.0, "fair")
     for c, name in zip(calls, names):
         p = c["params"]
         assert (c["stage"], c["profile"], c["out"], c["force"]) == (stage, "smoke", tmp_path, False)

@@ -57,7 +57,7 @@ def test_best_hl_arm_is_chosen_on_validation_means():
 def test_followup_runs_methods_and_fixed_sets():
     plan = study.PLANS["laptop"]
     runs = dict(study.followup_runs(plan, "hl_learned", steps=1000, batch=128))
-    assert {n for n in runs if not n.startswith("simclr")} == {
+    assert {n for n in runs if not n.startswith(("simclr", "gcrl"))} == {
         f"{m}-{a}-s0" for m in plan.methods for a in ("real", "gaussian", "hl_learned")}
     fixed = [p for n, p in runs.items() if p.get("sampling") == "fixed"]
     assert [p["seed"] for p in fixed] == [0, 1, 2] and all(p["n_fixed"] == 12_800 for p in fixed)  # 10 passes
@@ -74,3 +74,26 @@ def test_comparisons_pit_each_hl_arm_against_the_baselines_and_the_matched_contr
     names = {a.name for a in plan.arms}
     assert all(a in names and b in names for a, b in pairs)
     assert len(study.comparisons(plan, "hl_random_paper")) == len(pairs) - 3  # best == the paper arm: no repeats
+
+
+def test_gcrl_runs_alpha_only_and_the_mix_with_simclr_as_the_beta_only_row():
+    """GCRL runs on real data and the best HL arm (>= 3 seeds of the mix on real data); their
+    beta-only row is the headline's SimCLR runs of the same arm and seeds, not trained again."""
+    plan = study.PLANS["laptop"]
+    runs = {n: p for n, p in study.followup_runs(plan, "hl_learned", steps=500, batch=128) if p["method"] == "gcrl"}
+    assert set(runs) == {"gcrl_a1_b0-real-s0", "gcrl_a1_b1-real-s0", "gcrl_a1_b1-real-s1", "gcrl_a1_b1-real-s2",
+                         "gcrl_a1_b0-hl_learned-s0", "gcrl_a1_b1-hl_learned-s0"}
+    r = runs["gcrl_a1_b0-real-s0"]
+    assert (r["gcrl_alpha"], r["gcrl_beta"], r["strategy"]) == (1.0, 0.0, "real")
+    assert all(p["augment"] == "fair" for p in runs.values())  # the headline's T_x
+    rows = study.gcrl_rows(plan, "hl_learned")
+    assert rows["real"] == {"gcrl_a0_b1 (simclr)": ["simclr-real-s0", "simclr-real-s1", "simclr-real-s2"],
+                            "gcrl_a1_b0": ["gcrl_a1_b0-real-s0"],
+                            "gcrl_a1_b1": ["gcrl_a1_b1-real-s0", "gcrl_a1_b1-real-s1", "gcrl_a1_b1-real-s2"]}
+    assert rows["hl_learned"]["gcrl_a0_b1 (simclr)"] == ["simclr-hl_learned-s0"]  # seeds matched to the mix's
+    headline = dict(study.headline_runs(plan))
+    assert all(v in headline for r in rows.values() for v in r["gcrl_a0_b1 (simclr)"])  # trained by the headline
+    need = dict(study.gcrl_runs(plan, "hl_learned", "real"))
+    assert set(need) == {v for vs in rows["real"].values() for v in vs}
+    assert need["simclr-real-s1"] == headline["simclr-real-s1"] and need["gcrl_a1_b1-real-s2"] == runs["gcrl_a1_b1-real-s2"]
+    assert study.gcrl_label(0.5, 2.0) == "gcrl_a0p5_b2" and study.gcrl_runs(plan, "hl_learned", "gaussian") == []

@@ -109,6 +109,12 @@ class GCRL(nn.Module):
         return dequantize(q, self.bins)
 
 
+def method_label(alpha: float, beta: float) -> str:
+    """The name of a GCRL run's method in tables, results and run folders (notebook 05, the study):
+    ``gcrl_a1_b0`` for alpha 1, beta 0 (``gcrl_a0p5_b2`` for 0.5, 2)."""
+    return f"gcrl_a{alpha:g}_b{beta:g}".replace(".", "p")
+
+
 def build_gcrl(width: int, blocks: list[int], alpha: float = 1.0, beta: float = 1.0, bins: int = 16,
                head_width: int = 32, head_layers: int = 4, proj_dim: int = 128, hidden: int = 512,
                tau: float = 0.2) -> GCRL:
