@@ -190,7 +190,7 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
     headline setting, continuous sampling); ``walkers`` from notebook 03 (``rule``, ``samples``,
     ``oracle_agreement``, ``mean_delta``); ``gcrl`` from notebook 08 (``encoders``: name -> ``alpha``,
     ``beta``, ``linear``, ``knn``, ``bits_per_dim``; ``ood``: rows with ``encoder``, ``score``,
-    ``ood_set``, ``auroc``). kNN is the better of k 20 / 200 for each encoder.
+    ``ood_set``, ``auroc``). ``knn`` is k 20 (the study's declared probe), ``knn_k200`` k 200.
     Reads ``<out>/06_transfer/transfer.csv``, ``<out>/05_contrastive_pretraining/results.json`` and
     ``<out>/03_walkers/results.json``; a missing file leaves its part out.
     """

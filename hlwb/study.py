@@ -63,6 +63,10 @@ class GcrlRun:
     def label(self) -> str:
         return gcrl_label(self.alpha, self.beta)
 
+    def arm_for(self, best: str) -> str:
+        """The arm these runs train on, given the best HL arm."""
+        return best if self.arm == "best" else self.arm
+
 
 # alpha only and the mix on real data and the best HL arm; >= 3 seeds on the mix on real data
 GCRL_RUNS = (GcrlRun(1.0, 0.0, "real"), GcrlRun(1.0, 1.0, "real", (0, 1, 2)),
@@ -182,7 +186,7 @@ def followup_runs(plan: Plan, best: str, steps: int, batch: int) -> list[tuple[s
                 a = plan.arm(name)
                 runs.append((variant(m, name, 0), {**a.params(), "method": m, "augment": "fair", "seed": 0}))
     for g in plan.gcrl:
-        a = plan.arm(best if g.arm == "best" else g.arm)
+        a = plan.arm(g.arm_for(best))
         runs += [(variant(g.label, a.name, s), {**a.params(), "method": "gcrl", "gcrl_alpha": g.alpha,
                                                  "gcrl_beta": g.beta, "augment": "fair", "seed": s})
                  for s in g.seeds]
@@ -192,16 +196,15 @@ def followup_runs(plan: Plan, best: str, steps: int, batch: int) -> list[tuple[s
 def gcrl_rows(plan: Plan, best: str) -> dict[str, dict[str, list[str]]]:
     """Arm -> {GCRL row name -> run variants}: ``beta only (simclr)`` (the headline SimCLR runs of
     the arm, their seeds matched to the mix's), then each (alpha, beta) of :attr:`Plan.gcrl`."""
-    out: dict[str, dict[str, list[str]]] = {}
+    rows: dict[str, dict[str, list[str]]] = {}
+    seeds: dict[str, tuple[int, ...]] = {}  # per arm, the longest seed list of its GCRL runs
     for g in plan.gcrl:
-        arm = best if g.arm == "best" else g.arm
-        rows = out.setdefault(arm, {})
-        rows[g.label] = [variant(g.label, arm, s) for s in g.seeds]
-    for arm, rows in out.items():
-        seeds = max((g.seeds for g in plan.gcrl if (best if g.arm == "best" else g.arm) == arm), key=len)
-        have = [s for s in seeds if s in plan.arm(arm).seeds]
-        out[arm] = {gcrl_label(0.0, 1.0) + " (simclr)": [variant(plan.method, arm, s) for s in have], **rows}
-    return out
+        arm = g.arm_for(best)
+        rows.setdefault(arm, {})[g.label] = [variant(g.label, arm, s) for s in g.seeds]
+        seeds[arm] = max(seeds.get(arm, ()), g.seeds, key=len)
+    simclr = gcrl_label(0.0, 1.0) + " (simclr)"
+    return {arm: {simclr: [variant(plan.method, arm, s) for s in seeds[arm] if s in plan.arm(arm).seeds], **r}
+            for arm, r in rows.items()}
 
 
 def sweep_results(pretrain_dir) -> dict[str, dict]:
