@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_dataclass_args(p, RepGANConfig)
     p.add_argument("--encoder", required=True, help="encoder.pt whose representations condition the generator")
     p.add_argument("--init", default="", help="an unconditional generator of the same size to start from (e.g. biggan)")
+    p.add_argument("--condition", default="representation", choices=("representation", "class"),
+                   help="each image's own representation (RCG), or its class prototype (the class-conditional row)")
     _training_args(p, "generator file to write (.pt)")
 
     p = sub.add_parser("pretrain", help="one contrastive pretraining run (resumable)")
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             from .rcg.commands import train_rep_generator_command
 
             print(train_rep_generator_command(args.encoder, args.out, _from_args(RepGANConfig, args), args.work_dir,
-                                              init=args.init, device=args.device))
+                                              init=args.init, device=args.device, condition=args.condition))
         elif args.cmd == "pretrain":
             from . import amp, devices, distributed
             from .checkpoint import atomic_write_json

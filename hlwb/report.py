@@ -190,7 +190,9 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
     headline setting, continuous sampling); ``walkers`` from notebook 03 (``rule``, ``samples``,
     ``oracle_agreement``, ``mean_delta``); ``gcrl`` from notebook 08 (``encoders``: name -> ``alpha``,
     ``beta``, ``linear``, ``knn``, ``bits_per_dim``; ``ood``: rows with ``encoder``, ``score``,
-    ``ood_set``, ``auroc``). ``knn`` is k 20 (the study's declared probe), ``knn_k200`` k 200.
+    ``ood_set``, ``auroc``); ``rcg`` from notebook 07 (``ablation``: row -> ``fd_oracle``,
+    ``label_entropy``, ``min_class_share``; ``rep_fd``; ``posterior``: rows with ``prior``, ``K``,
+    ``T``, ``rate_bits``, ``mi_bits``, ``agreement``). ``knn`` is k 20 (the study's declared probe), ``knn_k200`` k 200.
     Reads ``<out>/06_transfer/transfer.csv``, ``<out>/05_contrastive_pretraining/results.json`` and
     ``<out>/03_walkers/results.json``; a missing file leaves its part out.
     """
@@ -239,6 +241,9 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
         for k in ("study", "calibration"):
             if k in r06:
                 res[k] = r06[k]
+    t07 = out / "07_representation_generation" / "results.json"
+    if t07.exists():  # RCG: the conditioning ablation, the representation FD, the posterior's rows
+        res["rcg"] = json.loads(t07.read_text())["rcg"]
     t08 = out / "08_ood" / "results.json"
     if t08.exists():  # GCRL: linear / kNN / bits per dim of beta only, alpha only and the mix, and the OOD rows
         res["gcrl"] = json.loads(t08.read_text())["gcrl"]

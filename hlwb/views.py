@@ -38,7 +38,8 @@ PRESETS = ("simclr", "no_color", "crop", "none")
 FAIR_PRESET = "simclr"
 HL_STRATEGIES = ("hl_random", "hl_learned")
 # the flat control at matched delta: the paper-rule arm's strength spread over every chunk
-STRATEGIES = ("real", "synth", "gaussian", "learned_all") + HL_STRATEGIES + ("flat_matched",)
+# rcg: two renderings of one RDM representation by the representation-conditioned generator (hlwb.rcg.views)
+STRATEGIES = ("real", "synth", "gaussian", "learned_all") + HL_STRATEGIES + ("flat_matched", "rcg")
 
 
 def augmentation(preset: str) -> nn.Module:
@@ -70,7 +71,7 @@ def preset_for(strategy: str, augment: str, fair_preset: str = FAIR_PRESET) -> s
     if strategy not in STRATEGIES:
         raise KeyError(f"unknown view strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
     if augment == "paper":  # the control of the HL arm gets the HL arm's T_x
-        return "no_color" if strategy in HL_STRATEGIES + ("flat_matched",) else "simclr"
+        return "no_color" if strategy in HL_STRATEGIES + ("flat_matched", "rcg") else "simclr"
     if augment == "fair":
         return fair_preset
     raise KeyError(f"augment must be 'paper' or 'fair', got {augment!r}")
@@ -265,7 +266,8 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     per-chunk ``hl_sigmas`` (notebook 04's delta_i, noise truncated at 2 sigma) or, without
     them, the paper's rule (:func:`paper_rule`). ``flat_matched``: every chunk at the one sigma
     that gives the paper-rule arm's mean ||z' - z|| (:func:`flat_matched_walker`). ``learned_all`` / ``hl_learned``: the walkers
-    notebook 03 saved under ``walkers_dir``.
+    notebook 03 saved under ``walkers_dir``. ``rcg``: the shipped RCG pair (RDM and
+    representation-conditioned generator, :mod:`hlwb.rcg.views`); ``generator`` is not used.
 
     The source carries ``spec``: what determines its batches (strategy, T_x preset, batch, seed,
     the generator and the SHA-256 of its file, the walker's sigmas or its file's digest, the
@@ -293,6 +295,8 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
         src = RealViews(images, batch, preset=preset, seed=L.row_seed(seed, rank, L.EXTRA) if rank else seed)
         src.spec = spec
         return src
+    if strategy == "rcg":
+        return _rcg_source(spec, batch, preset, sampling, n_fixed, seed, rank, decode_chunk, precision, dev)
     gen = G.load(generator, device=dev)
     gpath = G.shipped_path(generator) if generator in G.SHIPPED else Path(generator)
     spec.update(generator=str(generator), generator_sha256=checkpoint.file_sha256(gpath), sampling=sampling)
@@ -324,3 +328,34 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     src.spec = spec
     return src
 
+
+
+def _rcg_source(spec: dict, batch: int, preset: str, sampling: str, n_fixed: int, seed: int, rank: int,
+                decode_chunk: int | None, precision: str, dev: torch.device) -> _Source:
+    """The ``rcg`` strategy of :func:`make_source`: views of the shipped RCG models, at
+    :class:`~hlwb.rcg.views.RCGViews`' default DDIM steps and guidance (both in ``spec``)."""
+    from . import checkpoint
+    from .rcg import load_rdm, load_rep_generator
+    from .rcg.views import RCGViews, shipped_path
+
+    paths = {k: shipped_path(k) for k in ("generator", "rdm")}
+    for name, path in paths.items():
+        if not path.exists():
+            raise FileNotFoundError(f"view strategy 'rcg' needs the shipped RCG {name} {path}; "
+                                    f"restore it with `git checkout -- {path.parent}`")
+    gen, rdm = load_rep_generator(paths["generator"], device=dev), load_rdm(paths["rdm"], device=dev)
+    if gen.rep_dim != rdm.dim:
+        raise ValueError(f"the shipped RCG generator is conditioned on {gen.rep_dim}-d representations but the "
+                         f"RDM generates {rdm.dim}-d ones: they must come from the same encoder")
+    src = RCGViews(gen, rdm, batch, augmentation(preset), seed=L.row_seed(seed, rank, L.EXTRA) if rank else seed,
+                   decode_chunk=decode_chunk, precision=precision)
+    spec.update(generator="rcg", generator_sha256=checkpoint.file_sha256(paths["generator"]),
+                rdm_sha256=checkpoint.file_sha256(paths["rdm"]), rdm_steps=src.rdm_steps, guidance=src.guidance,
+                sampling=sampling, walker="RCGViews")
+    if precision != "fp32":
+        spec["precision"] = precision
+    if sampling == "fixed":
+        src = FixedViews(src, n_fixed, seed=seed)
+        spec["n_fixed"] = n_fixed
+    src.spec = spec
+    return src

@@ -20,9 +20,29 @@ from .. import data
 from ..checkpoint import file_sha256
 
 
+CONDITIONS = ("representation", "class")
+"""What a trained generator is conditioned on: each image's own representation (RCG), or the
+prototype of its class (the class-conditional row of the conditioning ablation, same architecture
+and budget; :func:`class_prototypes`)."""
+
+
+def class_prototypes(reps: torch.Tensor, labels: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """One representation per class: the mean of the class's standardised representations,
+    standardised again (so it lies in the space the generator is conditioned in). (n_classes, D)."""
+    from .space import standardize
+
+    z = standardize(reps)
+    counts = torch.bincount(labels, minlength=n_classes)
+    if bool((counts == 0).any()):
+        raise ValueError(f"every class needs a representation; counts per class {counts.tolist()}")
+    sums = torch.zeros(n_classes, z.shape[1], dtype=z.dtype).index_add_(0, labels, z)
+    return standardize(sums / counts[:, None])
+
+
 def encode_train(encoder_path: str | Path, device: str | torch.device = "auto") -> tuple[torch.Tensor, torch.Tensor, dict]:
     """``(images uint8 (60000, 1, 32, 32), representations (60000, D) float32 on the CPU, source)``:
-    the encoder's frozen features of Fashion-MNIST train, and what they came from."""
+    the encoder's frozen features of Fashion-MNIST train, and what they came from (``source["labels"]``
+    holds the train labels, not written to files)."""
     from ..devices import resolve
     from ..encoders import load_encoder
     from ..evaluate import features
@@ -34,7 +54,7 @@ def encode_train(encoder_path: str | Path, device: str | torch.device = "auto") 
     source = {"encoder": str(encoder_path), "encoder_sha256": file_sha256(Path(encoder_path)),
               "encoder_meta": {k: enc.meta.get(k) for k in ("method", "strategy", "arm", "augment", "seed")
                                if k in enc.meta},
-              "images": "fashion_mnist train (60000)", "dim": int(reps.shape[1])}
+              "images": "fashion_mnist train (60000)", "dim": int(reps.shape[1]), "labels": train.labels}
     return train.images, reps, source
 
 
@@ -51,15 +71,19 @@ def train_rdm_command(encoder: str | Path, out: str | Path, cfg, work_dir: str |
                          f"pass --dim {reps.shape[1]} (and --width >= {4 * reps.shape[1]}, RCG's finding)")
     out = Path(out)
     rdm, _ = train_rdm(reps, cfg, work_dir or out.with_suffix(".work"), device=dev)
-    save_rdm(out, rdm, meta={**rdm.run_meta, "source": source, "config": dataclasses.asdict(cfg),
-                             "device": str(dev)})
+    save_rdm(out, rdm, meta={**rdm.run_meta, "source": _recorded(source), "config": dataclasses.asdict(cfg),
+                             "device": str(dev), **_command()})
     return out
 
 
 def train_rep_generator_command(encoder: str | Path, out: str | Path, cfg, work_dir: str | Path | None = None,
-                                init: str = "", device: str | torch.device = "auto") -> Path:
-    """Train the representation-conditioned generator on (train image, its representation) pairs,
-    optionally from an unconditional generator ``init`` of the same size; write it to ``out``."""
+                                init: str = "", device: str | torch.device = "auto",
+                                condition: str = "representation") -> Path:
+    """Train the representation-conditioned generator on (train image, its representation) pairs
+    (``condition="class"``: its class prototype, :func:`class_prototypes`), optionally from an
+    unconditional generator ``init`` of the same size; write it to ``out``."""
+    if condition not in CONDITIONS:
+        raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}")
     from .. import generators
     from ..devices import resolve
     from .generator import save_rep_generator, train_rep_gan
@@ -69,9 +93,27 @@ def train_rep_generator_command(encoder: str | Path, out: str | Path, cfg, work_
     if reps.shape[1] != cfg.rep_dim:
         raise ValueError(f"the encoder's representations have width {reps.shape[1]}, but --rep-dim is "
                          f"{cfg.rep_dim}: pass --rep-dim {reps.shape[1]}")
+    if condition == "class":
+        reps = class_prototypes(reps, source["labels"])[source["labels"]]
     base = generators.load(init, device=dev) if init else None
     out = Path(out)
     gen, _ = train_rep_gan((images, reps), cfg, work_dir or out.with_suffix(".work"), init=base, device=dev)
-    save_rep_generator(out, gen, meta={**gen.run_meta, "source": source, "config": dataclasses.asdict(cfg),
-                                       "init": init or None, "device": str(dev)})
+    save_rep_generator(out, gen, meta={**gen.run_meta, "source": _recorded(source), "config": dataclasses.asdict(cfg),
+                                       "init": init or None, "condition": condition, "device": str(dev), **_command()})
     return out
+
+
+def _recorded(source: dict) -> dict:
+    """``source`` as written to a model file (without the label tensor)."""
+    return {k: v for k, v in source.items() if k != "labels"}
+
+
+def _command() -> dict:
+    """``{"command": "python -m hlwb ..."}`` when running as the command line, else nothing."""
+    import shlex
+    import sys
+
+    argv = sys.argv
+    if argv and Path(argv[0]).name in ("__main__.py", "hlwb") and len(argv) > 1:
+        return {"command": "python -m hlwb " + shlex.join(argv[1:])}
+    return {}

@@ -1,0 +1,84 @@
+"""RCG views: a representation-conditioned generator is itself a view generator.
+
+Step i of :class:`RCGViews` draws B representations from the RDM (samples ``i*B .. i*B+B-1`` of
+its seed: continuous sampling, nothing real is used) and renders each one twice, from two
+independent generator noises: anchor and positive share the representation and differ in
+everything the representation leaves free. Then the study's T_x augments both. So the
+"semantic" part of a pair is what the encoder's representation space holds, and the nuisance
+part is what the generator's noise holds (METHODS.md §3, issue 18 §5).
+
+The shipped models (``hlwb/checkpoints/rcg_*.pt``): the encoder whose representations they live
+in, the RDM over them, and the generator conditioned on them. :func:`shipped_path` names them.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .. import amp
+from .. import latents as L
+from ..views import _augment_pair, _Source
+from .space import standardize
+
+SHIPPED = {"encoder": "rcg_encoder.pt", "rdm": "rcg_rdm.pt", "generator": "rcg_generator.pt",
+           "class_generator": "rcg_class_generator.pt"}
+
+
+def shipped_path(name: str) -> Path:
+    """The file of a shipped RCG model: ``encoder``, ``rdm``, ``generator`` or ``class_generator``."""
+    if name not in SHIPPED:
+        raise KeyError(f"no shipped RCG model {name!r}; shipped: {', '.join(SHIPPED)}")
+    return Path(str(resources.files("hlwb") / "checkpoints" / SHIPPED[name]))
+
+
+class RCGViews(_Source):
+    """Pairs rendered from one RDM representation under two generator noises (float32, on device).
+
+    Args:
+        gen: a :class:`hlwb.rcg.RepConditionedGenerator` (eval mode is set here).
+        rdm: a :class:`hlwb.rcg.RepresentationDiffusion` over the generator's representation space.
+        augment: the T_x module applied to both views (:func:`hlwb.views.augmentation`).
+        rdm_steps: DDIM steps per representation draw; guidance: the generator's guidance scale.
+        precision: the generator's decode (:mod:`hlwb.amp`); the RDM samples in float32.
+    """
+
+    def __init__(self, gen, rdm, batch: int, augment, seed: int = 0, rdm_steps: int = 25,
+                 guidance: float = 0.0, decode_chunk: int | None = None, precision: str = "fp32"):
+        self.gen, self.rdm, self.batch, self.aug = gen.eval(), rdm.eval(), batch, augment
+        self.walker = None  # (FixedViews keeps its source's walker; a pair here needs none)
+        self.seed, self.rdm_steps, self.guidance, self.decode_chunk = seed, rdm_steps, guidance, decode_chunk
+        self.precision = amp.check(precision)
+        amp.prepare(self.gen, precision)
+
+    def reps_at(self, step: int) -> Tensor:
+        """The B standardised representations of step ``step`` (B, d)."""
+        r = self.rdm.sample(self.batch, seed=self.seed, steps=self.rdm_steps, start=step * self.batch)
+        return standardize(r).to(self.gen.device)
+
+    @torch.no_grad()
+    def pair_at(self, step: int) -> tuple[Tensor, Tensor]:
+        """Un-augmented (anchor, positive) images of step ``step``: one representation, two noises."""
+        r = self.reps_at(step)
+        z1 = self.gen.sample_latents(self.batch, seed=self.seed, start=step * self.batch)
+        z2 = self.gen.sample_latents(self.batch, seed=L.row_seed(self.seed, step, L.NOISE))
+        both = [torch.cat([a, b]) for a, b in zip(z1, z2)]
+        rr = torch.cat([r, r])
+        chunk = self.decode_chunk or 2 * self.batch
+        out = []
+        with amp.autocast(self.precision, self.gen.device):
+            for i in range(0, 2 * self.batch, chunk):
+                z, c = [t[i:i + chunk] for t in both], rr[i:i + chunk]
+                a = self.gen.activation(z, c)
+                if self.guidance:
+                    a = (1 + self.guidance) * a - self.guidance * self.gen.activation(z, None)
+                out.append(torch.tanh(a))
+        x = torch.cat(out).float().contiguous()
+        return x[:self.batch], x[self.batch:]
+
+    def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
+        x1, x2 = self.pair_at(step)
+        return _augment_pair(self.aug, x1, x2, L.row_seed(self.seed, step, L.RESAMPLE))
