@@ -190,7 +190,8 @@ KEYS = ("rate_bits", "mi_bits", "agreement", "feature_cosine")
 
 def test_posterior_sweep_rows_bounds_and_determinism(encoder, oracle, fm_images):
     gen, rdm = _rep_gen(rep_dim=8), _rdm(8)
-    args = dict(ks=[2, 5], temperatures=[0.05, 1.0], priors=("rdm", "sphere"), n_dicts=2, seed=0, rdm=rdm)
+    args = {"ks": [2, 5], "temperatures": [0.05, 1.0], "priors": ("rdm", "sphere"), "n_dicts": 2, "seed": 0,
+            "rdm": rdm}
     rows = E.posterior_sweep(fm_images, encoder, gen, oracle, **args)
     assert [(r["prior"], r["K"], r["T"]) for r in rows] == [
         (p, k, t) for p in ("rdm", "sphere") for k in (2, 5) for t in (0.05, 1.0)]

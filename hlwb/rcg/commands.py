@@ -19,7 +19,6 @@ import torch
 from .. import data
 from ..checkpoint import file_sha256
 
-
 CONDITIONS = ("representation", "class")
 """What a trained generator is conditioned on: each image's own representation (RCG), or the
 prototype of its class (the class-conditional row of the conditioning ablation, same architecture
