@@ -318,10 +318,16 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     if hasattr(walker, "sigmas"):
         spec.update(sigmas=[round(float(v), 6) for v in walker.sigmas], truncation=walker.truncation,
                     mode=getattr(walker, "mode", None), tied=bool(getattr(walker, "tied", False)))
-    if precision != "fp32":
-        spec["precision"] = precision
     src = GeneratedViews(gen, walker, batch, preset=preset, seed=seed, rank=rank, decode_chunk=decode_chunk,
                          precision=precision)
+    return _generated(src, spec, sampling, n_fixed, seed, precision)
+
+
+def _generated(src: _Source, spec: dict, sampling: str, n_fixed: int, seed: int, precision: str) -> _Source:
+    """A generated-views source with what every one shares: the decode precision in ``spec``
+    (bf16 views are other views) and, for ``sampling="fixed"``, an offline set of ``n_fixed`` pairs."""
+    if precision != "fp32":
+        spec["precision"] = precision
     if sampling == "fixed":
         src = FixedViews(src, n_fixed, seed=seed)
         spec["n_fixed"] = n_fixed
@@ -352,10 +358,4 @@ def _rcg_source(spec: dict, batch: int, preset: str, sampling: str, n_fixed: int
     spec.update(generator="rcg", generator_sha256=checkpoint.file_sha256(paths["generator"]),
                 rdm_sha256=checkpoint.file_sha256(paths["rdm"]), rdm_steps=src.rdm_steps, guidance=src.guidance,
                 sampling=sampling, walker="RCGViews")
-    if precision != "fp32":
-        spec["precision"] = precision
-    if sampling == "fixed":
-        src = FixedViews(src, n_fixed, seed=seed)
-        spec["n_fixed"] = n_fixed
-    src.spec = spec
-    return src
+    return _generated(src, spec, sampling, n_fixed, seed, precision)

@@ -94,6 +94,16 @@ def posterior_cell(emb: Tensor, dictionary: Tensor, temperature: float, seed: in
     return {"rate_bits": rate_bits(logq), "mi_bits": plugin_mi_bits(logq)}, dictionary[idx.to(dictionary.device)]
 
 
+def _match(encoder, oracle, rendered: Tensor, emb: Tensor, x_label: Tensor) -> dict:
+    """Oracle-label agreement of ``rendered`` with the inputs' labels ``x_label`` and the mean cosine of
+    its standardised encoder features with the inputs' ``emb``."""
+    from ..evaluate import features
+
+    return {"agreement": float((oracle.predict(rendered).cpu() == x_label).double().mean()),
+            "feature_cosine": float(torch.nn.functional.cosine_similarity(
+                standardize(features(encoder, rendered).cpu()), emb).mean())}
+
+
 def prior_dictionary(prior: str, k: int, dim: int, seed: int, rdm=None) -> Tensor:
     """``k`` standardised prior representations: ``"rdm"`` (DDIM samples of ``rdm``) or
     ``"sphere"`` (uniform on the sphere, :func:`hlwb.rcg.space.sphere_prior`). (k, dim), host."""
@@ -137,10 +147,7 @@ def posterior_sweep(images: Tensor, encoder, gen, oracle, ks: list[int], tempera
                 for d, dictionary in enumerate(dicts):
                     bits, chosen = posterior_cell(emb, dictionary, t, seed=L.row_seed(seed, d, L.EXTRA))
                     out = generate(gen, chosen, len(images), seed=seed, guidance=guidance)
-                    agree = float((oracle.predict(out).cpu() == x_label).double().mean())
-                    cos = float(torch.nn.functional.cosine_similarity(standardize(features(encoder, out).cpu()),
-                                                                      emb).mean())
-                    cells.append({**bits, "agreement": agree, "feature_cosine": cos})
+                    cells.append({**bits, **_match(encoder, oracle, out, emb, x_label)})
                 row = {"prior": prior, "K": k, "T": t, "log2_K": math.log2(k), "n": len(images), "n_dicts": n_dicts}
                 for key in cells[0]:
                     vals = torch.tensor([c[key] for c in cells], dtype=torch.float64)
@@ -162,8 +169,5 @@ def reference_agreement(images: Tensor, encoder, gen, oracle, seed: int = 0, gui
     x_label = oracle.predict(images).cpu()
     out = {}
     for name, rep in (("oracle", emb), ("unconditional", None)):
-        y = generate(gen, rep, len(images), seed=seed, guidance=guidance)
-        out[name] = {"agreement": float((oracle.predict(y).cpu() == x_label).double().mean()),
-                     "feature_cosine": float(torch.nn.functional.cosine_similarity(
-                         standardize(features(encoder, y).cpu()), emb).mean())}
+        out[name] = _match(encoder, oracle, generate(gen, rep, len(images), seed=seed, guidance=guidance), emb, x_label)
     return out

@@ -83,6 +83,13 @@ class RepConditionedGenerator(BigGANGenerator):
         z = self.condition(latents, rep)
         return self.out_conv(F.relu(self.out_bn(self.prefix(z, len(self.chunks)))))
 
+    def guided(self, latents: L.Latents, rep: Tensor | None, guidance: float) -> Tensor:
+        """The guided pre-tanh image ``(1 + w) a(z, rep) - w a(z, null)`` (w = 0 or ``rep=None``: one pass)."""
+        a = self.activation(latents, rep)
+        if rep is not None and guidance != 0:
+            a = (1 + guidance) * a - guidance * self.activation(latents, None)
+        return a
+
     def forward(self, latents: L.Latents, rep: Tensor | None = None) -> Tensor:
         return torch.tanh(self.activation(latents, rep))
 
@@ -101,10 +108,7 @@ class RepConditionedGenerator(BigGANGenerator):
         for i in range(0, n, batch_size):
             z = [t[i:i + batch_size] for t in latents]
             r = None if rep is None else rep[i:i + batch_size]
-            a = self.activation(z, r)
-            if r is not None and guidance != 0:
-                a = (1 + guidance) * a - guidance * self.activation(z, None)
-            out.append(torch.tanh(a))
+            out.append(torch.tanh(self.guided(z, r, guidance)))
         self.train(was)
         return torch.cat(out)
 

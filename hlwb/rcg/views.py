@@ -71,11 +71,7 @@ class RCGViews(_Source):
         out = []
         with amp.autocast(self.precision, self.gen.device):
             for i in range(0, 2 * self.batch, chunk):
-                z, c = [t[i:i + chunk] for t in both], rr[i:i + chunk]
-                a = self.gen.activation(z, c)
-                if self.guidance:
-                    a = (1 + self.guidance) * a - self.guidance * self.gen.activation(z, None)
-                out.append(torch.tanh(a))
+                out.append(torch.tanh(self.gen.guided([t[i:i + chunk] for t in both], rr[i:i + chunk], self.guidance)))
         x = torch.cat(out).float().contiguous()
         return x[:self.batch], x[self.batch:]
 
