@@ -131,7 +131,7 @@ class PretrainParams:
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     arm: str = "hl_random_paper"     # the study arm this run belongs to (hlwb.study; a label for tables)
     method: str = "simclr"           # simclr, simsiam, moco, byol, swav or gcrl
-    strategy: str = "hl_random"      # real, synth, gaussian, learned_all, hl_random, hl_learned or flat_matched
+    strategy: str = "hl_random"      # real, synth, gaussian, learned_all, hl_random, hl_learned, flat_matched or rcg
     generator: str = "biggan"        # shipped name or checkpoint path (generated strategies)
     sampling: str = "continuous"     # continuous (fresh latents every step) or fixed (an offline set)
     n_fixed: int = 10000             # anchor/positive pairs of the fixed set
@@ -185,6 +185,40 @@ class TransferParams:
 
 
 @dataclass(frozen=True)
+class RCGParams:
+    """Notebook 07_representation_generation."""
+
+    run_dir: str = "runs/laptop/07_representation_generation"  # outputs (relative paths: from the repository root)
+    figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    encoder: str = ""                # encoder.pt whose representations RCG lives in ("": the shipped rcg_encoder)
+    rdm: str = ""                    # the representation diffusion model ("": the shipped rcg_rdm)
+    generator: str = ""              # the representation-conditioned generator ("": the shipped rcg_generator)
+    class_generator: str = ""        # the generator trained on class prototypes ("": the shipped rcg_class_generator)
+    unconditional: str = "biggan"    # the separately trained unconditional generator of the same architecture
+    n_samples: int = 2000            # samples per ablation row (FD_oracle, label entropy); the floor at the same n
+    n_test: int = 10000              # real test images FD_oracle compares against
+    kmeans_ks: str = "10,100"        # k of the cluster-label rows (k-means on the train representations)
+    rdm_steps: int = 50              # DDIM steps of every RDM draw
+    guidances: str = "0,1,3"         # classifier-free guidance scales of the RDM row (0: conditional pass only)
+    rep_fd_n: int = 10000            # RDM samples (and real train draws) of the representation FD
+    grid_n: int = 10                 # samples per row of the ablation grid
+    posterior_n: int = 500           # test images x the posterior conditions on
+    posterior_ks: str = "2,8,32,128,512,2048"  # dictionary sizes K
+    posterior_temperatures: str = "0.003,0.01,0.03,0.1,0.3,1"  # softmax temperatures T (log-spaced)
+    posterior_priors: str = "rdm,sphere"  # where the K dictionary entries come from
+    posterior_dicts: int = 3         # dictionaries per (prior, K), averaged
+    seed: int = 0                    # seed of every draw in the notebook
+    device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # hlwb.ranges.RANGES
+        bad = sorted(set(self.posterior_priors.split(",")) - {"rdm", "sphere"})
+        if bad:
+            raise ConfigError(f"posterior_priors {self.posterior_priors!r}: unknown prior(s) {', '.join(bad)}; "
+                              "valid: rdm, sphere (comma-separated)", param="posterior_priors")
+
+
+@dataclass(frozen=True)
 class OodParams:
     """Notebook 08_ood."""
 
@@ -212,7 +246,7 @@ class OodParams:
 NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams, "02_latent_explorer": ExplorerParams,
                               "03_walkers": WalkersParams, "04_chunk_perturbations": PerturbationParams,
                               "05_contrastive_pretraining": PretrainParams, "06_transfer": TransferParams,
-                              "08_ood": OodParams}
+                              "07_representation_generation": RCGParams, "08_ood": OodParams}
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
@@ -234,12 +268,17 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                         "references": "pixels,random", "study_profile": "smoke", "study_target": "digits",
                         "calibration_file": "",
                         "eval_jobs": 1, "n_boot": 200},
+        "07_representation_generation": {"run_dir": "runs/smoke/07_representation_generation", "n_samples": 64,
+                                         "n_test": 500, "kmeans_ks": "3,5", "rdm_steps": 5, "guidances": "0,1",
+                                         "rep_fd_n": 200, "grid_n": 4, "posterior_n": 16, "posterior_ks": "2,8",
+                                         "posterior_temperatures": "0.1,1", "posterior_dicts": 2},
         "08_ood": {"run_dir": "runs/smoke/08_ood", "pretrain_dir": "runs/smoke/05_contrastive_pretraining",
                    "transfer_dir": "runs/smoke/06_transfer", "study_profile": "smoke", "n_ood": 40, "knn_k": 3,
                    "n_bank": 200, "bg_steps": 4, "bits_test": 50, "n_samples": 8},
     },
     "laptop": {"01_hl_generator": {}, "02_latent_explorer": {}, "03_walkers": {}, "04_chunk_perturbations": {},
-               "05_contrastive_pretraining": {}, "06_transfer": {}, "08_ood": {}},
+               "05_contrastive_pretraining": {}, "06_transfer": {},
+               "07_representation_generation": {}, "08_ood": {}},
     "gpu": {
         "01_hl_generator": {"run_dir": "runs/gpu/01_hl_generator", "train_steps": 20000, "n_samples": 50000,
                             "n_anchors": 10000},
@@ -256,6 +295,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                        "warmup": 1000, "knn_every": 1000, "knn_train": 50000, "knn_test": 10000},
         "06_transfer": {"run_dir": "runs/gpu/06_transfer", "pretrain_dir": "runs/gpu/05_contrastive_pretraining",
                         "study_profile": "gpu", "calibration_file": ""},
+        "07_representation_generation": {"run_dir": "runs/gpu/07_representation_generation", "n_samples": 10000,
+                                         "posterior_n": 2000, "posterior_ks": "2,8,32,128,512,2048,8192",
+                                         "posterior_dicts": 5},
         "08_ood": {"run_dir": "runs/gpu/08_ood", "pretrain_dir": "runs/gpu/05_contrastive_pretraining",
                    "transfer_dir": "runs/gpu/06_transfer", "study_profile": "gpu", "n_ood": 10000, "n_bank": 50000,
                    "bits_test": 10000, "n_samples": 1000},

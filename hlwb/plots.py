@@ -93,7 +93,7 @@ def _write_html(pfig, stem: Path) -> Path:
 COLORS = {  # Okabe-Ito based (colour-blind safe); baselines cool, HL arms warm, references grey
     "real": "#222222", "synth": "#8c564b", "gaussian": "#0072b2", "learned_all": "#56b4e9",
     "flat_matched": "#e69f00", "hl_random": "#b2182b", "hl_random_paper": "#d55e00",
-    "hl_random_delta": "#cc79a7", "hl_learned": "#009e73",
+    "hl_random_delta": "#cc79a7", "hl_learned": "#009e73", "rcg": "#44aa99",
     "pixels": "#7f7f7f", "random": "#b3b3b3", "oracle": "#6a3d9a",
     # chunks ordered global -> fine: one sequential (plasma) ramp, apart from the arms' hues
     "chunk0": "#0d0887", "chunk1": "#7e03a8", "chunk2": "#cc4778", "chunk3": "#f89540",

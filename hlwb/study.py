@@ -17,6 +17,10 @@ measures the one thing it claims to:
 * **methods** — the other SSL methods on real, GenRep and the best HL arm (one seed).
 * **sampling** — continuous sampling vs a fixed set re-used ``fixed_passes`` times, at equal
   steps, on the best HL arm (its continuous runs are the headline runs of the same seeds).
+* **rcg** — a headline arm with the same T_x and seeds as the verdict's: anchor and positive are two
+  renderings of one RDM representation by the representation-conditioned generator under two noises
+  (:mod:`hlwb.rcg.views`; RCG's models are shipped, so the arm uses no real image at training time). It is
+  compared with real data, GenRep and the paper-rule HL arm; it is not an HL arm (never the "best HL arm").
 * **gcrl** — the hybrid generative-contrastive method (:mod:`hlwb.ssl.gcrl`) at the same budget and
   T_x, on real data and on the best HL arm: alpha only (generative) and a mix (:data:`GCRL_RUNS`).
   Its beta-only row is SimCLR itself (at alpha = 0 GCRL's loss is SimCLR's, tested), so the headline's
@@ -99,13 +103,15 @@ def _arms(main_seeds: tuple[int, ...], other_seeds: tuple[int, ...]) -> tuple[Ar
             Arm("flat_matched", "flat_matched", main_seeds),
             Arm("synth", "synth", other_seeds), Arm("learned_all", "learned_all", other_seeds),
             Arm("hl_learned", "hl_learned", other_seeds),
-            Arm("hl_random_delta", "hl_random", other_seeds, hl_rule="delta", oracle_calibrated=True))
+            Arm("hl_random_delta", "hl_random", other_seeds, hl_rule="delta", oracle_calibrated=True),
+            Arm("rcg", "rcg", main_seeds))
 
 
 PLANS: dict[str, Plan] = {
     "smoke": Plan("simclr", (Arm("real", "real"), Arm("synth", "synth"),
                              Arm("hl_random_paper", "hl_random", hl_rule="paper"),
-                             Arm("flat_matched", "flat_matched"), Arm("hl_learned", "hl_learned")),
+                             Arm("flat_matched", "flat_matched"), Arm("hl_learned", "hl_learned"),
+                             Arm("rcg", "rcg")),
                   contrast=("real", "hl_random_paper"), methods=("byol",), fixed_seeds=(0,), fixed_passes=2,
                   gcrl=(GcrlRun(1.0, 0.0, "real"), GcrlRun(1.0, 1.0, "real"))),
     "laptop": Plan("simclr", _arms((0, 1, 2), (0, 1)), contrast=("real", "gaussian", "hl_random_paper"),
@@ -218,11 +224,12 @@ def sweep_results(pretrain_dir) -> dict[str, dict]:
 def comparisons(plan: Plan, best: str) -> list[tuple[str, str]]:
     """The verdict's arm pairs (a, b), read "a − b": each HL candidate and the best HL arm against
     real data, GenRep and the matched-delta flat control; the paper rule against flat at matched
-    strength (hierarchy vs strength); learned vs random HL."""
+    strength (hierarchy vs strength); learned vs random HL; RCG views against real data, GenRep and the paper rule."""
     names = {a.name for a in plan.arms}
     pairs = [(h, b) for h in dict.fromkeys(["hl_random_paper", best]) for b in ("real", "gaussian", "flat_matched")]
     pairs += [("hl_random_delta", "hl_random_paper"), ("hl_learned", "hl_random_paper"), ("hl_learned", "learned_all"),
-              ("gaussian", "real"), ("flat_matched", "gaussian"), ("synth", "real")]
+              ("gaussian", "real"), ("flat_matched", "gaussian"), ("synth", "real"),
+              ("rcg", "real"), ("rcg", "gaussian"), ("rcg", "hl_random_paper")]
     return [(a, b) for a, b in dict.fromkeys(pairs) if a in names and b in names and a != b]
 
 

@@ -1,4 +1,5 @@
 import json
+import math
 
 import nbformat
 import pytest
@@ -45,6 +46,21 @@ def test_smoke_pipeline_end_to_end(smoke_run):
     assert ("gcrl_a1_b1", "likelihood_ratio") in scores and ("gcrl_a0_b1 (simclr)", "log_likelihood") not in scores
     assert all(0 <= o["auroc"] <= 1 for o in g["ood"]) and (out / "figures" / "ood_auroc.png").is_file()
     assert s["stages"]["08_ood"]["status"] == "ran"
+    # RCG: the rcg arm's run in the sweep, notebook 07's ablation, representation FD and posterior rows
+    r = json.loads((sweep / "simclr-rcg-s0" / "results.json").read_text())
+    assert (r["strategy"], r["generator"]) == ("rcg", "rcg") and (sweep / "simclr-rcg-s0" / "encoder.pt").is_file()
+    rcg = numbers["rcg"]
+    assert {"unconditional", "clusters_3", "clusters_5", "class_labels", "class_trained", "rdm", "rdm_w1", "oracle",
+            "biggan", "real"} <= set(rcg["ablation"])
+    assert all(v["fd_oracle"] > 0 and 0 <= v["label_entropy"] <= math.log2(10) + 1e-9 and 0 <= v["min_class_share"] <= 1
+               for v in rcg["ablation"].values())
+    assert rcg["rep_fd"]["rdm_vs_train"] > 0 and rcg["rep_fd"]["real_train_vs_test"] > 0
+    assert len(rcg["posterior"]) == 2 * 2 * 2  # priors x K x T of the smoke profile
+    assert all(0 <= row["mi_bits"] <= row["rate_bits"] + 1e-9 <= math.log2(row["K"]) + 2e-9 and 0 <= row["agreement"] <= 1
+               for row in rcg["posterior"])
+    for f in ("rcg_ablation_grid.png", "rcg_posterior_bits.png", "rcg_posterior_agreement.png"):
+        assert (out / "figures" / f).stat().st_size > 0, f
+    assert s["stages"]["07_representation_generation"]["status"] == "ran"
 
 
 def test_unchanged_stage_is_not_run_again(smoke_run):
@@ -198,7 +214,8 @@ def test_fingerprint_follows_the_upstream_files(tmp_path):
 def test_run_sweep_follows_the_study_plan(tmp_path, monkeypatch):
     from hlwb import study
 
-    knn = {"real": 0.95, "synth": 0.40, "hl_random_paper": 0.55, "flat_matched": 0.5, "hl_learned": 0.70}
+    knn = {"real": 0.95, "synth": 0.40, "hl_random_paper": 0.55, "flat_matched": 0.5, "hl_learned": 0.70,
+           "rcg": 0.90}  # rcg is not an HL arm: never the best HL arm, however high
     calls = []
 
     def fake_run_stage(stage, profile, out, force=False, variant=None, params=None):

@@ -185,6 +185,27 @@ def test_save_and_load_rdm(tmp_path):
         checkpoint.load(tmp_path / "rdm.pt", kind="generator")
 
 
+
+def test_sampler_only_rdm_file_samples_as_the_full_model(tmp_path):
+    rdm = _random_rdm(4)
+    full, small, half = tmp_path / "full.pt", tmp_path / "sampler.pt", tmp_path / "half.pt"
+    rcg.save_rdm(full, rdm, meta={})
+    rcg.save_rdm(small, rdm, meta={}, sampler_only=True)
+    rcg.save_rdm(half, rdm, meta={}, sampler_only=True, dtype=torch.float16)
+    keys = torch.load(small, weights_only=True)["state_dict"].keys()
+    assert keys and not any(k.startswith("net.") for k in keys)  # the trained net is not stored
+    assert half.stat().st_size < small.stat().st_size < full.stat().st_size
+    ref = rdm.sample(6, seed=1, steps=3)
+    back = rcg.load_rdm(small)
+    assert torch.equal(back.sample(6, seed=1, steps=3), ref)
+    assert all(torch.equal(a, b) for a, b in zip(back.net.parameters(), back.ema.parameters()))
+    h = rcg.load_rdm(half)
+    assert next(h.ema.parameters()).dtype == torch.float32
+    assert (h.sample(6, seed=1, steps=3) - ref).abs().max() < 5e-2
+    with pytest.raises(ValueError, match="sampler_only"):
+        rcg.save_rdm(tmp_path / "x.pt", rdm, dtype=torch.float16)
+
+
 # --- the representation-conditioned generator ---
 
 def _rep_gen(seed: int = 0) -> rcg.RepConditionedGenerator:

@@ -9,8 +9,8 @@ def test_laptop_plan_has_every_arm_with_its_seeds():
     plan = study.PLANS["laptop"]
     seeds = {a.name: a.seeds for a in plan.arms}
     assert set(seeds) == {"real", "gaussian", "hl_random_paper", "flat_matched", "synth", "learned_all",
-                          "hl_learned", "hl_random_delta"}
-    for name in ("real", "gaussian", "hl_random_paper", "flat_matched"):  # the verdict rests on these
+                          "hl_learned", "hl_random_delta", "rcg"}
+    for name in ("real", "gaussian", "hl_random_paper", "flat_matched", "rcg"):  # the verdict rests on these
         assert len(seeds[name]) >= 3
     assert all(len(s) >= 2 for s in seeds.values())
     assert plan.arm("hl_random_delta").oracle_calibrated and plan.arm("hl_random_delta").hl_rule == "delta"
@@ -70,6 +70,8 @@ def test_comparisons_pit_each_hl_arm_against_the_baselines_and_the_matched_contr
     for b in ("real", "gaussian", "flat_matched"):
         assert ("hl_random_paper", b) in pairs and ("hl_learned", b) in pairs
     assert ("hl_random_delta", "hl_random_paper") in pairs and ("gaussian", "real") in pairs
+    assert {("rcg", "real"), ("rcg", "gaussian"), ("rcg", "hl_random_paper")} <= set(pairs)
+    assert "rcg" not in study.HL_ARMS  # RCG views are compared, never chosen as the best HL arm
     assert len(pairs) == len(set(pairs)) and all(a != b for a, b in pairs)
     names = {a.name for a in plan.arms}
     assert all(a in names and b in names for a, b in pairs)

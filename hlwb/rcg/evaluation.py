@@ -83,6 +83,28 @@ def score_row(images: Tensor, oracle, test_features: Tensor) -> dict:
     return {"fd_oracle": fd, "label_entropy": ent, "min_class_share": low}
 
 
+def ablation_conditionings(reps: Tensor, labels: Tensor, n: int, seed: int, ks: list[int], rdm=None,
+                           rdm_steps: int = 50) -> dict[str, Tensor | None]:
+    """What each representation-conditioned row of the ablation feeds the generator, ``n`` rows each
+    (standardised, host): ``unconditional`` (None: the null vector), ``clusters_<k>`` for each k,
+    ``class_labels`` (class prototypes drawn with the train class frequencies), ``rdm`` (DDIM samples
+    of ``rdm``, when given) and ``oracle`` (real train representations). Every draw seeded by ``seed``.
+
+    Args: reps (N, d) raw train representations; labels (N,) their classes.
+    """
+    from .commands import class_prototypes
+
+    rows: dict[str, Tensor | None] = {"unconditional": None}
+    for k in ks:
+        centroids, sizes = kmeans_centroids(reps, k, seed)
+        rows[f"clusters_{k}"] = draw_prototypes(centroids, sizes, n, seed)
+    freq = torch.bincount(labels, minlength=10).double()
+    rows["class_labels"] = draw_prototypes(class_prototypes(reps, labels), freq / freq.sum(), n, seed)
+    if rdm is not None:
+        rows["rdm"] = standardize(rdm.sample(n, seed=seed, steps=rdm_steps).cpu())
+    rows["oracle"] = draw_rows(reps, n, seed)
+    return rows
+
 def posterior_cell(emb: Tensor, dictionary: Tensor, temperature: float, seed: int) -> tuple[dict, Tensor]:
     """One (dictionary, T): rate and plug-in MI in bits, and one seeded selection per input.
 

@@ -252,20 +252,41 @@ def train_rdm(reps: Tensor | IndexedBatches, cfg: RDMConfig, work_dir: str | Pat
     return rdm.eval(), records
 
 
-def save_rdm(path: str | Path, rdm: RepresentationDiffusion, meta: dict | None = None) -> None:
-    """Write an RDM (architecture, weights with the EMA copy, metadata) and its digest sidecar."""
+def save_rdm(path: str | Path, rdm: RepresentationDiffusion, meta: dict | None = None,
+             sampler_only: bool = False, dtype: torch.dtype = torch.float32) -> None:
+    """Write an RDM (architecture, weights with the EMA copy, metadata) and its digest sidecar.
+
+    ``sampler_only`` keeps only what sampling reads -- the EMA weights and the schedule -- and stores
+    the weights as ``dtype`` (float16 halves a shipped file again): such a file samples as the full
+    model does (up to ``dtype``'s rounding) but cannot resume training; :func:`load_rdm` gives both
+    the trained net and the EMA copy the stored weights, in float32.
+    """
     meta = meta if meta is not None else getattr(rdm, "run_meta", {})
-    checkpoint.save(path, {"config": rdm.config(), "state_dict": rdm.state_dict(), "meta": meta}, kind="rdm")
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
+    sd = rdm.state_dict()
+    if sampler_only:
+        sd = {k: v.to(dtype) if k.startswith("ema.") and v.is_floating_point() else v
+              for k, v in sd.items() if not k.startswith("net.")}
+    elif dtype != torch.float32:
+        raise ValueError("a full RDM file (net + EMA, resumable) is stored in float32; pass sampler_only=True")
+    checkpoint.save(path, {"config": rdm.config(), "state_dict": sd, "meta": meta, "sampler_only": sampler_only},
+                    kind="rdm")
     checkpoint.write_sidecar(path, meta)
 
 
 def load_rdm(path: str | Path, device: str | torch.device = "auto") -> RepresentationDiffusion:
     """An RDM written by :func:`save_rdm`, in eval mode, with ``.meta``, on ``device``
-    (:func:`hlwb.devices.resolve`)."""
+    (:func:`hlwb.devices.resolve`). A sampler-only file's EMA weights fill both ``net`` and ``ema``."""
     device = devices.resolve(device)
     state = checkpoint.load(path, kind="rdm", map_location=device)
     checkpoint.require(path, state, "config", "state_dict")
     rdm = checkpoint.build_module(path, RepresentationDiffusion, state["config"], what="rdm")
-    checkpoint.load_weights(path, rdm, state["state_dict"])
+    sd = state["state_dict"]
+    if state.get("sampler_only", False):
+        ema = {k: v.float() if v.is_floating_point() else v for k, v in sd.items() if k.startswith("ema.")}
+        sd = {**{k: v for k, v in sd.items() if not k.startswith("ema.")}, **ema,
+              **{"net." + k[len("ema."):]: v for k, v in ema.items()}}
+    checkpoint.load_weights(path, rdm, sd)
     rdm.meta = state.get("meta", {})
     return rdm.to(device).eval()
