@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("train-rdm", help="RCG: a diffusion model over an encoder's representations (resumable)")
     _add_dataclass_args(p, RDMConfig)
     p.add_argument("--encoder", required=True, help="encoder.pt whose Fashion-MNIST train representations it models")
+    p.add_argument("--sampler-only", action="store_true",
+                   help="write only the EMA weights in float16 (a shipped sampler: ~1/4 of the full file; "
+                        "the work dir keeps the resumable state)")
     _training_args(p, "RDM file to write (.pt)")
 
     p = sub.add_parser("train-rep-generator", help="RCG: a representation-conditioned HL generator (resumable)")
@@ -167,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "train-rdm":
             from .rcg.commands import train_rdm_command
 
-            print(train_rdm_command(args.encoder, args.out, _from_args(RDMConfig, args), args.work_dir, args.device))
+            print(train_rdm_command(args.encoder, args.out, _from_args(RDMConfig, args), args.work_dir, args.device,
+                                    sampler_only=args.sampler_only))
         elif args.cmd == "train-rep-generator":
             from .rcg.commands import train_rep_generator_command
 

@@ -33,6 +33,13 @@ def test_train_rdm_writes_a_traceable_model_and_refuses_a_width_mismatch(encoder
     assert rdm.meta["source"]["dim"] == 8 and rdm.meta["device"] == "cpu"
     assert rdm.sample(6, seed=0, steps=5).shape == (6, 8)
     assert (tmp_path / "rdm.work" / "train_state.pt").exists()  # the resumable state beside it
+    # the shipped form: the finished run, written again from its work dir as a float16 sampler
+    small = tmp_path / "rdm_sampler.pt"
+    assert main(["train-rdm", "--encoder", str(encoder), "--dim", "8", *tiny, "--out", str(small), "--device", "cpu",
+                 "--work-dir", str(tmp_path / "rdm.work"), "--sampler-only"]) == 0
+    back = load_rdm(small)
+    assert small.stat().st_size < out.stat().st_size and back.meta["source"]["encoder_sha256"] == file_sha256(encoder)
+    assert (back.sample(6, seed=0, steps=5) - rdm.sample(6, seed=0, steps=5)).abs().max() < 5e-2
 
 
 def test_train_rep_generator_writes_a_conditioned_generator(encoder, tmp_path):

@@ -58,8 +58,9 @@ def encode_train(encoder_path: str | Path, device: str | torch.device = "auto") 
 
 
 def train_rdm_command(encoder: str | Path, out: str | Path, cfg, work_dir: str | Path | None = None,
-                      device: str | torch.device = "auto") -> Path:
-    """Train an RDM on the encoder's (standardised) train representations; write it to ``out``."""
+                      device: str | torch.device = "auto", sampler_only: bool = False) -> Path:
+    """Train an RDM on the encoder's (standardised) train representations; write it to ``out``
+    (``sampler_only``: the EMA weights in float16, :func:`hlwb.rcg.rdm.save_rdm`)."""
     from ..devices import resolve
     from .rdm import save_rdm, train_rdm
 
@@ -71,7 +72,8 @@ def train_rdm_command(encoder: str | Path, out: str | Path, cfg, work_dir: str |
     out = Path(out)
     rdm, _ = train_rdm(reps, cfg, work_dir or out.with_suffix(".work"), device=dev)
     save_rdm(out, rdm, meta={**rdm.run_meta, "source": _recorded(source), "config": dataclasses.asdict(cfg),
-                             "device": str(dev), **_command()})
+                             "device": str(dev), **_command()},
+             sampler_only=sampler_only, dtype=torch.float16 if sampler_only else torch.float32)
     return out
 
 
