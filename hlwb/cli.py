@@ -100,8 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     _add_dataclass_args(p, RepGANConfig)
     p.add_argument("--encoder", required=True, help="encoder.pt whose representations condition the generator")
     p.add_argument("--init", default="", help="an unconditional generator of the same size to start from (e.g. biggan)")
-    p.add_argument("--condition", default="representation", choices=("representation", "class"),
-                   help="each image's own representation (RCG), or its class prototype (the class-conditional row)")
+    p.add_argument("--condition", default="representation", choices=("representation", "class", "posterior"),
+                   help="each image's own representation (RCG), its class prototype (the class-conditional row), or "
+                        "a draw of the contrastive-softmax posterior (--posterior-*)")
+    p.add_argument("--posterior-prior", default="rdm", choices=("rdm", "sphere"), help="posterior only: the dictionary's prior")
+    p.add_argument("--posterior-k", type=int, default=128, help="posterior only: dictionary size K")
+    p.add_argument("--posterior-t", type=float, default=0.1, help="posterior only: softmax temperature T")
+    p.add_argument("--posterior-dicts", type=int, default=64, help="posterior only: training dictionaries")
+    p.add_argument("--rdm", default="", help="posterior with the rdm prior: the RDM file")
     _training_args(p, "generator file to write (.pt)")
 
     p = sub.add_parser("pretrain", help="one contrastive pretraining run (resumable)")
@@ -176,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
             from .rcg.commands import train_rep_generator_command
 
             print(train_rep_generator_command(args.encoder, args.out, _from_args(RepGANConfig, args), args.work_dir,
-                                              init=args.init, device=args.device, condition=args.condition))
+                                              init=args.init, device=args.device, condition=args.condition,
+                                              posterior={"prior": args.posterior_prior, "K": args.posterior_k,
+                                                         "T": args.posterior_t, "n_dicts": args.posterior_dicts,
+                                                         "rdm": args.rdm}
+                                              if args.condition == "posterior" else None))
         elif args.cmd == "pretrain":
             from . import amp, devices, distributed
             from .checkpoint import atomic_write_json

@@ -194,6 +194,7 @@ class RCGParams:
     rdm: str = ""                    # the representation diffusion model ("": the shipped rcg_rdm)
     generator: str = ""              # the representation-conditioned generator ("": the shipped rcg_generator)
     class_generator: str = ""        # the generator trained on class prototypes ("": the shipped rcg_class_generator)
+    posterior_generator: str = ""    # the generator trained on posterior draws at one (prior, K, T) ("": the shipped rcg_posterior_generator)
     unconditional: str = "biggan"    # the separately trained unconditional generator of the same architecture
     n_samples: int = 2000            # samples per ablation row (FD_oracle, label entropy); the floor at the same n
     n_test: int = 10000              # real test images FD_oracle compares against

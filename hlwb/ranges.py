@@ -250,6 +250,8 @@ CLI_FLAGS: dict[str, dict[str, Range]] = {
     "calibrate": {"seed": SEED},
     "pipeline": {"jobs": COUNT},
     "bench": {"n": COUNT},
+    "train-rep-generator": {"posterior_k": at_least(2, why="a dictionary to choose from"), "posterior_t": above(0),
+                            "posterior_dicts": COUNT},
 }
 
 
@@ -300,4 +302,4 @@ def check_ranges(obj: Any) -> None:
 def check_flags(cmd: str, values: dict[str, Any]) -> None:
     """Check the explicit numeric flags of CLI command ``cmd`` (names as argparse stores them)."""
     for name, rule in CLI_FLAGS.get(cmd, {}).items():
-        check_value(f"--{name}", values[name], rule, f"hlwb {cmd}", integer=True)
+        check_value(f"--{name}", values[name], rule, f"hlwb {cmd}", integer=not isinstance(values[name], float))

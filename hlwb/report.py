@@ -222,7 +222,7 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
             runs = sweep_results(sweep.parent)
         arms: dict = {}
         for name, r in sorted(runs.items(), key=lambda kv: (kv[1].get("arm", ""), kv[1].get("seed", 0))):
-            if r.get("method") != "simclr" or r.get("sampling", "continuous") != "continuous":
+            if r.get("method") != "simclr" or (r.get("sampling") or "continuous") != "continuous":  # real: ""
                 continue
             rows = fm[fm.encoder == name]
             if rows.empty:

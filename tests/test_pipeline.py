@@ -326,7 +326,8 @@ def test_results_file_gathers_budget_references_arms_and_walkers(tmp_path):
     (tmp_path / "06_transfer").mkdir()
     pd.DataFrame(rows).to_csv(tmp_path / "06_transfer" / "transfer.csv", index=False)
     runs = {"simclr-real-s0": {"method": "simclr", "arm": "real", "strategy": "real", "augment": "fair", "seed": 0},
-            "simclr-real-s1": {"method": "simclr", "arm": "real", "strategy": "real", "augment": "fair", "seed": 1},
+            "simclr-real-s1": {"method": "simclr", "arm": "real", "strategy": "real", "augment": "fair", "seed": 1,
+                               "sampling": ""},  # notebook 05 writes "" for real data (no sampling)
             "simclr-real-paper-s0": {"method": "simclr", "arm": "real", "strategy": "real", "augment": "paper",
                                      "seed": 0},
             "byol-real-s0": {"method": "byol", "arm": "real", "strategy": "real", "augment": "fair", "seed": 0},

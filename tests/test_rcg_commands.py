@@ -56,3 +56,40 @@ def test_train_rep_generator_writes_a_conditioned_generator(encoder, tmp_path):
     z = g.sample_latents(3, seed=0)
     x = g(z, torch.zeros(3, 8))
     assert x.shape == (3, 1, 32, 32) and torch.isfinite(x).all()
+
+
+def test_posterior_conditions_are_seeded_dictionary_draws_and_argmax_at_low_temperature():
+    import torch
+
+    from hlwb import latents as L
+    from hlwb.rcg import sphere_prior, standardize
+    from hlwb.rcg.commands import posterior_conditions
+
+    reps = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
+    cond = posterior_conditions(reps, "sphere", k=5, temperature=1e-4, n_dicts=3, seed=7)
+    assert torch.equal(cond, posterior_conditions(reps, "sphere", k=5, temperature=1e-4, n_dicts=3, seed=7))
+    emb = torch.nn.functional.normalize(standardize(reps), dim=1)
+    for d in range(3):
+        dictionary = standardize(sphere_prior(5, 6, seed=L.row_seed(7, d)))
+        rows = torch.arange(d, 40, 3)
+        best = (emb[rows] @ torch.nn.functional.normalize(dictionary, dim=1).T).argmax(1)
+        assert torch.allclose(cond[rows], dictionary[best])  # T -> 0: the nearest entry, of row i's own dictionary
+    hot = posterior_conditions(reps, "sphere", k=5, temperature=100.0, n_dicts=3, seed=7)
+    assert not torch.equal(hot, cond)  # T -> inf: close to a uniform pick, not the nearest
+
+
+def test_train_rep_generator_on_posterior_draws_records_the_cell(encoder, tmp_path, capsys):
+    from hlwb.rcg import load_rep_generator
+
+    tiny = ["--encoder", str(encoder), "--rep-dim", "8", "--steps", "2", "--batch", "8", "--g-ch", "4", "--d-ch", "4",
+            "--ema-start", "0", "--stat-batches", "1", "--ckpt-every", "2", "--condition", "posterior"]
+    assert main(["train-rep-generator", *tiny, "--out", str(tmp_path / "x.pt")]) == 2  # the rdm prior needs --rdm
+    assert "needs the RDM file: pass --rdm" in capsys.readouterr().err
+    assert main(["train-rep-generator", *tiny, "--posterior-t", "0", "--out", str(tmp_path / "x.pt")]) == 2
+    out = tmp_path / "p.pt"
+    assert main(["train-rep-generator", *tiny, "--posterior-prior", "sphere", "--posterior-k", "4", "--posterior-t", "0.05",
+                 "--posterior-dicts", "2", "--out", str(out)]) == 0
+    g = load_rep_generator(out)
+    assert g.meta["condition"] == "posterior"
+    assert {k: g.meta["posterior"][k] for k in ("prior", "K", "T", "n_dicts", "dict_seed")} == {
+        "prior": "sphere", "K": 4, "T": 0.05, "n_dicts": 2, "dict_seed": 1}

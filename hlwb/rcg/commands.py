@@ -19,10 +19,39 @@ import torch
 from .. import data
 from ..checkpoint import file_sha256
 
-CONDITIONS = ("representation", "class")
-"""What a trained generator is conditioned on: each image's own representation (RCG), or the
+CONDITIONS = ("representation", "class", "posterior")
+"""What a trained generator is conditioned on: each image's own representation (RCG), the
 prototype of its class (the class-conditional row of the conditioning ablation, same architecture
-and budget; :func:`class_prototypes`)."""
+and budget; :func:`class_prototypes`), or a draw of the contrastive-softmax posterior at one
+(prior, K, T) (:func:`posterior_conditions`: trained as notebook 07 samples it)."""
+
+POSTERIOR_DICT_SEED = 1
+"""The seed of the training dictionaries of a posterior-conditioned generator (notebook 07 draws its
+dictionaries from seed 0, so it scores the generator on dictionaries it never saw)."""
+
+
+def posterior_conditions(reps: torch.Tensor, prior: str, k: int, temperature: float, n_dicts: int,
+                         seed: int = POSTERIOR_DICT_SEED, rdm=None) -> torch.Tensor:
+    """One contrastive-softmax posterior draw per representation, the generator's training condition.
+
+    Row i selects from dictionary ``i mod n_dicts`` (K standardised draws of ``prior``, seeded by
+    ``(seed, d)``, :func:`hlwb.rcg.evaluation.prior_dictionary`) with probability
+    softmax_k(cos(e_i, r_k) / T) (its own seeded uniform). Returns the selected entries (N, D),
+    standardised.
+    """
+    from .. import latents as L
+    from .evaluation import prior_dictionary
+    from .posterior import log_selection_probs, sample_selection
+    from .space import standardize
+
+    emb = standardize(reps)
+    out = torch.empty_like(emb)
+    for d in range(n_dicts):
+        idx = torch.arange(d, len(emb), n_dicts)
+        dictionary = prior_dictionary(prior, k, emb.shape[1], seed=L.row_seed(seed, d), rdm=rdm)
+        sel = sample_selection(log_selection_probs(emb[idx], dictionary, temperature), seed=L.row_seed(seed, d, L.EXTRA))
+        out[idx] = dictionary[sel]
+    return out
 
 
 def class_prototypes(reps: torch.Tensor, labels: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
@@ -79,12 +108,17 @@ def train_rdm_command(encoder: str | Path, out: str | Path, cfg, work_dir: str |
 
 def train_rep_generator_command(encoder: str | Path, out: str | Path, cfg, work_dir: str | Path | None = None,
                                 init: str = "", device: str | torch.device = "auto",
-                                condition: str = "representation") -> Path:
+                                condition: str = "representation", posterior: dict | None = None) -> Path:
     """Train the representation-conditioned generator on (train image, its representation) pairs
-    (``condition="class"``: its class prototype, :func:`class_prototypes`), optionally from an
-    unconditional generator ``init`` of the same size; write it to ``out``."""
+    (``condition="class"``: its class prototype, :func:`class_prototypes`; ``"posterior"``: a draw of
+    the posterior at ``posterior = {"prior", "K", "T", "n_dicts", "rdm"}``, :func:`posterior_conditions`),
+    optionally from an unconditional generator ``init`` of the same size; write it to ``out``."""
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}")
+    if (condition == "posterior") != (posterior is not None):
+        raise ValueError("condition 'posterior' needs the posterior's prior, K, T and dictionaries, and only it takes them")
+    if posterior is not None and posterior["prior"] == "rdm" and not posterior.get("rdm"):
+        raise ValueError("the rdm prior needs the RDM file: pass --rdm (e.g. hlwb/checkpoints/rcg_rdm.pt)")
     from .. import generators
     from ..devices import resolve
     from .generator import save_rep_generator, train_rep_gan
@@ -96,11 +130,21 @@ def train_rep_generator_command(encoder: str | Path, out: str | Path, cfg, work_
                          f"{cfg.rep_dim}: pass --rep-dim {reps.shape[1]}")
     if condition == "class":
         reps = class_prototypes(reps, source["labels"])[source["labels"]]
+    recorded_posterior = None
+    if condition == "posterior":
+        from .rdm import load_rdm
+
+        rdm = load_rdm(posterior["rdm"], device=dev) if posterior["prior"] == "rdm" else None
+        reps = posterior_conditions(reps, posterior["prior"], posterior["K"], posterior["T"], posterior["n_dicts"],
+                                    rdm=rdm)
+        recorded_posterior = {**posterior, "dict_seed": POSTERIOR_DICT_SEED,
+                              "rdm_sha256": file_sha256(Path(posterior["rdm"])) if rdm is not None else None}
     base = generators.load(init, device=dev) if init else None
     out = Path(out)
     gen, _ = train_rep_gan((images, reps), cfg, work_dir or out.with_suffix(".work"), init=base, device=dev)
     save_rep_generator(out, gen, meta={**gen.run_meta, "source": _recorded(source), "config": dataclasses.asdict(cfg),
-                                       "init": init or None, "condition": condition, "device": str(dev), **_command()})
+                                       "init": init or None, "condition": condition, "device": str(dev), **_command(),
+                                       **({"posterior": recorded_posterior} if recorded_posterior else {})})
     return out
 
 

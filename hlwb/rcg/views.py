@@ -25,11 +25,12 @@ from ..views import _augment_pair, _Source
 from .space import standardize
 
 SHIPPED = {"encoder": "rcg_encoder.pt", "rdm": "rcg_rdm.pt", "generator": "rcg_generator.pt",
-           "class_generator": "rcg_class_generator.pt"}
+           "class_generator": "rcg_class_generator.pt", "posterior_generator": "rcg_posterior_generator.pt"}
 
 
 def shipped_path(name: str) -> Path:
-    """The file of a shipped RCG model: ``encoder``, ``rdm``, ``generator`` or ``class_generator``."""
+    """The file of a shipped RCG model: ``encoder``, ``rdm``, ``generator``, ``class_generator`` or
+    ``posterior_generator``."""
     if name not in SHIPPED:
         raise KeyError(f"no shipped RCG model {name!r}; shipped: {', '.join(SHIPPED)}")
     return Path(str(resources.files("hlwb") / "checkpoints" / SHIPPED[name]))
