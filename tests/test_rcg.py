@@ -224,7 +224,9 @@ def test_zero_init_projection_is_the_unconditional_biggan():
     G = rcg.RepConditionedGenerator(ch=4, chunk_dim=6, rep_dim=5)
     G.load_state_dict(base.state_dict(), strict=False)
     z, rep = G.sample_latents(3, seed=1), torch.randn(3, 5)
-    assert torch.equal(G.generate(z, rep), base.generate(z)) and torch.equal(G.generate(z), base.generate(z))
+    # the same function; bit equality is not promised (z + 0 reaches other kernels: 1 ulp on AMD oneDNN)
+    torch.testing.assert_close(G.generate(z, rep), base.generate(z), rtol=0, atol=1e-6)
+    torch.testing.assert_close(G.generate(z), base.generate(z), rtol=0, atol=1e-6)
 
 
 def test_guidance_zero_is_conditional_and_no_rep_is_the_null_path():
