@@ -40,8 +40,7 @@ def posterior_conditions(reps: torch.Tensor, prior: str, k: int, temperature: fl
     standardised.
     """
     from .. import latents as L
-    from .evaluation import prior_dictionary
-    from .posterior import log_selection_probs, sample_selection
+    from .evaluation import posterior_cell, prior_dictionary
     from .space import standardize
 
     emb = standardize(reps)
@@ -49,8 +48,7 @@ def posterior_conditions(reps: torch.Tensor, prior: str, k: int, temperature: fl
     for d in range(n_dicts):
         idx = torch.arange(d, len(emb), n_dicts)
         dictionary = prior_dictionary(prior, k, emb.shape[1], seed=L.row_seed(seed, d), rdm=rdm)
-        sel = sample_selection(log_selection_probs(emb[idx], dictionary, temperature), seed=L.row_seed(seed, d, L.EXTRA))
-        out[idx] = dictionary[sel]
+        out[idx] = posterior_cell(emb[idx], dictionary, temperature, seed=L.row_seed(seed, d, L.EXTRA))[1]
     return out
 
 

@@ -105,6 +105,7 @@ def ablation_conditionings(reps: Tensor, labels: Tensor, n: int, seed: int, ks: 
     rows["oracle"] = draw_rows(reps, n, seed)
     return rows
 
+
 def posterior_cell(emb: Tensor, dictionary: Tensor, temperature: float, seed: int) -> tuple[dict, Tensor]:
     """One (dictionary, T): rate and plug-in MI in bits, and one seeded selection per input.
 
