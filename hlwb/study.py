@@ -34,7 +34,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import rcg  # noqa: F401  (importing hlwb.rcg registers the "rcg" view strategy, an arm of every plan)
 from .ssl.gcrl import method_label as gcrl_label  # the name of a GCRL run's method in tables
+from .views import lookup, preset_for
+
+HL_RULES = ("paper", "delta")  # hl_random's sigmas: the reference's fixed rule, or notebook 04's delta_i
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,13 @@ class Arm:
     hl_rule: str = "paper"        # hl_random only: paper (the reference's rule) or delta (notebook 04)
     oracle_calibrated: bool = False  # labels chose a hyper-parameter of this arm
 
+    def __post_init__(self) -> None:
+        lookup(self.strategy)  # a view strategy of hlwb.views.STRATEGIES (else: the valid names)
+        if self.hl_rule not in HL_RULES:
+            raise ValueError(f"arm {self.name!r}: hl_rule must be one of {', '.join(HL_RULES)}, got {self.hl_rule!r}")
+
     def params(self) -> dict:
+        """The notebook-05 parameters (:class:`hlwb.config.PretrainParams`) that select this arm's views."""
         return {"arm": self.name, "strategy": self.strategy, "hl_rule": self.hl_rule}
 
 
@@ -130,8 +140,6 @@ def variant(method: str, arm: str, seed: int, augment: str = "fair", sampling: s
 
 
 def _paper_is_fair(a: Arm) -> bool:
-    from .views import preset_for
-
     return preset_for(a.strategy, "paper") == preset_for(a.strategy, "fair")
 
 

@@ -1,25 +1,29 @@
 """View pairs for contrastive pretraining (docs/methods.md §2).
 
-Pixel augmentation presets T_x (kornia, on tensors, on the training device):
-    simclr    resized crop (0.2-1), flip, brightness/contrast jitter (p 0.8), blur (p 0.5)
+Pixel augmentation presets T_x (kornia, on tensors, on the training device), by image spec:
+    simclr    resized crop to the spec's size (scale 0.2-1), flip, then
+                one channel: brightness/contrast jitter 0.4 (p 0.8), 3x3 Gaussian blur (p 0.5);
+                colour:      SimCLR's colour distortion, jitter 0.4/0.4/0.4/0.1 (p 0.8) and
+                             grayscale (p 0.2), and from 96 px a Gaussian blur of ~10 % of the side (p 0.5)
     no_color  resized crop + flip (the paper's T_x for its HL strategies)
     crop      resized crop only
     none      identity
-View sources, each an iterator of ``(x1, x2)`` batches ``(B, 1, 32, 32)`` in [-1, 1]:
+View sources (:class:`ViewSource`), each an iterator of ``(x1, x2)`` batches ``(B, C, S, S)`` in [-1, 1]:
     RealViews        two augmentations of the same real images
     GeneratedViews   continuous sampling: fresh anchors every step, positive = g(T_z(z)),
                      anchor and positive decoded together in one generator pass of 2B
     FixedViews       N anchors and positives generated once, then sampled like a dataset
-Strategies map onto walkers (``synth`` = identity, ``gaussian`` = GenRep, ``hl_random`` =
-per-chunk noise, ``learned_all`` = COP-Gen's walker over all chunks, ``hl_learned`` = one
-walker over chunks 1..K-1 with the global chunk fixed, as mi_ml_gen's ``chunks_learned``;
-both at the snapshot notebook 03 selected); ``augment="paper"``
-gives HL strategies ``no_color`` and baselines ``simclr``; ``"fair"`` one preset for all.
+The view strategies are one registry, :data:`STRATEGIES` (name -> :class:`Strategy`: its builder,
+the :func:`make_source` arguments it reads, one line of help, its T_x under ``augment="paper"`` and
+what it needs); :func:`make_source` looks a name up there. ``hlwb.rcg`` registers ``rcg`` when it is
+imported (:mod:`hlwb.rcg.views`). ``augment="paper"`` gives each strategy its paper preset (crop+flip
+for the HL strategies and their controls, SimCLR for the baselines); ``"fair"`` one preset for all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,6 +32,7 @@ from torch import Tensor, nn
 from . import amp
 from . import latents as L
 from .generators import HLGenerator
+from .spec import LEGACY, ImageSpec, require_same
 from .walkers import Walker
 
 PRESETS = ("simclr", "no_color", "crop", "none")
@@ -36,23 +41,41 @@ PRESETS = ("simclr", "no_color", "crop", "none")
 # them only by T_z; its brightness/contrast jitter and blur pre-train for the shift targets
 # equally in every arm, so differences between arms there are T_z's, not T_x's.
 FAIR_PRESET = "simclr"
-HL_STRATEGIES = ("hl_random", "hl_learned")
-# the flat control at matched delta: the paper-rule arm's strength spread over every chunk
-# rcg: two renderings of one RDM representation by the representation-conditioned generator (hlwb.rcg.views)
-STRATEGIES = ("real", "synth", "gaussian", "learned_all") + HL_STRATEGIES + ("flat_matched", "rcg")
+BLUR_FROM = 96  # colour data: SimCLR's blur only from this side length (its CIFAR-10 recipe drops blur at 32 px)
 
 
-def augmentation(preset: str) -> nn.Module:
-    """The kornia pipeline of a preset (expects and returns images in [-1, 1])."""
+def augmentation(preset: str, spec: ImageSpec = LEGACY) -> nn.Module:
+    """The kornia pipeline of a preset for images of ``spec`` (expects and returns ``(N, C, S, S)`` in [-1, 1]).
+
+    One channel: today's presets, op for op (so a seed gives the same views as before specs). Colour:
+    SimCLR's T_x (Chen et al. 2020, appendix A): colour jitter 0.4/0.4/0.4/0.1 at p 0.8, random
+    grayscale at p 0.2, and from :data:`BLUR_FROM` px a Gaussian blur with a kernel of ~10 % of the
+    side (odd), sigma 0.1-2, at p 0.5.
+    """
     import kornia.augmentation as K
 
     if preset not in PRESETS:
         raise KeyError(f"unknown augmentation preset {preset!r}; valid: {', '.join(PRESETS)}")
-    crop = K.RandomResizedCrop((32, 32), scale=(0.2, 1.0))
-    ops = {"none": [], "crop": [crop], "no_color": [crop, K.RandomHorizontalFlip()],
-           "simclr": [crop, K.RandomHorizontalFlip(), K.ColorJitter(0.4, 0.4, p=0.8),
-                      K.RandomGaussianBlur((3, 3), (0.1, 2.0), p=0.5)]}[preset]
-    return _Unit(K.AugmentationSequential(*ops)) if ops else nn.Identity()
+    if preset == "none":
+        return nn.Identity()
+    ops = [K.RandomResizedCrop((spec.size, spec.size), scale=(0.2, 1.0))]
+    if preset != "crop":
+        ops.append(K.RandomHorizontalFlip())
+    if preset == "simclr":
+        ops += _colour_distortion(spec) if spec.color else [
+            K.ColorJitter(0.4, 0.4, p=0.8), K.RandomGaussianBlur((3, 3), (0.1, 2.0), p=0.5)]
+    return _Unit(K.AugmentationSequential(*ops))
+
+
+def _colour_distortion(spec: ImageSpec) -> list[nn.Module]:
+    """SimCLR's colour distortion (and, from :data:`BLUR_FROM` px, its blur) for RGB images of ``spec``."""
+    import kornia.augmentation as K
+
+    ops = [K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2)]
+    if spec.size >= BLUR_FROM:
+        k = spec.size // 10 // 2 * 2 + 1  # SimCLR: side // 10, made odd (96 px: 9, 128 px: 13)
+        ops.append(K.RandomGaussianBlur((k, k), (0.1, 2.0), p=0.5))
+    return ops
 
 
 class _Unit(nn.Module):
@@ -66,18 +89,7 @@ class _Unit(nn.Module):
         return self.aug((x + 1) / 2).clamp(0, 1) * 2 - 1
 
 
-def preset_for(strategy: str, augment: str, fair_preset: str = FAIR_PRESET) -> str:
-    """T_x of a strategy: ``paper`` (crop+flip for HL strategies, SimCLR for baselines) or ``fair``."""
-    if strategy not in STRATEGIES:
-        raise KeyError(f"unknown view strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
-    if augment == "paper":  # the control of the HL arm gets the HL arm's T_x
-        return "no_color" if strategy in HL_STRATEGIES + ("flat_matched", "rcg") else "simclr"
-    if augment == "fair":
-        return fair_preset
-    raise KeyError(f"augment must be 'paper' or 'fair', got {augment!r}")
-
-
-def _augment_pair(aug: nn.Module, x1: Tensor, x2: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+def augment_pair(aug: nn.Module, x1: Tensor, x2: Tensor, seed: int) -> tuple[Tensor, Tensor]:
     """Independent augmentations of both views, replayable from ``seed`` (kornia draws from
     torch's global RNG, so it runs inside a forked, seeded RNG)."""
     with torch.random.fork_rng(devices=[x1.device.index] if x1.is_cuda else []):
@@ -85,8 +97,26 @@ def _augment_pair(aug: nn.Module, x1: Tensor, x2: Tensor, seed: int) -> tuple[Te
         return aug(x1), aug(x2)
 
 
-class _Source:
-    """A view source: ``batch_at(step)`` is the batch of step ``step``; iteration walks the steps."""
+def model_spec(model: nn.Module) -> ImageSpec:
+    """The image spec a generator was built for (``model.spec``)."""
+    return getattr(model, "spec", LEGACY).image()  # INTERIM until every generator carries .spec
+
+
+def image_spec(images: Tensor) -> ImageSpec:
+    """The image spec of ``(N, C, S, S)`` images (refused, naming the shape, when they fit none)."""
+    if images.ndim != 4 or images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"view images must be (N, C, S, S), got {tuple(images.shape)}")
+    return ImageSpec(int(images.shape[1]), int(images.shape[-1]))
+
+
+class ViewSource:
+    """A view source: ``batch_at(step)`` is the batch of step ``step``; iteration walks the steps.
+
+    ``spec`` (a dict, set by :func:`make_source`) records what determines its batches; ``image_spec``
+    is the :class:`~hlwb.spec.ImageSpec` of its views.
+    """
+
+    image_spec: ImageSpec = LEGACY
 
     def batch_at(self, step: int) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -98,22 +128,25 @@ class _Source:
             step += 1
 
 
-class RealViews(_Source):
-    """Two augmentations of the same real images (float (N, 1, 32, 32) in [-1, 1], on device)."""
+class RealViews(ViewSource):
+    """Two augmentations of the same real images (float ``(N, C, S, S)`` in [-1, 1], on device; the
+    T_x follows their spec)."""
 
     def __init__(self, images: Tensor, batch: int, preset: str = "simclr", seed: int = 0):
-        self.images, self.batch, self.aug, self.seed = images, batch, augmentation(preset), seed
+        self.image_spec = image_spec(images)
+        self.images, self.batch, self.aug, self.seed = images, batch, augmentation(preset, self.image_spec), seed
 
     def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
         g = L.make_generator(L.row_seed(self.seed, step, L.EXTRA))
         idx = torch.randint(len(self.images), (self.batch,), generator=g).to(self.images.device)
         x = self.images[idx]
-        return _augment_pair(self.aug, x, x, L.row_seed(self.seed, step, L.NOISE))
+        return augment_pair(self.aug, x, x, L.row_seed(self.seed, step, L.NOISE))
 
 
-class GeneratedViews(_Source):
+class GeneratedViews(ViewSource):
     """Continuous sampling: step i draws anchors ``i*B .. i*B+B-1`` of ``seed`` (``rank`` offsets
-    the stream under DDP), applies the walker, decodes both in one pass of 2B, augments.
+    the stream under DDP), applies the walker, decodes both in one pass of 2B, augments (T_x for
+    the generator's spec).
 
     ``decode_chunk`` caps the images per generator call: on a CPU a pass of 256 can cost more
     per image than two of 128 (measured 415 vs 785 images/s for the shipped biggan on 2 cores);
@@ -125,7 +158,9 @@ class GeneratedViews(_Source):
 
     def __init__(self, gen: HLGenerator, walker: Walker, batch: int, preset: str = "no_color",
                  seed: int = 0, rank: int = 0, decode_chunk: int | None = None, precision: str = "fp32"):
-        self.gen, self.walker, self.batch, self.aug = gen.eval(), walker, batch, augmentation(preset)
+        self.image_spec = model_spec(gen)
+        self.gen, self.walker, self.batch = gen.eval(), walker, batch
+        self.aug = augmentation(preset, self.image_spec)
         self.decode_chunk, self.precision = decode_chunk, amp.check(precision)
         amp.prepare(self.gen, precision)
         self.seed = L.row_seed(seed, rank, L.EXTRA) if rank else seed
@@ -144,10 +179,10 @@ class GeneratedViews(_Source):
 
     def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
         x1, x2 = self.pair_at(step)
-        return _augment_pair(self.aug, x1, x2, L.row_seed(self.seed, step, L.RESAMPLE))
+        return augment_pair(self.aug, x1, x2, L.row_seed(self.seed, step, L.RESAMPLE))
 
 
-class FixedViews(_Source):
+class FixedViews(ViewSource):
     """``n`` anchor/positive pairs generated once (like an offline dataset), then sampled."""
 
     def __init__(self, source: GeneratedViews, n: int, seed: int = 0):
@@ -156,12 +191,15 @@ class FixedViews(_Source):
         self.x1 = torch.cat([p[0] for p in pairs])[:n]
         self.x2 = torch.cat([p[1] for p in pairs])[:n]
         self.batch, self.aug, self.seed, self.walker = source.batch, source.aug, seed, source.walker
+        self.image_spec = source.image_spec
 
     def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
         g = L.make_generator(L.row_seed(self.seed, step, L.EXTRA))
         idx = torch.randint(len(self.x1), (self.batch,), generator=g).to(self.x1.device)
-        return _augment_pair(self.aug, self.x1[idx], self.x2[idx], L.row_seed(self.seed, step, L.NOISE))
+        return augment_pair(self.aug, self.x1[idx], self.x2[idx], L.row_seed(self.seed, step, L.NOISE))
 
+
+# ---- walkers of the generated strategies -----------------------------------------------------
 
 def paper_rule(gen: HLGenerator) -> tuple[list[float], float]:
     """The reference's per-chunk sigmas and noise truncation (docs/methods.md §2): BigBiGAN —
@@ -172,15 +210,19 @@ def paper_rule(gen: HLGenerator) -> tuple[list[float], float]:
     return [0.0] + [1.0] * (len(gen.chunks) - 1), 2.0
 
 
-LEARNED = {"learned_all": "all", "hl_learned": "hl"}  # strategy -> walker folder of notebook 03
-
-
 def walker_selection(strategy: str, gen: HLGenerator) -> list[int] | None:
     """The chunks a learned strategy's walker moves: all (None) for ``learned_all``; chunks
     1..K-1 for ``hl_learned`` (chunk 0, the global one, fixed: mi_ml_gen's BigBiGAN rule)."""
-    if strategy not in LEARNED:
-        raise KeyError(f"{strategy!r} has no learned walker; learned strategies: {', '.join(LEARNED)}")
-    return None if strategy == "learned_all" else list(range(1, len(gen.chunks)))
+    folder = _learned_folder(strategy)
+    return None if folder == "all" else list(range(1, len(gen.chunks)))
+
+
+def _learned_folder(strategy: str) -> str:
+    s = STRATEGIES.get(strategy)
+    if s is None or s.walker_folder is None:
+        learned = [n for n, e in STRATEGIES.items() if e.walker_folder]
+        raise KeyError(f"{strategy!r} has no learned walker; learned strategies: {', '.join(learned)}")
+    return s.walker_folder
 
 
 def learned_walker(strategy: str, gen: HLGenerator, walkers_dir: str | Path) -> Walker:
@@ -188,7 +230,7 @@ def learned_walker(strategy: str, gen: HLGenerator, walkers_dir: str | Path) -> 
     ``hl_learned`` (``<walkers_dir>/hl/walker.pt``): the snapshot notebook 03 selected."""
     from .walkers import load_learned
 
-    path = Path(walkers_dir) / LEARNED[strategy] / "walker.pt"
+    path = Path(walkers_dir) / _learned_folder(strategy) / "walker.pt"
     if not path.exists():
         raise FileNotFoundError(f"strategy {strategy!r} needs the walker of notebook 03 for this generator; "
                                 f"missing {path} (run notebook 03_walkers first)")
@@ -255,12 +297,201 @@ def load_hl_sigmas(path: str | Path, generator: str) -> list[float]:
     return [float(s) for s in entry["sigmas"]]
 
 
+# ---- the registry of view strategies ---------------------------------------------------------
+
+@dataclass
+class ViewRequest:
+    """What :func:`make_source` resolved, handed to a strategy's builder.
+
+    ``preset``: the T_x preset of this strategy and ``augment``; ``data_spec``: the image spec of the
+    dataset (``dataset`` at ``image_size``) the views must match, None when no dataset was named (the
+    views then follow the generator's); ``device``: a resolved ``torch.device``; ``record``: the
+    source's ``spec`` dict, which the builder completes (what determines the batches).
+    """
+
+    strategy: str
+    batch: int
+    preset: str
+    generator: str
+    sampling: str
+    n_fixed: int
+    sigma: float | None
+    hl_sigmas: list[float] | None
+    walkers_dir: str | Path | None
+    seed: int
+    rank: int
+    decode_chunk: int | None
+    precision: str
+    device: torch.device
+    dataset: str | None
+    image_size: int | None
+    data_spec: ImageSpec | None
+    record: dict = field(default_factory=dict)
+
+    @property
+    def stream_seed(self) -> int:
+        """The seed of this rank's stream (rank 0: ``seed`` itself; :func:`hlwb.distributed` rule)."""
+        return L.row_seed(self.seed, self.rank, L.EXTRA) if self.rank else self.seed
+
+    def require_spec(self, model: ImageSpec, what: str) -> None:
+        """Refuse a generator built for another image spec than the dataset's, naming both."""
+        if self.data_spec is not None:
+            require_same(model, self.data_spec, f"{what} (view strategy {self.strategy!r}, dataset {self.dataset!r})")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One view strategy.
+
+    ``build(request) -> ViewSource``; ``params``: the :func:`make_source` arguments it reads (beyond
+    batch, augment, seed, rank and device); ``help``: one line, the positive of an anchor;
+    ``paper_preset``: its T_x under ``augment="paper"`` (``no_color`` for the HL strategies and their
+    controls, ``simclr`` for the baselines); ``needs``: arguments that must be given (not None);
+    ``walker_folder``: a learned strategy's walker folder under notebook 03's ``walkers_dir``.
+    """
+
+    name: str
+    build: Callable[[ViewRequest], ViewSource]
+    params: tuple[str, ...]
+    help: str
+    paper_preset: str
+    needs: tuple[str, ...] = ()
+    walker_folder: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.paper_preset not in PRESETS:
+            raise KeyError(f"strategy {self.name!r}: paper_preset {self.paper_preset!r} is not a preset; "
+                           f"valid: {', '.join(PRESETS)}")
+
+
+STRATEGIES: dict[str, Strategy] = {}
+NEEDS = {"walkers_dir": "the walkers folder of notebook 03 (learned walkers)"}
+
+
+def register(strategy: Strategy) -> Strategy:
+    """Add ``strategy`` to :data:`STRATEGIES` (a name registered twice is refused)."""
+    if strategy.name in STRATEGIES:
+        raise KeyError(f"view strategy {strategy.name!r} is already registered")
+    STRATEGIES[strategy.name] = strategy
+    return strategy
+
+
+def lookup(name: str) -> Strategy:
+    """The registry entry of ``name``; an unknown name lists the valid ones."""
+    if name not in STRATEGIES:
+        raise KeyError(f"unknown view strategy {name!r}; valid: {', '.join(STRATEGIES)}")
+    return STRATEGIES[name]
+
+
+def preset_for(strategy_name: str, augment: str, fair_preset: str = FAIR_PRESET) -> str:
+    """T_x of a strategy: ``paper`` (its registry entry's ``paper_preset``) or ``fair`` (``fair_preset``)."""
+    s = lookup(strategy_name)
+    if augment == "paper":
+        return s.paper_preset
+    if augment == "fair":
+        return fair_preset
+    raise KeyError(f"augment must be 'paper' or 'fair', got {augment!r}")
+
+
+GENERATED = ("generator", "sampling", "n_fixed", "decode_chunk", "precision")  # what every generated strategy reads
+
+
+def _real(req: ViewRequest) -> ViewSource:
+    from . import data, devices
+
+    images = devices.to_device(data.fashion_mnist("train").float_images(), req.device)
+    src = RealViews(images, req.batch, preset=req.preset, seed=req.stream_seed)
+    src.spec = req.record
+    return src
+
+
+def finish_generated(src: ViewSource, req: ViewRequest) -> ViewSource:
+    """The tail every generated strategy shares: the decode precision in the record (bf16 views are
+    other views) and, for ``sampling="fixed"``, an offline set of ``n_fixed`` pairs."""
+    if req.precision != "fp32":
+        req.record["precision"] = req.precision
+    if req.sampling == "fixed":
+        src = FixedViews(src, req.n_fixed, seed=req.seed)
+        req.record["n_fixed"] = req.n_fixed
+    src.spec = req.record
+    return src
+
+
+def walker_strategy(make_walker: Callable[[HLGenerator, ViewRequest], Walker]) -> Callable[[ViewRequest], ViewSource]:
+    """The builder of a strategy whose positive is ``g(walker(z))``: the generator (checked against the
+    dataset's spec), ``make_walker(gen, request)``, continuous or fixed sampling."""
+
+    def build(req: ViewRequest) -> ViewSource:
+        from . import checkpoint
+        from . import generators as G
+
+        gen = G.load(req.generator, device=req.device)
+        req.require_spec(model_spec(gen), f"generator {req.generator!r}")
+        gpath = G.shipped_path(req.generator) if req.generator in G.SHIPPED else Path(req.generator)
+        req.record.update(generator=str(req.generator), generator_sha256=checkpoint.file_sha256(gpath),
+                          sampling=req.sampling)
+        walker = make_walker(gen, req)
+        req.record["walker"] = type(walker).__name__
+        if hasattr(walker, "sigmas"):
+            req.record.update(sigmas=[round(float(v), 6) for v in walker.sigmas], truncation=walker.truncation,
+                              mode=getattr(walker, "mode", None), tied=bool(getattr(walker, "tied", False)))
+        src = GeneratedViews(gen, walker, req.batch, preset=req.preset, seed=req.seed, rank=req.rank,
+                             decode_chunk=req.decode_chunk, precision=req.precision)
+        return finish_generated(src, req)
+
+    return build
+
+
+def _identity(gen: HLGenerator, req: ViewRequest) -> Walker:
+    from .walkers import IdentityWalker
+
+    return IdentityWalker(gen.chunks)
+
+
+def _hl_random(gen: HLGenerator, req: ViewRequest) -> Walker:
+    from .walkers import ChunkNoiseWalker
+
+    sig, trunc = (req.hl_sigmas, 2.0) if req.hl_sigmas is not None else paper_rule(gen)
+    return ChunkNoiseWalker(gen.chunks, sig, truncation=trunc)
+
+
+def _learned(gen: HLGenerator, req: ViewRequest) -> Walker:
+    from . import checkpoint
+
+    walker = learned_walker(req.strategy, gen, req.walkers_dir)
+    req.record["walker_sha256"] = checkpoint.file_sha256(
+        Path(req.walkers_dir) / _learned_folder(req.strategy) / "walker.pt")
+    return walker
+
+
+for _s in (
+    Strategy("real", _real, ("dataset", "image_size"), "two augmentations of the same real image", "simclr"),
+    Strategy("synth", walker_strategy(_identity), GENERATED,
+             "the same generated image g(z), augmented twice (T_z = identity)", "simclr"),
+    Strategy("gaussian", walker_strategy(lambda gen, req: genrep_walker(gen, req.sigma)), (*GENERATED, "sigma"),
+             "GenRep: g(z + N(0, sigma^2)) on every chunk (sigma 0.2 BigGAN, 0.25 StyleGAN)", "simclr"),
+    Strategy("learned_all", walker_strategy(_learned), (*GENERATED, "walkers_dir"),
+             "COP-Gen: g(T(z)), T notebook 03's walker over all chunks (--walkers-dir)", "simclr",
+             needs=("walkers_dir",), walker_folder="all"),
+    Strategy("hl_random", walker_strategy(_hl_random), (*GENERATED, "hl_sigmas"),
+             "per-chunk noise: sigma_i = notebook 04's delta_i (hl_sigmas) or the paper's rule", "no_color"),
+    Strategy("hl_learned", walker_strategy(_learned), (*GENERATED, "walkers_dir"),
+             "notebook 03's walker over chunks 1..K-1, the global chunk fixed (--walkers-dir)", "no_color",
+             needs=("walkers_dir",), walker_folder="hl"),
+    # the control of the HL arm gets the HL arm's T_x
+    Strategy("flat_matched", walker_strategy(lambda gen, req: flat_matched_walker(gen)), GENERATED,
+             "every chunk at one sigma giving the paper-rule arm's mean ||z' - z|| (hierarchy vs strength)",
+             "no_color"),
+):
+    register(_s)
+
+
 def make_source(strategy: str, batch: int, augment: str = "paper", generator: str = "biggan",
                 sampling: str = "continuous", n_fixed: int = 10_000, sigma: float | None = None,
                 hl_sigmas: list[float] | None = None, walkers_dir: str | Path | None = None,
                 seed: int = 0, rank: int = 0, decode_chunk: int | None = None, precision: str = "fp32",
-                device: str | torch.device = "auto") -> _Source:
-    """A view source by strategy name.
+                device: str | torch.device = "auto") -> ViewSource:
+    """A view source by strategy name (:data:`STRATEGIES`; ``rcg`` once :mod:`hlwb.rcg` is imported).
 
     ``gaussian``: GenRep's sigma (None: 0.2 for BigGAN, 0.25 for StyleGAN). ``hl_random``: the
     per-chunk ``hl_sigmas`` (notebook 04's delta_i, noise truncated at 2 sigma) or, without
@@ -278,84 +509,20 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     ``device`` (:func:`hlwb.devices.resolve`): where the generator, the images and every view
     live; the batches come out on it (real images are moved there once, not per step).
     """
-    from . import checkpoint, data, devices
-    from . import generators as G
-    from .walkers import ChunkNoiseWalker, IdentityWalker
+    from . import devices
 
-    if strategy not in STRATEGIES:
-        raise KeyError(f"unknown view strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
+    entry = lookup(strategy)
     if sampling not in ("continuous", "fixed"):
         raise KeyError(f"sampling must be 'continuous' or 'fixed', got {sampling!r}")
     amp.check(precision)
-    dev = devices.resolve(device)
     preset = preset_for(strategy, augment)
-    spec = {"strategy": strategy, "augment": augment, "preset": preset, "batch": batch, "seed": seed}
-    if strategy == "real":
-        images = devices.to_device(data.fashion_mnist("train").float_images(), dev)
-        src = RealViews(images, batch, preset=preset, seed=L.row_seed(seed, rank, L.EXTRA) if rank else seed)
-        src.spec = spec
-        return src
-    if strategy == "rcg":
-        return _rcg_source(spec, batch, preset, sampling, n_fixed, seed, rank, decode_chunk, precision, dev)
-    gen = G.load(generator, device=dev)
-    gpath = G.shipped_path(generator) if generator in G.SHIPPED else Path(generator)
-    spec.update(generator=str(generator), generator_sha256=checkpoint.file_sha256(gpath), sampling=sampling)
-    if strategy == "synth":
-        walker = IdentityWalker(gen.chunks)
-    elif strategy == "gaussian":
-        walker = genrep_walker(gen, sigma)
-    elif strategy == "flat_matched":
-        walker = flat_matched_walker(gen)
-    elif strategy == "hl_random":
-        sig, trunc = (hl_sigmas, 2.0) if hl_sigmas is not None else paper_rule(gen)
-        walker = ChunkNoiseWalker(gen.chunks, sig, truncation=trunc)
-    else:
-        if walkers_dir is None:
-            raise ValueError(f"strategy {strategy!r} needs walkers_dir: the walkers folder of notebook 03")
-        walker = learned_walker(strategy, gen, walkers_dir)
-        spec["walker_sha256"] = checkpoint.file_sha256(Path(walkers_dir) / LEARNED[strategy] / "walker.pt")
-    spec["walker"] = type(walker).__name__
-    if hasattr(walker, "sigmas"):
-        spec.update(sigmas=[round(float(v), 6) for v in walker.sigmas], truncation=walker.truncation,
-                    mode=getattr(walker, "mode", None), tied=bool(getattr(walker, "tied", False)))
-    src = GeneratedViews(gen, walker, batch, preset=preset, seed=seed, rank=rank, decode_chunk=decode_chunk,
-                         precision=precision)
-    return _generated(src, spec, sampling, n_fixed, seed, precision)
-
-
-def _generated(src: _Source, spec: dict, sampling: str, n_fixed: int, seed: int, precision: str) -> _Source:
-    """A generated-views source with what every one shares: the decode precision in ``spec``
-    (bf16 views are other views) and, for ``sampling="fixed"``, an offline set of ``n_fixed`` pairs."""
-    if precision != "fp32":
-        spec["precision"] = precision
-    if sampling == "fixed":
-        src = FixedViews(src, n_fixed, seed=seed)
-        spec["n_fixed"] = n_fixed
-    src.spec = spec
-    return src
-
-
-
-def _rcg_source(spec: dict, batch: int, preset: str, sampling: str, n_fixed: int, seed: int, rank: int,
-                decode_chunk: int | None, precision: str, dev: torch.device) -> _Source:
-    """The ``rcg`` strategy of :func:`make_source`: views of the shipped RCG models, at
-    :class:`~hlwb.rcg.views.RCGViews`' default DDIM steps and guidance (both in ``spec``)."""
-    from . import checkpoint
-    from .rcg import load_rdm, load_rep_generator
-    from .rcg.views import RCGViews, shipped_path
-
-    paths = {k: shipped_path(k) for k in ("generator", "rdm")}
-    for name, path in paths.items():
-        if not path.exists():
-            raise FileNotFoundError(f"view strategy 'rcg' needs the shipped RCG {name} {path}; "
-                                    f"restore it with `git checkout -- {path.parent}`")
-    gen, rdm = load_rep_generator(paths["generator"], device=dev), load_rdm(paths["rdm"], device=dev)
-    if gen.rep_dim != rdm.dim:
-        raise ValueError(f"the shipped RCG generator is conditioned on {gen.rep_dim}-d representations but the "
-                         f"RDM generates {rdm.dim}-d ones: they must come from the same encoder")
-    src = RCGViews(gen, rdm, batch, augmentation(preset), seed=L.row_seed(seed, rank, L.EXTRA) if rank else seed,
-                   decode_chunk=decode_chunk, precision=precision)
-    spec.update(generator="rcg", generator_sha256=checkpoint.file_sha256(paths["generator"]),
-                rdm_sha256=checkpoint.file_sha256(paths["rdm"]), rdm_steps=src.rdm_steps, guidance=src.guidance,
-                sampling=sampling, walker="RCGViews")
-    return _generated(src, spec, sampling, n_fixed, seed, precision)
+    dev = devices.resolve(device)
+    req = ViewRequest(strategy=strategy, batch=batch, preset=preset, generator=generator, sampling=sampling,
+                      n_fixed=n_fixed, sigma=sigma, hl_sigmas=hl_sigmas, walkers_dir=walkers_dir, seed=seed,
+                      rank=rank, decode_chunk=decode_chunk, precision=precision, device=dev, dataset=None,
+                      image_size=None, data_spec=None,
+                      record={"strategy": strategy, "augment": augment, "preset": preset, "batch": batch, "seed": seed})
+    for need in entry.needs:
+        if getattr(req, need) is None:
+            raise ValueError(f"strategy {strategy!r} needs {need}: {NEEDS.get(need, need)}")
+    return entry.build(req)

@@ -177,3 +177,126 @@ def test_flat_control_matches_the_paper_rule_mean_delta():
     assert float(flat_d) == pytest.approx(float(paper), rel=0.01)
     assert (delta(z, moved) > 0).all()  # every chunk moves, the global one included
     assert V.preset_for("flat_matched", "paper") == V.preset_for("hl_random", "paper")
+
+
+# --- T_x by image spec ---
+
+def _reference_gray(preset):
+    """Today's one-channel presets, written out op by op (the pipeline before image specs)."""
+    import kornia.augmentation as K
+
+    crop = K.RandomResizedCrop((32, 32), scale=(0.2, 1.0))
+    ops = {"crop": [crop], "no_color": [crop, K.RandomHorizontalFlip()],
+           "simclr": [crop, K.RandomHorizontalFlip(), K.ColorJitter(0.4, 0.4, p=0.8),
+                      K.RandomGaussianBlur((3, 3), (0.1, 2.0), p=0.5)]}[preset]
+    return V._Unit(K.AugmentationSequential(*ops))
+
+
+@pytest.mark.parametrize("preset", ["simclr", "no_color", "crop"])
+def test_one_channel_presets_are_bit_identical_to_todays(preset):
+    x = torch.rand(16, 1, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    got = V.augment_pair(V.augmentation(preset), x, x.flip(0), seed=7)
+    want = V.augment_pair(_reference_gray(preset), x, x.flip(0), seed=7)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    assert not torch.equal(got[0], x)
+
+
+def test_colour_simclr_is_simclrs_full_t_x():
+    import kornia.augmentation as K
+
+    from hlwb.spec import ImageSpec
+
+    def ops(spec):
+        return list(V.augmentation("simclr", spec).aug.children())
+
+    small = ops(ImageSpec(3, 32))
+    jitter = next(o for o in small if isinstance(o, K.ColorJitter))
+    assert jitter.p == 0.8 and (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue) == (0.4, 0.4, 0.4, 0.1)
+    assert [o.p for o in small if isinstance(o, K.RandomGrayscale)] == [0.2]
+    assert not any(isinstance(o, K.RandomGaussianBlur) for o in small)  # SimCLR's CIFAR recipe: no blur
+    for size, k in ((96, 9), (128, 13)):
+        blur = [o for o in ops(ImageSpec(3, size)) if isinstance(o, K.RandomGaussianBlur)]
+        assert len(blur) == 1 and blur[0].flags["kernel_size"] == (k, k) and blur[0].p == 0.5
+    gray = ops(ImageSpec(1, 64))  # one channel at another size: today's ops, cropped to 64
+    assert [type(o).__name__ for o in gray] == ["RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter",
+                                                "RandomGaussianBlur"]
+    assert not [o for o in V.augmentation("no_color", ImageSpec(3, 32)).aug.children()
+                if isinstance(o, (K.ColorJitter, K.RandomGrayscale))]
+
+
+@pytest.mark.parametrize("preset", V.PRESETS)
+def test_colour_presets_keep_shape_and_range(preset):
+    from hlwb.spec import ImageSpec
+
+    x = torch.rand(6, 3, 64, 64, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    a, b = V.augment_pair(V.augmentation(preset, ImageSpec(3, 64)), x, x, seed=3)
+    assert a.shape == x.shape and a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, b) == (preset == "none")
+    if preset == "simclr":  # random grayscale (p 0.2): some of 32 colour images come out grey, most do not
+        c = torch.rand(32, 3, 64, 64, generator=torch.Generator().manual_seed(4)) * 2 - 1
+        y, _ = V.augment_pair(V.augmentation(preset, ImageSpec(3, 64)), c, c, seed=3)
+        grey = [bool(torch.allclose(im[0], im[1], atol=1e-5) and torch.allclose(im[1], im[2], atol=1e-5)) for im in y]
+        assert 0 < sum(grey) < 16
+
+
+def test_real_views_follow_the_images_spec():
+    imgs = torch.rand(10, 3, 64, 64) * 2 - 1
+    rv = V.RealViews(imgs, batch=4, preset="simclr", seed=0)
+    x1, x2 = rv.batch_at(0)
+    assert rv.image_spec.shape == (3, 64, 64) and x1.shape == x2.shape == (4, 3, 64, 64)
+    with pytest.raises(ValueError, match="channels must be one of"):
+        V.RealViews(torch.zeros(4, 2, 32, 32), batch=2)
+
+
+# --- the registry of view strategies ---
+
+def test_every_strategy_is_one_registry_entry():
+    import hlwb.rcg  # noqa: F401  (registers rcg)
+
+    assert list(V.STRATEGIES)[:7] == ["real", "synth", "gaussian", "learned_all", "hl_random", "hl_learned",
+                                      "flat_matched"] and "rcg" in V.STRATEGIES
+    for name, s in V.STRATEGIES.items():
+        assert s.name == name and s.help and s.paper_preset in V.PRESETS and callable(s.build)
+        assert V.preset_for(name, "paper") == s.paper_preset and V.preset_for(name, "fair") == V.FAIR_PRESET
+    assert {n for n, s in V.STRATEGIES.items() if s.paper_preset == "no_color"} == {
+        "hl_random", "hl_learned", "flat_matched", "rcg"}
+    assert {n for n, s in V.STRATEGIES.items() if "walkers_dir" in s.needs} == {"learned_all", "hl_learned"}
+    with pytest.raises(KeyError, match="already registered"):
+        V.register(V.STRATEGIES["real"])
+    with pytest.raises(KeyError, match="paper_preset 'colour'"):
+        V.Strategy("x", V.STRATEGIES["real"].build, (), "help", "colour")
+
+
+def test_make_source_builds_through_the_registry(monkeypatch):
+    seen = []
+
+    def build(req):
+        seen.append(req)
+        src = V.RealViews(torch.zeros(4, 1, 32, 32), req.batch, preset=req.preset, seed=req.stream_seed)
+        src.spec = req.record
+        return src
+
+    monkeypatch.setitem(V.STRATEGIES, "mine", V.Strategy("mine", build, (), "a test strategy", "crop",
+                                                          needs=("walkers_dir",)))
+    with pytest.raises(ValueError, match="needs walkers_dir"):
+        V.make_source("mine", batch=2, device="cpu")
+    src = V.make_source("mine", batch=2, augment="paper", seed=4, rank=1, walkers_dir="w", device="cpu")
+    req = seen[-1]
+    assert req.preset == "crop" and req.walkers_dir == "w" and req.stream_seed != 4 and req.device.type == "cpu"
+    assert src.spec == {"strategy": "mine", "augment": "paper", "preset": "crop", "batch": 2, "seed": 4}
+
+
+def test_views_never_imports_rcg_and_rcg_uses_no_private_name():
+    import ast
+    from pathlib import Path
+
+    root = Path(V.__file__).parent
+    for node in ast.walk(ast.parse((root / "views.py").read_text())):
+        if isinstance(node, ast.ImportFrom):
+            assert "rcg" not in (node.module or "") and all("rcg" not in a.name for a in node.names)
+        if isinstance(node, ast.Import):
+            assert all("rcg" not in a.name for a in node.names)
+    rcg_views = ast.parse((root / "rcg" / "views.py").read_text())
+    names = [a.name for n in ast.walk(rcg_views) if isinstance(n, ast.ImportFrom) and n.module == "views"
+             for a in n.names]
+    assert names and not [n for n in names if n.startswith("_")]

@@ -4,6 +4,7 @@
     rdm        the representation diffusion model (RDM): train, DDIM-sample, save, load
     generator  the representation-conditioned BigGAN-style generator with classifier-free guidance
     posterior  the contrastive-softmax posterior: selection probabilities, rate and MI in bits
+    views      RCG views, the ``rcg`` view strategy (registered in :data:`hlwb.views.STRATEGIES` on import)
 """
 
 from .generator import (
@@ -32,9 +33,10 @@ from .rdm import (
     train_rdm,
 )
 from .space import reference_fd, representation_fd, sphere_prior, standardize
+from .views import RCGViews  # registers the "rcg" view strategy (hlwb.views.STRATEGIES)
 
 __all__ = [
-    "RDMConfig", "RepConditionedGenerator", "RepDiscriminator", "RepGANConfig", "RepresentationDiffusion",
+    "RCGViews", "RDMConfig", "RepConditionedGenerator", "RepDiscriminator", "RepGANConfig", "RepresentationDiffusion",
     "diffusion_loss", "load_rdm", "load_rep_generator", "log_selection_probs", "plugin_mi_bits", "rate_bits",
     "reference_fd", "representation_fd", "sample_selection", "save_rdm", "save_rep_generator",
     "scaled_linear_betas", "select", "selection_probs", "sphere_prior", "standardize", "train_rdm",

@@ -9,6 +9,9 @@ part is what the generator's noise holds (METHODS.md §3, issue 18 §5).
 
 The shipped models (``hlwb/checkpoints/rcg_*.pt``): the encoder whose representations they live
 in, the RDM over them, and the generator conditioned on them. :func:`shipped_path` names them.
+
+Importing this module (``import hlwb.rcg`` does) registers the ``rcg`` view strategy in
+:data:`hlwb.views.STRATEGIES`: :func:`hlwb.views.make_source` builds it with :func:`build_rcg_source`.
 """
 
 from __future__ import annotations
@@ -19,9 +22,21 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .. import amp
+from .. import amp, checkpoint
 from .. import latents as L
-from ..views import _augment_pair, _Source
+from ..views import (
+    GENERATED,
+    Strategy,
+    ViewRequest,
+    ViewSource,
+    augment_pair,
+    augmentation,
+    finish_generated,
+    model_spec,
+    register,
+)
+from .generator import load_rep_generator
+from .rdm import load_rdm
 from .space import standardize
 
 SHIPPED = {"encoder": "rcg_encoder.pt", "rdm": "rcg_rdm.pt", "generator": "rcg_generator.pt",
@@ -36,7 +51,7 @@ def shipped_path(name: str) -> Path:
     return Path(str(resources.files("hlwb") / "checkpoints" / SHIPPED[name]))
 
 
-class RCGViews(_Source):
+class RCGViews(ViewSource):
     """Pairs rendered from one RDM representation under two generator noises (float32, on device).
 
     Args:
@@ -50,6 +65,7 @@ class RCGViews(_Source):
     def __init__(self, gen, rdm, batch: int, augment, seed: int = 0, rdm_steps: int = 25,
                  guidance: float = 0.0, decode_chunk: int | None = None, precision: str = "fp32"):
         self.gen, self.rdm, self.batch, self.aug = gen.eval(), rdm.eval(), batch, augment
+        self.image_spec = model_spec(gen)
         self.walker = None  # (FixedViews keeps its source's walker; a pair here needs none)
         self.seed, self.rdm_steps, self.guidance, self.decode_chunk = seed, rdm_steps, guidance, decode_chunk
         self.precision = amp.check(precision)
@@ -78,4 +94,29 @@ class RCGViews(_Source):
 
     def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
         x1, x2 = self.pair_at(step)
-        return _augment_pair(self.aug, x1, x2, L.row_seed(self.seed, step, L.RESAMPLE))
+        return augment_pair(self.aug, x1, x2, L.row_seed(self.seed, step, L.RESAMPLE))
+
+
+def build_rcg_source(req: ViewRequest) -> ViewSource:
+    """The ``rcg`` strategy of :func:`hlwb.views.make_source`: views of the shipped RCG models, at
+    :class:`RCGViews`' default DDIM steps and guidance (both in the record); ``req.generator`` is not used."""
+    paths = {k: shipped_path(k) for k in ("generator", "rdm")}
+    for name, path in paths.items():
+        if not path.exists():
+            raise FileNotFoundError(f"view strategy 'rcg' needs the shipped RCG {name} {path}; "
+                                    f"restore it with `git checkout -- {path.parent}`")
+    gen, rdm = load_rep_generator(paths["generator"], device=req.device), load_rdm(paths["rdm"], device=req.device)
+    if gen.rep_dim != rdm.dim:
+        raise ValueError(f"the shipped RCG generator is conditioned on {gen.rep_dim}-d representations but the "
+                         f"RDM generates {rdm.dim}-d ones: they must come from the same encoder")
+    req.require_spec(model_spec(gen), "the shipped RCG generator")
+    src = RCGViews(gen, rdm, req.batch, augmentation(req.preset, model_spec(gen)), seed=req.stream_seed,
+                   decode_chunk=req.decode_chunk, precision=req.precision)
+    req.record.update(generator="rcg", generator_sha256=checkpoint.file_sha256(paths["generator"]),
+                      rdm_sha256=checkpoint.file_sha256(paths["rdm"]), rdm_steps=src.rdm_steps, guidance=src.guidance,
+                      sampling=req.sampling, walker="RCGViews")
+    return finish_generated(src, req)
+
+
+register(Strategy("rcg", build_rcg_source, tuple(p for p in GENERATED if p != "generator"),
+                  "two renderings of one RDM representation by the shipped RCG generator (two noises)", "no_color"))
