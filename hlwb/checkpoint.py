@@ -320,3 +320,19 @@ def load_weights(path: str | Path, module: nn.Module, state_dict: Any) -> None:
         detail = " ".join(str(e).split())  # torch's message spans lines and tabs
         raise CheckpointError(f"{path}: the weights do not fit the architecture its config describes "
                               f"({detail[:400]}); the file is damaged or not hlwb's") from e
+
+
+def recorded_spec(path: str | Path, state: dict[str, Any], built: Any, what: str) -> Any:
+    """The :class:`hlwb.spec.ImageSpec` a checkpoint records (``"spec"``; a file written before
+    specs has none: :data:`hlwb.spec.LEGACY`), refused unless it describes the images of
+    ``built``, the spec of the model its config built; the message names the file and both specs."""
+    from .spec import ImageSpec, SpecError
+
+    try:
+        spec = ImageSpec.from_record(state.get("spec"), where=f"{path}")
+    except (SpecError, TypeError) as e:
+        raise CheckpointError(f"{path}: a malformed \"spec\" ({e}); the file is damaged or not hlwb's") from e
+    if not spec.same_images(built):
+        raise CheckpointError(f"{path}: the file records {spec.describe()} images, but its {what} config builds a "
+                              f"model for {built.describe()} images; the file is damaged or was edited by hand")
+    return spec
