@@ -10,7 +10,7 @@
     bench             benchmarks (explorer latency, view throughput)
     pipeline          run the notebooks through papermill in a profile (writes only under --out)
     publish           copy a finished run into the repository: notebooks, figures, results, report
-    download-data     fetch Fashion-MNIST into the user cache (SHA-256 checked)
+    download-data     fetch a dataset (--dataset, default fashion_mnist) into the user cache (SHA-256 checked)
 """
 
 from __future__ import annotations
@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
     p.add_argument("--jobs", type=int, default=1, help="sweep runs side by side, one thread each (default 1)")
 
-    sub.add_parser("download-data", help="download Fashion-MNIST into the user cache")
+    p = sub.add_parser("download-data", help="download a dataset into the user cache (SHA-256 checked)")
+    p.add_argument("--dataset", default="fashion_mnist", help="registry name (hlwb.data.names()), default "
+                   "fashion_mnist")
 
     p = sub.add_parser("bench", help="benchmarks: explorer (slider latency), views (view-source throughput)")
     p.add_argument("what", choices=("explorer", "views"),
@@ -266,11 +268,11 @@ def main(argv: list[str] | None = None) -> int:
             for path in publish_run(Path(args.run).resolve() if args.run else REPO_ROOT / "runs" / "laptop"):
                 print(path)
         elif args.cmd == "download-data":
-            from .data import MIRROR, download_fashion_mnist, search_dirs
+            from .data import MIRROR, download, search_dirs
 
             try:
-                print(download_fashion_mnist())
-            except OSError as e:  # no network (urllib's URLError is an OSError), refused, timed out
+                print(download(args.dataset))  # the other datasets turn network errors into a DataError
+            except OSError as e:  # Fashion-MNIST: no network (urllib's URLError is an OSError), refused, timed out
                 looked = "\n  ".join(str(d) for d in search_dirs())
                 raise RuntimeError(
                     f"cannot download Fashion-MNIST from {MIRROR} ({getattr(e, 'reason', e)}). hlwb looked for "

@@ -36,14 +36,23 @@ def test_digits_second_dataset():
 
 
 def test_missing_everywhere_lists_where_it_looked(tmp_path, monkeypatch):
-    monkeypatch.setenv("HLWB_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.delenv("HLWB_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
     with pytest.raises(data.DataError) as e:
         data.fashion_mnist("train")
     msg = str(e.value)
-    assert str(tmp_path / "nowhere" / "fashion-mnist") in msg and "no-debian" in msg
+    assert str(tmp_path / "cache" / "hlwb" / "fashion-mnist") in msg and "no-debian" in msg
     assert "apt-get install dataset-fashion-mnist" in msg and "download-data" in msg
+
+
+def test_hlwb_data_pointing_nowhere_is_an_error_naming_it(tmp_path, monkeypatch):
+    # issue 31: a HLWB_DATA that is not a folder used to fall back silently to the system copy
+    monkeypatch.setenv("HLWB_DATA", str(tmp_path / "nowhere"))
+    for call in (lambda: data.fashion_mnist("test"), lambda: data.load("fashion_mnist", "test"),
+                 data.find_fashion_mnist, data.search_dirs):
+        with pytest.raises(data.DataError, match=r"HLWB_DATA=.*nowhere is set, but that is not an existing"):
+            call()
 
 
 def _write_idx(path: Path, arr: np.ndarray, magic: int | None = None, truncate: int = 0):

@@ -1,6 +1,14 @@
-"""Datasets: Fashion-MNIST from IDX files and scikit-learn digits, as uint8 (N, 1, 32, 32).
+"""Datasets: one registry of image sets, each uint8 ``(N, C, S, S)`` with its :class:`~hlwb.spec.ImageSpec`.
 
-Fashion-MNIST is searched in this order (DESIGN.md §6):
+``load(name, split, size)`` is the entry point and ``spec_of(name, size)`` the spec without the
+images; :data:`DATASETS` maps each name to its :class:`DatasetEntry` (``names()`` lists them), and
+``folder:PATH`` reads a folder of your own images (:mod:`hlwb.data.folder`). The formats and rules
+are in docs/methods.md, "Datasets"; the downloadable sets live in :mod:`hlwb.data.store`'s places
+(``$HLWB_DATA/<name>``, then the cache), each format in its module (:mod:`~hlwb.data.cifar`,
+:mod:`~hlwb.data.svhn`, :mod:`~hlwb.data.stl10`), the colour set in :mod:`~hlwb.data.color`.
+
+Fashion-MNIST and scikit-learn's digits, the two sets hlwb started with, are read here.
+Fashion-MNIST is searched in this order:
   1. ``$HLWB_DATA/fashion-mnist``
   2. ``/usr/share/datasets/fashion-mnist`` (Debian package ``dataset-fashion-mnist``)
   3. the user cache ``$XDG_CACHE_HOME/hlwb/fashion-mnist`` (default ``~/.cache/hlwb``), filled
@@ -10,23 +18,37 @@ Every file is checked (magic number, declared sizes against the payload, images 
 labels, and the SHA-256 of its decompressed payload against the official release); a bad
 file raises :class:`DataError` naming it. Never a silent partial dataset. A ``$HLWB_DATA``
 that exists must hold all four files: a missing one is an error, not a fall-back to the
-next directory. ``HLWB_DATA_VERIFY=0`` skips the digest check (for a copy of your own, e.g.
-a modified or subsampled Fashion-MNIST); the structural checks always run.
+next directory; a ``$HLWB_DATA`` that is not an existing folder is an error naming it.
+``HLWB_DATA_VERIFY=0`` skips the digest check (for a copy of your own, e.g. a modified or
+subsampled Fashion-MNIST); the structural checks always run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import os
 import struct
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..spec import ImageSpec
+from . import folder
+from .cifar import CIFAR10_CLASSES, CIFAR10_REMOTES, CIFAR100_CLASSES, CIFAR100_REMOTES, cifar10, cifar100
+from .color import colorize
+from .color import colors as fashion_mnist_colors
+from .core import DataError, Dataset, resize, to_float, to_uint8
+from .stl10 import STL10_CLASSES, STL10_REMOTES, stl10
+from .store import DATA_ENV, Remote, cache_root, data_root
+from .store import download as download_remotes
+from .svhn import SVHN_CLASSES, SVHN_REMOTES, svhn
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -57,59 +79,25 @@ DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 VERIFY_ENV = "HLWB_DATA_VERIFY"  # "0": skip the SHA-256 check of local files (your own copy)
 _VERIFIED: set[tuple[str, int, int, str]] = set()  # (path, size, mtime_ns, sha256) checked this process
 _IDX_MAGIC = {1: 0x00000801, 3: 0x00000803}  # uint8 vectors / uint8 rank-3 tensors
-
-
-class DataError(RuntimeError):
-    """A dataset is missing or a file is malformed; the message says which and what to do."""
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Images ``(N, 1, 32, 32)`` uint8, labels ``(N,)`` int64, and the class names."""
-
-    name: str
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.shape[1:] != (1, 32, 32):
-            raise DataError(f"{self.name}: images must be uint8 (N, 1, 32, 32), got "
-                            f"{tuple(self.images.shape)} {self.images.dtype}")
-        if len(self.images) != len(self.labels):
-            raise DataError(f"{self.name}: {len(self.images)} images but {len(self.labels)} labels")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def float_images(self) -> torch.Tensor:
-        """Images as float in [-1, 1], shape (N, 1, 32, 32)."""
-        return to_float(self.images)
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 1, 32, 32) in [0, 255] -> float32 in [-1, 1]."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float (N, C, H, W) in [-1, 1] -> uint8 in [0, 255] (clamped)."""
-    return images.detach().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+FASHION_SPEC = ImageSpec(1, 32, FASHION_CLASSES)  # 28x28 padded by 2 px of background
+DIGITS_SPEC = ImageSpec(1, 32, DIGIT_CLASSES)     # 8x8 upsampled to 28x28, padded like Fashion-MNIST
+DIGITS_TEST_EVERY = 5  # digits' fixed split: images 0, 5, 10, ... are "test" (360), the rest "train" (1437)
 
 
 def search_dirs() -> list[Path]:
-    """Directories searched for the Fashion-MNIST IDX files, in order."""
+    """Directories searched for the Fashion-MNIST IDX files, in order (``$HLWB_DATA`` must exist if set)."""
     dirs = []
-    if os.environ.get("HLWB_DATA"):
-        dirs.append(Path(os.environ["HLWB_DATA"]) / "fashion-mnist")
+    root = data_root()
+    if root is not None:
+        dirs.append(root / "fashion-mnist")
     dirs.append(DEBIAN_DIR)
     dirs.append(cache_dir())
     return dirs
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hlwb" / "fashion-mnist"
+    """Where :func:`download_fashion_mnist` puts the four files: ``<cache>/fashion-mnist``."""
+    return cache_root() / "fashion-mnist"
 
 
 def find_fashion_mnist() -> Path:
@@ -120,11 +108,12 @@ def find_fashion_mnist() -> Path:
     not a silent switch to the system copy.
     """
     names = [name for name, _ in FILES.values()]
-    if os.environ.get("HLWB_DATA") and Path(os.environ["HLWB_DATA"]).is_dir():
-        d = Path(os.environ["HLWB_DATA"]) / "fashion-mnist"
+    root = data_root()  # set but not a folder: an error naming HLWB_DATA
+    if root is not None:
+        d = root / "fashion-mnist"
         missing = [n for n in names if not (d / n).is_file()]
         if missing:
-            raise DataError(f"HLWB_DATA={os.environ['HLWB_DATA']} is set, but {d} lacks "
+            raise DataError(f"{DATA_ENV}={os.environ[DATA_ENV]} is set, but {d} lacks "
                             f"{', '.join(missing)}; put all four Fashion-MNIST .gz files there, or unset "
                             "HLWB_DATA to use the system copy or the cache")
     for d in search_dirs():
@@ -212,19 +201,37 @@ def fashion_mnist(split: str = "train", root: str | Path | None = None) -> Datas
     if labels.max() >= len(FASHION_CLASSES):
         raise DataError(f"{lab_path}: label {labels.max()} out of range 0..9")
     return Dataset(f"fashion_mnist/{split}", _pad32(images),
-                   torch.from_numpy(labels.astype(np.int64)), FASHION_CLASSES)
+                   torch.from_numpy(labels.astype(np.int64)), FASHION_SPEC)
 
 
-def digits() -> Dataset:
-    """scikit-learn's 8x8 handwritten digits (1797), bilinearly resized to 28x28 and padded to 32x32."""
+def fashion_mnist_color(split: str = "train") -> Dataset:
+    """Fashion-MNIST in colour, 3x32x32: garment and background colours per image (:mod:`.color`)."""
+    gray = fashion_mnist(split)
+    fg, bg = fashion_mnist_colors(split, np.arange(len(gray)))
+    spec = ImageSpec(3, gray.spec.size, gray.spec.classes)
+    return Dataset(f"fashion_mnist_color/{split}", colorize(gray.images, fg, bg), gray.labels, spec)
+
+
+def digits(split: str = "all") -> Dataset:
+    """scikit-learn's 8x8 handwritten digits, bilinearly resized to 28x28 and padded to 32x32.
+
+    ``all`` (1797, the default), or the fixed split: ``test`` the images whose index is a multiple
+    of :data:`DIGITS_TEST_EVERY` (360), ``train`` the rest (1437).
+    """
     from sklearn.datasets import load_digits
 
+    if split not in ("all", "train", "test"):
+        raise KeyError(f"unknown split {split!r} of digits; valid: all, train, test")
     d = load_digits()
     x = torch.from_numpy(d.images).float().unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
     x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False)
     x = (x.clamp(0, 1) * 255).round().to(torch.uint8)
-    return Dataset("digits", F.pad(x, (2, 2, 2, 2)), torch.from_numpy(d.target.astype(np.int64)),
-                   DIGIT_CLASSES)
+    images, labels = F.pad(x, (2, 2, 2, 2)), torch.from_numpy(d.target.astype(np.int64))
+    if split == "all":
+        return Dataset("digits", images, labels, DIGITS_SPEC)
+    test = torch.arange(len(images)) % DIGITS_TEST_EVERY == 0
+    keep = test if split == "test" else ~test
+    return Dataset(f"digits/{split}", images[keep], labels[keep], DIGITS_SPEC)
 
 
 def download_fashion_mnist(dest: str | Path | None = None, mirror: str = MIRROR) -> Path:
@@ -262,13 +269,129 @@ def _payload_sha256(path: Path) -> str:
         return "unreadable"
 
 
-DATASETS = {"fashion_mnist_train": lambda: fashion_mnist("train"),
-            "fashion_mnist_test": lambda: fashion_mnist("test"),
-            "digits": digits}
+# ---- the registry ----
+
+FOLDER = "folder:"  # load("folder:PATH", ...): a folder of your own images (hlwb.data.folder)
 
 
-def load(name: str) -> Dataset:
-    """A dataset by registry name; an unknown name lists the valid ones."""
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset: splits, native side, channels, class names, one line of help, loader.
+
+    ``loader(split)`` gives the split at its native ``size``; ``remotes`` are the official files
+    :func:`download` fetches, or ``fetch`` downloads it another way (none of the two: nothing to
+    download); the ``unlabelled`` splits have no labels and no class names.
+    """
+
+    name: str
+    splits: tuple[str, ...]
+    size: int
+    channels: int
+    classes: tuple[str, ...] | None
+    help: str
+    loader: Callable[[str], Dataset] = dataclasses.field(repr=False, compare=False)
+    remotes: tuple[Remote, ...] = ()
+    fetch: Callable[[], Path] | None = dataclasses.field(default=None, repr=False, compare=False)
+    unlabelled: tuple[str, ...] = ()
+
+    def spec(self, size: int | None = None, split: str | None = None) -> ImageSpec:
+        """The spec of ``split`` (default: a labelled one) at ``size`` (default: native)."""
+        classes = None if split in self.unlabelled else self.classes
+        return ImageSpec(self.channels, self.size if size is None else size, classes)
+
+
+# Loaders are lambdas over this module's names, so a test that replaces e.g. `data.fashion_mnist`
+# replaces it for `load` too.
+DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (
+    DatasetEntry("fashion_mnist", ("train", "test"), 32, 1, FASHION_CLASSES,
+                 "Fashion-MNIST, 60k/10k grayscale garments, 28x28 zero-padded to 32x32",
+                 lambda split: fashion_mnist(split), fetch=lambda: download_fashion_mnist()),
+    DatasetEntry("fashion_mnist_color", ("train", "test"), 32, 3, FASHION_CLASSES,
+                 "Fashion-MNIST with a random garment and background colour per image (colour is noise)",
+                 lambda split: fashion_mnist_color(split), fetch=lambda: download_fashion_mnist()),
+    DatasetEntry("digits", ("train", "test", "all"), 32, 1, DIGIT_CLASSES,
+                 "scikit-learn's 1797 8x8 digits, upsampled to 28 and padded to 32; test = every 5th",
+                 lambda split: digits(split)),
+    DatasetEntry("cifar10", ("train", "test"), 32, 3, CIFAR10_CLASSES,
+                 "CIFAR-10, 50k/10k colour 32x32 images, 10 classes (binary version)",
+                 lambda split: cifar10(split), CIFAR10_REMOTES),
+    DatasetEntry("cifar100", ("train", "test"), 32, 3, CIFAR100_CLASSES,
+                 "CIFAR-100, 50k/10k colour 32x32 images, 100 fine classes (binary version)",
+                 lambda split: cifar100(split), CIFAR100_REMOTES),
+    DatasetEntry("svhn", ("train", "test"), 32, 3, SVHN_CLASSES,
+                 "SVHN cropped digits, 73k/26k colour 32x32 house numbers; label k is the digit k",
+                 lambda split: svhn(split), SVHN_REMOTES),
+    DatasetEntry("stl10", ("train", "test", "unlabeled"), 96, 3, STL10_CLASSES,
+                 "STL-10, 5k/8k labelled and 100k unlabelled colour 96x96 images, 10 classes",
+                 lambda split: stl10(split), STL10_REMOTES, unlabelled=("unlabeled",)),
+)}
+
+
+def names() -> tuple[str, ...]:
+    """The registered dataset names (and ``folder:PATH`` besides them)."""
+    return tuple(DATASETS)
+
+
+def _entry(name: str) -> DatasetEntry:
     if name not in DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; valid: {', '.join(sorted(DATASETS))}")
-    return DATASETS[name]()
+        raise KeyError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}, or {FOLDER}PATH")
+    return DATASETS[name]
+
+
+def _check_split(entry: DatasetEntry, split: str) -> None:
+    if split not in entry.splits:
+        raise KeyError(f"unknown split {split!r} of {entry.name}; valid: {', '.join(entry.splits)}")
+
+
+def spec_of(name: str, size: int | None = None, split: str | None = None) -> ImageSpec:
+    """The spec ``load(name, split, size)`` gives, without reading images.
+
+    ``folder:PATH`` scans its file names and headers. ``split`` matters only for an unlabelled
+    split (``stl10``'s ``unlabeled``: no classes); omitted, the labelled splits' spec.
+    """
+    if name.startswith(FOLDER):
+        return folder.spec(name[len(FOLDER):], size)
+    entry = _entry(name)
+    if split is not None:
+        _check_split(entry, split)
+    return entry.spec(size, split)
+
+
+def load(name: str, split: str = "train", size: int | None = None) -> Dataset:
+    """Dataset ``name``'s ``split`` at side ``size`` (None: its native size), uint8 with its spec.
+
+    Another ``size`` resizes every image by :func:`~hlwb.data.core.resize` (antialiased bilinear)
+    and the spec says the new size. An unknown name or split lists the valid ones.
+    """
+    if name.startswith(FOLDER):
+        return folder.load(name[len(FOLDER):], split, size)
+    entry = _entry(name)
+    _check_split(entry, split)
+    spec = entry.spec(size, split)  # a size outside MIN_SIZE..MAX_SIZE is refused before any reading
+    ds = entry.loader(split)
+    if ds.spec.size == spec.size:
+        return ds
+    return Dataset(f"{ds.name}@{spec.size}", resize(ds.images, spec.size), ds.labels,
+                   dataclasses.replace(ds.spec, size=spec.size))
+
+
+def download(name: str) -> Path:
+    """Fetch dataset ``name``'s official files into the cache, SHA-256 checked; the folder they are in."""
+    if name.startswith(FOLDER):
+        raise DataError(f"{name} is a folder of your own; there is nothing to download")
+    entry = _entry(name)
+    if entry.remotes:
+        return download_remotes(entry.name, entry.remotes)
+    if entry.fetch is not None:
+        return entry.fetch()
+    raise DataError(f"{name} needs no download ({entry.help})")
+
+
+__all__ = [
+    "CIFAR10_CLASSES", "CIFAR100_CLASSES", "DATASETS", "DATA_ENV", "DEBIAN_DIR", "DIGIT_CLASSES",
+    "FASHION_CLASSES", "FILES", "FOLDER", "MIRROR", "STL10_CLASSES", "SVHN_CLASSES", "VERIFY_ENV",
+    "DataError", "Dataset", "DatasetEntry", "Remote", "cache_dir", "cache_root", "colorize", "data_root",
+    "digits", "download", "download_fashion_mnist", "fashion_mnist", "fashion_mnist_color",
+    "fashion_mnist_colors", "find_fashion_mnist", "load", "names", "read_idx", "resize", "search_dirs",
+    "spec_of", "to_float", "to_uint8",
+]
