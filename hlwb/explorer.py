@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from . import oracle as oracle_mod
 
 # control ranges (the widget's sliders use them; settings outside are refused on import)
 SEED_MAX, ALPHA_MAX, SIGMA_MAX, TRUNCATION_MAX = 50, 6.0, 2.0, 3.0
+TRUNCATION_MIN = L.MIN_TRUNCATION  # the anchors' rejection sampling stays cheap above it
+POSITIVES_MAX = 64
+SEED_LIMIT = 2**63 - 1  # anchor and positive seeds: any non-negative 64-bit seed (hlwb.latents.row_seed)
 
 
 class ExplorerError(ValueError):
@@ -157,28 +161,52 @@ def directions(state: ExplorerState, device: str | torch.device = "auto") -> lis
     return _DIRS[key]
 
 
+def _int_in(v: object, lo: int, hi: int) -> bool:
+    """``v`` is an int (not a bool: JSON ``true`` loads as one) in ``[lo, hi]``."""
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _number_in(v: object, lo: float, hi: float) -> bool:
+    """``v`` is a finite int or float (not a bool) in ``[lo, hi]``; 10**400 or NaN is not."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v)) and lo <= float(v) <= hi
+    except OverflowError:
+        return False
+
+
 def validate(state: ExplorerState, device: str | torch.device = "auto") -> G.HLGenerator:
+    """Refuse settings outside the controls' ranges (:class:`ExplorerError` naming the field and its
+    value), then load the generator and check the chunk controls fit it; returns the generator."""
+    checks = [  # (valid, field, what it must be, its value)
+        (isinstance(state.generator, str) and state.generator != "", "generator",
+         "a shipped name or a checkpoint path", state.generator),
+        (_int_in(state.anchor_seed, 0, SEED_LIMIT), "anchor_seed", f"an int in 0..{SEED_LIMIT}", state.anchor_seed),
+        (_int_in(state.positive_seed, 0, SEED_LIMIT), "positive_seed", f"an int in 0..{SEED_LIMIT}",
+         state.positive_seed),
+        (_int_in(state.n_positives, 0, POSITIVES_MAX), "n_positives", f"an int in 0..{POSITIVES_MAX}",
+         state.n_positives),
+        (_number_in(state.truncation, TRUNCATION_MIN, TRUNCATION_MAX), "truncation",
+         f"a number in [{TRUNCATION_MIN}, {TRUNCATION_MAX}] (below, sampling the anchors only slows down)",
+         state.truncation),
+        (isinstance(state.directions, str) and state.directions in ("random", "pca"), "directions",
+         "'random' or 'pca'", state.directions),
+        (isinstance(state.chunks, list) and all(isinstance(c, ChunkControl) for c in state.chunks), "chunks",
+         "a list of chunk controls", state.chunks)]
+    for k, c in enumerate(state.chunks if checks[-1][0] else []):
+        checks += [(_int_in(c.seed, 0, SEED_MAX), f"chunk seed (chunk {k})", f"an int in 0..{SEED_MAX}", c.seed),
+                   (_number_in(c.alpha, -ALPHA_MAX, ALPHA_MAX), f"chunk alpha (chunk {k})",
+                    f"a number in [-{ALPHA_MAX}, {ALPHA_MAX}]", c.alpha),
+                   (_number_in(c.sigma, 0, SIGMA_MAX), f"chunk sigma (chunk {k})", f"a number in [0, {SIGMA_MAX}]", c.sigma),
+                   (isinstance(c.locked, bool), f"chunk locked (chunk {k})", "true or false", c.locked)]
+    for ok, name, must, value in checks:
+        if not ok:
+            raise ExplorerError(f"{name} must be {must}, got {value!r:.60}")
     gen = generator(state.generator, device)
     if len(state.chunks) != len(gen.chunks):
         raise ExplorerError(f"settings have {len(state.chunks)} chunk controls but {state.generator!r} "
                             f"has {len(gen.chunks)} chunks ({', '.join(c.name for c in gen.chunks)})")
-    checks = [(isinstance(state.anchor_seed, int) and state.anchor_seed >= 0, "anchor_seed must be an int >= 0"),
-              (isinstance(state.positive_seed, int), "positive_seed must be an int"),
-              (isinstance(state.n_positives, int) and 0 <= state.n_positives <= 64, "n_positives must be 0..64"),
-              (isinstance(state.truncation, (int, float)) and 0 < state.truncation <= TRUNCATION_MAX,
-               f"truncation must be in (0, {TRUNCATION_MAX}]"),
-              (state.directions in ("random", "pca"), "directions must be 'random' or 'pca'")]
-    for c in state.chunks:
-        checks += [(isinstance(c.seed, int) and 0 <= c.seed <= SEED_MAX,
-                    f"chunk seed must be an int in 0..{SEED_MAX}, got {c.seed!r}"),
-                   (isinstance(c.alpha, (int, float)) and abs(c.alpha) <= ALPHA_MAX,
-                    f"chunk alpha must be a number in [-{ALPHA_MAX}, {ALPHA_MAX}], got {c.alpha!r}"),
-                   (isinstance(c.sigma, (int, float)) and 0 <= c.sigma <= SIGMA_MAX,
-                    f"chunk sigma must be in [0, {SIGMA_MAX}], got {c.sigma!r}"),
-                   (isinstance(c.locked, bool), f"chunk locked must be true/false, got {c.locked!r}")]
-    for ok, msg in checks:
-        if not ok:
-            raise ExplorerError(msg)
     return gen
 
 
@@ -279,6 +307,9 @@ def export(state: ExplorerState, rendered: Rendered, stem: str | Path) -> tuple[
     return stem.with_suffix(".json"), stem.with_suffix(".png")
 
 
+LATENT_MAX = 1e6  # |z| of an exported code: anchors are within TRUNCATION_MAX, a step moves them by ALPHA_MAX
+
+
 def _check_latents_shape(stored: object) -> None:
     """``latents`` of an exported file: a list with one list of numbers per chunk."""
     if not isinstance(stored, list):
@@ -288,9 +319,10 @@ def _check_latents_shape(stored: object) -> None:
         if not isinstance(v, list):
             raise ExplorerError(f"settings JSON: latents[{k}] must be a list of numbers, "
                                 f"got {type(v).__name__} {v!r:.60}")
-        bad = next((x for x in v if isinstance(x, bool) or not isinstance(x, (int, float))), None)
+        bad = next((x for x in v if not _number_in(x, -LATENT_MAX, LATENT_MAX)), None)
         if bad is not None:
-            raise ExplorerError(f"settings JSON: latents[{k}] must hold numbers only, got {bad!r:.60}")
+            raise ExplorerError(f"settings JSON: latents[{k}] must hold numbers only, got {bad!r:.60} "
+                                f"(each finite, within ±{LATENT_MAX:g})")
 
 
 def load_settings(path_or_text: str | Path, device: str | torch.device = "auto") -> ExplorerState:

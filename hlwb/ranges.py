@@ -115,7 +115,16 @@ LR = above(0)
 BATCH = at_least(2, why="a contrastive batch, and batch norm, need 2 samples")
 BETA = Range(0, 1, hi_open=True, why="Adam")
 N_BOOT = at_least(40, why="each 2.5 % tail of a 95 % interval holds at least one draw")
-TRUNCATION = at_least(0, why="|z| bound; 0: the family's own")
+MIN_TRUNCATION = 0.1  # hlwb.latents.MIN_TRUNCATION (a test keeps them equal; ranges imports no torch)
+
+
+def TRUNCATION(c, field: str = "anchor_truncation") -> Range:
+    """A |z| bound: 0 (the family's own) or >= MIN_TRUNCATION, where rejection sampling stays cheap."""
+    if getattr(c, field) == 0:
+        return Range(0, 0, why="0: the family's own")
+    return at_least(MIN_TRUNCATION, why=f"|z| bound: below {MIN_TRUNCATION} sampling the anchors only slows "
+                                        "down; or 0: the family's own")
+IMAGE_SIZE = Range(0, 256, why="0: the dataset's own size; else 8..256 px (hlwb.spec)")
 
 
 def _warmup(c) -> Range:
@@ -146,17 +155,20 @@ def _gcrl_beta(c) -> Range:
 RANGES: dict[str, dict[str, Rule]] = {
     # notebook parameters (hlwb.config.NOTEBOOKS)
     "HLGeneratorParams": {
+        "image_size": IMAGE_SIZE,
         "train_steps": COUNT,
         "n_samples": Range(2, FASHION_TRAIN, why="the real-vs-real FD draws as many Fashion-MNIST train images"),
         "n_test": Range(2, FASHION_TEST, why="Fashion-MNIST test images"),
         "n_anchors": COUNT, "grid_anchors": COUNT, "seed": SEED,
     },
     "ExplorerParams": {
+        "image_size": IMAGE_SIZE,
         "anchor_seed": SEED,
         "n_positives": Range(0, 64, why="the explorer's limit"),
         "sweep_sigmas": Numbers(at_least(0)),
     },
     "WalkersParams": {
+        "image_size": IMAGE_SIZE,
         "steps": COUNT, "batch": BATCH, "lr_walker": LR, "lr_critic": LR, "critic_width": COUNT,
         "walker_hidden": at_least(0, why="0: the walker's input width"),
         "snapshot_every": lambda c: Range(1, c.steps, why=f"snapshots are what is selected: <= steps = {c.steps}"),
@@ -165,6 +177,7 @@ RANGES: dict[str, dict[str, Rule]] = {
         "early_stop_after": NONNEG, "seed": SEED,
     },
     "PerturbationParams": {
+        "image_size": IMAGE_SIZE,
         "sigmas": Numbers(at_least(0), min_len=2, increasing=True),
         "n_anchors": lambda c: at_least(2 * c.critic_batch, why=f"critic_batch = {c.critic_batch} pairs to train "
                                         "on and as many held out"),
@@ -184,8 +197,9 @@ RANGES: dict[str, dict[str, Rule]] = {
         "knn_split": OneOf(("val", "test")), "knn_train": _knn_train(KNN_K), "knn_test": _knn_test, "seed": SEED,
         "gcrl_alpha": NONNEG, "gcrl_beta": _gcrl_beta,
     },
-    "TransferParams": {"eval_jobs": COUNT, "n_boot": N_BOOT, "seed": SEED},
+    "TransferParams": {"eval_jobs": COUNT, "n_boot": N_BOOT, "seed": SEED, "image_size": IMAGE_SIZE},
     "RCGParams": {
+        "image_size": IMAGE_SIZE,
         "n_samples": Range(2, FASHION_TRAIN, why="the real-vs-real FD draws as many Fashion-MNIST train images"),
         "n_test": Range(2, FASHION_TEST, why="Fashion-MNIST test images"),
         "kmeans_ks": Numbers(Range(2, 1000), integer=True),
@@ -199,6 +213,7 @@ RANGES: dict[str, dict[str, Rule]] = {
         "posterior_dicts": COUNT, "seed": SEED,
     },
     "OodParams": {
+        "image_size": IMAGE_SIZE,
         "run_seed": SEED, "n_ood": COUNT, "knn_k": lambda c: Range(1, c.n_bank, why=f"a neighbour among n_bank = {c.n_bank}"),
         "n_bank": Range(1, 60_000, why="Fashion-MNIST train images"),
         "bg_rate": Range(0.1, 0.3, why="the background model's mutation rate (Ren et al. 2019)"),

@@ -186,7 +186,7 @@ class LatentExplorer:
         old = self.state
         new.anchor_seed, new.n_positives, new.directions = old.anchor_seed, old.n_positives, old.directions
         kept = ["anchor", "positives", "directions"]
-        if 0 < old.truncation <= E.TRUNCATION_MAX:
+        if E.TRUNCATION_MIN <= old.truncation <= E.TRUNCATION_MAX:
             new.truncation = old.truncation
             kept.append("truncation")
         if len(old.chunks) == len(new.chunks):
