@@ -40,15 +40,15 @@ import torch
 import torch.nn.functional as F
 
 from ..spec import ImageSpec
-from . import folder
-from .cifar import CIFAR10_CLASSES, CIFAR10_REMOTES, CIFAR100_CLASSES, CIFAR100_REMOTES, cifar10, cifar100
+from . import cifar, folder, stl10, svhn
+from .cifar import CIFAR10_CLASSES, CIFAR100_CLASSES
 from .color import colorize
 from .color import colors as fashion_mnist_colors
 from .core import DataError, Dataset, resize, to_float, to_uint8
-from .stl10 import STL10_CLASSES, STL10_REMOTES, stl10
+from .stl10 import STL10_CLASSES
 from .store import DATA_ENV, Remote, cache_root, data_root
 from .store import download as download_remotes
-from .svhn import SVHN_CLASSES, SVHN_REMOTES, svhn
+from .svhn import SVHN_CLASSES
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -301,7 +301,7 @@ class DatasetEntry:
 
 
 # Loaders are lambdas over this module's names, so a test that replaces e.g. `data.fashion_mnist`
-# replaces it for `load` too.
+# (or `data.svhn.load`) replaces it for `load` too.
 DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (
     DatasetEntry("fashion_mnist", ("train", "test"), 32, 1, FASHION_CLASSES,
                  "Fashion-MNIST, 60k/10k grayscale garments, 28x28 zero-padded to 32x32",
@@ -314,16 +314,16 @@ DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (
                  lambda split: digits(split)),
     DatasetEntry("cifar10", ("train", "test"), 32, 3, CIFAR10_CLASSES,
                  "CIFAR-10, 50k/10k colour 32x32 images, 10 classes (binary version)",
-                 lambda split: cifar10(split), CIFAR10_REMOTES),
+                 lambda split: cifar.cifar10(split), cifar.CIFAR10_REMOTES),
     DatasetEntry("cifar100", ("train", "test"), 32, 3, CIFAR100_CLASSES,
                  "CIFAR-100, 50k/10k colour 32x32 images, 100 fine classes (binary version)",
-                 lambda split: cifar100(split), CIFAR100_REMOTES),
+                 lambda split: cifar.cifar100(split), cifar.CIFAR100_REMOTES),
     DatasetEntry("svhn", ("train", "test"), 32, 3, SVHN_CLASSES,
                  "SVHN cropped digits, 73k/26k colour 32x32 house numbers; label k is the digit k",
-                 lambda split: svhn(split), SVHN_REMOTES),
+                 lambda split: svhn.load(split), svhn.SVHN_REMOTES),
     DatasetEntry("stl10", ("train", "test", "unlabeled"), 96, 3, STL10_CLASSES,
                  "STL-10, 5k/8k labelled and 100k unlabelled colour 96x96 images, 10 classes",
-                 lambda split: stl10(split), STL10_REMOTES, unlabelled=("unlabeled",)),
+                 lambda split: stl10.load(split), stl10.STL10_REMOTES, unlabelled=("unlabeled",)),
 )}
 
 

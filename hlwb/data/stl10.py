@@ -60,7 +60,7 @@ def read_labels(path: Path, n_images: int, n_classes: int) -> torch.Tensor:
     return torch.from_numpy(y - 1)
 
 
-def stl10(split: str) -> Dataset:
+def load(split: str) -> Dataset:
     """STL-10 ``train`` (5k), ``test`` (8k) labelled, or ``unlabeled`` (100k, memory-mapped), 3x96x96."""
     if split == "unlabeled":
         root = locate("stl10", STL10_FILES[split])

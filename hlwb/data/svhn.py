@@ -55,7 +55,7 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), labels % 10  # (H, W, C, N) -> (N, C, H, W)
 
 
-def svhn(split: str) -> Dataset:
+def load(split: str) -> Dataset:
     """SVHN ``train`` or ``test``, 3x32x32; label ``k`` is the digit ``k``."""
     name = SVHN_FILES[split]
     images, labels = read_mat(locate("svhn", (name,)) / name)
