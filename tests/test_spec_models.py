@@ -2,11 +2,15 @@
 encoder's stem, the PixelCNN colour masks, files that record their spec, legacy files as
 1x32x32, and images of another spec refused naming both specs."""
 
+import hashlib
+
 import pytest
 import torch
 
-from hlwb import checkpoint
+from hlwb import checkpoint, generators
 from hlwb.encoders import SMALL_STEM_MAX, Critic, ResNetTrunk, load_encoder, save_encoder
+from hlwb.generators.biggan import BigGANGenerator, Discriminator
+from hlwb.generators.stylegan import StyleGANGenerator
 from hlwb.spec import LEGACY, ImageSpec, SpecError
 
 RGB64 = ImageSpec(3, 64)
@@ -64,3 +68,146 @@ def test_an_encoder_refuses_images_of_another_spec():
         ResNetTrunk(4, (1,))(_images(2, ImageSpec(3, 32)))
     with pytest.raises(SpecError, match=r"built for 3x64x64 images, got 3x32x32"):
         Critic(4, (1,), channels=3, size=64)(_images(2, ImageSpec(3, 32)))
+
+
+# --- generators and the discriminator ---
+
+TINY = {"biggan": {"ch": 2, "chunk_dim": 3}, "stylegan": {"ch": 4, "chunk_dim": 4, "w_dim": 4, "mapping_depth": 1}}
+
+
+@pytest.mark.parametrize("family", ["biggan", "stylegan"])
+@pytest.mark.parametrize("spec, n_chunks", [(ImageSpec(3, 32), 4), (ImageSpec(1, 64), 5), (RGB64, 5),
+                                            (ImageSpec(3, 128), 6)])
+def test_generators_make_images_of_their_spec(family, spec, n_chunks):
+    """(N, C, S, S) in [-1, 1]; one more chunk per doubling of the size (BigGAN's hierarchical z)."""
+    torch.manual_seed(0)
+    g = generators.build(family, spec, **TINY[family])
+    assert g.spec == spec and len(g.chunks) == n_chunks and [c.level for c in g.chunks] == list(range(n_chunks))
+    x = g.generate(g.sample_latents(2, seed=0))
+    assert x.shape == (2, *spec.shape) and x.min() >= -1 and x.max() <= 1 and x.std() > 0
+    d = Discriminator(4, spec.channels, spec.size)
+    assert d.spec == spec and d(x).shape == (2,)
+    # one down-sampling block per halving to 4 px, then one at 4 px
+    assert [b.down for b in d.blocks] == [True] * (n_chunks - 1) + [False]
+
+
+def test_chunk_names_say_the_resolution_and_channels():
+    assert [c.name for c in BigGANGenerator(2, 3, 5, channels=3).chunks] == [
+        "global", "block1_8px", "block2_16px", "block3_32px", "block4_64px", "block5_128px"]
+    gray = [c.name for c in StyleGANGenerator(4, 4, 4, 1, channels=1, size=64).chunks]
+    rgb = [c.name for c in StyleGANGenerator(4, 4, 4, 1, channels=3, size=64).chunks]
+    assert gray[-1] == "finest_64px_gray" and rgb[-1] == "finest_64px_rgb"
+    assert not any("rgb" in n for n in gray) and gray[:-1] == rgb[:-1] and len(set(gray)) == 5
+    assert gray[0] == "coarse_4-8px" and gray[-2] == "fine_32-64px"
+    # the generator hlwb shipped first keeps its names exactly (they are stored in walker files)
+    assert [c.name for c in StyleGANGenerator(4, 4, 4, 1).chunks] == [
+        "coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_rgb"]
+
+
+def test_a_size_the_generators_are_not_built_for_is_refused():
+    with pytest.raises(SpecError, match=r"4 \* 2\*\*k px.*got size 96"):
+        BigGANGenerator.from_spec(ImageSpec(3, 96))
+    with pytest.raises(SpecError, match="got size 48"):
+        StyleGANGenerator(size=48)
+    with pytest.raises(SpecError, match="discriminator.*got size 96"):
+        Discriminator(4, 3, 96)
+
+
+@pytest.mark.parametrize("family", ["biggan", "stylegan"])
+def test_generator_files_record_their_spec(family, tmp_path):
+    torch.manual_seed(0)
+    g = generators.build(family, RGB64, **TINY[family]).eval()
+    generators.save(tmp_path / "g.pt", g)
+    state = checkpoint.load(tmp_path / "g.pt", kind="generator")
+    assert state["spec"] == RGB64.record() and state["config"]["channels"] == 3
+    back = generators.load(tmp_path / "g.pt", device="cpu")
+    z = g.sample_latents(2, seed=1)
+    assert back.spec == RGB64 and torch.equal(back.generate(z), g.generate(z))
+    # a recorded spec the config does not build is refused, naming the file and both specs
+    checkpoint.save(tmp_path / "bad.pt", {**state, "spec": ImageSpec(1, 64).record()}, kind="generator")
+    with pytest.raises(checkpoint.CheckpointError, match=r"bad\.pt.*1x64x64.*3x64x64"):
+        generators.load(tmp_path / "bad.pt", device="cpu")
+    # a file written before specs (no "spec", no "channels" in its config) is 1x32x32
+    old = generators.build(family, **TINY[family])
+    config = {k: v for k, v in old.config().items() if k not in ("channels", "size")}
+    checkpoint.save(tmp_path / "old.pt", {"family": family, "config": config, "state_dict": old.state_dict(),
+                                          "meta": {}}, kind="generator")
+    assert generators.load(tmp_path / "old.pt", device="cpu").spec == LEGACY
+
+
+def test_a_discriminator_refuses_images_of_another_spec():
+    with pytest.raises(SpecError, match=r"discriminator is built for 1x32x32 images, got 3x32x32"):
+        Discriminator(4)(_images(2, ImageSpec(3, 32)))
+
+
+def test_train_gan_builds_for_the_dataset_spec_and_records_it(tmp_path):
+    from hlwb.generators.training import GANConfig, train_gan
+
+    cfg = GANConfig(dataset="fashion_mnist_color", steps=2, batch=4, g_ch=2, d_ch=2, chunk_dim=3, ema_start=1,
+                    ckpt_every=2, threads=1)
+    assert cfg.spec() == ImageSpec(3, 32)
+    train_gan(cfg, tmp_path / "g.pt", tmp_path / "work", device="cpu")
+    g = generators.load(tmp_path / "g.pt", device="cpu")
+    assert g.spec == ImageSpec(3, 32) and checkpoint.load(tmp_path / "g.pt", kind="generator")["spec"]["channels"] == 3
+    assert g.generate(g.sample_latents(2, seed=0)).shape == (2, 3, 32, 32)
+
+
+def test_gan_config_refuses_a_size_the_generators_are_not_built_for():
+    from hlwb.generators.training import GANConfig
+    from hlwb.ranges import ConfigError
+
+    with pytest.raises(ConfigError, match="image_size=48.*got size 48") as e:
+        GANConfig(image_size=48)
+    assert e.value.param == "image_size"
+    with pytest.raises(ConfigError, match="unknown dataset"):
+        GANConfig(dataset="no_such_set")
+
+# --- the shipped checkpoints: unchanged on the 1x32x32 path ---
+
+# Regression references: digests of outputs of the shipped checkpoints computed with the code as it
+# was BEFORE models were built from specs (commit 8d046da), on this CPU, default threads. Images are
+# compared as uint8 (the 8-bit pixels they would be saved as), features and logits rounded to 0.01,
+# so a last-bit difference of another CPU's kernels does not flip them; any real change does.
+SHIPPED_DIGESTS = {
+    "biggan": "4a659b269d2a955d", "stylegan": "964701017dee134c",
+    "oracle_pred": [2, 8, 4, 2, 4, 9, 0, 2], "oracle_logits": "71640ba5aa3adc5b", "rcg_encoder": "ec14eea6c96160a9",
+    "rcg_generator": "63578785f918c0d5", "rcg_class_generator": "07e63e0227d6a4ec",
+    "rcg_posterior_generator": "2ab51de5d6ef2deb", "rcg_rdm": "4c20b117a08c7fbd",
+}
+
+
+def _u8(x: torch.Tensor) -> str:
+    return hashlib.sha256(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy().tobytes()).hexdigest()[:16]
+
+
+def _r2(x: torch.Tensor) -> str:
+    return hashlib.sha256(x.mul(100).round().to(torch.int64).numpy().tobytes()).hexdigest()[:16]
+
+
+def test_shipped_checkpoints_load_as_1x32x32_and_make_the_same_outputs_as_before_specs():
+    from hlwb import encoders, oracle
+    from hlwb.rcg.generator import load_rep_generator
+    from hlwb.rcg.rdm import load_rdm
+    from hlwb.rcg.views import shipped_path
+
+    got = {}
+    for name in ("biggan", "stylegan"):
+        g = generators.load(name, device="cpu")
+        assert g.spec == LEGACY
+        got[name] = _u8(g.generate(g.sample_latents(8, seed=0)))
+    g = generators.load("biggan", device="cpu")
+    imgs = g.generate(g.sample_latents(8, seed=0))
+    orc = oracle.load(device="cpu")
+    assert orc.spec.same_images(LEGACY) and orc.spec.n_classes == 10
+    got["oracle_pred"] = orc.predict(imgs).tolist()
+    got["oracle_logits"] = _r2(orc.logits(imgs))
+    enc = encoders.load_encoder(shipped_path("encoder"), device="cpu")
+    assert enc.spec == LEGACY
+    got["rcg_encoder"] = _r2(enc(imgs))
+    for name in ("generator", "class_generator", "posterior_generator"):
+        g = load_rep_generator(shipped_path(name), device="cpu")
+        assert g.spec == LEGACY
+        r = torch.randn(8, g.rep_dim, generator=torch.Generator().manual_seed(1))
+        got["rcg_" + name] = _u8(g.generate(g.sample_latents(8, seed=0), r, guidance=1.0))
+    got["rcg_rdm"] = _r2(load_rdm(shipped_path("rdm"), device="cpu").sample(8, seed=0, steps=5))
+    assert got == SHIPPED_DIGESTS

@@ -3,7 +3,7 @@ import torch
 
 from hlwb import generators
 from hlwb import latents as L
-from hlwb.generators.stylegan import GROUPS, StyleGANGenerator
+from hlwb.generators.stylegan import StyleGANGenerator
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +19,9 @@ def gen():
 
 def test_shapes_and_layout(gen):
     assert [c.level for c in gen.chunks] == [0, 1, 2, 3]
+    # the 1x32x32 layout and names hlwb shipped first (walker files and notebook outputs store the names)
+    assert [c.name for c in gen.chunks] == ["coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_rgb"]
+    assert gen.layer_res == (4, 8, 8, 16, 16, 32, 32, 32) and gen.groups == ((0, 1), (2, 3), (4, 5), (6, 7))
     z = gen.sample_latents(5, seed=0)
     assert [t.shape for t in z] == [(5, 16)] * 4
     assert all(torch.equal(z[0], t) for t in z)  # an anchor: the same z in every group
@@ -39,7 +42,7 @@ def test_style_mixing_touches_only_the_chosen_group(gen, k):
     z = gen.sample_latents(4, seed=1)
     z2 = L.add_noise(z, k, 0.5, seed=7)
     ws, ws2 = gen.styles(z), gen.styles(z2)
-    for j, layers in enumerate(GROUPS):
+    for j, layers in enumerate(gen.groups):
         same = torch.equal(ws[:, list(layers)], ws2[:, list(layers)])
         assert same == (j != k), (j, k)
     assert (gen.generate(z) - gen.generate(z2)).abs().mean() > 1e-4

@@ -2,7 +2,8 @@
 
     GENERATORS   family name -> class (``biggan``, ``stylegan``)
     SHIPPED      shipped checkpoint name -> file inside the package
-    load(name_or_path) -> HLGenerator in eval mode
+    build(family, spec=None, **config) -> a fresh HLGenerator (of ``spec``'s images)
+    save(path, gen) / load(name_or_path) -> HLGenerator in eval mode; files record the image spec
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint, devices
+from ..spec import ImageSpec
 from .base import HLGenerator
 from .biggan import BigGANGenerator
 from .stylegan import StyleGANGenerator
@@ -23,11 +25,13 @@ SHIPPED: dict[str, str] = {"biggan": "biggan.pt", "stylegan": "stylegan.pt"}
 __all__ = ["GENERATORS", "SHIPPED", "HLGenerator", "build", "load", "save", "shipped_path"]
 
 
-def build(family: str, **config) -> HLGenerator:
-    """A fresh generator of ``family``; an unknown family lists the valid ones."""
+def build(family: str, spec: ImageSpec | None = None, **config) -> HLGenerator:
+    """A fresh generator of ``family`` for ``spec``'s images (None: the constructor's, 1 x 32 x 32),
+    ``config`` the family's other arguments; an unknown family lists the valid ones."""
     if family not in GENERATORS:
         raise KeyError(f"unknown generator family {family!r}; valid: {', '.join(sorted(GENERATORS))}")
-    return GENERATORS[family](**config)
+    cls = GENERATORS[family]
+    return cls(**config) if spec is None else cls.from_spec(spec, **config)
 
 
 def shipped_path(name: str) -> Path:
@@ -37,8 +41,8 @@ def shipped_path(name: str) -> Path:
 
 
 def save(path: str | Path, gen: HLGenerator, meta: dict | None = None) -> None:
-    """Write a generator checkpoint (family, constructor config, weights, metadata) atomically."""
-    checkpoint.save(path, {"family": gen.family, "config": gen.config(),
+    """Write a generator checkpoint (family, constructor config, image spec, weights, metadata) atomically."""
+    checkpoint.save(path, {"family": gen.family, "config": gen.config(), "spec": gen.spec.record(),
                            "state_dict": gen.state_dict(), "meta": meta or {}}, kind="generator")
 
 
@@ -49,8 +53,10 @@ def load(name_or_path: str | Path, device: str | torch.device = "auto") -> HLGen
     A shipped generator must match the SHA-256 its sidecar ``.json`` records. A checkpoint
     file is checked against its sidecar's ``sha256`` when there is one (``train-generator``
     writes it); a file of your own without one loads unchecked. A malformed file (unknown
-    family, a config that does not fit or is absurdly large, missing weights) is refused with
-    a :class:`hlwb.checkpoint.CheckpointError` naming it, before anything large is allocated.
+    family, a config that does not fit or is absurdly large, missing weights, a recorded image
+    spec that is not the one its config builds) is refused with a
+    :class:`hlwb.checkpoint.CheckpointError` naming it, before anything large is allocated. A
+    file without a ``"spec"`` was written before specs: 1 x 32 x 32 (:data:`hlwb.spec.LEGACY`).
     """
     device = devices.resolve(device)
     s = str(name_or_path)
@@ -64,6 +70,7 @@ def load(name_or_path: str | Path, device: str | torch.device = "auto") -> HLGen
         raise checkpoint.CheckpointError(f"{path}: unknown generator family {state['family']!r}; "
                                          f"valid: {', '.join(sorted(GENERATORS))}")
     gen = checkpoint.build_module(path, GENERATORS[state["family"]], state["config"], what="generator")
+    checkpoint.recorded_spec(path, state, gen.spec, "generator")
     checkpoint.load_weights(path, gen, state["state_dict"])
     gen.meta = state.get("meta", {})
     return gen.to(device).eval()

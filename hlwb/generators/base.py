@@ -1,9 +1,9 @@
 """The HLGenerator protocol shared by every generator family.
 
 A hierarchical-latent generator maps an ordered list of latent chunks (global -> fine) to
-images ``(N, 1, 32, 32)`` in ``[-1, 1]``. Families subclass :class:`HLGenerator`, set
-``chunks`` and implement ``forward``; everything else (sampling, checks, eval-mode
-decoding) is shared here.
+images ``(N, C, S, S)`` in ``[-1, 1]`` of its image spec ``spec`` (C, S: :class:`hlwb.spec.ImageSpec`).
+Families subclass :class:`HLGenerator`, set ``chunks`` and ``spec``, implement ``forward``,
+``config`` and ``from_spec``; everything else (sampling, checks, eval-mode decoding) is shared here.
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ import torch
 from torch import Tensor, nn
 
 from .. import latents as L
+from ..spec import LEGACY, ImageSpec, SpecError
 
 
 class HLGenerator(nn.Module):
-    """Base class: ``chunks`` ordered global -> fine; ``forward(latents) -> (N, 1, 32, 32)``."""
+    """Base class: ``chunks`` ordered global -> fine; ``forward(latents) -> (N, C, S, S)`` of ``spec``."""
 
     family: str = ""
     chunks: tuple[L.Chunk, ...] = ()
+    spec: ImageSpec = LEGACY  # the images it makes (no class names); each family sets its own
     default_truncation: float | None = 2.0
     tied_chunks: bool = False  # anchors copy one z into every chunk (StyleGAN): multi-chunk walkers tie it
 
@@ -57,6 +59,11 @@ class HLGenerator(nn.Module):
         """The constructor arguments, enough to rebuild the module for a state dict."""
         raise NotImplementedError
 
+    @classmethod
+    def from_spec(cls, spec: ImageSpec, **config) -> HLGenerator:  # pragma: no cover - abstract
+        """A generator of ``spec``'s images (channels, size); ``config`` the family's other arguments."""
+        raise NotImplementedError
+
     def optim_groups(self, lr: float) -> list[dict]:
         """Optimiser parameter groups for training at base ``lr`` (a family may scale some)."""
         return [{"params": list(self.parameters()), "lr": lr}]
@@ -82,3 +89,13 @@ class HLGenerator(nn.Module):
         for bn in bns:
             bn.momentum = 0.1
         self.eval()
+
+
+def doublings(size: int, what: str = "generator") -> int:
+    """The 2x resampling steps between 4 px and ``size`` px: ``log2(size / 4)``, for the power-of-two
+    sizes 8..256 the generators and their discriminator are built for; any other size is refused."""
+    n = max(size // 4, 1).bit_length() - 1 if isinstance(size, int) and not isinstance(size, bool) else 0
+    if not 1 <= n <= 6 or 4 * 2 ** n != size:
+        raise SpecError(f"a {what} is built for images of 4 * 2**k px (8, 16, 32, 64, 128 or 256), got size "
+                        f"{size!r}; choose an image_size among those for this dataset")
+    return n

@@ -1,9 +1,11 @@
-"""StyleGAN-style HL generator at 32x32 (docs/methods.md §1, after StyleGAN2).
+"""StyleGAN-style HL generator of C x S x S images (docs/methods.md §1, after StyleGAN2).
 
 A mapping network turns z into w; a synthesis network starts from a learned 4x4 constant
 and applies modulated/demodulated 3x3 convolutions, one style per layer, up-sampling
-4 -> 8 -> 16 -> 32. The per-layer styles are an explicit tensor ``ws: (N, n_layers, w_dim)``
-(StyleGAN's ``num_ws`` layout); consecutive layers are grouped into chunks, coarse -> fine.
+4 -> 8 -> ... -> S (one layer at 4 px, two at every larger resolution, then the to-image layer:
+:func:`layer_resolutions`). The per-layer styles are an explicit tensor ``ws: (N, n_layers, w_dim)``
+(StyleGAN's ``num_ws`` layout); consecutive layers are grouped into chunks, coarse -> fine, two
+layers a chunk (:func:`layer_groups`): 4 chunks at 32 px, 5 at 64, 6 at 128, as BigGAN's.
 
 Latents are one z per chunk. An anchor uses the *same* z in every chunk (an ordinary
 StyleGAN sample); perturbing chunk k means mapping a perturbed z and swapping in only that
@@ -20,11 +22,35 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import latents as L
-from .base import HLGenerator
+from ..spec import LEGACY, ImageSpec
+from .base import HLGenerator, doublings
 
-# layer -> resolution: one conv at 4 px, two at each of 8, 16, 32 px, then the toRGB layer
-LAYER_RES = (4, 8, 8, 16, 16, 32, 32, 32)
-GROUPS = ((0, 1), (2, 3), (4, 5), (6, 7))  # chunks: coarse 4-8 px ... fine 32 px + toRGB
+# The chunk names of the generator hlwb shipped first (1 x 32 x 32): stored in walker files and
+# notebook outputs, so kept exactly ("rgb": its to-image layer, StyleGAN's toRGB, though grayscale).
+LEGACY_NAMES = ("coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_rgb")
+
+
+def layer_resolutions(size: int) -> tuple[int, ...]:
+    """Layer -> resolution: one conv at 4 px, two at each of 8 .. ``size`` px, then the to-image
+    layer at ``size`` (32 px: 4, 8, 8, 16, 16, 32, 32, 32)."""
+    return (4, *(4 * 2 ** k for k in range(1, doublings(size) + 1) for _ in range(2)), size)
+
+
+def layer_groups(size: int) -> tuple[tuple[int, int], ...]:
+    """Chunks as pairs of consecutive layers, coarse -> fine (32 px: (0, 1), (2, 3), (4, 5), (6, 7))."""
+    n = len(layer_resolutions(size))
+    return tuple((i, i + 1) for i in range(0, n, 2))
+
+
+def chunk_names(spec: ImageSpec) -> tuple[str, ...]:
+    """``coarse_4-8px``, ``middle_..``, ``fine_..``, ``finest_Spx_<rgb|gray>`` (the last holds the
+    to-image layer); the 1 x 32 x 32 generator keeps :data:`LEGACY_NAMES`."""
+    if spec == LEGACY:
+        return LEGACY_NAMES
+    res, groups = layer_resolutions(spec.size), layer_groups(spec.size)
+    words = ["coarse", *["middle"] * max(0, len(groups) - 3), "fine"][:len(groups) - 1]
+    names = [f"{w}_{res[a]}-{res[b]}px" for w, (a, b) in zip(words, groups)]
+    return (*names, f"finest_{spec.size}px_{'rgb' if spec.color else 'gray'}")
 
 
 class MappingNetwork(nn.Module):
@@ -88,27 +114,35 @@ class ModConv(nn.Module):
 
 
 class StyleGANGenerator(HLGenerator):
-    """Mapping + synthesis; chunks = groups of consecutive style layers; images (N, 1, 32, 32)."""
+    """Mapping + synthesis; chunks = groups of consecutive style layers; images (N, C, S, S).
+
+    Args: chunk_dim: z width (every chunk); w_dim: style width; ch: base width (the finest
+    resolution has ch / 2 channels, each coarser one twice as many, up to 2 ch, as StyleGAN2's
+    channel_base / res capped at channel_max); mapping_depth: mapping layers; channels, size:
+    the images (S a power of two, 8..256). :meth:`from_spec` builds one for an image spec.
+    """
 
     family = "stylegan"
     default_truncation = 2.0  # bound on |z| (the law it was trained on); the reference samples |z| <= 0.9
     tied_chunks = True  # an anchor is one z in every chunk; GenRep and multi-chunk walkers move that one z
 
-    def __init__(self, chunk_dim: int = 32, w_dim: int = 64, ch: int = 64, mapping_depth: int = 4):
+    def __init__(self, chunk_dim: int = 32, w_dim: int = 64, ch: int = 64, mapping_depth: int = 4,
+                 channels: int = LEGACY.channels, size: int = LEGACY.size):
         super().__init__()
+        self.spec = ImageSpec(channels, size)
         self.z_dim, self.w_dim, self.ch, self.mapping_depth = chunk_dim, w_dim, ch, mapping_depth
-        names = ["coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_rgb"]
-        self.chunks = tuple(L.Chunk(nm, chunk_dim, lvl) for lvl, nm in enumerate(names))
-        self.n_layers = len(LAYER_RES)
+        self.layer_res, self.groups = layer_resolutions(size), layer_groups(size)
+        self.chunks = tuple(L.Chunk(nm, chunk_dim, lvl) for lvl, nm in enumerate(chunk_names(self.spec)))
+        self.n_layers = len(self.layer_res)
         self.mapping = MappingNetwork(chunk_dim, w_dim, mapping_depth)
-        widths = {4: 2 * ch, 8: 2 * ch, 16: ch, 32: ch // 2}
+        widths = {r: min(2 * ch, ch * size // (2 * r)) for r in self.layer_res}  # 32 px: 2ch, 2ch, ch, ch // 2
         self.const = nn.Parameter(torch.randn(1, widths[4], 4, 4))
         convs, c_prev = [], widths[4]
-        for res in LAYER_RES[:-1]:
+        for res in self.layer_res[:-1]:
             convs.append(ModConv(c_prev, widths[res], w_dim, res))
             c_prev = widths[res]
         self.convs = nn.ModuleList(convs)
-        self.to_rgb = ModConv(c_prev, 1, w_dim, 32, demodulate=False, kernel=1)
+        self.to_rgb = ModConv(c_prev, channels, w_dim, size, demodulate=False, kernel=1)  # the to-image layer
         self.register_buffer("w_avg", torch.zeros(w_dim))  # set by recompute_statistics, for psi < 1
         self.psi = 1.0
         self.mapping_lr_mul = 0.01  # StyleGAN's lr multiplier of the mapping network
@@ -120,8 +154,14 @@ class StyleGANGenerator(HLGenerator):
         return [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr},
                 {"params": mapping, "lr": lr * self.mapping_lr_mul}]
 
+    @classmethod
+    def from_spec(cls, spec: ImageSpec, **config) -> StyleGANGenerator:
+        """A generator of ``spec``'s images (channels, size); ``config``: the other arguments."""
+        return cls(channels=spec.channels, size=spec.size, **config)
+
     def config(self) -> dict:
-        return {"chunk_dim": self.z_dim, "w_dim": self.w_dim, "ch": self.ch, "mapping_depth": self.mapping_depth}
+        return {"chunk_dim": self.z_dim, "w_dim": self.w_dim, "ch": self.ch, "mapping_depth": self.mapping_depth,
+                "channels": self.spec.channels, "size": self.spec.size}
 
     def sample_latents(self, n: int, seed: int | None = None, truncation: float | None = None,
                        start: int = 0) -> L.Latents:
@@ -161,16 +201,16 @@ class StyleGANGenerator(HLGenerator):
         if psi != 1.0:
             w = self.w_avg + psi * (w - self.w_avg)  # truncation in w towards the mean
         ws = torch.empty(n, self.n_layers, self.w_dim, device=w.device, dtype=w.dtype)
-        for k, layers in enumerate(GROUPS):
+        for k, layers in enumerate(self.groups):
             ws[:, list(layers)] = w[k][:, None, :]
         return ws
 
     def synthesize(self, ws: Tensor) -> Tensor:
-        """ws (N, n_layers, w_dim) -> images (N, 1, 32, 32) in [-1, 1]."""
+        """ws (N, n_layers, w_dim) -> images (N, C, S, S) in [-1, 1]."""
         n = ws.shape[0]
         x = self.const.expand(n, -1, -1, -1)
         for i, conv in enumerate(self.convs):
-            if i > 0 and LAYER_RES[i] != LAYER_RES[i - 1]:
+            if i > 0 and self.layer_res[i] != self.layer_res[i - 1]:
                 x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             x = conv(x, ws[:, i])
         return torch.tanh(self.to_rgb(x, ws[:, -1]))

@@ -1,4 +1,7 @@
-"""Adversarial training of an HL generator on Fashion-MNIST, through the one loop.
+"""Adversarial training of an HL generator on a dataset of :mod:`hlwb.data`, through the one loop.
+
+The generator and the discriminator are built for the dataset's image spec (``dataset`` at
+``image_size``); the defaults train on Fashion-MNIST at 1 x 32 x 32, as the shipped ``biggan``.
 
 Hinge loss (Lim & Ye 2017; as in BigGAN), one D step per G step, Adam with BigGAN's
 beta1 = 0, an exponential moving average of the generator's weights (BigGAN), and
@@ -21,10 +24,12 @@ import torch.nn.functional as F
 
 from .. import checkpoint, data, devices
 from .. import latents as L
-from ..ranges import check_ranges
+from ..config import check_data
+from ..ranges import ConfigError, check_ranges
+from ..spec import ImageSpec, SpecError
 from ..train import check_finite, check_work_dir, fit
 from . import build, save
-from .base import HLGenerator
+from .base import HLGenerator, doublings
 from .biggan import Discriminator
 
 logger = logging.getLogger(__name__)
@@ -35,6 +40,8 @@ class GANConfig:
     """Generator training settings (the defaults trained the shipped ``biggan``)."""
 
     family: str = "biggan"
+    dataset: str = "fashion_mnist"  # the real images (an hlwb.data registry name, or folder:PATH)
+    image_size: int = 0        # their side in px (0: the dataset's own); a power of two, 8..256
     steps: int = 7000          # generator updates
     batch: int = 64            # images per D and G step
     g_ch: int = 24             # generator base width
@@ -52,6 +59,15 @@ class GANConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        check_data(self)
+        try:
+            doublings(self.spec().size)
+        except SpecError as e:
+            raise ConfigError(f"dataset={self.dataset!r}, image_size={self.image_size}: {e}", param="image_size") from None
+
+    def spec(self) -> ImageSpec:
+        """The image spec of the generator: the dataset's train images at ``image_size``, no class names."""
+        return data.spec_of(self.dataset, self.image_size or None, split="train").image()
 
 
 def hinge_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -82,7 +98,8 @@ GAN_RESUMABLE = ("steps",)
 
 def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = None,
               device: str | torch.device = "auto") -> Path:
-    """Train, then write the EMA generator to ``out`` with its config and command line.
+    """Train on ``cfg.dataset``'s train split, then write the EMA generator to ``out`` with its
+    config, image spec and command line.
 
     ``work_dir`` holds the resumable training state (``train_state.pt``) and the log; a
     killed run started again with the same arguments resumes from the last checkpoint.
@@ -100,12 +117,13 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
     work.mkdir(parents=True, exist_ok=True)
     checkpoint.atomic_write_json(work / "config.json", dataclasses.asdict(cfg))
 
-    real = devices.to_device(data.fashion_mnist("train").float_images(), device)  # (60000, 1, 32, 32)
-    gen_kw = {"ch": cfg.g_ch, "chunk_dim": cfg.chunk_dim}
+    ds = data.load(cfg.dataset, "train", cfg.image_size or None)
+    spec = ds.spec.image()
+    real = devices.to_device(ds.float_images(), device)  # (N, C, S, S)
     with torch.random.fork_rng(devices=[]):  # seeded init on the host without touching the caller's RNG
         torch.manual_seed(cfg.seed)
-        G = build(cfg.family, **gen_kw).to(device)
-        D = Discriminator(cfg.d_ch).to(device)
+        G = build(cfg.family, spec, ch=cfg.g_ch, chunk_dim=cfg.chunk_dim).to(device)
+        D = Discriminator(cfg.d_ch, spec.channels, spec.size).to(device)
     G_ema = copy.deepcopy(G).eval()
     opt_g = torch.optim.Adam(G.optim_groups(cfg.lr_g), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
@@ -150,9 +168,11 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
 
 
 def obtain(name: str, train: bool, out_dir: str | Path, steps: int, seed: int = 0,
-           device: str | torch.device = "auto") -> HLGenerator:
-    """The shipped generator ``name``, or (``train=True``) one of that family trained now into
-    ``out_dir``, on ``device`` (:func:`hlwb.devices.resolve`; training runs there too)."""
+           device: str | torch.device = "auto", dataset: str = GANConfig.dataset,
+           image_size: int = GANConfig.image_size) -> HLGenerator:
+    """The shipped generator ``name`` (or a checkpoint path), or (``train=True``) one of that family
+    trained now on ``dataset`` at ``image_size`` into ``out_dir``, on ``device``
+    (:func:`hlwb.devices.resolve`; training runs there too)."""
     from . import GENERATORS, load
 
     device = devices.resolve(device)
@@ -161,6 +181,6 @@ def obtain(name: str, train: bool, out_dir: str | Path, steps: int, seed: int = 
     if name not in GENERATORS:
         raise KeyError(f"cannot train {name!r}: not a generator family; valid: {', '.join(sorted(GENERATORS))}")
     ckpt = Path(out_dir) / f"{name}.pt"
-    train_gan(GANConfig(family=name, steps=steps, seed=seed, ema_start=min(500, steps // 2)), ckpt,
-              work_dir=Path(out_dir) / f"{name}_train", device=device)
+    train_gan(GANConfig(family=name, dataset=dataset, image_size=image_size, steps=steps, seed=seed,
+                        ema_start=min(500, steps // 2)), ckpt, work_dir=Path(out_dir) / f"{name}_train", device=device)
     return load(ckpt, device=device)
