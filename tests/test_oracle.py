@@ -26,5 +26,5 @@ def test_probs_predict_features(orc):
 
 
 def test_bad_shape_is_refused(orc):
-    with pytest.raises(ValueError, match=r"\(N, 1, 32, 32\)"):
+    with pytest.raises(ValueError, match=r"oracle is built for 1x32x32 images, got a 3-d tensor \(2, 28, 28\)"):
         orc.predict(torch.zeros(2, 28, 28))

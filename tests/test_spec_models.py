@@ -162,6 +162,73 @@ def test_gan_config_refuses_a_size_the_generators_are_not_built_for():
     with pytest.raises(ConfigError, match="unknown dataset"):
         GANConfig(dataset="no_such_set")
 
+
+# --- the oracle ---
+
+def test_oracle_net_at_a_spec():
+    from hlwb.oracle import Oracle, OracleNet
+
+    classes = tuple("abcde")
+    net = OracleNet(4, len(classes), feat_dim=8, channels=3, size=64)
+    orc = Oracle(net, spec=ImageSpec(3, 64, classes))
+    x = _images(3, RGB64)
+    assert orc.logits(x).shape == (3, 5) and orc.features(x).shape == (3, 8) and orc.spec.classes == classes
+    with pytest.raises(ValueError, match="needs its spec"):
+        Oracle(net)  # not the legacy net: the class names must be given
+    with pytest.raises(ValueError, match="does not fit"):
+        Oracle(net, spec=ImageSpec(3, 64, ("a", "b")))
+
+
+def test_an_oracle_refuses_images_of_another_spec():
+    from hlwb.oracle import Oracle, OracleNet
+
+    orc = Oracle(OracleNet(4))  # the legacy net: 1x32x32, the shipped oracle's classes
+    assert orc.spec.n_classes == 10
+    with pytest.raises(SpecError, match=r"oracle is built for 1x32x32 images, got 3x32x32"):
+        orc.predict(_images(2, ImageSpec(3, 32)))
+
+
+def test_train_oracle_on_a_dataset_records_its_spec_with_classes(tmp_path):
+    from hlwb import data, oracle
+
+    cfg = oracle.OracleConfig(dataset="digits", image_size=16, epochs=1, batch=256, width=2, threads=1)
+    assert cfg.spec() == ImageSpec(1, 16, data.DIGIT_CLASSES)
+    oracle.train_oracle(cfg, tmp_path / "o.pt", tmp_path / "work", device="cpu")
+    state = checkpoint.load(tmp_path / "o.pt", kind="oracle")
+    assert state["spec"] == cfg.spec().record() and state["config"]["size"] == 16
+    orc = oracle.load(tmp_path / "o.pt", device="cpu")
+    test = data.load("digits", "test", 16)
+    assert orc.spec == cfg.spec() and orc.logits(test.images).shape == (len(test), 10)
+    assert 0.0 <= oracle.accuracy(orc, test) <= 1.0
+    with pytest.raises(SpecError, match="trained on"):
+        oracle.accuracy(orc, data.Dataset("renamed", test.images, test.labels, ImageSpec(1, 16, tuple("abcdefghij"))))
+    # a recorded spec the config does not build, or whose classes are not its outputs, is refused
+    checkpoint.save(tmp_path / "bad.pt", {**state, "spec": ImageSpec(3, 16, data.DIGIT_CLASSES).record()},
+                    kind="oracle")
+    with pytest.raises(checkpoint.CheckpointError, match=r"bad\.pt.*3x16x16.*1x16x16"):
+        oracle.load(tmp_path / "bad.pt", device="cpu")
+    checkpoint.save(tmp_path / "bad2.pt", {**state, "spec": ImageSpec(1, 16, ("a", "b")).record()}, kind="oracle")
+    with pytest.raises(checkpoint.CheckpointError, match=r"bad2\.pt.*2 classes.*10 outputs"):
+        oracle.load(tmp_path / "bad2.pt", device="cpu")
+    # a file written before specs: 1x32x32 with the shipped oracle's classes
+    legacy = oracle.OracleNet(2)
+    checkpoint.save(tmp_path / "old.pt", {"config": {"width": 2}, "state_dict": legacy.state_dict(), "meta": {}},
+                    kind="oracle")
+    assert oracle.load(tmp_path / "old.pt", device="cpu").spec == ImageSpec(1, 32, oracle.LEGACY_CLASSES)
+
+
+def test_oracle_config_refuses_an_unlabelled_dataset(tmp_path):
+    from PIL import Image
+
+    from hlwb.oracle import OracleConfig
+    from hlwb.ranges import ConfigError
+
+    for i in range(4):  # a folder of image files only: unlabelled
+        Image.new("L", (16, 16), color=i * 40).save(tmp_path / f"{i}.png")
+    with pytest.raises(ConfigError, match="unlabelled: the oracle is a classifier") as e:
+        OracleConfig(dataset=f"folder:{tmp_path}")
+    assert e.value.param == "dataset"
+
 # --- the shipped checkpoints: unchanged on the 1x32x32 path ---
 
 # Regression references: digests of outputs of the shipped checkpoints computed with the code as it
