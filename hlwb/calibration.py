@@ -99,6 +99,7 @@ def calibrate_encoders(paths: Sequence[str], seed: int = 0, target: T.Target | N
     from .encoders import load_encoder
 
     device = devices.resolve(device)
+    encoders = {p: load_encoder(p, device=device) for p in paths}  # a bad file: refused before minutes of scoring
     tg = target if target is not None else T.fashion_mnist(seed=seed)
     t0 = time.perf_counter()
     refs = {"pixels": correct_per_image(E.pixel_encoder(), tg, seed)}
@@ -108,7 +109,7 @@ def calibrate_encoders(paths: Sequence[str], seed: int = 0, target: T.Target | N
                                   "knn_temperature": E.KNN_TEMPERATURE, "linear": "standardised features, L-BFGS, "
                                   "l2 chosen on a 20 % split of train", "seed": seed}}
     for p in paths:
-        enc = load_encoder(p, device=device)
+        enc = encoders[p]
         arch = f"random_w{enc.width}_b{''.join(map(str, enc.blocks))}"
         if arch not in refs:
             rnd_enc = E.random_encoder(enc.width, enc.blocks, seed=seed).to(device)  # drawn on the host

@@ -7,8 +7,12 @@ refused, with a message that says why, instead of executing its code.
 
 Integrity: a checkpoint's sidecar ``NAME.json`` (written by the training commands through
 :func:`write_sidecar`) records the file's SHA-256; :func:`load` checks it and refuses a file
-that changed since it was written. Shipped checkpoints must carry the digest; a user's own
-file without a sidecar, or with a sidecar that has no ``sha256``, loads unchecked.
+that changed since it was written. Shipped checkpoints (every file in ``hlwb/checkpoints/``)
+must carry the digest. A user's own file without a sidecar digest loads with a one-line warning
+that names its SHA-256 (once per file and process), unless its bytes are those of a shipped
+checkpoint (then it is verified); one named like a shipped file but differing from it says so.
+Every tensor loaded must be finite: a file holding NaN or inf is refused, naming the first such
+tensor (:func:`save` never writes one, so such a file is damaged or was not written by hlwb).
 
 Malformed contents get a :class:`CheckpointError` naming the file, never a bare ``KeyError`` or
 ``TypeError``: :func:`require` checks keys, :func:`build_module` checks a config against the
@@ -23,6 +27,7 @@ import hashlib
 import inspect
 import io
 import json
+import logging
 import os
 import pickle
 import tempfile
@@ -33,7 +38,12 @@ from typing import Any
 import torch
 from torch import nn
 
+logger = logging.getLogger(__name__)
+
 FORMAT_PREFIX = "hlwb/"
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"  # files hlwb ships: a digest is required
+QUIET_KINDS = ("train-state", "walker-snapshot", "correct")
+"""Kinds a run writes and reads back inside its own work directory: no digest sidecar, no warning."""
 # A config that would build more than this is corrupt or hostile: the shipped models hold < 1M
 # parameters, and 2**31 float32 parameters are 8 GiB.
 MAX_PARAMETERS = 2**31
@@ -182,20 +192,68 @@ def _check_digest(path: Path, raw: bytes, required: bool) -> None:
             f"remove the \"sha256\" field of {sidecar_path(path)} if you changed the file on purpose")
 
 
+def is_shipped(path: str | Path) -> bool:
+    """Whether ``path`` is a file of hlwb's own ``checkpoints/`` folder."""
+    return Path(path).resolve().parent == SHIPPED_DIR
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_digests() -> dict[str, str]:
+    """SHA-256 -> file name of every shipped checkpoint, from the shipped sidecars."""
+    out = {}
+    for side in sorted(SHIPPED_DIR.glob("*.json")):
+        digest = recorded_sha256(side.with_suffix(".pt"))
+        if digest:
+            out[digest] = side.with_suffix(".pt").name
+    return out
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _unchecked(path: Path, raw: bytes) -> None:
+    """A file without a sidecar digest: verified if its bytes are a shipped checkpoint's, else one
+    warning line (per file and digest, per process) with its SHA-256."""
+    actual = hashlib.sha256(raw).hexdigest()
+    shipped = _shipped_digests()
+    if actual in shipped or (str(path.resolve()), actual) in _WARNED:
+        return
+    _WARNED.add((str(path.resolve()), actual))
+    namesake = next((d for d, n in shipped.items() if n == path.name), None)
+    note = (f"; it is named like the shipped {path.name} but its bytes differ from it (shipped "
+            f"{namesake[:16]}…): a damaged copy? restore it from hlwb/checkpoints/{path.name}") if namesake else ""
+    logger.warning("%s: digest unchecked (no %s recording its sha256); loaded as it is, SHA-256 %s%s",
+                   path, sidecar_path(path).name, actual, note)
+
+
+def _first_nonfinite(path: Path, state: dict[str, Any]) -> None:
+    """Refuse a loaded state holding a NaN or infinite tensor, naming the file and the first one."""
+    bad = nonfinite_keys({k: v for k, v in state.items() if k != "format"})
+    if bad:
+        raise CheckpointError(
+            f"{path}: refused — tensor {bad[0]!r} holds NaN or infinite values"
+            f"{f' (and {len(bad) - 1} more tensors)' if len(bad) > 1 else ''}; weights like these are the "
+            "end of a diverged run or a damaged file, and would turn every result computed with them into "
+            "NaN. Retrain it (with a lower learning rate), or use another file")
+
+
 def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu",
          require_digest: bool = False) -> dict[str, Any]:
     """Load an hlwb checkpoint of ``kind`` with ``weights_only=True``.
 
     If the sidecar ``NAME.json`` records a ``sha256``, the file must match it. With
-    ``require_digest`` (shipped checkpoints) the digest must be there; without it, a file with
-    no sidecar digest (a user's own checkpoint) loads unchecked.
+    ``require_digest``, and for every file of hlwb's ``checkpoints/`` folder, the digest must be
+    there; a file with no sidecar digest (a user's own checkpoint) loads with a warning naming its
+    SHA-256 (none for :data:`QUIET_KINDS`, or a file whose bytes are a shipped checkpoint's).
 
     Raises :class:`CheckpointError` for a missing file, a digest mismatch, a file that would
-    need unpickling arbitrary Python objects, or a checkpoint of another kind.
+    need unpickling arbitrary Python objects, a checkpoint of another kind, or a NaN or
+    infinite tensor anywhere in it (the message names the first).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    require_digest = require_digest or is_shipped(path)
     with open(path, "rb") as f:
         head = f.read(64)
     if head.startswith(b"version https://git-lfs"):
@@ -211,6 +269,10 @@ def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu",
         raw = path.read_bytes()  # hash and load the same bytes
         _check_digest(path, raw, required=require_digest)
         source = io.BytesIO(raw)
+    elif kind not in QUIET_KINDS:
+        raw = path.read_bytes()
+        _unchecked(path, raw)
+        source = io.BytesIO(raw)
     try:
         state = torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -225,6 +287,7 @@ def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu",
     if fmt != FORMAT_PREFIX + kind:
         raise CheckpointError(f"{path}: refused — expected an hlwb checkpoint of kind {kind!r}, "
                               f"found format {fmt!r}; it was not written by hlwb's {kind} code")
+    _first_nonfinite(path, state)
     return state
 
 

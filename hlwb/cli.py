@@ -282,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
                     "  python -m hlwb download-data                 (again, with network)") from None
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        from .lock import LockedError
+
+        if isinstance(e, LockedError) and e.flag is None:  # name this command's option for the directory
+            msg = e.with_flag({"pipeline": "--out", "publish": "--run", "publish-notebooks": "--run"}
+                              .get(args.cmd, "--work-dir"))
         print(f"hlwb {args.cmd}: error: {msg}", file=sys.stderr)
         return 2
     except OSError as e:  # read-only, not a directory, disk full: the file and what to do, no traceback

@@ -43,28 +43,36 @@ def resolve(device: str | torch.device = "auto", local_rank: int | None = None) 
     if local_rank is None and "LOCAL_RANK" in os.environ:
         local_rank = int(os.environ["LOCAL_RANK"])
     name = device.strip().lower()
-    if name == "auto":  # HLWB_DEVICE overrides what "auto" means (the test suite pins it to cpu)
-        name = os.environ.get("HLWB_DEVICE", "").strip().lower() or ("cuda" if torch.cuda.is_available() else "cpu")
+    asked, fix = f"device {device!r}", "use device='cpu' or 'auto'"
+    env = os.environ.get("HLWB_DEVICE", "").strip()
+    if name == "auto" and env:  # HLWB_DEVICE overrides what "auto" means (the test suite pins it to cpu)
+        name = env.lower()
+        asked = f"HLWB_DEVICE={env!r} (what device 'auto' means while it is set)"
+        fix = "set HLWB_DEVICE to cpu, or unset it (auto: CUDA when available, else the CPU)"
         if name == "auto":
             raise ValueError("HLWB_DEVICE=auto would be circular; set it to cpu, cuda or cuda:N, or unset it")
+    elif name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         have = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if have == 0:
-            raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU "
-                             f"(torch {torch.__version__}, built with CUDA {torch.version.cuda}); use device='cpu' or 'auto'")
+            raise ValueError(f"{asked} asked for, but this machine has no CUDA GPU "
+                             f"(torch {torch.__version__}, built with CUDA {torch.version.cuda}); {fix}")
         if name == "cuda":
             index = local_rank or 0
         else:
             try:
                 index = int(name.split(":", 1)[1])
             except ValueError:
-                raise ValueError(f"device {device!r}: expected cuda:N with an integer N") from None
+                raise ValueError(f"{asked}: expected cuda:N with an integer N") from None
         if not 0 <= index < have:
-            raise ValueError(f"device {device!r} (GPU {index}) asked for, but this machine has {have} GPU(s): "
+            raise ValueError(f"{asked} (GPU {index}) asked for, but this machine has {have} GPU(s): "
                              f"cuda:0..cuda:{have - 1}")
         return torch.device("cuda", index)
+    if asked.startswith("HLWB_DEVICE"):
+        raise ValueError(f"unknown device in {asked}; valid: {', '.join(DEVICES)}; {fix}")
     raise ValueError(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
 
 

@@ -146,10 +146,17 @@ def _at_least_batch(c) -> Range:
     return at_least(c.batch, why=f"a full batch of {c.batch}: InfoNCE and its bound log(2B - 1) are per batch")
 
 
+LOSS_WEIGHT_MAX = 10.0
+LOSS_WEIGHT_WHY = ("only alpha / beta is a modelling choice; their scale multiplies the step as the learning rate "
+                   "does (alpha 100 at the method's rate: NaN within 5 steps): weigh one loss more by lowering the other")
+GCRL_WEIGHT = Range(0, LOSS_WEIGHT_MAX, why=LOSS_WEIGHT_WHY)
+
+
 def _gcrl_beta(c) -> Range:
     if c.gcrl_alpha == 0:
-        return above(0, why="gcrl_alpha = 0: one of the two GCRL losses must be on")
-    return NONNEG
+        return Range(0, LOSS_WEIGHT_MAX, lo_open=True, why="gcrl_alpha = 0: one of the two GCRL losses must be on; "
+                     + LOSS_WEIGHT_WHY)
+    return GCRL_WEIGHT
 
 
 RANGES: dict[str, dict[str, Rule]] = {
@@ -195,7 +202,7 @@ RANGES: dict[str, dict[str, Rule]] = {
         "base_lr": at_least(0, why="0: the method's default, hlwb.ssl.BASE_LR"),
         "warmup": _warmup, "knn_every": at_least(0, why="0: only at the end"),
         "knn_split": OneOf(("val", "test")), "knn_train": _knn_train(KNN_K), "knn_test": _knn_test, "seed": SEED,
-        "gcrl_alpha": NONNEG, "gcrl_beta": _gcrl_beta,
+        "gcrl_alpha": GCRL_WEIGHT, "gcrl_beta": _gcrl_beta,
     },
     "TransferParams": {"eval_jobs": COUNT, "n_boot": N_BOOT, "seed": SEED, "image_size": IMAGE_SIZE},
     "RCGParams": {
@@ -227,7 +234,7 @@ RANGES: dict[str, dict[str, Rule]] = {
         "seed": SEED, "ckpt_every": COUNT, "knn_every": at_least(0, why="0: never"),
         "knn_split": OneOf(("val", "test")), "knn_k": COUNT, "knn_t": above(0),
         "knn_train": lambda c: _knn_train(c.knn_k)(c), "knn_test": _knn_test,
-        "gcrl_alpha": NONNEG, "gcrl_beta": _gcrl_beta,
+        "gcrl_alpha": GCRL_WEIGHT, "gcrl_beta": _gcrl_beta,
     },
     "GANConfig": {
         "steps": COUNT, "batch": BATCH, "g_ch": COUNT, "d_ch": COUNT, "chunk_dim": COUNT, "lr_g": LR, "lr_d": LR,

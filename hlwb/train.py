@@ -174,19 +174,45 @@ def _loop(step, modules, optimizers, steps, start, ckpt_path, ckpt_every, meta, 
             if (i + 1) % ckpt_every == 0 or i + 1 == steps:
                 save(i + 1)
     except NonFiniteLoss as e:
+        cause = nonfinite_cause(meta, i, start)
         if ckpt_path is None or not writer:
-            raise NonFiniteLoss(f"{desc}: {e}; lower the learning rate.") from None
+            raise NonFiniteLoss(f"{desc}: {e}; {cause}.") from None
         _mark_nonfinite(ckpt_path, i)
         if last_saved is None:
-            raise NonFiniteLoss(f"{desc}: {e}; no checkpoint had been written yet. Run the same command again "
-                                "with a lower learning rate (it starts from the beginning)") from None
+            raise NonFiniteLoss(f"{desc}: {e}; no checkpoint had been written yet. {cause[0].upper()}{cause[1:]} "
+                                "(a run again starts from the beginning)") from None
         raise NonFiniteLoss(f"{desc}: {e}; the last finite checkpoint {ckpt_path} (step {last_saved}) "
-                            "is kept. Run the same command again with a lower learning rate: it resumes from "
-                            "that checkpoint (only the learning rate may change after a non-finite stop; the "
+                            f"is kept. {cause[0].upper()}{cause[1:]}: the same command resumes from that "
+                            "checkpoint (only the learning rate may change after a non-finite stop; the "
                             "change is recorded in the run's history)") from None
     finally:
         bar.close()
     return records
+
+
+LOSS_WEIGHTS = {"gcrl_alpha": 1.0, "gcrl_beta": 1.0}
+"""Config keys that multiply a loss term, with their default: a weight scales its term's gradients,
+and so the step, exactly as the learning rate does; one above its default is named as a suspect."""
+
+
+def nonfinite_cause(meta: dict | None, step: int, start: int) -> str:
+    """What to change after a non-finite loss at ``step`` (``start``: the first step of this call).
+
+    At the first step of a fresh run no update has been applied, so the learning rate cannot be
+    the cause: the inputs or the settings are. Later, a loss weight above its default
+    (:data:`LOSS_WEIGHTS`) is named with the learning rate, since it scales the step the same way.
+    """
+    config = (meta or {}).get("config") or {}
+    raised = [f"{k} = {config[k]:g}" for k, d in LOSS_WEIGHTS.items()
+              if isinstance(config.get(k), (int, float)) and config[k] > d]
+    if step == start == 0:
+        return ("the loss was not finite at the very first step, before any update, so the learning rate is "
+                "not the cause: check the inputs (data, the files the run loads) and the settings"
+                + (f" ({', '.join(raised)} multiplies its loss term: lower it)" if raised else ""))
+    if raised:
+        return (f"{', '.join(raised)} multiplies its loss term, and so the step, as the learning rate does: "
+                "run again with it lower (or with a lower learning rate)")
+    return "run again with a lower learning rate"
 
 
 def _nonfinite_marker(ckpt_path: Path) -> Path:

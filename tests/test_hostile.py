@@ -12,8 +12,8 @@ import signal
 import pytest
 import torch
 
+from hlwb import checkpoint, generators, ranges
 from hlwb import explorer as E
-from hlwb import generators, ranges
 from hlwb import latents as L
 from hlwb.generators.biggan import BigGANGenerator
 
@@ -133,3 +133,197 @@ def test_explorer_latents_beyond_float_are_an_explorer_error(tiny_gen):
     chunk[0]["alpha"] = float("inf")
     with pytest.raises(E.ExplorerError, match=r"chunk alpha \(chunk 0\) must be a number"):
         E.load_settings(_settings(tiny_gen, chunks=chunk))
+
+
+# --- non-finite files refused at load (encoders, gcrl.pt, every loader through checkpoint.load) -------------
+
+def _write_raw(path, kind: str, state: dict) -> None:
+    """A file as a damaged or foreign writer would leave it (checkpoint.save refuses non-finite tensors)."""
+    torch.save({"format": f"hlwb/{kind}", **state}, path)
+
+
+def _poison(state: dict, value: float) -> tuple[dict, str]:
+    """``state`` with the first float tensor of its state_dict holding ``value``; returns it and the key."""
+    sd = {k: v.clone() for k, v in state["state_dict"].items()}
+    key = next(k for k, v in sd.items() if v.is_floating_point())
+    sd[key].view(-1)[0] = value
+    return {**state, "state_dict": sd}, f"state_dict.{key}"
+
+
+@pytest.fixture(scope="module")
+def nan_encoder(tmp_path_factory):
+    from hlwb.encoders import ResNetTrunk, save_encoder
+
+    d = tmp_path_factory.mktemp("enc")
+    save_encoder(d / "ok.pt", ResNetTrunk(4, (1, 1)), meta={})
+    state = torch.load(d / "ok.pt", weights_only=True)
+    state.pop("format")
+    bad, key = _poison(state, float("nan"))
+    _write_raw(d / "nan.pt", "encoder", bad)
+    return d / "nan.pt", key
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_encoder_with_nonfinite_weights_is_refused_naming_file_and_tensor(tmp_path, value):
+    from hlwb.encoders import ResNetTrunk, load_encoder, save_encoder
+
+    save_encoder(tmp_path / "ok.pt", ResNetTrunk(4, (1, 1)), meta={})
+    state = torch.load(tmp_path / "ok.pt", weights_only=True)
+    state.pop("format")
+    bad, key = _poison(state, value)
+    _write_raw(tmp_path / "bad.pt", "encoder", bad)
+    with pytest.raises(checkpoint.CheckpointError, match=rf"bad\.pt: refused — tensor '{key}' holds NaN or infinite"):
+        load_encoder(tmp_path / "bad.pt")
+    load_encoder(tmp_path / "ok.pt")  # the finite original loads
+
+
+def test_gcrl_file_with_nan_weights_is_refused(tmp_path):
+    from hlwb.ssl.gcrl import build_gcrl, load_gcrl, save_gcrl
+
+    save_gcrl(tmp_path / "gcrl.pt", build_gcrl(4, [1, 1], head_width=8, head_layers=2, hidden=16, proj_dim=8))
+    state = torch.load(tmp_path / "gcrl.pt", weights_only=True)
+    state.pop("format")
+    bad, key = _poison(state, float("nan"))
+    _write_raw(tmp_path / "gcrl.pt", "gcrl", bad)
+    with pytest.raises(checkpoint.CheckpointError, match=rf"gcrl\.pt: refused — tensor '{key}' holds NaN"):
+        load_gcrl(tmp_path / "gcrl.pt")
+
+
+def test_train_rdm_on_a_nan_encoder_is_refused_before_a_work_dir(nan_encoder, tmp_path, capsys):
+    from hlwb import cli
+
+    bad, key = nan_encoder
+    rc = cli.main(["train-rdm", "--encoder", str(bad), "--out", str(tmp_path / "rdm.pt"), "--steps", "2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(bad) in err and key in err and "NaN" in err and "learning rate" not in err.split(";")[0]
+    assert list(tmp_path.iterdir()) == []  # no rdm.work, no lock, no file
+
+
+def test_calibrate_on_a_nan_encoder_names_the_file_at_once(nan_encoder, capsys):
+    from hlwb import cli
+
+    bad, key = nan_encoder
+    with deadline(60):  # refused before the minutes of scoring raw pixels
+        rc = cli.main(["calibrate", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(bad) in err and key in err and "NaN or infinite" in err
+
+
+def test_every_loader_goes_through_the_finite_check(tmp_path):
+    """Walkers, generators, the oracle, the RDM and the RCG generator load through checkpoint.load."""
+    import inspect
+
+    from hlwb import oracle, walkers
+    from hlwb.rcg import generator as rcg_generator
+    from hlwb.rcg import rdm
+
+    for fn in (walkers.load_learned, generators.load, oracle.load, rdm.load_rdm, rcg_generator.load_rep_generator):
+        assert "checkpoint.load(" in inspect.getsource(fn), fn.__qualname__
+    p = tmp_path / "w.pt"
+    _write_raw(p, "thing", {"state_dict": {"a": torch.tensor([1.0, float("-inf")])}})
+    with pytest.raises(checkpoint.CheckpointError, match=r"tensor 'state_dict\.a' holds NaN or infinite"):
+        checkpoint.load(p, kind="thing")
+
+
+# --- a copy without its sidecar: a warning with its digest; in hlwb/checkpoints: refused ---------------------
+
+def _flip_a_weight_bit(path) -> bytes:
+    """Flip the lowest bit of one float in the largest tensor of a torch zip file (it still loads, finite)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+    raw[info.header_offset + 30 + name_len + extra_len + info.file_size // 8 * 4] ^= 0x01
+    path.write_bytes(bytes(raw))
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("name", ["biggan", "rcg_rdm", "rcg_generator", "rcg_encoder"])
+def test_a_flipped_copy_without_sidecar_warns_with_its_digest(tmp_path, caplog, name):
+    import hashlib
+    import shutil
+
+    src = checkpoint.SHIPPED_DIR / f"{name}.pt"
+    shutil.copy(src, tmp_path / src.name)
+    with caplog.at_level("WARNING", logger="hlwb.checkpoint"):
+        checkpoint.load(tmp_path / src.name, kind=torch.load(src, weights_only=True)["format"][5:])
+    assert not caplog.records  # an unchanged copy is a shipped file: verified by its bytes
+    raw = _flip_a_weight_bit(tmp_path / src.name)  # the file still loads: only its digest tells
+    with caplog.at_level("WARNING", logger="hlwb.checkpoint"):
+        checkpoint.load(tmp_path / src.name, kind=torch.load(src, weights_only=True)["format"][5:])
+    digest = hashlib.sha256(raw).hexdigest()
+    msgs = [r.getMessage() for r in caplog.records]
+    assert len(msgs) == 1 and "digest unchecked" in msgs[0] and digest in msgs[0], msgs
+    assert f"named like the shipped {src.name}" in msgs[0] and "\n" not in msgs[0]
+
+
+def test_the_explorer_generator_field_copy_warns(tmp_path, caplog):
+    import shutil
+
+    shutil.copy(generators.shipped_path("biggan"), tmp_path / "mine.pt")
+    _flip_a_weight_bit(tmp_path / "mine.pt")
+    with caplog.at_level("WARNING", logger="hlwb.checkpoint"):
+        E.generator(str(tmp_path / "mine.pt"))
+    assert any("digest unchecked" in r.getMessage() and "mine.pt" in r.getMessage() for r in caplog.records)
+
+
+def test_a_file_in_the_shipped_folder_without_digest_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    from hlwb.rcg import load_rdm
+
+    shutil.copy(checkpoint.SHIPPED_DIR / "rcg_rdm.pt", tmp_path / "rcg_rdm.pt")
+    monkeypatch.setattr(checkpoint, "SHIPPED_DIR", tmp_path)  # tmp_path plays hlwb/checkpoints/
+    with pytest.raises(checkpoint.CheckpointError, match=r'a shipped checkpoint, but .*rcg_rdm\.json records no "sha256"'):
+        load_rdm(tmp_path / "rcg_rdm.pt")
+
+
+# --- the cause named: gcrl_alpha, a first-step NaN, HLWB_DEVICE, the lock's flag ----------------------------
+
+def test_gcrl_alpha_1e30_is_refused_naming_the_parameter(tmp_path, capsys):
+    from hlwb import cli
+
+    rc = cli.main(["pretrain", "--method", "gcrl", "--gcrl-alpha", "1e30", "--strategy", "real",
+                   "--work-dir", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "'gcrl_alpha' = 1e+30" in err and "must be in [0, 10]" in err and "learning rate" in err
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_nonfinite_loss_names_a_raised_loss_weight_or_the_first_step():
+    from hlwb.train import NonFiniteLoss, fit
+
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    with pytest.raises(NonFiniteLoss, match="first step, before any update, so the learning rate is not the cause"):
+        fit(lambda i: {"loss": float("nan")}, modules={"m": net}, optimizers={"o": opt}, steps=3, ckpt_path=None,
+            meta={"config": {"gcrl_alpha": 1.0}})
+    with pytest.raises(NonFiniteLoss, match=r"gcrl_alpha = 8 multiplies its loss term, and so the step"):
+        fit(lambda i: {"loss": float("nan") if i == 2 else 1.0}, modules={"m": net}, optimizers={"o": opt},
+            steps=3, ckpt_path=None, meta={"config": {"gcrl_alpha": 8.0}})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the machine has a GPU: HLWB_DEVICE=cuda is valid here")
+def test_hlwb_device_naming_an_absent_gpu_is_an_error_naming_the_variable(monkeypatch, tmp_path, capsys):
+    from hlwb import cli, devices
+
+    monkeypatch.setenv("HLWB_DEVICE", "cuda")
+    with pytest.raises(ValueError, match=r"^HLWB_DEVICE='cuda' .* no CUDA GPU.*set HLWB_DEVICE to cpu"):
+        devices.resolve("auto")
+    rc = cli.main(["eval-generator", "biggan", "--n", "10"])
+    assert rc == 2 and "HLWB_DEVICE='cuda'" in capsys.readouterr().err
+
+
+def test_the_lock_message_of_pretrain_names_work_dir(tmp_path, capsys):
+    from hlwb import cli
+    from hlwb.lock import DirLock
+
+    work = tmp_path / "w"
+    with DirLock(work, what="another pretrain"):
+        rc = cli.main(["pretrain", "--strategy", "real", "--steps", "2", "--warmup", "1", "--batch", "8", "--width", "4",
+                       "--blocks", "1,1", "--knn-every", "0", "--work-dir", str(work)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "in use by another pretrain" in err and "(--work-dir)" in err and "--out" not in err
