@@ -49,7 +49,7 @@ def _rate(fn, n: int, pairs: int, sync=lambda: None) -> float:
 
 
 def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width: int = 16,
-                precision: str = "fp32", device: str = "auto") -> dict:
+                precision: str = "fp32", device: str = "auto", dataset: str = "fashion_mnist") -> dict:
     """Pairs per second of each view source, and of a SimCLR training step fed by each (METHODS §1.7).
 
     (a) real images from memory + SimCLR augmentation; (b) continuous sampling, anchor and positive
@@ -57,7 +57,8 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
     chunks moves, so the coarse part is computed once and branched; (d) a training step per source.
     ``precision``: the generator decode and the training step's encoder in fp32 or under bf16
     autocast (:mod:`hlwb.amp`), as ``pretrain`` runs them. ``device``: where everything runs
-    (:func:`hlwb.devices.resolve`); on a GPU each timing ends with a synchronise.
+    (:func:`hlwb.devices.resolve`); on a GPU each timing ends with a synchronise. ``dataset``: the real
+    images (its train split), whose image spec the generator and the trunk must have.
     """
     import resource
 
@@ -65,17 +66,20 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
 
     from . import amp, data, devices, generators
     from .pretrain import PretrainConfig, build_method
+    from .spec import require_same
     from .views import GeneratedViews, RealViews, augmentation
     from .walkers import ChunkNoiseWalker
 
     dev = devices.resolve(device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    images = data.load(dataset, "train")
     gen = generators.load(generator, device=dev)
+    require_same(gen.spec, images.spec, f"generator {generator!r}")
     k = len(gen.chunks)
     level = k // 2  # chunks level.. move: the finer half
     walker = ChunkNoiseWalker(gen.chunks, [0.0 if c < level else 1.0 for c in range(k)])
-    aug = augmentation("simclr")
-    real = RealViews(devices.to_device(data.fashion_mnist("train").float_images(), dev), batch, preset="simclr")
+    aug = augmentation("simclr", images.spec)
+    real = RealViews(devices.to_device(images.float_images(), dev), batch, preset="simclr")
     cont = GeneratedViews(gen, walker, batch, preset="simclr", precision=precision)  # prepares gen's layout
     cont_chunked = GeneratedViews(gen, walker, batch, preset="simclr", decode_chunk=batch, precision=precision)
 
@@ -123,7 +127,7 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
             out[f"gen_{name}_images_per_s"] = 2 * batch * n / timed(lambda g=g, z2=z2: g(z2))
     # positive generation when the prefix is shared with the anchor: only the suffix is paid
     out["positive_speedup_shared_prefix"] = t_full / max(1e-9, t_after - t_prefix)
-    method = amp.prepare(build_method(PretrainConfig(width=width)).to(dev), precision)
+    method = amp.prepare(build_method(PretrainConfig(width=width, dataset=dataset)).to(dev), precision)
     opt = torch.optim.SGD(method.parameters(), lr=0.01)
 
     def train_step(src):

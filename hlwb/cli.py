@@ -43,6 +43,47 @@ def _training_args(p: argparse.ArgumentParser, out_help: str) -> None:
     _device_arg(p)
 
 
+NOTEBOOK_ONLY = ("run_dir", "figures_dir", "arm")  # PretrainParams fields of notebook 05's outputs, not of a run
+
+
+def _field_help(cls) -> dict[str, str]:
+    """The comment after each field of dataclass ``cls`` in its source (the parameters cell's help)."""
+    import inspect
+    import re
+
+    fields = re.finditer(r"^    (\w+): \w+ = .*?  # (.*)$", inspect.getsource(cls), re.MULTILINE)
+    return {m[1]: m[2].strip() for m in fields}
+
+
+def _strategies_epilog() -> str:
+    """Every registered view strategy with its help line and paper T_x (hlwb.views.STRATEGIES)."""
+    from . import rcg  # noqa: F401  (importing hlwb.rcg registers the "rcg" view strategy)
+    from .views import STRATEGIES
+
+    width = max(map(len, STRATEGIES))
+    lines = [f"  {n:<{width}}  {s.help} [paper T_x: {s.paper_preset}"
+             + "".join(f"; needs --{k.replace('_', '-')}" for k in s.needs) + "]" for n, s in STRATEGIES.items()]
+    return "view strategies (--strategy; --augment fair: one T_x for all, paper: each its own):\n" + "\n".join(lines)
+
+
+def _add_pretrain_args(p: argparse.ArgumentParser) -> None:
+    """The flags of ``pretrain``: the run settings of notebook 05 (:class:`hlwb.config.PretrainParams`),
+    one set of defaults, without the notebook's output folders."""
+    from .config import PretrainParams
+    from .ssl import METHODS
+    from .views import STRATEGIES
+
+    helps = _field_help(PretrainParams)
+    for f in dataclasses.fields(PretrainParams):
+        if f.name in NOTEBOOK_ONLY:
+            continue
+        typ = {"int": int, "float": float, "str": str, "bool": _bool}[f.type if isinstance(f.type, str) else f.type.__name__]
+        extra = {"strategy": {"choices": list(STRATEGIES), "metavar": "STRATEGY"},
+                 "method": {"choices": list(METHODS)}}.get(f.name, {})
+        p.add_argument("--" + f.name.replace("_", "-"), type=typ, default=f.default,
+                       help=f"{helps.get(f.name, '')} (default: {f.default})".replace("%", "%%"), **extra)
+
+
 def _bool(s: str) -> bool:
     if s.lower() in ("1", "true", "yes"):
         return True
@@ -73,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     from .generators import GENERATORS
     from .generators.training import GANConfig
     from .oracle import OracleConfig
-    from .pretrain import PretrainConfig
     from .rcg import RDMConfig, RepGANConfig
 
     ap = argparse.ArgumentParser(prog="python -m hlwb", description=__doc__,
@@ -110,13 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rdm", default="", help="posterior with the rdm prior: the RDM file")
     _training_args(p, "generator file to write (.pt)")
 
-    p = sub.add_parser("pretrain", help="one contrastive pretraining run (resumable)")
-    _add_dataclass_args(p, PretrainConfig)
-    p.add_argument("--strategy", default="real", help="real, synth, gaussian or hl_random")
-    p.add_argument("--augment", default="paper", help="paper or fair")
-    p.add_argument("--generator", default="biggan", help="shipped name or checkpoint path")
-    p.add_argument("--sampling", default="continuous", help="continuous or fixed")
-    _device_arg(p)
+    p = sub.add_parser("pretrain", help="one contrastive pretraining run (resumable)",
+                       description="One contrastive pretraining run: notebook 05's settings and defaults "
+                                   "(hlwb.config.PretrainParams). Relative --hl-sigmas-file / --walkers-dir you give "
+                                   "are the current directory's; their defaults, the repository's laptop run.",
+                       epilog=_strategies_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_pretrain_args(p)
     p.add_argument("--work-dir", required=True, help="checkpoint, log and encoder go here")
 
     p = sub.add_parser("eval-generator", help="quality of a generator, measured with the oracle")
@@ -190,28 +229,30 @@ def main(argv: list[str] | None = None) -> int:
                                                          "rdm": args.rdm}
                                               if args.condition == "posterior" else None))
         elif args.cmd == "pretrain":
-            from . import amp, devices, distributed
+            from . import devices, distributed
             from .checkpoint import atomic_write_json
+            from .config import PretrainParams, from_params
             from .encoders import save_encoder
-            from .pretrain import config_dict, pretrain
-            from .views import make_source
+            from .pretrain import config_dict, pretrain, run_source, settings
 
-            dev = devices.resolve(args.device)  # under torchrun: "auto" is the rank's GPU (LOCAL_RANK)
-            args.precision = amp.resolve(args.precision, dev)  # "auto": bf16 where it is native, else fp32
-            cfg = _from_args(PretrainConfig, args)
+            given = {f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainParams)
+                     if f.name not in NOTEBOOK_ONLY}
+            for k in ("hl_sigmas_file", "walkers_dir"):  # a path given on the command line: the current directory's
+                if given[k] != PretrainParams.__dataclass_fields__[k].default:
+                    given[k] = str(Path(given[k]).resolve())
+            params = from_params(PretrainParams, given)
+            dev = devices.resolve(params.device)  # under torchrun: "auto" is the rank's GPU (LOCAL_RANK)
+            cfg = settings(params, dev)  # "auto" precision: bf16 where it is native, else fp32
             info = distributed.init_from_env(dev)  # torchrun: one process per rank; nccl on CUDA, gloo on CPU
             try:
                 if not info.is_main:  # rank 0 speaks for the run
                     logging.getLogger().setLevel(logging.WARNING)
-                src = make_source(args.strategy, cfg.batch, augment=args.augment, generator=args.generator,
-                                  sampling=args.sampling, seed=cfg.seed, rank=info.rank,
-                                  precision=cfg.precision, device=dev,
-                                  decode_chunk=devices.default_decode_chunk(dev, cfg.batch))
+                src = run_source(params, dev, rank=info.rank)
                 logging.getLogger(__name__).info("pretrain on %s", devices.describe(dev))
                 method, _ = pretrain(src, cfg, args.work_dir, device=dev)
                 if info.is_main:
                     work, run = Path(args.work_dir), config_dict(cfg)
-                    views = {k: getattr(args, k) for k in ("strategy", "augment", "generator", "sampling")}
+                    views = {k: getattr(params, k) for k in ("strategy", "augment", "generator", "sampling")}
                     hist = method.run_meta.get("history", [])
                     save_encoder(work / "encoder.pt", method.encoder, meta={
                         "method": cfg.method, **views, "seed": cfg.seed, "pretrain": run,

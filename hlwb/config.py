@@ -131,7 +131,7 @@ class PretrainParams:
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     arm: str = "hl_random_paper"     # the study arm this run belongs to (hlwb.study; a label for tables)
     method: str = "simclr"           # simclr, simsiam, moco, byol, swav or gcrl
-    strategy: str = "hl_random"      # real, synth, gaussian, learned_all, hl_random, hl_learned, flat_matched or rcg
+    strategy: str = "hl_random"      # view strategy: a name of hlwb.views.STRATEGIES (python -m hlwb pretrain --help lists them)
     generator: str = "biggan"        # shipped name or checkpoint path (generated strategies)
     sampling: str = "continuous"     # continuous (fresh latents every step) or fixed (an offline set)
     n_fixed: int = 10000             # anchor/positive pairs of the fixed set
@@ -145,12 +145,15 @@ class PretrainParams:
     precision: str = "auto"          # auto (bf16 where native: CPUs with AMX, CUDA GPUs; else fp32), fp32 or bf16: encoder step and decode (hlwb.amp)
     width: int = 16                  # trunk width (ResNet-18: 64)
     blocks: str = "1,1,1,1"          # basic blocks per stage (ResNet-18: 2,2,2,2)
+    dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
+    image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
     base_lr: float = 0.0             # learning rate base_lr x batch / 256 (0: the method's default)
     warmup: int = 50                 # linear warm-up steps, then cosine decay
-    knn_every: int = 250             # steps between kNN monitor evaluations (0: only at the end)
-    knn_train: int = 5000            # Fashion-MNIST train images in the kNN memory
+    ckpt_every: int = 0              # steps between resumable checkpoints (0: steps // 5)
+    knn_every: int = 250             # steps between kNN monitor evaluations (0: only at the end; unlabelled data: none)
+    knn_train: int = 5000            # train images of the dataset in the kNN memory
     knn_test: int = 2000             # images scored by the kNN monitor
-    knn_split: str = "val"           # monitor queries: val (train images 50k..60k; what the sweep selects on) or test
+    knn_split: str = "val"           # monitor queries: val (the last sixth of train, 50k..60k on Fashion-MNIST; what the sweep selects on) or test
     gcrl_alpha: float = 1.0          # gcrl only: weight of the generative loss (nats per pixel)
     gcrl_beta: float = 1.0           # gcrl only: weight of the contrastive loss (NT-Xent); 0: generative only
     seed: int = 0                    # seed of every draw in the notebook
@@ -174,6 +177,11 @@ class TransferParams:
     headline_method: str = "simclr"  # the method of the headline table
     study_profile: str = "laptop"    # the study plan (hlwb.study.PLANS) the sweep ran
     study_target: str = "fashion_mnist"  # the target of the study's tables (per-image correctness kept)
+        for name, valid in (("augment", ("fair", "paper")), ("sampling", ("continuous", "fixed")),
+                            ("hl_rule", ("paper", "delta"))):
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}", param=name)
+        check_data(self)
     calibration_file: str = "figures/calibration_laptop.json"  # budget curve (python -m hlwb calibrate); empty: none
     eval_jobs: int = 2               # encoders scored side by side, one CPU thread each
     n_boot: int = 2000               # bootstrap draws of every interval (test images x seeds)

@@ -41,6 +41,7 @@ PRESETS = ("simclr", "no_color", "crop", "none")
 # them only by T_z; its brightness/contrast jitter and blur pre-train for the shift targets
 # equally in every arm, so differences between arms there are T_z's, not T_x's.
 FAIR_PRESET = "simclr"
+DEFAULT_DATASET = "fashion_mnist"  # make_source's dataset when none is named (the notebooks' default, hlwb.config)
 BLUR_FROM = 96  # colour data: SimCLR's blur only from this side length (its CIFAR-10 recipe drops blur at 32 px)
 
 
@@ -95,11 +96,6 @@ def augment_pair(aug: nn.Module, x1: Tensor, x2: Tensor, seed: int) -> tuple[Ten
     with torch.random.fork_rng(devices=[x1.device.index] if x1.is_cuda else []):
         torch.manual_seed(seed)
         return aug(x1), aug(x2)
-
-
-def model_spec(model: nn.Module) -> ImageSpec:
-    """The image spec a generator was built for (``model.spec``)."""
-    return getattr(model, "spec", LEGACY).image()  # INTERIM until every generator carries .spec
 
 
 def image_spec(images: Tensor) -> ImageSpec:
@@ -158,7 +154,7 @@ class GeneratedViews(ViewSource):
 
     def __init__(self, gen: HLGenerator, walker: Walker, batch: int, preset: str = "no_color",
                  seed: int = 0, rank: int = 0, decode_chunk: int | None = None, precision: str = "fp32"):
-        self.image_spec = model_spec(gen)
+        self.image_spec = gen.spec.image()
         self.gen, self.walker, self.batch = gen.eval(), walker, batch
         self.aug = augmentation(preset, self.image_spec)
         self.decode_chunk, self.precision = decode_chunk, amp.check(precision)
@@ -304,8 +300,8 @@ class ViewRequest:
     """What :func:`make_source` resolved, handed to a strategy's builder.
 
     ``preset``: the T_x preset of this strategy and ``augment``; ``data_spec``: the image spec of the
-    dataset (``dataset`` at ``image_size``) the views must match, None when no dataset was named (the
-    views then follow the generator's); ``device``: a resolved ``torch.device``; ``record``: the
+    dataset (``dataset``'s train split at ``image_size``) the views must match; ``device``: a resolved
+    ``torch.device``; ``record``: the
     source's ``spec`` dict, which the builder completes (what determines the batches).
     """
 
@@ -323,9 +319,9 @@ class ViewRequest:
     decode_chunk: int | None
     precision: str
     device: torch.device
-    dataset: str | None
+    dataset: str
     image_size: int | None
-    data_spec: ImageSpec | None
+    data_spec: ImageSpec
     record: dict = field(default_factory=dict)
 
     @property
@@ -335,8 +331,7 @@ class ViewRequest:
 
     def require_spec(self, model: ImageSpec, what: str) -> None:
         """Refuse a generator built for another image spec than the dataset's, naming both."""
-        if self.data_spec is not None:
-            require_same(model, self.data_spec, f"{what} (view strategy {self.strategy!r}, dataset {self.dataset!r})")
+        require_same(model, self.data_spec, f"{what} (view strategy {self.strategy!r}, dataset {self.dataset!r})")
 
 
 @dataclass(frozen=True)
@@ -399,8 +394,10 @@ GENERATED = ("generator", "sampling", "n_fixed", "decode_chunk", "precision")  #
 def _real(req: ViewRequest) -> ViewSource:
     from . import data, devices
 
-    images = devices.to_device(data.fashion_mnist("train").float_images(), req.device)
+    images = devices.to_device(data.load(req.dataset, "train", req.image_size).float_images(), req.device)
     src = RealViews(images, req.batch, preset=req.preset, seed=req.stream_seed)
+    if req.dataset != DEFAULT_DATASET or req.image_size is not None:  # the default's record is as before datasets
+        req.record.update(dataset=req.dataset, image_size=src.image_spec.size)
     src.spec = req.record
     return src
 
@@ -426,7 +423,7 @@ def walker_strategy(make_walker: Callable[[HLGenerator, ViewRequest], Walker]) -
         from . import generators as G
 
         gen = G.load(req.generator, device=req.device)
-        req.require_spec(model_spec(gen), f"generator {req.generator!r}")
+        req.require_spec(gen.spec, f"generator {req.generator!r}")
         gpath = G.shipped_path(req.generator) if req.generator in G.SHIPPED else Path(req.generator)
         req.record.update(generator=str(req.generator), generator_sha256=checkpoint.file_sha256(gpath),
                           sampling=req.sampling)
@@ -471,12 +468,12 @@ for _s in (
     Strategy("gaussian", walker_strategy(lambda gen, req: genrep_walker(gen, req.sigma)), (*GENERATED, "sigma"),
              "GenRep: g(z + N(0, sigma^2)) on every chunk (sigma 0.2 BigGAN, 0.25 StyleGAN)", "simclr"),
     Strategy("learned_all", walker_strategy(_learned), (*GENERATED, "walkers_dir"),
-             "COP-Gen: g(T(z)), T notebook 03's walker over all chunks (--walkers-dir)", "simclr",
+             "COP-Gen: g(T(z)), T notebook 03's walker over all chunks", "simclr",
              needs=("walkers_dir",), walker_folder="all"),
     Strategy("hl_random", walker_strategy(_hl_random), (*GENERATED, "hl_sigmas"),
-             "per-chunk noise: sigma_i = notebook 04's delta_i (hl_sigmas) or the paper's rule", "no_color"),
+             "per-chunk noise: the paper's rule, or sigma_i = notebook 04's delta_i (hl_rule delta)", "no_color"),
     Strategy("hl_learned", walker_strategy(_learned), (*GENERATED, "walkers_dir"),
-             "notebook 03's walker over chunks 1..K-1, the global chunk fixed (--walkers-dir)", "no_color",
+             "notebook 03's walker over chunks 1..K-1, the global chunk fixed", "no_color",
              needs=("walkers_dir",), walker_folder="hl"),
     # the control of the HL arm gets the HL arm's T_x
     Strategy("flat_matched", walker_strategy(lambda gen, req: flat_matched_walker(gen)), GENERATED,
@@ -490,8 +487,13 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
                 sampling: str = "continuous", n_fixed: int = 10_000, sigma: float | None = None,
                 hl_sigmas: list[float] | None = None, walkers_dir: str | Path | None = None,
                 seed: int = 0, rank: int = 0, decode_chunk: int | None = None, precision: str = "fp32",
-                device: str | torch.device = "auto") -> ViewSource:
+                device: str | torch.device = "auto", dataset: str = DEFAULT_DATASET,
+                image_size: int | None = None) -> ViewSource:
     """A view source by strategy name (:data:`STRATEGIES`; ``rcg`` once :mod:`hlwb.rcg` is imported).
+
+    ``dataset`` (an :mod:`hlwb.data` name or ``folder:PATH``) at ``image_size`` (None: its own): the
+    real images of ``real`` (its train split), and the image spec every generated strategy's
+    generator must have (refused otherwise, naming both specs: :func:`hlwb.spec.require_same`).
 
     ``gaussian``: GenRep's sigma (None: 0.2 for BigGAN, 0.25 for StyleGAN). ``hl_random``: the
     per-chunk ``hl_sigmas`` (notebook 04's delta_i, noise truncated at 2 sigma) or, without
@@ -509,7 +511,7 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     ``device`` (:func:`hlwb.devices.resolve`): where the generator, the images and every view
     live; the batches come out on it (real images are moved there once, not per step).
     """
-    from . import devices
+    from . import data, devices
 
     entry = lookup(strategy)
     if sampling not in ("continuous", "fixed"):
@@ -519,8 +521,8 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     dev = devices.resolve(device)
     req = ViewRequest(strategy=strategy, batch=batch, preset=preset, generator=generator, sampling=sampling,
                       n_fixed=n_fixed, sigma=sigma, hl_sigmas=hl_sigmas, walkers_dir=walkers_dir, seed=seed,
-                      rank=rank, decode_chunk=decode_chunk, precision=precision, device=dev, dataset=None,
-                      image_size=None, data_spec=None,
+                      rank=rank, decode_chunk=decode_chunk, precision=precision, device=dev, dataset=dataset,
+                      image_size=image_size, data_spec=data.spec_of(dataset, image_size, split="train"),
                       record={"strategy": strategy, "augment": augment, "preset": preset, "batch": batch, "seed": seed})
     for need in entry.needs:
         if getattr(req, need) is None:

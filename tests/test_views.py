@@ -300,3 +300,54 @@ def test_views_never_imports_rcg_and_rcg_uses_no_private_name():
     names = [a.name for n in ast.walk(rcg_views) if isinstance(n, ast.ImportFrom) and n.module == "views"
              for a in n.names]
     assert names and not [n for n in names if n.startswith("_")]
+
+
+# --- views follow the dataset's image spec (64 px, 3 channels) ---
+
+def _png_folder(root, classes=("a", "b"), n=12, size=70, seed=0):
+    """Class sub-folders of seeded RGB PNGs (non-square: the folder loader centre-crops)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (size, size + 6, 3), dtype=np.uint8)).save(root / c / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def colour64(tmp_path_factory):
+    """A 64-px RGB folder dataset and a tiny 64-px 3-channel BigGAN saved beside it."""
+    from hlwb import generators as G
+    from hlwb.spec import ImageSpec
+
+    root = tmp_path_factory.mktemp("colour64")
+    folder = _png_folder(root / "images")
+    torch.manual_seed(0)
+    gen = G.build("biggan", ImageSpec(3, 64), ch=4)
+    G.save(root / "g64.pt", gen)
+    return f"folder:{folder}", root / "g64.pt"
+
+
+@pytest.mark.parametrize("strategy", ["real", "synth", "hl_random", "flat_matched"])
+def test_views_at_64_px_and_3_channels(colour64, strategy):
+    dataset, gen_path = colour64
+    src = V.make_source(strategy, batch=3, augment="fair", generator=str(gen_path), dataset=dataset, image_size=64,
+                        seed=1, device="cpu")
+    x1, x2 = src.batch_at(0)
+    assert x1.shape == x2.shape == (3, 3, 64, 64) and src.image_spec.shape == (3, 64, 64)
+    assert x1.min() >= -1 and x1.max() <= 1 and not torch.equal(x1, x2)
+    if strategy == "real":
+        assert src.spec["dataset"] == dataset and src.spec["image_size"] == 64
+
+
+def test_a_generator_of_another_spec_is_refused_naming_both(colour64):
+    from hlwb.spec import SpecError
+
+    dataset, gen_path = colour64
+    with pytest.raises(SpecError, match=r"'fashion_mnist'\) is built for 3x64x64 .*, but the data is 1x32x32"):
+        V.make_source("synth", batch=2, generator=str(gen_path), device="cpu")  # the default dataset: 1 x 32 x 32
+    with pytest.raises(SpecError, match=r"generator 'biggan'.*built for 1x32x32 .*, but the data is 3x64x64"):
+        V.make_source("hl_random", batch=2, generator="biggan", dataset=dataset, image_size=64, device="cpu")

@@ -32,7 +32,6 @@ from ..views import (
     augment_pair,
     augmentation,
     finish_generated,
-    model_spec,
     register,
 )
 from .generator import load_rep_generator
@@ -65,7 +64,7 @@ class RCGViews(ViewSource):
     def __init__(self, gen, rdm, batch: int, augment, seed: int = 0, rdm_steps: int = 25,
                  guidance: float = 0.0, decode_chunk: int | None = None, precision: str = "fp32"):
         self.gen, self.rdm, self.batch, self.aug = gen.eval(), rdm.eval(), batch, augment
-        self.image_spec = model_spec(gen)
+        self.image_spec = gen.spec.image()
         self.walker = None  # (FixedViews keeps its source's walker; a pair here needs none)
         self.seed, self.rdm_steps, self.guidance, self.decode_chunk = seed, rdm_steps, guidance, decode_chunk
         self.precision = amp.check(precision)
@@ -109,8 +108,8 @@ def build_rcg_source(req: ViewRequest) -> ViewSource:
     if gen.rep_dim != rdm.dim:
         raise ValueError(f"the shipped RCG generator is conditioned on {gen.rep_dim}-d representations but the "
                          f"RDM generates {rdm.dim}-d ones: they must come from the same encoder")
-    req.require_spec(model_spec(gen), "the shipped RCG generator")
-    src = RCGViews(gen, rdm, req.batch, augmentation(req.preset, model_spec(gen)), seed=req.stream_seed,
+    req.require_spec(gen.spec, "the shipped RCG generator")
+    src = RCGViews(gen, rdm, req.batch, augmentation(req.preset, gen.spec), seed=req.stream_seed,
                    decode_chunk=req.decode_chunk, precision=req.precision)
     req.record.update(generator="rcg", generator_sha256=checkpoint.file_sha256(paths["generator"]),
                       rdm_sha256=checkpoint.file_sha256(paths["rdm"]), rdm_steps=src.rdm_steps, guidance=src.guidance,
