@@ -112,7 +112,7 @@ def calibrate_encoders(paths: Sequence[str], seed: int = 0, target: T.Target | N
         enc = encoders[p]
         arch = f"random_w{enc.width}_b{''.join(map(str, enc.blocks))}"
         if arch not in refs:
-            rnd_enc = E.random_encoder(enc.width, enc.blocks, seed=seed).to(device)  # drawn on the host
+            rnd_enc = E.random_encoder(enc.width, enc.blocks, seed=seed, spec=enc.spec).to(device)  # drawn on the host
             refs[arch] = correct_per_image(rnd_enc, tg, seed)
         corr = correct_per_image(enc, tg, seed)
         acc = {k: accuracy(v) for k, v in corr.items()}

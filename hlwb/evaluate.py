@@ -38,6 +38,7 @@ from .devices import exact_fp32, to_device
 from .encoders import ResNetTrunk
 from .latents import make_generator
 from .metrics import effective_rank, uniformity
+from .spec import LEGACY, ImageSpec
 
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 VAL_FRACTION = 0.2
@@ -54,7 +55,7 @@ PROTOCOLS = ("linear", "knn", "fewshot", "geometry")
 
 @torch.no_grad()
 def features(encoder: nn.Module, images: Tensor, batch_size: int = 512) -> Tensor:
-    """Frozen features ``(N, D)`` of images ``(N, 1, 32, 32)`` (uint8, or float in [-1, 1]).
+    """Frozen features ``(N, D)`` of images ``(N, C, S, S)`` (uint8, or float in [-1, 1]).
 
     Every submodule runs in eval mode (batch-norm uses its running statistics) and gets its
     own train/eval flag back afterwards. Always float32, so encoders trained in bf16 or fp32 are
@@ -287,16 +288,17 @@ def evaluate_encoder(encoder: nn.Module, target: T.Target | str, protocols: Sequ
 # ---- reference "encoders", evaluated exactly like pretrained ones ----
 
 def pixel_encoder() -> nn.Module:
-    """Raw pixels as features: ``(N, 1, 32, 32) -> (N, 1024)``."""
+    """Raw pixels as features: ``(N, C, S, S) -> (N, C * S * S)``."""
     return nn.Flatten()
 
 
-def random_encoder(width: int = 64, blocks: Sequence[int] = (2, 2, 2, 2), seed: int = 0) -> ResNetTrunk:
-    """A randomly initialised :class:`ResNetTrunk` (PyTorch's default init, seeded; the
-    caller's global RNG is left untouched). In eval mode its batch-norms are identities."""
+def random_encoder(width: int = 64, blocks: Sequence[int] = (2, 2, 2, 2), seed: int = 0,
+                   spec: ImageSpec = LEGACY) -> ResNetTrunk:
+    """A randomly initialised :class:`ResNetTrunk` for ``spec``'s images (PyTorch's default init,
+    seeded; the caller's global RNG is left untouched). In eval mode its batch-norms are identities."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return ResNetTrunk(width, tuple(blocks))
+        return ResNetTrunk(width, tuple(blocks), channels=spec.channels, size=spec.size)
 
 
 def oracle_encoder(path: str | None = None) -> nn.Module:

@@ -21,7 +21,7 @@ Scores (each returns (N,), one per image):
 * :func:`knn_score`: minus the cosine distance of an image's feature to its k-th nearest
   in-distribution training feature (Sun et al. 2022 use the k-th neighbour distance).
 
-OOD sets (:func:`ood_sets`, in-distribution = Fashion-MNIST test): scikit-learn digits,
+OOD sets (:func:`ood_sets`; in-distribution = the dataset's test set; for Fashion-MNIST): scikit-learn digits,
 rendered letters, each corruption of ``hlwb.targets.CORRUPTIONS`` (the images of
 ``fashion_mnist_shift``), Fashion-MNIST flipped upside-down (the horizontal flip is a
 training augmentation, so it is not OOD) and with inverted intensities.
@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from . import data, devices
 from . import targets as T
 from .latents import EXTRA, NOISE, make_generator, row_seed
+from .spec import ImageSpec
 from .ssl.pixelcnn import dequantize, quantize
 
 # ---- metrics (in-distribution = positive class) ----
@@ -101,7 +102,8 @@ def likelihood_ratio(foreground: nn.Module, background: nn.Module, images: Tenso
 
 def mutate(images: Tensor, rate: float, seed: int) -> Tensor:
     """Each pixel replaced, independently with probability ``rate``, by a uniform random
-    intensity (one of the 256 uint8 levels, in [-1, 1]); ``images`` (N, 1, H, W) in [-1, 1]."""
+    intensity (one of the 256 uint8 levels, in [-1, 1]); ``images`` (N, C, H, W) in [-1, 1] (each
+    channel value of a pixel drawn on its own)."""
     if not 0 <= rate <= 1:
         raise ValueError(f"rate must be in [0, 1], got {rate}")
     g = make_generator(seed)
@@ -131,11 +133,12 @@ def compressed_bits(images: Tensor, bins: int = 16) -> Tensor:
     """L(x): bits of each image's PNG (Pillow, level 9) after quantising to ``bins`` levels, (N,)."""
     from PIL import Image
 
-    u8 = data.to_uint8(dequantize(quantize(images, bins), bins)).cpu().numpy()  # (N, 1, H, W)
+    u8 = data.to_uint8(dequantize(quantize(images, bins), bins)).cpu().numpy()  # (N, C, H, W)
     out = []
     for img in u8:
         buf = io.BytesIO()
-        Image.fromarray(img[0], mode="L").save(buf, format="PNG", compress_level=9)
+        pic = Image.fromarray(img[0], mode="L") if img.shape[0] == 1 else Image.fromarray(img.transpose(1, 2, 0), "RGB")
+        pic.save(buf, format="PNG", compress_level=9)
         out.append(8 * len(buf.getvalue()))
     return torch.tensor(out, dtype=torch.float64)
 
@@ -175,17 +178,26 @@ def invert(images: Tensor) -> Tensor:
     return -images
 
 
-def ood_sets(n: int = 1000, seed: int = 0, severity: int = 3) -> tuple[Tensor, dict[str, Tensor]]:
-    """(in-distribution images, {name: OOD images}), float (<= n, 1, 32, 32) in [-1, 1].
+def ood_sets(n: int = 1000, seed: int = 0, severity: int = 3, dataset: str = "fashion_mnist",
+             size: int | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    """(in-distribution images, {name: OOD images}), float ``(<= n, C, S, S)`` in [-1, 1].
 
-    In-distribution: ``n // 10`` Fashion-MNIST test images of each class (the ``fashion_mnist``
-    target's test draw). OOD: ``digits`` and ``letters`` test images (at most n), the same
-    Fashion-MNIST images under each corruption (``shift/<name><severity>``), ``vflip`` and
-    ``invert``.
+    In-distribution: ``n // classes`` test images of each class of ``dataset`` (its in-domain
+    target's test draw, at ``size`` px). OOD: the test images (at most n) of every other dataset in
+    its transfer suite (:func:`hlwb.targets.suite`; Fashion-MNIST: ``digits`` and ``letters``),
+    converted to its spec; the same in-distribution images under each corruption
+    (``shift/<name><severity>``), ``vflip`` and ``invert``.
     """
-    x_in = T.fashion_mnist(n_train=10, n_test=n, seed=seed).x_test
-    letters, _ = T.render_letters(range(n), seed)
-    sets = {"digits": T.digits(seed=seed).x_test[:n], "letters": letters}
+    x_in = T.in_domain(dataset, n_train=10, n_test=n, seed=seed, size=size).x_test
+    spec = ImageSpec(x_in.shape[1], x_in.shape[-1])
+    sets = {}
+    for name in T.suite(dataset)[1:]:
+        if name.endswith("_shift"):
+            continue
+        if name == "letters":  # the first n renderings (not the letters target's test draw)
+            sets[name] = T.to_spec(T.render_letters(range(n), seed)[0], spec)
+        else:
+            sets[name] = T.load(name, spec, seed=seed).x_test[:n]
     sets |= {f"shift/{c}{severity}": T.corrupt(x_in, c, severity, seed) for c in T.CORRUPTIONS}
     sets |= {"vflip": flip_vertical(x_in), "invert": invert(x_in)}
     return x_in, sets
@@ -197,14 +209,15 @@ LIKELIHOOD_SCORES = ("log_likelihood", "likelihood_ratio", "complexity")
 
 
 def ood_table(models: dict[str, nn.Module], background: nn.Module | None = None, n: int = 1000, seed: int = 0,
-              k: int = 5, n_bank: int = 10_000, device: str | torch.device = "auto") -> list[dict]:
+              k: int = 5, n_bank: int = 10_000, device: str | torch.device = "auto",
+              dataset: str = "fashion_mnist", size: int | None = None) -> list[dict]:
     """AUROC and FPR@95 of every score for every model on every OOD set of :func:`ood_sets`.
 
     ``models``: name -> a GCRL method (:func:`hlwb.ssl.gcrl.load_gcrl`) or a plain trunk. The
     likelihood scores (log-likelihood, the ratio against ``background``, complexity-corrected)
     need a generative head (``alpha > 0``); every model gets the feature score :func:`knn_score`
-    (its trunk's features; the ``k``-th neighbour among ``n_bank`` seeded Fashion-MNIST *train*
-    images, never test). The likelihood of an image is conditioned on the trunk's feature of the
+    (its trunk's features; the ``k``-th neighbour among ``n_bank`` seeded *train* images of the
+    in-distribution ``dataset``, never test). The likelihood of an image is conditioned on the trunk's feature of the
     image itself (at scoring time there is one image). Each likelihood is computed once per
     (model, set) and shared by the three scores (the background's once per set, shared by the
     models). Rows: ``encoder, score, ood_set, auroc, fpr95, n_in, n_out``; in-distribution is the
@@ -213,8 +226,8 @@ def ood_table(models: dict[str, nn.Module], background: nn.Module | None = None,
     from .evaluate import features
 
     device = devices.resolve(device)
-    x_in, sets = ood_sets(n=n, seed=seed)
-    train = data.fashion_mnist("train")
+    x_in, sets = ood_sets(n=n, seed=seed, dataset=dataset, size=size)
+    train = data.load(dataset, "train", size)
     bank_idx = torch.randperm(len(train.images), generator=make_generator(seed))[:n_bank]
     bank_images = train.images[bank_idx]
     rows = []

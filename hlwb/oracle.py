@@ -180,6 +180,23 @@ def load(path: str | Path | None = None, device: str | torch.device = "auto") ->
     return _CACHE[key]
 
 
+def for_dataset(dataset: str, size: int | None = None, path: str | Path = "",
+                device: str | torch.device = "auto") -> Oracle:
+    """The oracle of ``dataset`` at ``size`` px: the file ``path``, or ("") the shipped one when the
+    dataset is the one it was trained on (Fashion-MNIST at 32 px); refused, naming both specs and the
+    command that trains one, when its images or class names are not the dataset's."""
+    want = data.spec_of(dataset, size)
+    if not path and want != load(None, device="cpu").spec:
+        raise SpecError(f"the shipped oracle knows Fashion-MNIST (1x32x32, its 10 classes), not {dataset!r} "
+                        f"({want.describe()}); train one with `python -m hlwb train-oracle --dataset {dataset}"
+                        f"{f' --image-size {size}' if size else ''} --out ORACLE.pt` and pass its path (oracle)")
+    orc = load(path or None, device=device)
+    if orc.spec != want:
+        raise SpecError(f"oracle {path or shipped_path()} knows {orc.spec.describe()} ({orc.spec.classes}), but "
+                        f"{dataset!r} is {want.describe()} ({want.classes}); use an oracle trained on this dataset")
+    return orc
+
+
 def accuracy(oracle: Oracle, ds: data.Dataset) -> float:
     """The fraction of ``ds`` (a labelled dataset of the oracle's spec and classes) it labels right."""
     if ds.spec.classes != oracle.spec.classes:

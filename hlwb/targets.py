@@ -1,8 +1,13 @@
-"""Transfer targets: labelled train/test image sets with fixed seeded splits and no download.
+"""Transfer targets: labelled train/test image sets with fixed seeded splits.
 
-Every target returns float images ``(N, 1, 32, 32)`` in ``[-1, 1]`` with background at -1,
-the range the encoders are pretrained on (``data.to_float`` of the uint8 images). Default
-sizes keep one small encoder's full evaluation on every target near a minute on one core:
+Every target returns float images ``(N, C, S, S)`` in ``[-1, 1]`` (``data.to_float`` of the uint8
+images), C and S its :class:`~hlwb.spec.ImageSpec`'s; :func:`load` with ``spec`` converts a target
+to the in-distribution dataset's spec (channels repeated or averaged, antialiased resize), so one
+encoder scores every target. Any labelled dataset of :mod:`hlwb.data` with a test split is a
+target by its name (class-balanced subsets, :func:`in_domain`), and ``<dataset>_shift`` its
+corrupted test set. :func:`suite` names the default targets of an in-distribution dataset.
+The Fashion-MNIST study's default sizes keep one small encoder's full evaluation on every target
+near a minute on one core:
 
 | target | train | test | classes |
 | --- | --- | --- | --- |
@@ -28,11 +33,12 @@ from torch import Tensor
 
 from . import data
 from .latents import make_generator
+from .spec import ImageSpec
 
 
 @dataclass(frozen=True)
 class Target:
-    """A transfer target: ``x_*`` float ``(N, 1, 32, 32)`` in [-1, 1], ``y_*`` int64 ``(N,)``."""
+    """A transfer target: ``x_*`` float ``(N, C, S, S)`` in [-1, 1], ``y_*`` int64 ``(N,)``."""
 
     name: str
     x_train: Tensor
@@ -43,9 +49,10 @@ class Target:
 
     def __post_init__(self) -> None:
         for x, y, split in ((self.x_train, self.y_train, "train"), (self.x_test, self.y_test, "test")):
-            if x.dtype != torch.float32 or x.shape[1:] != (1, 32, 32):
-                raise ValueError(f"{self.name}/{split}: images must be float32 (N, 1, 32, 32), "
-                                 f"got {tuple(x.shape)} {x.dtype}")
+            if x.dtype != torch.float32 or x.ndim != 4 or x.shape[1:] != self.x_train.shape[1:] \
+                    or x.shape[2] != x.shape[3]:
+                raise ValueError(f"{self.name}/{split}: images must be float32 (N, C, S, S) like the train "
+                                 f"split's, got {tuple(x.shape)} {x.dtype}")
             if len(x) != len(y) or y.dtype != torch.int64:
                 raise ValueError(f"{self.name}/{split}: {len(x)} images but {len(y)} {y.dtype} labels")
             if len(x) and (x.min() < -1 or x.max() > 1):
@@ -54,6 +61,28 @@ class Target:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def spec(self) -> ImageSpec:
+        return ImageSpec(self.x_train.shape[1], self.x_train.shape[2], self.classes)
+
+
+def to_spec(images: Tensor, spec: ImageSpec) -> Tensor:
+    """Float images ``(N, C', S', S')`` as ``spec``'s ``(N, C, S, S)``: grayscale repeated into RGB,
+    RGB averaged into grayscale, an antialiased bilinear resize; images already of the spec unchanged."""
+    if images.shape[1] != spec.channels:
+        images = images.repeat(1, spec.channels, 1, 1) if images.shape[1] == 1 else images.mean(1, keepdim=True)
+    if images.shape[-1] != spec.size:
+        images = F.interpolate(images, size=(spec.size, spec.size), mode="bilinear", antialias=True,
+                               align_corners=False).clamp(-1.0, 1.0)
+    return images
+
+
+def convert(t: Target, spec: ImageSpec) -> Target:
+    """``t`` with its images at ``spec``'s channels and size (labels and class names its own)."""
+    if t.spec.same_images(spec):
+        return t
+    return Target(t.name, to_spec(t.x_train, spec), t.y_train, to_spec(t.x_test, spec), t.y_test, t.classes)
 
 
 # ---- seeded, stratified index draws (also used by the probes in hlwb.evaluate) ----
@@ -85,14 +114,25 @@ def stratified_split(labels: Tensor, fraction: float, seed: int) -> tuple[Tensor
 
 # ---- Fashion-MNIST, in-domain and shifted ----
 
-def fashion_mnist(n_train: int = 60_000, n_test: int = 10_000, seed: int = 0) -> Target:
-    """Class-balanced subsets of the official Fashion-MNIST train (``n_train``) and test (``n_test``);
-    the defaults are the full splits (60k probe-train / kNN memory, 10k test), in a seeded order."""
-    tr, te = data.fashion_mnist("train"), data.fashion_mnist("test")
-    i_tr = stratified_sample(tr.labels, n_train // len(tr.classes), seed)
-    i_te = stratified_sample(te.labels, n_test // len(te.classes), seed + 1)
-    return Target("fashion_mnist", data.to_float(tr.images[i_tr]), tr.labels[i_tr],
+def in_domain(dataset: str = "fashion_mnist", n_train: int = 60_000, n_test: int = 10_000, seed: int = 0,
+              size: int | None = None) -> Target:
+    """Class-balanced subsets of a labelled dataset's train (``n_train``) and test (``n_test``) splits
+    (:func:`hlwb.data.load`, at ``size`` px; None: the dataset's own), in a seeded order; sizes
+    beyond a split take all of it (``n // classes`` per class, at most the rarest class's count)."""
+    tr, te = data.load(dataset, "train", size), data.load(dataset, "test", size)
+    if tr.labels is None or te.labels is None:
+        raise ValueError(f"dataset {dataset!r} is unlabelled: it cannot be a transfer target")
+    k = len(tr.classes)
+    i_tr = stratified_sample(tr.labels, min(n_train // k, int(torch.bincount(tr.labels).min())), seed)
+    i_te = stratified_sample(te.labels, min(n_test // k, int(torch.bincount(te.labels).min())), seed + 1)
+    return Target(dataset, data.to_float(tr.images[i_tr]), tr.labels[i_tr],
                   data.to_float(te.images[i_te]), te.labels[i_te], tr.classes)
+
+
+def fashion_mnist(n_train: int = 60_000, n_test: int = 10_000, seed: int = 0) -> Target:
+    """:func:`in_domain` of Fashion-MNIST; the defaults are the full splits (60k probe-train / kNN
+    memory, 10k test), in a seeded order."""
+    return in_domain("fashion_mnist", n_train, n_test, seed)
 
 
 def _gaussian_noise(x: Tensor, severity: int, g: torch.Generator) -> Tensor:
@@ -101,13 +141,14 @@ def _gaussian_noise(x: Tensor, severity: int, g: torch.Generator) -> Tensor:
 
 
 def _blur(x: Tensor, severity: int, g: torch.Generator) -> Tensor:
-    sigma = (0.6, 0.9, 1.2, 1.6, 2.0)[severity - 1]  # pixels
+    sigma = (0.6, 0.9, 1.2, 1.6, 2.0)[severity - 1] * x.shape[-1] / 32  # pixels at 32 px, scaled
     r = int(np.ceil(3 * sigma))
     k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma ** 2))
     k = k / k.sum()
     x = F.pad(x, (r, r, r, r), mode="replicate")  # borders are background
-    x = F.conv2d(x, k.view(1, 1, 1, -1))  # horizontal pass
-    return F.conv2d(x, k.view(1, 1, -1, 1))  # vertical pass
+    c = x.shape[1]  # depthwise: each channel blurred alone
+    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)  # horizontal pass
+    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)  # vertical pass
 
 
 def _contrast(x: Tensor, severity: int, g: torch.Generator) -> Tensor:
@@ -117,9 +158,10 @@ def _contrast(x: Tensor, severity: int, g: torch.Generator) -> Tensor:
 
 
 def _occlusion(x: Tensor, severity: int, g: torch.Generator) -> Tensor:
-    side = (6, 9, 12, 15, 18)[severity - 1]
+    s = x.shape[-1]
+    side = round((6, 9, 12, 15, 18)[severity - 1] * s / 32)  # sides at 32 px, scaled with the image
     x = x.clone()
-    lo, hi = 2, 30 - side  # the patch lies inside the 28x28 object frame
+    lo, hi = round(2 * s / 32), s - round(2 * s / 32) - side  # inside the object frame (28x28 of 32 px)
     pos = torch.randint(lo, hi + 1, (len(x), 2), generator=g)
     for i, (r, c) in enumerate(pos.tolist()):
         x[i, :, r:r + side, c:c + side] = 0.0  # a mid-grey square
@@ -131,7 +173,7 @@ CORRUPTIONS: dict[str, Callable[[Tensor, int, torch.Generator], Tensor]] = {
 
 
 def corrupt(images: Tensor, corruption: str, severity: int = 3, seed: int = 0) -> Tensor:
-    """``images (N, 1, 32, 32)`` in [-1, 1] under a named corruption of severity 1..5, clamped."""
+    """``images (N, C, S, S)`` in [-1, 1] under a named corruption of severity 1..5, clamped."""
     if corruption not in CORRUPTIONS:
         raise KeyError(f"unknown corruption {corruption!r}; valid: {', '.join(CORRUPTIONS)}")
     if severity not in range(1, 6):
@@ -139,13 +181,19 @@ def corrupt(images: Tensor, corruption: str, severity: int = 3, seed: int = 0) -
     return CORRUPTIONS[corruption](images, severity, make_generator(seed)).clamp(-1.0, 1.0)
 
 
+def shift(dataset: str = "fashion_mnist", corruption: str = "gaussian_noise", severity: int = 3,
+          n_train: int = 5000, n_test: int = 2000, seed: int = 0, size: int | None = None) -> Target:
+    """A clean train subset of ``dataset``; its test subset under ``corruption`` (see :data:`CORRUPTIONS`)."""
+    clean = in_domain(dataset, n_train, n_test, seed, size)
+    x_test = corrupt(clean.x_test, corruption, severity, seed)
+    return Target(f"{dataset}_shift/{corruption}{severity}", clean.x_train, clean.y_train,
+                  x_test, clean.y_test, clean.classes)
+
+
 def fashion_mnist_shift(corruption: str = "gaussian_noise", severity: int = 3, n_train: int = 5000,
                         n_test: int = 2000, seed: int = 0) -> Target:
     """Clean Fashion-MNIST train subset; the test subset under ``corruption`` (see :data:`CORRUPTIONS`)."""
-    clean = fashion_mnist(n_train, n_test, seed)
-    x_test = corrupt(clean.x_test, corruption, severity, seed)
-    return Target(f"fashion_mnist_shift/{corruption}{severity}", clean.x_train, clean.y_train,
-                  x_test, clean.y_test, clean.classes)
+    return shift("fashion_mnist", corruption, severity, n_train, n_test, seed)
 
 
 # ---- scikit-learn digits ----
@@ -243,8 +291,51 @@ TARGETS: dict[str, Callable[..., Target]] = {
     "fashion_mnist_shift": fashion_mnist_shift}
 
 
-def load(name: str, **kwargs) -> Target:
-    """A target by registry name with its keyword arguments; an unknown name lists the valid ones."""
-    if name not in TARGETS:
-        raise KeyError(f"unknown target {name!r}; valid: {', '.join(TARGETS)}")
-    return TARGETS[name](**kwargs)
+# the default transfer targets of an in-distribution dataset: itself, its corrupted test set, and the
+# targets of another kind that convert to its spec (digits and letters are grayscale 32 px: repeated
+# into RGB and resized for colour or larger data)
+SUITES: dict[str, tuple[str, ...]] = {
+    "fashion_mnist": ("fashion_mnist", "digits", "letters", "fashion_mnist_shift"),
+    "fashion_mnist_color": ("fashion_mnist_color", "fashion_mnist", "digits", "letters", "fashion_mnist_color_shift"),
+    "cifar10": ("cifar10", "cifar100", "svhn", "cifar10_shift"),
+    "cifar100": ("cifar100", "cifar10", "svhn", "cifar100_shift"),
+    "svhn": ("svhn", "digits", "svhn_shift"),
+    "stl10": ("stl10", "cifar10", "stl10_shift"),
+}
+
+
+def suite(dataset: str) -> tuple[str, ...]:
+    """The default targets of ``dataset`` (a folder or an unlisted dataset: itself and its shift)."""
+    return SUITES.get(dataset, (dataset, f"{dataset}_shift"))
+
+
+def _labelled(name: str) -> bool:
+    try:
+        return "test" in data.DATASETS[name].splits and data.spec_of(name).classes is not None
+    except (KeyError, data.DataError):
+        return name.startswith("folder:")
+
+
+def known(name: str) -> bool:
+    """Whether :func:`load` knows ``name`` (without loading anything but a folder's file names)."""
+    base = name.removesuffix("_shift")
+    return name in TARGETS or _labelled(name) or (base != name and _labelled(base))
+
+
+def load(name: str, spec: ImageSpec | None = None, **kwargs) -> Target:
+    """A target by name with its keyword arguments, at ``spec``'s channels and size when given.
+
+    Names: :data:`TARGETS`, any labelled dataset of :mod:`hlwb.data` (its class-balanced splits,
+    keyword ``size`` among the arguments) and ``<dataset>_shift``; an unknown name lists the valid ones.
+    """
+    if name in TARGETS:
+        t = TARGETS[name](**kwargs)
+    elif _labelled(name):
+        t = in_domain(name, **kwargs)
+    elif name.endswith("_shift") and _labelled(name[:-len("_shift")]):
+        t = shift(name[:-len("_shift")], **kwargs)
+    else:
+        valid = list(TARGETS) + [n for n in data.DATASETS if _labelled(n)]
+        raise KeyError(f"unknown target {name!r}; valid: {', '.join(dict.fromkeys(valid))}, <dataset>_shift "
+                       "or folder:PATH")
+    return t if spec is None else convert(t, spec)

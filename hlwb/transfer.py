@@ -25,6 +25,7 @@ from . import evaluate as E
 from . import targets as T
 from .checkpoint import atomic_write_text
 from .encoders import load_encoder
+from .spec import LEGACY, ImageSpec, require_same
 
 ID_COLUMNS = ("encoder", "method", "strategy", "generator", "sampling", "augment", "seed")
 # arms (hlwb.study) the headline compares; older sweeps named runs by strategy (hl_random)
@@ -45,9 +46,10 @@ def target_specs(targets: str, corruptions: str) -> list[tuple[str, str, dict]]:
     """``(label, registry name, kwargs)`` per target; the shift target once per corruption."""
     specs = []
     for name in [t.strip() for t in targets.split(",") if t.strip()]:
-        if name not in T.TARGETS:
-            raise KeyError(f"unknown target {name!r}; valid: {', '.join(T.TARGETS)}")
-        if name == "fashion_mnist_shift":
+        if name not in T.TARGETS and not T.known(name):
+            raise KeyError(f"unknown target {name!r}; valid: {', '.join(T.TARGETS)}, a labelled dataset of "
+                           "hlwb.data, <dataset>_shift or folder:PATH")
+        if name.endswith("_shift"):
             for c in [c.strip() for c in corruptions.split(",") if c.strip()]:
                 if c not in T.CORRUPTIONS:
                     raise KeyError(f"unknown corruption {c!r}; valid: {', '.join(T.CORRUPTIONS)}")
@@ -60,15 +62,17 @@ def target_specs(targets: str, corruptions: str) -> list[tuple[str, str, dict]]:
 _TARGETS: dict = {}  # per process: the loaded targets, reused across the encoders a worker scores
 
 
-def _targets(specs: list[tuple[str, str, dict]], seed: int) -> dict:
-    key = (repr(specs), seed)
+def _targets(specs: list[tuple[str, str, dict]], seed: int, image: ImageSpec = LEGACY) -> dict:
+    """The targets at the encoders' image spec (:func:`hlwb.targets.load` converts the others)."""
+    key = (repr(specs), seed, image)
     if key not in _TARGETS:
         _TARGETS.clear()
-        _TARGETS[key] = {label: T.load(name, seed=seed, **kw) for label, name, kw in specs}
+        _TARGETS[key] = {label: T.load(name, image, seed=seed, **kw) for label, name, kw in specs}
     return _TARGETS[key]
 
 
-def _cache_key(path: Path | None, specs, protocols, seed: int, ref_width: int, ref_blocks, keep_correct) -> dict:
+def _cache_key(path: Path | None, specs, protocols, seed: int, ref_width: int, ref_blocks, keep_correct,
+               image: ImageSpec = LEGACY) -> dict:
     """What a cached encoder's rows depend on: the encoder file's SHA-256 (a reference: its
     name), the targets, protocols, seed and kept correctness. A cache entry is reused only
     when its key matches, so a re-trained encoder of the same name is scored again."""
@@ -77,7 +81,7 @@ def _cache_key(path: Path | None, specs, protocols, seed: int, ref_width: int, r
     digest = file_sha256(path) if path is not None else ""  # cached: checked and recorded from one read
     return {"encoder_sha256": digest, "specs": [list(map(str, s)) for s in specs], "protocols": list(protocols),
             "seed": seed, "ref": [ref_width, list(ref_blocks)] if path is None else None,
-            "keep_correct": sorted(keep_correct)}
+            "keep_correct": sorted(keep_correct), **({} if image == LEGACY else {"image": image.record()})}
 
 
 def _on(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -93,24 +97,26 @@ def _evaluate_one(job: tuple) -> Path:
     module-level function, so spawned workers can run it."""
     import json
 
-    name, path, specs, protocols, seed, cache, ref_width, ref_blocks, keep_correct, device = job
+    name, path, specs, protocols, seed, cache, ref_width, ref_blocks, keep_correct, device, image = job
     device = devices.resolve(device)
+    image = ImageSpec.from_record(image)
     f = Path(cache) / f"{name}.csv"
-    key = _cache_key(path, specs, protocols, seed, ref_width, ref_blocks, keep_correct)
+    key = _cache_key(path, specs, protocols, seed, ref_width, ref_blocks, keep_correct, image)
     if path is None:
         ref = name[4:]
-        kw = {"width": ref_width, "blocks": ref_blocks, "seed": seed} if ref == "random" else {}
+        kw = {"width": ref_width, "blocks": ref_blocks, "seed": seed, "spec": image} if ref == "random" else {}
         enc = _on(E.REFERENCES[ref](**kw), device)  # the random trunk is drawn on the host
         ident = {"method": "reference", "strategy": ref, "generator": "", "sampling": "", "augment": "",
                  "seed": seed}
     else:
         enc = load_encoder(path, device=device)
+        require_same(enc.spec, image, f"encoder {path}")
         m = enc.meta
         # the study arm names the row (hl_random_paper vs hl_random_delta share a strategy)
         ident = {"method": m["method"], "strategy": m.get("arm") or m["strategy"], "generator": m.get("generator", ""),
                  "sampling": m.get("sampling", ""), "augment": m.get("augment", ""), "seed": m.get("seed", 0)}
     rows, correct = [], {}
-    for label, tg in _targets(specs, seed).items():
+    for label, tg in _targets(specs, seed, image).items():
         keep = correct.setdefault(label, {}) if label in keep_correct else None
         for r in E.evaluate_encoder(enc, tg, protocols=protocols, seed=seed, correct=keep):
             rows.append({"encoder": name, **ident, **{k: v for k, v in r.items() if k != "seed"},
@@ -125,8 +131,10 @@ def _evaluate_one(job: tuple) -> Path:
 def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[tuple[str, str, dict]],
                  protocols: list[str], seed: int, cache: str | Path, ref_width: int = 16,
                  ref_blocks: tuple[int, ...] = (1, 1, 1, 1), keep_correct: tuple[str, ...] = ("fashion_mnist",),
-                 jobs: int = 1, device: str | torch.device = "auto") -> pd.DataFrame:
+                 jobs: int = 1, device: str | torch.device = "auto", image: ImageSpec = LEGACY) -> pd.DataFrame:
     """Every encoder (and reference) on every target; rows cached per encoder in ``cache``.
+    ``image``: the encoders' image spec (the in-distribution dataset's); every target is converted
+    to it (:func:`hlwb.targets.load`) and an encoder of another spec is refused.
     For the targets in ``keep_correct`` each encoder's per-test-image correctness (linear, kNN)
     is kept too, in ``<cache>/<name>.correct.pt`` (for :func:`paired_gains`). ``jobs`` > 1 scores
     that many encoders side by side at one thread each (:func:`hlwb.parallel.run_parallel`).
@@ -151,11 +159,11 @@ def evaluate_all(encoders: dict[str, Path], references: list[str], specs: list[t
             return False
         if kept and not (cache / f"{name}.correct.pt").exists():
             return False
-        want = _cache_key(path, specs, protocols, seed, ref_width, ref_blocks, keep_correct)
+        want = _cache_key(path, specs, protocols, seed, ref_width, ref_blocks, keep_correct, image)
         return json.loads(k.read_text()) == json.loads(json.dumps(want, sort_keys=True))
 
     missing = [(name, path, specs, tuple(protocols), seed, str(cache), ref_width, tuple(ref_blocks), tuple(keep_correct),
-                str(device)) for name, path in todo.items() if not done(name, path)]
+                str(device), image.record()) for name, path in todo.items() if not done(name, path)]
     run_parallel(_evaluate_one, missing, jobs)
     return pd.concat([pd.read_csv(cache / f"{name}.csv", keep_default_na=False) for name in todo], ignore_index=True)
 

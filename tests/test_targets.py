@@ -85,8 +85,9 @@ def test_random_corruptions_follow_the_seed(corruption):
 
 
 def test_bad_names_and_severities_are_refused():
-    with pytest.raises(KeyError, match="fashion_mnist, digits, letters, fashion_mnist_shift"):
-        T.load("cifar10")
+    with pytest.raises(KeyError, match="fashion_mnist, digits, letters, fashion_mnist_shift, .*cifar10"):
+        T.load("imagenet")
+    assert T.known("cifar10") and T.known("cifar10_shift") and not T.known("imagenet_shift")
     x = torch.zeros(2, 1, 32, 32)
     with pytest.raises(KeyError, match="gaussian_noise, blur, contrast, occlusion"):
         T.corrupt(x, "snow")
@@ -106,3 +107,18 @@ def test_fashion_mnist_target_defaults_to_the_full_splits():
     tg = T.fashion_mnist()
     assert (len(tg.y_train), len(tg.y_test)) == (60_000, 10_000)
     assert torch.bincount(tg.y_train).tolist() == [6000] * 10 and torch.bincount(tg.y_test).tolist() == [1000] * 10
+
+
+def test_dataset_targets_follow_the_in_distribution_spec():
+    """Any labelled dataset is a target; a grayscale 32-px target converts to a colour 64-px spec."""
+    from hlwb.spec import ImageSpec
+
+    col = T.load("fashion_mnist_color", n_train=100, n_test=50)
+    assert col.spec.shape == (3, 32, 32) and col.n_classes == 10 and len(col.y_test) == 50
+    dig = T.load("digits", ImageSpec(3, 64))
+    assert dig.x_train.shape[1:] == (3, 64, 64) and dig.x_test.min() >= -1 and dig.x_test.max() <= 1
+    assert torch.equal(dig.x_test[:, 0], dig.x_test[:, 2])  # grayscale repeated into R, G and B
+    shifted = T.load("fashion_mnist_color_shift", corruption="blur", n_train=100, n_test=50)
+    assert shifted.x_test.shape == col.x_test.shape and not torch.equal(shifted.x_test, col.x_test)
+    assert torch.equal(T.fashion_mnist(200, 100).x_test, T.in_domain("fashion_mnist", 200, 100).x_test)
+    assert T.suite("fashion_mnist") == ("fashion_mnist", "digits", "letters", "fashion_mnist_shift")

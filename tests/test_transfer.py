@@ -23,8 +23,9 @@ def test_target_specs_expands_the_shift_target_once_per_corruption():
 
 def test_target_specs_refuses_unknown_names_and_lists_the_valid_ones():
     with pytest.raises(KeyError) as e:
-        transfer.target_specs("digits,cifar10", "blur")
-    assert "cifar10" in str(e.value) and all(t in str(e.value) for t in T.TARGETS)
+        transfer.target_specs("digits,imagenet", "blur")
+    assert "imagenet" in str(e.value) and all(t in str(e.value) for t in T.TARGETS)
+    assert [s[0] for s in transfer.target_specs("cifar10,cifar10_shift", "blur")] == ["cifar10", "shift_blur"]
     with pytest.raises(KeyError) as e:
         transfer.target_specs("fashion_mnist_shift", "blur,snow")
     assert "snow" in str(e.value) and all(c in str(e.value) for c in T.CORRUPTIONS)
@@ -74,9 +75,9 @@ def sweep(tmp_path, monkeypatch):
           seed=4, **meta)
     tiny, calls = _tiny_digits(), []
 
-    def load(name, **kw):
+    def load(name, spec=None, **kw):
         calls.append((name, kw))
-        return tiny
+        return tiny if spec is None else T.convert(tiny, spec)
 
     monkeypatch.setattr(T, "load", load)
     return tmp_path, calls
