@@ -129,6 +129,8 @@ class PretrainParams:
 
     run_dir: str = "runs/laptop/05_contrastive_pretraining/simclr-hl_random_paper-s0"  # outputs (from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
+    image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
     arm: str = "hl_random_paper"     # the study arm this run belongs to (hlwb.study; a label for tables)
     method: str = "simclr"           # simclr, simsiam, moco, byol, swav or gcrl
     strategy: str = "hl_random"      # view strategy: a name of hlwb.views.STRATEGIES (python -m hlwb pretrain --help lists them)
@@ -145,8 +147,6 @@ class PretrainParams:
     precision: str = "auto"          # auto (bf16 where native: CPUs with AMX, CUDA GPUs; else fp32), fp32 or bf16: encoder step and decode (hlwb.amp)
     width: int = 16                  # trunk width (ResNet-18: 64)
     blocks: str = "1,1,1,1"          # basic blocks per stage (ResNet-18: 2,2,2,2)
-    dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
-    image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
     base_lr: float = 0.0             # learning rate base_lr x batch / 256 (0: the method's default)
     warmup: int = 50                 # linear warm-up steps, then cosine decay
     ckpt_every: int = 0              # steps between resumable checkpoints (0: steps // 5)
@@ -161,6 +161,11 @@ class PretrainParams:
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        for name, valid in (("augment", ("fair", "paper")), ("sampling", ("continuous", "fixed")),
+                            ("hl_rule", ("paper", "delta"))):
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}", param=name)
+        check_data(self)
 
 
 @dataclass(frozen=True)
