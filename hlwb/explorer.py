@@ -79,8 +79,8 @@ class ExplorerState:
 
 @dataclass
 class Rendered:
-    anchor: torch.Tensor        # (1, 1, 32, 32)
-    positives: torch.Tensor     # (K, 1, 32, 32)
+    anchor: torch.Tensor        # (1, C, S, S): the generator's spec
+    positives: torch.Tensor     # (K, C, S, S)
     labels: list[str]           # oracle label of anchor, then of each positive
     confidences: list[float]
     latents: L.Latents          # the anchor's edited latent code
@@ -244,7 +244,7 @@ def render(state: ExplorerState, oracle: oracle_mod.Oracle | None = None, size: 
         x = gen.generate([torch.cat([a, b]) for a, b in zip(z, zp)] if state.n_positives else z)
     probs = orc.probs(x)
     conf, lab = probs.max(1)
-    labels = [data.FASHION_CLASSES[i] for i in lab.tolist()]
+    labels = [orc.spec.classes[i] for i in lab.tolist()]
     png = compose_png(x, labels, conf.tolist(), size=size)
     return Rendered(x[:1], x[1:], labels, conf.tolist(), z, png)
 
@@ -253,7 +253,8 @@ def compose_png(x: torch.Tensor, labels: list[str], conf: list[float], size: int
     """Anchor at ``size`` px, the positives in a strip at size/2.5 px; labels underneath."""
     from PIL import Image, ImageDraw
 
-    u8 = data.to_uint8(x)[:, 0].cpu().numpy()
+    u8 = data.to_uint8(x).cpu().numpy().transpose(0, 2, 3, 1)  # (N, H, W, C)
+    u8 = u8[..., 0] if u8.shape[-1] == 1 else u8  # grayscale (N, H, W) or colour (N, H, W, 3)
     small = int(size / 2.5)
     k = len(u8) - 1
     cols = max(1, min(k, 3))
@@ -261,7 +262,7 @@ def compose_png(x: torch.Tensor, labels: list[str], conf: list[float], size: int
     text_h = 26  # two lines under each image: the full class name, then the oracle's confidence
     width = size + 12 + cols * (small + 6)
     height = max(size + text_h, rows * (small + text_h + 4)) + 4
-    canvas = Image.new("L", (width, height), 255)
+    canvas = Image.new("L" if u8.ndim == 3 else "RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     canvas.paste(Image.fromarray(u8[0]).resize((size, size), Image.NEAREST), (0, 0))
     draw.text((2, size + 1), f"anchor: {labels[0]} ({conf[0]:.2f})", fill=0)
@@ -278,7 +279,7 @@ def compose_png(x: torch.Tensor, labels: list[str], conf: list[float], size: int
 
 @torch.no_grad()
 def sigma_sweep(gen: G.HLGenerator, sigmas: list[float], anchor_seed: int = 0, seed: int = 0) -> torch.Tensor:
-    """Images ``(K, S, 1, 32, 32)``: row k perturbs only chunk k, column s with ``sigmas[s]``.
+    """Images ``(K, n_sigmas, C, S, S)``: row k perturbs only chunk k, column s with ``sigmas[s]``.
 
     The same noise draw (``seed``) is scaled across a row, so a row shows one direction of
     change growing with sigma.

@@ -19,7 +19,7 @@ from .oracle import Oracle
 
 def resample_grid(gen: HLGenerator, n_anchors: int = 6, per_chunk: int = 2, seed: int = 0,
                   truncation: float | None = None) -> tuple[torch.Tensor, list[str]]:
-    """Images ``(n_anchors, 1 + K * per_chunk, 1, 32, 32)`` and the column titles.
+    """Images ``(n_anchors, 1 + K * per_chunk, C, S, S)`` (the generator's spec) and the column titles.
 
     Column 0 is the anchor; then, for each chunk k (global -> fine), ``per_chunk`` images
     with only chunk k redrawn (seeds ``seed + 1 + k * per_chunk + j``).

@@ -108,7 +108,7 @@ def sweep(gen: HLGenerator, oracle: Oracle, a: Anchors, chunk: int, sigmas: list
     res["sigmas"] = list(map(float, sigmas))
     res["pairs"] = pairs
     if keep_images:
-        res["images"] = torch.stack(images, dim=1)  # (keep_images, S, 1, 32, 32)
+        res["images"] = torch.stack(images, dim=1)  # (keep_images, n_sigmas, C, S, S)
     return res
 
 

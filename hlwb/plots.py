@@ -192,21 +192,22 @@ def _title(ax, text: str) -> None:
 # ---- image grids (raster only) -----------------------------------------------------------------
 
 def tile(images: torch.Tensor, pad: int = 2) -> np.ndarray:
-    """Images ``(R, C, 1, H, W)`` or ``(N, 1, H, W)`` (one row) in [-1, 1] -> uint8 (H', W')."""
+    """Images ``(R, C, ch, H, W)`` or ``(N, ch, H, W)`` (one row) in [-1, 1] -> uint8 ``(H', W')`` for one
+    channel, ``(H', W', 3)`` for RGB (colour images stay in colour)."""
     if images.ndim == 4:
         images = images.unsqueeze(0)
-    r, c, _, h, w = images.shape
-    u8 = data.to_uint8(images).cpu().numpy()
-    out = np.full((r * (h + pad) + pad, c * (w + pad) + pad), 128, dtype=np.uint8)
+    r, c, ch, h, w = images.shape
+    u8 = data.to_uint8(images).cpu().numpy().transpose(0, 1, 3, 4, 2)  # (R, C, H, W, ch)
+    out = np.full((r * (h + pad) + pad, c * (w + pad) + pad, ch), 128, dtype=np.uint8)
     for i in range(r):
         for j in range(c):
             y, x = pad + i * (h + pad), pad + j * (w + pad)
-            out[y:y + h, x:x + w] = u8[i, j, 0]
-    return out
+            out[y:y + h, x:x + w] = u8[i, j]
+    return out[..., 0] if ch == 1 else out
 
 
 def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> Path:
-    """Write a uint8 grayscale array as PNG, nearest-neighbour upscaled by ``scale``."""
+    """Write a uint8 array (grayscale ``(H, W)`` or RGB ``(H, W, 3)``) as PNG, nearest-neighbour upscaled by ``scale``."""
     from PIL import Image
 
     img = Image.fromarray(array)
@@ -219,7 +220,7 @@ def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> Path:
 
 
 def save_grid(images: torch.Tensor, path: str | Path, ncol: int = 10, scale: int = 2) -> Path:
-    """A sample grid of ``(N, 1, H, W)`` images, ``ncol`` per row."""
+    """A sample grid of ``(N, C, H, W)`` images (grayscale or colour), ``ncol`` per row."""
     n = (len(images) // ncol) * ncol
     grid = images[:n].reshape(n // ncol, ncol, *images.shape[1:])
     return save_png(tile(grid), path, scale=scale)
@@ -228,7 +229,7 @@ def save_grid(images: torch.Tensor, path: str | Path, ncol: int = 10, scale: int
 @styled
 def save_hierarchy_figure(grid: torch.Tensor, titles: list[str], path: str | Path,
                           title: str = "", row_titles: list[str] | None = None) -> Path:
-    """A labelled image grid ``(R, C, 1, H, W)``: column titles, optional row titles; PNG only.
+    """A labelled image grid ``(R, C, ch, H, W)`` (grayscale or colour): column titles, optional row titles; PNG only.
 
     Notebook 01: rows = anchors, columns = anchor then chunk-k resamples (global -> fine);
     notebooks 02 and 04: rows = chunks, columns = σ.
@@ -242,7 +243,10 @@ def save_hierarchy_figure(grid: torch.Tensor, titles: list[str], path: str | Pat
     for i in range(r):
         for j in range(c):
             ax = axes[i, j]
-            ax.imshow(u8[i, j, 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            if u8.shape[2] == 1:
+                ax.imshow(u8[i, j, 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            else:
+                ax.imshow(u8[i, j].transpose(1, 2, 0), interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
             ax.grid(False)
             if i == 0:
