@@ -196,6 +196,7 @@ RANGES: dict[str, dict[str, Rule]] = {
         "critic_steps": COUNT, "critic_width": COUNT, "critic_batch": BATCH, "seed": SEED,
     },
     "PretrainParams": {
+        "image_size": IMAGE_SIZE, "ckpt_every": at_least(0, why="0: steps // 5"),
         "n_fixed": COUNT, "steps": COUNT, "batch": BATCH,
         "decode_chunk": at_least(0, why="0: anchor and positive in one pass"), "width": COUNT,
         "blocks": Numbers(at_least(1), integer=True),

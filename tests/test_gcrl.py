@@ -16,7 +16,7 @@ from hlwb.ssl.pixelcnn import PixelCNNHead, dequantize, quantize
 
 def _head(seed: int = 0, **kw) -> PixelCNNHead:
     torch.manual_seed(seed)
-    return PixelCNNHead(cond_dim=6, bins=16, width=8, layers=3, **kw)
+    return PixelCNNHead(cond_dim=6, bins=16, width=8, layers=3, **{"size": 12, **kw})
 
 
 def test_the_whole_head_is_causal_in_raster_order():
@@ -99,7 +99,8 @@ def _fashion16(n: int):
 
 def test_a_brief_generative_fit_beats_the_uniform_bits_per_dim():
     torch.manual_seed(0)
-    m = ssl.build("gcrl", ResNetTrunk(4, (1, 1)), alpha=1.0, beta=0.0, bins=16, head_width=16, head_layers=3)
+    m = ssl.build("gcrl", ResNetTrunk(4, (1, 1), size=16), alpha=1.0, beta=0.0, bins=16, head_width=16,
+                  head_layers=3)
     imgs = _fashion16(2048)
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
@@ -125,8 +126,12 @@ def test_sampling_is_seeded_addressable_and_follows_the_head():
     assert torch.equal(s[2:], m.sample(ctx[2:], seed=5, first=2))  # image 2 alone, by its address
     assert not torch.equal(s, m.sample(ctx, seed=6))
     # teacher forcing on the sample gives back every draw: the banded passes equal the full head
-    q = m.head.sample(m.condition(ctx[:1]), (12, 12), seed=1)
-    logits = m.head(dequantize(q, 16), m.condition(ctx[:1]))[0].flatten(1).t()  # (144, bins)
+    torch.manual_seed(0)
+    m = ssl.build("gcrl", ResNetTrunk(4, (1, 1), size=12), head_width=8, head_layers=2)
+    ctx = ctx[:1, :, :12, :12]
+    q = m.head.sample(m.condition(ctx), seed=1)  # (1, 1, 12, 12): the spec's size
+    assert q.shape == (1, 1, 12, 12)
+    logits = m.head(dequantize(q, 16), m.condition(ctx))[0].flatten(1).t()  # (144, bins)
     u = torch.rand(144, generator=torch.Generator().manual_seed(row_seed(1, 0)))
     again = (u[:, None] > F.softmax(logits, 1).cumsum(1)).sum(1).clamp(max=15)
     assert torch.equal(again, q.flatten())

@@ -229,6 +229,115 @@ def test_oracle_config_refuses_an_unlabelled_dataset(tmp_path):
         OracleConfig(dataset=f"folder:{tmp_path}")
     assert e.value.param == "dataset"
 
+
+# --- PixelCNN head and GCRL in colour ---
+
+def _rgb_head(size: int = 8):
+    from hlwb.ssl.pixelcnn import PixelCNNHead
+
+    torch.manual_seed(0)
+    head = PixelCNNHead(cond_dim=4, bins=8, width=30, layers=2, channels=3, size=size)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # biases and weights away from zero everywhere, so a leak would show
+        for p in head.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g))
+    return head
+
+
+def test_pixelcnn_colour_masks_order_r_g_b_inside_a_pixel():
+    """Perturbing B at a pixel moves no logit of R or G there, nor any earlier pixel's; perturbing
+    R moves G's (and B's) logits there but not R's own."""
+    from hlwb.ssl.pixelcnn import dequantize
+
+    head, s, bins = _rgb_head(), 8, 8
+    g = torch.Generator().manual_seed(2)
+    q, c = torch.randint(0, bins, (2, 3, s, s), generator=g), torch.randn(2, 4, generator=g)
+
+    def logits(q):  # (N, C, bins, S*S): channel, bin, raster pixel
+        return head(dequantize(q, bins), c).view(2, 3, bins, s * s)
+
+    base = logits(q)
+    for k in (0, 9, 27, 63):
+        r, col = divmod(k, s)
+        for ch in range(3):
+            q2 = q.clone()
+            q2[:, ch, r, col] = (q2[:, ch, r, col] + 3) % bins
+            diff = (logits(q2) - base).abs().amax(dim=(0, 2))  # (C, S*S)
+            assert torch.all(diff[:, :k] == 0), (k, ch)           # earlier pixels: no channel moves
+            assert torch.all(diff[:ch + 1, k] == 0), (k, ch)      # this pixel: channels <= ch do not move
+            assert torch.all(diff[ch + 1:, k] > 0), (k, ch)       # ... channels after ch read it
+            if k < s * s - 1:
+                assert diff[:, k + 1:].max() > 0                  # later pixels read it (not vacuous)
+    # the same by gradients for every (output channel, pixel): d logit / d x[ch', j] = 0 unless
+    # j is earlier, or j is this pixel and ch' < ch
+    x = dequantize(q, bins).requires_grad_()
+    out = head(x, c).view(2, 3, bins, s * s)
+    for ch in range(3):
+        for k in range(s * s):
+            (gx,) = torch.autograd.grad(out[:, ch, :, k].sum(), x, retain_graph=True)
+            gx = gx.abs().sum(0).view(3, s * s)
+            assert torch.all(gx[:, k + 1:] == 0) and torch.all(gx[ch:, k] == 0), (ch, k)
+            assert k == 0 and ch == 0 or gx[:, :k].sum() + gx[:ch, k].sum() > 0, (ch, k)
+
+
+def test_pixelcnn_colour_nll_and_sampling_follow_the_head():
+    import torch.nn.functional as F
+
+    from hlwb.latents import row_seed
+    from hlwb.ssl.pixelcnn import dequantize
+
+    head, s, bins = _rgb_head(), 8, 8
+    c = torch.randn(3, 4, generator=torch.Generator().manual_seed(3))
+    q = head.sample(c, seed=4)
+    assert q.shape == (3, 3, s, s) and q.min() >= 0 and q.max() < bins
+    assert torch.equal(q[1:], head.sample(c[1:], seed=4, first=1))  # addressable by (seed, index)
+    with torch.no_grad():
+        logits = head(dequantize(q, bins), c).view(3, 3, bins, s, s)
+        # the nll is the sum over every channel and pixel of -log p (written without the reshape)
+        naive = -F.log_softmax(logits, dim=2).gather(2, q[:, :, None]).sum(dim=(1, 2, 3, 4))
+        torch.testing.assert_close(head.nll(q, c), naive)
+        # teacher forcing on the sample gives back every draw, pixel by pixel, channel by channel
+        for i in range(3):
+            u = torch.rand(s * s * 3, generator=torch.Generator().manual_seed(row_seed(4, i))).view(s * s, 3)
+            cdf = F.softmax(logits[i], dim=1).cumsum(1).flatten(2).permute(2, 0, 1)  # (S*S, C, bins)
+            again = (u[:, :, None] > cdf).sum(2).clamp(max=bins - 1)  # (S*S, C)
+            assert torch.equal(again, q[i].flatten(1).t())
+
+
+def test_gcrl_in_colour_records_its_spec_and_refuses_another(tmp_path):
+    import math
+
+    from hlwb.ssl.gcrl import build_gcrl, load_gcrl, save_gcrl
+    from hlwb.ssl.pixelcnn import quantize
+
+    spec = ImageSpec(3, 16)
+    torch.manual_seed(0)
+    m = build_gcrl(4, [1], bins=8, head_width=6, head_layers=1, proj_dim=8, hidden=16, channels=3, size=16)
+    assert m.spec == spec and m.head.spec == spec
+    x1, x2 = _images(4, spec, seed=1), _images(4, spec, seed=2)
+    loss, logs = m(x1, x2)
+    with torch.no_grad():  # train mode, as in the step: the trunk's batch statistics of x2
+        nll = m.head.nll(quantize(x1, 8), m.encoder(x2)).mean().item()
+    m.eval()
+    assert logs["l_gen"] == pytest.approx(nll / (3 * 16 * 16), rel=1e-5)  # nats per dimension, D = C*S*S
+    assert logs["bits_per_dim"] == pytest.approx(logs["l_gen"] / math.log(2))
+    assert loss.item() == pytest.approx(logs["l_con"] + logs["l_gen"], rel=1e-6)
+    assert m.sample(x2[:1], seed=0, size=4).shape == (1, 3, 4, 4)
+    with pytest.raises(SpecError, match=r"built for 3x16x16 images, got 1x16x16"):
+        m(x1[:, :1], x2[:, :1])
+    save_gcrl(tmp_path / "g.pt", m)
+    back = load_gcrl(tmp_path / "g.pt", device="cpu")
+    assert back.spec == spec and torch.equal(back.log_likelihood(x1), m.log_likelihood(x1))
+    state = checkpoint.load(tmp_path / "g.pt", kind="gcrl")
+    assert state["spec"] == spec.record()
+    checkpoint.save(tmp_path / "bad.pt", {**state, "spec": ImageSpec(3, 32).record()}, kind="gcrl")
+    with pytest.raises(checkpoint.CheckpointError, match=r"bad\.pt.*3x32x32.*3x16x16"):
+        load_gcrl(tmp_path / "bad.pt", device="cpu")
+    old = build_gcrl(4, [1], bins=8, head_width=6, head_layers=1, proj_dim=8, hidden=16)
+    config = {k: v for k, v in state["config"].items() if k not in ("channels", "size")}
+    checkpoint.save(tmp_path / "old.pt", {"config": config, "state_dict": old.state_dict(), "meta": {}}, kind="gcrl")
+    assert load_gcrl(tmp_path / "old.pt", device="cpu").spec == LEGACY
+
 # --- the shipped checkpoints: unchanged on the 1x32x32 path ---
 
 # Regression references: digests of outputs of the shipped checkpoints computed with the code as it

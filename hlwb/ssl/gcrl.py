@@ -3,9 +3,9 @@ contrastive loss, L = alpha * L_gen + beta * L_con (METHODS.md §4).
 
 * L_con: SimCLR's NT-Xent on the two views, with SimCLR's projection head
   (:class:`hlwb.ssl.simclr.SimCLR`); at ``alpha = 0`` the loss is exactly SimCLR's.
-* L_gen: autoregressive NLL of view x1 over ``bins`` quantised intensities under a PixelCNN
-  head (:mod:`hlwb.ssl.pixelcnn`), in nats per pixel (the paper's sum over pixels divided by
-  D = H W, so that alpha = beta = 1 weighs the two terms alike; bits/dim = L_gen / ln 2).
+* L_gen: autoregressive NLL of view x1 over ``bins`` quantised intensities per channel under a
+  PixelCNN head (:mod:`hlwb.ssl.pixelcnn`), in nats per dimension (the paper's sum over pixels
+  divided by D = C H W, so that alpha = beta = 1 weighs the two terms alike; bits/dim = L_gen / ln 2).
 
 Which image, conditioned on what. GCRL models the weakly augmented view x1 with a causal
 Transformer whose early blocks are the shared encoder. A ResNet trunk is not causal: fed x1,
@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ..encoders import ResNetTrunk, mlp
+from ..spec import LEGACY, ImageSpec, check
 from .losses import nt_xent
 from .pixelcnn import PixelCNNHead, dequantize, quantize
 from .simclr import _std
@@ -48,16 +49,22 @@ class GCRL(nn.Module):
             raise ValueError(f"alpha and beta must be >= 0 and not both 0, got {alpha}, {beta}")
         self.encoder, self.alpha, self.beta, self.tau = encoder, alpha, beta, tau
         self.projector = mlp(encoder.out_dim, hidden, proj_dim)  # SimCLR's head
-        self.head = PixelCNNHead(encoder.out_dim, bins, head_width, head_layers)
+        spec = encoder.spec
+        self.head = PixelCNNHead(encoder.out_dim, bins, head_width, head_layers, channels=spec.channels, size=spec.size)
 
     @property
     def bins(self) -> int:
         return self.head.bins
 
+    @property
+    def spec(self) -> ImageSpec:
+        """The images it is built for: its trunk's (and head's) spec."""
+        return self.encoder.spec
+
     def forward(self, x1: Tensor, x2: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """x1, x2: (B, 1, H, W) views in [-1, 1]; x1 is modelled, x2 conditions (module docstring)."""
-        if x1.shape != x2.shape:
-            raise ValueError(f"views must have the same shape, got {tuple(x1.shape)} and {tuple(x2.shape)}")
+        """x1, x2: (B, C, S, S) views of ``spec`` in [-1, 1]; x1 is modelled, x2 conditions (module docstring)."""
+        check(x1, self.spec, "GCRL")
+        check(x2, self.spec, "GCRL")
         if self.alpha and torch.equal(x1, x2):
             raise ValueError("GCRL got identical views: the head would be conditioned on the image it predicts; "
                              "use a view source that augments (or perturbs) the two views independently")
@@ -72,8 +79,8 @@ class GCRL(nn.Module):
         else:
             logs["z_std"] = _std(h2)
         if self.alpha:
-            d = x1.shape[-2] * x1.shape[-1]
-            l_gen = self.head.nll(quantize(x1, self.bins), h2).mean() / d  # nats per pixel
+            d = x1[0].numel()  # C * S * S
+            l_gen = self.head.nll(quantize(x1, self.bins), h2).mean() / d  # nats per dimension
             loss = loss + self.alpha * l_gen
             logs |= {"l_gen": l_gen.item(), "bits_per_dim": l_gen.item() / math.log(2)}
         logs |= {"uniform_bits_per_dim": math.log2(self.bins), "loss": loss.item()}
@@ -91,7 +98,7 @@ class GCRL(nn.Module):
 
     @torch.no_grad()
     def log_likelihood(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """log p(x | trunk(context)) in nats, (N,), of images x (N, 1, H, W) in [-1, 1] quantised.
+        """log p(x | trunk(context)) in nats, (N,), of images x (N, C, S, S) of ``spec`` in [-1, 1] quantised.
 
         ``context`` defaults to x itself: at scoring time there is one image, and the head never
         learnt to read its target off the feature (it was trained on the other view's feature);
@@ -101,11 +108,12 @@ class GCRL(nn.Module):
         return -self.head.nll(quantize(x, self.bins), c)
 
     @torch.no_grad()
-    def sample(self, context: Tensor, seed: int = 0, first: int = 0, size: int = 32,
+    def sample(self, context: Tensor, seed: int = 0, first: int = 0, size: int | None = None,
                temperature: float = 1.0) -> Tensor:
-        """Ancestral samples (N, 1, size, size) in [-1, 1] (bin centres), image i conditioned on
-        trunk(context[i]) and addressable by (seed, first + i); cost in :mod:`hlwb.ssl.pixelcnn`."""
-        q = self.head.sample(self.condition(context), (size, size), seed, first, temperature)
+        """Ancestral samples (N, C, size, size) in [-1, 1] (bin centres; ``size`` None: the spec's),
+        image i conditioned on trunk(context[i]) and addressable by (seed, first + i); cost in
+        :mod:`hlwb.ssl.pixelcnn`."""
+        q = self.head.sample(self.condition(context), size, seed, first, temperature)
         return dequantize(q, self.bins)
 
 
@@ -117,10 +125,11 @@ def method_label(alpha: float, beta: float) -> str:
 
 def build_gcrl(width: int, blocks: list[int], alpha: float = 1.0, beta: float = 1.0, bins: int = 16,
                head_width: int = 32, head_layers: int = 4, proj_dim: int = 128, hidden: int = 512,
-               tau: float = 0.2) -> GCRL:
-    """A GCRL method (trunk, projector, head) from its flat config (:func:`save_gcrl`)."""
-    return GCRL(ResNetTrunk(width, tuple(blocks)), alpha=alpha, beta=beta, bins=bins, head_width=head_width,
-                head_layers=head_layers, proj_dim=proj_dim, hidden=hidden, tau=tau)
+               tau: float = 0.2, channels: int = LEGACY.channels, size: int = LEGACY.size) -> GCRL:
+    """A GCRL method (trunk, projector, head) for ``channels`` x ``size`` x ``size`` images from its
+    flat config (:func:`save_gcrl`)."""
+    return GCRL(ResNetTrunk(width, tuple(blocks), channels, size), alpha=alpha, beta=beta, bins=bins,
+                head_width=head_width, head_layers=head_layers, proj_dim=proj_dim, hidden=hidden, tau=tau)
 
 
 def gcrl_config(method: GCRL) -> dict:
@@ -129,26 +138,29 @@ def gcrl_config(method: GCRL) -> dict:
     return {"width": method.encoder.width, "blocks": list(method.encoder.blocks), "alpha": float(method.alpha),
             "beta": float(method.beta), "bins": method.head.bins, "head_width": method.head.width,
             "head_layers": method.head.n_layers, "proj_dim": lin[-1].out_features, "hidden": lin[0].out_features,
-            "tau": float(method.tau)}
+            "tau": float(method.tau), "channels": method.spec.channels, "size": method.spec.size}
 
 
 def save_gcrl(path, method: GCRL, meta: dict | None = None) -> None:
     """Write the whole method (trunk, projector and generative head: what OOD scoring and
-    sampling need; ``encoder.pt`` keeps only the trunk) atomically, with the run's metadata."""
+    sampling need; ``encoder.pt`` keeps only the trunk) atomically, with its image spec and the run's metadata."""
     from .. import checkpoint
 
     state = {k: v.detach().cpu() for k, v in method.state_dict().items()}
-    checkpoint.save(path, {"config": gcrl_config(method), "state_dict": state, "meta": meta or {}}, kind="gcrl")
+    checkpoint.save(path, {"config": gcrl_config(method), "spec": method.spec.record(), "state_dict": state,
+                           "meta": meta or {}}, kind="gcrl")
 
 
 def load_gcrl(path, device: str | torch.device = "auto") -> GCRL:
-    """A method written by :func:`save_gcrl`, in eval mode on ``device``, with ``.meta``."""
+    """A method written by :func:`save_gcrl`, in eval mode on ``device``, with ``.meta``; a file
+    without a spec is 1 x 32 x 32, a recorded spec that is not the built method's is refused."""
     from .. import checkpoint, devices
 
     device = devices.resolve(device)
     state = checkpoint.load(path, kind="gcrl", map_location="cpu")
     checkpoint.require(path, state, "config", "state_dict")
     method = checkpoint.build_module(path, build_gcrl, state["config"], what="gcrl")
+    checkpoint.recorded_spec(path, state, method.spec, "gcrl")
     checkpoint.load_weights(path, method, state["state_dict"])
     method.meta = state.get("meta", {})
     return method.to(device).eval()
