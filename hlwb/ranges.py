@@ -230,7 +230,7 @@ RANGES: dict[str, dict[str, Rule]] = {
     },
     # library configs
     "PretrainConfig": {
-        "steps": COUNT, "batch": BATCH, "width": COUNT, "blocks": Numbers(at_least(1), integer=True),
+        "image_size": IMAGE_SIZE, "steps": COUNT, "batch": BATCH, "width": COUNT, "blocks": Numbers(at_least(1), integer=True),
         "base_lr": LR, "momentum": Range(0, 1, hi_open=True), "weight_decay": NONNEG, "warmup": _warmup,
         "seed": SEED, "ckpt_every": COUNT, "knn_every": at_least(0, why="0: never"),
         "knn_split": OneOf(("val", "test")), "knn_k": COUNT, "knn_t": above(0),
