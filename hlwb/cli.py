@@ -6,7 +6,7 @@
     train-rep-generator  RCG: a representation-conditioned HL generator
     pretrain          one contrastive pretraining run on real or generated views
     eval-generator    FD_oracle, class histogram and per-chunk agreement of a generator
-    calibrate         encoders vs raw pixels and a random trunk, full Fashion-MNIST splits
+    calibrate         encoders vs raw pixels and a random trunk, a dataset's full splits
     bench             benchmarks (explorer latency, view throughput)
     pipeline          run the notebooks through papermill in a profile (writes only under --out)
     publish           copy a finished run into the repository: notebooks, figures, results, report
@@ -164,21 +164,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--anchors", type=int, default=1000, help="anchors for the chunk table")
     _device_arg(p)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", default="fashion_mnist", help="the real data FD_oracle compares against (hlwb.data; "
+                   "the generator's spec must be its); default fashion_mnist")
+    p.add_argument("--oracle", default="", help="oracle file trained on --dataset (train-oracle); default: the shipped "
+                   "Fashion-MNIST one")
     p.add_argument("--json", default=None, help="also write the result here")
 
     p = sub.add_parser("calibrate", help="score encoders against raw pixels and random trunks (full splits)")
     p.add_argument("encoders", nargs="+", help="encoder.pt files (from pretrain or notebook 05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the probe's held-out split and the random trunk")
+    p.add_argument("--dataset", default="fashion_mnist", help="labelled dataset whose full train / test splits score "
+                   "the encoders (hlwb.data); default fashion_mnist")
+    p.add_argument("--image-size", type=int, default=0, help="its side in px (0: the dataset's own)")
     _device_arg(p)
     p.add_argument("--json", default=None, help="also write the table here")
 
     p = sub.add_parser("pipeline", help="run the notebooks headless through papermill")
-    p.add_argument("--profile", default="laptop", help="smoke, laptop or gpu")
+    p.add_argument("--profile", default="laptop", help="smoke, smoke_color (the offline colour set), laptop or "
+                   "gpu (CIFAR-10)")
     p.add_argument("--only", default=None, help="run only this stage (e.g. 01_hl_generator)")
     p.add_argument("--out", default=None, help="run directory (default runs/<profile>; relative: to the current "
                    "directory); nothing is written outside it (`publish` copies a run into the repository)")
     p.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
     p.add_argument("--jobs", type=int, default=1, help="sweep runs side by side, one thread each (default 1)")
+    p.add_argument("--plan", action="store_true", help="print every stage and run of the profile with its estimated "
+                   "cost, and train nothing")
 
     p = sub.add_parser("download-data", help="download a dataset into the user cache (SHA-256 checked)")
     p.add_argument("--dataset", default="fashion_mnist", help="registry name (hlwb.data.names()), default "
@@ -266,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             from .quality import evaluate_generator
 
             res = evaluate_generator(args.generator, n=args.n, n_anchors=args.anchors, seed=args.seed,
-                                     device=args.device)
+                                     device=args.device, dataset=args.dataset, oracle=args.oracle or None)
             print(json.dumps(res, indent=2))
             if args.json:
                 from .checkpoint import atomic_write_json
@@ -274,13 +284,19 @@ def main(argv: list[str] | None = None) -> int:
                 atomic_write_json(args.json, res)
         elif args.cmd == "calibrate":
             from .calibration import calibrate_encoders
+            from .targets import in_domain
 
-            res = calibrate_encoders(args.encoders, seed=args.seed, device=args.device)
+            res = calibrate_encoders(args.encoders, seed=args.seed, device=args.device,
+                                     target=in_domain(args.dataset, seed=args.seed, size=args.image_size or None))
             print(json.dumps(res, indent=2))
             if args.json:
                 from .checkpoint import atomic_write_json
 
                 atomic_write_json(args.json, res)
+        elif args.cmd == "pipeline" and args.plan:
+            from .planning import describe
+
+            print(describe(args.profile, args.out))
         elif args.cmd == "pipeline":
             from .pipeline import run_pipeline
 

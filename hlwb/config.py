@@ -38,9 +38,14 @@ class HLGeneratorParams:
 
     run_dir: str = "runs/laptop/01_hl_generator"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
+    image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
+    oracle: str = ""                 # oracle classifier of this dataset ("": the shipped one, Fashion-MNIST; else python -m hlwb train-oracle --dataset ...)
     generators: str = "biggan,stylegan"  # comma-separated shipped names or checkpoint paths
     train: bool = False              # train a generator instead of loading the shipped one
     train_steps: int = 7000          # generator steps when train is true
+    train_oracle: bool = False       # train the oracle on dataset first, into <run_dir>/oracle.pt (data without one)
+    oracle_epochs: int = 6           # its epochs when train_oracle is true (the shipped oracle: 6)
     n_samples: int = 10000           # samples for FD_oracle and the class histogram
     n_test: int = 10000              # real test images FD_oracle compares against
     n_anchors: int = 1000            # anchors for the per-chunk agreement table
@@ -50,6 +55,7 @@ class HLGeneratorParams:
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        check_data(self)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,9 @@ class ExplorerParams:
 
     run_dir: str = "runs/laptop/02_latent_explorer"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
+    image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
+    oracle: str = ""                 # oracle classifier of this dataset ("": the shipped one, Fashion-MNIST; else python -m hlwb train-oracle --dataset ...)
     generator: str = "biggan"        # shipped name or checkpoint path
     anchor_seed: int = 0             # the anchor shown first and swept
     n_positives: int = 6             # positives in the strip
@@ -67,6 +76,7 @@ class ExplorerParams:
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        check_data(self)
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,9 @@ class WalkersParams:
 
     run_dir: str = "runs/laptop/03_walkers"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
+    image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
+    oracle: str = ""                 # oracle classifier of this dataset ("": the shipped one, Fashion-MNIST; else python -m hlwb train-oracle --dataset ...)
     generator: str = "biggan"        # shipped name or checkpoint path
     steps: int = 240                 # min-max steps per walker (the same budget for every walker)
     batch: int = 64                  # anchors per step (2B views per InfoNCE)
@@ -98,6 +111,7 @@ class WalkersParams:
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        check_data(self)
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,9 @@ class PerturbationParams:
 
     run_dir: str = "runs/laptop/04_chunk_perturbations"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
+    image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
+    oracle: str = ""                 # oracle classifier of this dataset ("": the shipped one, Fashion-MNIST; else python -m hlwb train-oracle --dataset ...)
     generators: str = "biggan,stylegan"  # comma-separated shipped names or checkpoint paths
     sigmas: str = "0,0.02,0.03,0.05,0.08,0.12,0.18,0.27,0.4,0.6,0.9,1.35,2,3,4.5"  # sigma grid (0 + log-spaced)
     n_anchors: int = 1024            # anchors per (chunk, sigma), shared across the grid and the chunks
@@ -121,6 +138,7 @@ class PerturbationParams:
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        check_data(self)
 
 
 @dataclass(frozen=True)
@@ -174,6 +192,8 @@ class TransferParams:
 
     run_dir: str = "runs/laptop/06_transfer"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
+    image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
     pretrain_dir: str = "runs/laptop/05_contrastive_pretraining"  # the sweep whose encoders are evaluated
     targets: str = "fashion_mnist,digits,letters,fashion_mnist_shift"  # comma-separated target names
     corruptions: str = "gaussian_noise,blur,contrast,occlusion"  # shifts of fashion_mnist_shift
@@ -182,11 +202,6 @@ class TransferParams:
     headline_method: str = "simclr"  # the method of the headline table
     study_profile: str = "laptop"    # the study plan (hlwb.study.PLANS) the sweep ran
     study_target: str = "fashion_mnist"  # the target of the study's tables (per-image correctness kept)
-        for name, valid in (("augment", ("fair", "paper")), ("sampling", ("continuous", "fixed")),
-                            ("hl_rule", ("paper", "delta"))):
-            if getattr(self, name) not in valid:
-                raise ConfigError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}", param=name)
-        check_data(self)
     calibration_file: str = "figures/calibration_laptop.json"  # budget curve (python -m hlwb calibrate); empty: none
     eval_jobs: int = 2               # encoders scored side by side, one CPU thread each
     n_boot: int = 2000               # bootstrap draws of every interval (test images x seeds)
@@ -195,6 +210,7 @@ class TransferParams:
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        check_data(self)
 
 
 @dataclass(frozen=True)
@@ -203,6 +219,9 @@ class RCGParams:
 
     run_dir: str = "runs/laptop/07_representation_generation"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
+    image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
+    oracle: str = ""                 # oracle classifier of this dataset ("": the shipped one, Fashion-MNIST; else python -m hlwb train-oracle --dataset ...)
     encoder: str = ""                # encoder.pt whose representations RCG lives in ("": the shipped rcg_encoder)
     rdm: str = ""                    # the representation diffusion model ("": the shipped rcg_rdm)
     generator: str = ""              # the representation-conditioned generator ("": the shipped rcg_generator)
@@ -226,6 +245,7 @@ class RCGParams:
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        check_data(self)
         bad = sorted(set(self.posterior_priors.split(",")) - {"rdm", "sphere"})
         if bad:
             raise ConfigError(f"posterior_priors {self.posterior_priors!r}: unknown prior(s) {', '.join(bad)}; "
@@ -238,6 +258,9 @@ class OodParams:
 
     run_dir: str = "runs/laptop/08_ood"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
+    dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
+    image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
+    oracle: str = ""                 # oracle classifier of this dataset ("": the shipped one, Fashion-MNIST; else python -m hlwb train-oracle --dataset ...)
     pretrain_dir: str = "runs/laptop/05_contrastive_pretraining"  # the sweep that trained the encoders
     transfer_dir: str = "runs/laptop/06_transfer"  # notebook 06's output (linear / kNN of the same encoders)
     study_profile: str = "laptop"    # the study plan (hlwb.study.PLANS) the sweep ran
@@ -255,6 +278,7 @@ class OodParams:
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
+        check_data(self)
 
 
 NOTEBOOKS: dict[str, type] = {"01_hl_generator": HLGeneratorParams, "02_latent_explorer": ExplorerParams,
@@ -294,8 +318,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                "05_contrastive_pretraining": {}, "06_transfer": {},
                "07_representation_generation": {}, "08_ood": {}},
     "gpu": {
-        "01_hl_generator": {"run_dir": "runs/gpu/01_hl_generator", "train_steps": 20000, "n_samples": 50000,
-                            "n_anchors": 10000},
+        "01_hl_generator": {"run_dir": "runs/gpu/01_hl_generator", "train": True, "train_steps": 20000,
+                            "train_oracle": True, "oracle_epochs": 30, "n_samples": 50000, "n_anchors": 10000},
         "02_latent_explorer": {"run_dir": "runs/gpu/02_latent_explorer"},
         "03_walkers": {"run_dir": "runs/gpu/03_walkers", "steps": 3000, "lr_walker": 8e-5, "lr_critic": 5e-5,
                        "snapshot_every": 50, "smooth": 100, "snapshot_anchors": 2048, "mc_anchors": 50000,
@@ -308,7 +332,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                        "steps": 20000, "batch": 256, "decode_chunk": 0, "width": 64, "blocks": "2,2,2,2",
                                        "warmup": 1000, "knn_every": 1000, "knn_train": 50000, "knn_test": 10000},
         "06_transfer": {"run_dir": "runs/gpu/06_transfer", "pretrain_dir": "runs/gpu/05_contrastive_pretraining",
-                        "study_profile": "gpu", "calibration_file": ""},
+                        "study_profile": "gpu", "calibration_file": "", "targets": "cifar10,cifar100,svhn,cifar10_shift",
+                        "study_target": "cifar10", "references": "pixels,random"},
         "07_representation_generation": {"run_dir": "runs/gpu/07_representation_generation", "n_samples": 10000,
                                          "posterior_n": 2000, "posterior_ks": "2,8,32,128,512,2048,8192",
                                          "posterior_dicts": 5},
@@ -317,6 +342,46 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                    "bits_test": 10000, "n_samples": 1000},
     },
 }
+
+
+def check_data(cfg) -> None:
+    """Refuse a ``dataset`` / ``image_size`` pair hlwb cannot provide, naming the parameter; nothing
+    is loaded (:func:`hlwb.data.spec_of` reads a folder's file names only)."""
+    from . import data
+    from .spec import SpecError
+
+    try:
+        data.spec_of(cfg.dataset, cfg.image_size or None)
+    except (KeyError, ValueError, data.DataError, SpecError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        raise ConfigError(f"dataset={cfg.dataset!r}, image_size={cfg.image_size}: {msg}", param="dataset") from None
+
+
+def _on_dataset(profile: dict[str, dict[str, Any]], dataset: str, stages: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``profile`` restricted to ``stages``, every one of them on ``dataset``."""
+    return {nb: {**profile.get(nb, {}), "dataset": dataset} for nb in stages}
+
+
+# Profiles on another dataset run the stages that need no model shipped for Fashion-MNIST: 01 trains the
+# generators and the oracle on the dataset first; 07 (the shipped RCG models) and 08 (its FD rows use the
+# shipped generators) are Fashion-MNIST stages.
+DATASET_STAGES = ("01_hl_generator", "02_latent_explorer", "03_walkers", "04_chunk_perturbations",
+                  "05_contrastive_pretraining", "06_transfer")
+PROFILES["gpu"] = _on_dataset(PROFILES["gpu"], "cifar10", DATASET_STAGES)
+# smoke on the offline colour set: the smoke profile's sizes, one generator family trained for a few
+# hundred steps and an oracle for one epoch, so the colour path runs end to end in the test suite
+PROFILES["smoke_color"] = _on_dataset({
+    **{nb: {k: v.replace("runs/smoke/", "runs/smoke_color/") if isinstance(v, str) else v for k, v in p.items()}
+       for nb, p in PROFILES["smoke"].items()},
+    "01_hl_generator": {"run_dir": "runs/smoke_color/01_hl_generator", "generators": "biggan", "train": True,
+                        "train_steps": 200, "train_oracle": True, "oracle_epochs": 1, "n_samples": 500,
+                        "n_test": 1000, "n_anchors": 200, "grid_anchors": 4},
+    "04_chunk_perturbations": {**PROFILES["smoke"]["04_chunk_perturbations"], "generators": "biggan",
+                               "run_dir": "runs/smoke_color/04_chunk_perturbations"},
+    "06_transfer": {**PROFILES["smoke"]["06_transfer"], "run_dir": "runs/smoke_color/06_transfer",
+                    "pretrain_dir": "runs/smoke_color/05_contrastive_pretraining", "study_profile": "smoke_color",
+                    "targets": "digits,fashion_mnist_color_shift"},
+}, "fashion_mnist_color", DATASET_STAGES)
 
 
 def _coerce(name: str, value: Any, typ: type) -> Any:

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 STAGES: tuple[str, ...] = tuple(config.NOTEBOOKS)
-CELL_TIMEOUT_S = {"smoke": 300, "laptop": 5400, "gpu": 14400}  # notebook 06 scores ~30 encoders on full splits
+CELL_TIMEOUT_S = {"smoke": 300, "smoke_color": 300, "laptop": 5400, "gpu": 14400}  # notebook 06 scores ~30 encoders on full splits
 # sub-folders a changed stage keeps: notebook 06's per-encoder rows, each keyed by the encoder
 # file's digest and the protocol (hlwb.transfer), so only new or changed encoders are scored again
 KEEP_ON_CHANGE: dict[str, tuple[str, ...]] = {"06_transfer": ("rows",)}
@@ -68,7 +68,27 @@ def stage_params(stage: str, profile: str, out: Path) -> dict:
         params["pretrain_dir"] = str(out / "05_contrastive_pretraining")
     if "transfer_dir" in params:
         params["transfer_dir"] = str(out / "06_transfer")
+    if stage != "01_hl_generator":  # models stage 01 trained on the profile's dataset replace the shipped ones
+        trained = trained_models(profile, out)
+        for key in ("generator", "generators", "unconditional"):
+            if key in params:
+                params[key] = ",".join(trained.get(g.strip(), g.strip()) for g in params[key].split(","))
+        if "oracle" in params and not params["oracle"] and "oracle" in trained:
+            params["oracle"] = trained["oracle"]
     return params
+
+
+def profile_stages(profile: str) -> tuple[str, ...]:
+    """The stages ``profile`` runs, in order (a profile on another dataset: :data:`config.DATASET_STAGES`)."""
+    return tuple(st for st in STAGES if st in config.PROFILES[profile])
+
+
+def trained_models(profile: str, out: Path) -> dict[str, str]:
+    """Family name (and ``oracle``) -> the file stage 01 trains in ``profile`` (``train`` / ``train_oracle``)."""
+    p01 = config.from_params(config.HLGeneratorParams, {}, profile=profile)
+    d = out / "01_hl_generator"
+    files = {g.strip(): str(d / f"{g.strip()}.pt") for g in p01.generators.split(",") if g.strip()} if p01.train else {}
+    return files | ({"oracle": str(d / "oracle.pt")} if p01.train_oracle else {})
 
 
 def upstream_files(params: dict) -> list[Path]:
@@ -182,8 +202,9 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
     runs that many independent sweep variants side by side, one CPU thread each."""
     if profile not in config.PROFILES:
         raise PipelineError(f"unknown profile {profile!r}; valid: {', '.join(config.PROFILES)}")
-    if only is not None and only not in STAGES:
-        raise PipelineError(f"unknown stage {only!r}; stages: {', '.join(STAGES)}")
+    if only is not None and only not in profile_stages(profile):
+        raise PipelineError(f"unknown stage {only!r} for profile {profile!r}; stages: "
+                            f"{', '.join(profile_stages(profile))}")
     out = Path(out).expanduser().resolve() if out else config.REPO_ROOT / "runs" / profile  # relative: to the cwd
     out.mkdir(parents=True, exist_ok=True)
     from .lock import DirLock
@@ -193,7 +214,7 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
 
 
 def _run_stages(profile: str, out: Path, only: str | None, force: bool, jobs: int) -> str:
-    stages = [only] if only else list(STAGES)
+    stages = [only] if only else list(profile_stages(profile))
     t0 = time.perf_counter()
     done = []
     for i, stage in enumerate(stages, 1):

@@ -1,0 +1,117 @@
+"""``python -m hlwb pipeline --profile P --plan``: every stage and run of a profile with its cost; trains nothing.
+
+The cost of a stage is counted in *image passes* (one image through a network, forward and backward
+when it trains) and converted into an estimate for this project's reference CPU: a SimCLR step at the
+laptop budget (width 16, blocks 1-1-1-1, batch 128, 32 px) ran at 1.36 steps/s in fp32 on one core of
+2 (README, ``bench views``), i.e. 2 x 128 / 1.36 = 188 training passes per second of a trunk with
+``width**2 * sum(blocks) = 1024`` at 1024 pixels. Other trunks, generators and image sizes are scaled
+by their ``width**2 * depth * pixels`` against that one. No GPU throughput has been measured yet, so no
+GPU time is printed: read the CPU hours as relative costs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import config, data, study
+from .pipeline import SWEEPS, profile_stages, stage_params
+
+REF_PASSES_S = 2 * 128 / 1.36      # training image passes per second of the reference trunk, this CPU
+REF_WORK = 16 ** 2 * 4 * 32 * 32   # width**2 * sum(blocks) * pixels of the reference trunk
+EVAL_FACTOR = 1 / 3                # a forward pass costs about a third of forward + backward
+GAN_WORK = 24 ** 2 * 4 * 4         # the shipped biggan: g_ch 24, 3 blocks + out conv; D about as much, x2
+# official train split sizes (the oracle's epochs); a folder: counted as 10k
+TRAIN_SIZES = {"fashion_mnist": 60_000, "fashion_mnist_color": 60_000, "digits": 1_437, "cifar10": 50_000,
+               "cifar100": 50_000, "svhn": 73_257, "stl10": 5_000}
+
+
+def _seconds(passes: float, work: float, train: bool = True) -> float:
+    return passes * work / REF_WORK / REF_PASSES_S * (1 if train else EVAL_FACTOR)
+
+
+def _trunk_work(width: int, blocks: str, size: int) -> float:
+    return width ** 2 * sum(int(b) for b in blocks.split(",")) * size ** 2
+
+
+def _stage_costs(stage: str, p: dict, size: int, n_train: int) -> list[tuple[str, float, float]]:
+    """``(what, image passes, estimated CPU seconds)`` of one non-swept stage."""
+    px = size ** 2
+    if stage == "01_hl_generator":
+        gens = [g for g in p["generators"].split(",") if g.strip()]
+        rows = []
+        if p.get("train_oracle"):
+            n = p["oracle_epochs"] * n_train
+            rows.append(("train the oracle", n, _seconds(n, 32 ** 2 * 4 * px)))
+        if p["train"]:
+            n = p["train_steps"] * 64 * 3  # D on real + fake, G through D, batch 64
+            rows += [(f"train {g}", n, _seconds(n, 2 * GAN_WORK * px)) for g in gens]
+        n = len(gens) * (p["n_samples"] + p["n_anchors"] * 5)
+        rows.append(("sample, FD_oracle, chunk agreement", n, _seconds(n, GAN_WORK * px, train=False)))
+        return rows
+    if stage == "02_latent_explorer":
+        return [("sigma sweep", 8 * 7, _seconds(56, GAN_WORK * px, train=False))]
+    if stage == "03_walkers":
+        walkers = 5  # one per chunk of the 32-px biggan + the chunks-1.. walker
+        n = walkers * p["steps"] * p["batch"] * 4  # two views, critic step and walker step
+        return [(f"{walkers} walkers x {p['steps']} min-max steps", n,
+                 _seconds(n, (GAN_WORK + _trunk_work(p["critic_width"], "1,1,1,1", size) / px) * px))]
+    if stage == "04_chunk_perturbations":
+        gens = [g for g in p["generators"].split(",") if g.strip()]
+        grid = len(p["sigmas"].split(","))
+        n = len(gens) * 4 * grid * p["n_anchors"]
+        crit = len(gens) * 4 * grid * p["critic_steps"] * p["critic_batch"] * 2
+        return [("perturbation grid (decode + oracle)", n, _seconds(n, GAN_WORK * px, train=False)),
+                ("brief critics", crit, _seconds(crit, _trunk_work(p["critic_width"], "1,1,1,1", size)))]
+    if stage == "06_transfer":
+        return [("features of every encoder on every target (see the sweep's runs)", 0, 0.0)]
+    return [("(cost not modelled)", 0, 0.0)]
+
+
+def describe(profile: str, out: str | Path | None = None) -> str:
+    """The plan of ``profile`` as text: stages, the sweep's runs (headline, then follow-ups given the best
+    HL arm, which the sweep chooses on the validation kNN at run time), image passes and CPU estimates."""
+    if profile not in config.PROFILES:
+        raise KeyError(f"unknown profile {profile!r}; valid: {', '.join(config.PROFILES)}")
+    out = Path(out) if out else config.REPO_ROOT / "runs" / profile
+    lines, total = [], 0.0
+    p01 = stage_params("01_hl_generator", profile, out)
+    spec = data.spec_of(p01["dataset"], p01["image_size"] or None)
+    n_train = TRAIN_SIZES.get(p01["dataset"], 10_000)
+    lines.append(f"profile {profile}: dataset {p01['dataset']} ({spec.describe()}), stages "
+                 f"{', '.join(profile_stages(profile))}; run folder {out}")
+    lines.append("cost: image passes; time: estimate for this project's reference CPU (2 cores, fp32), "
+                 "scaled from its measured SimCLR step (no GPU throughput measured yet)")
+    n_encoders = 0
+    for stage in profile_stages(profile):
+        p = stage_params(stage, profile, out)
+        if stage in SWEEPS:
+            plan = study.PLANS[profile]
+            runs = study.headline_runs(plan)
+            best = study.HL_ARMS[0] if any(a.name == study.HL_ARMS[0] for a in plan.arms) else plan.arms[-1].name
+            follow = study.followup_runs(plan, best, p["steps"], p["batch"])
+            per_run = _seconds(p["steps"] * p["batch"] * 2, _trunk_work(p["width"], p["blocks"], spec.size))
+            lines.append(f"{stage}: {len(runs)} headline runs + {len(follow)} follow-up runs (best HL arm chosen at "
+                         f"run time; listed for {best}); each {p['steps']} steps x batch {p['batch']}, trunk width "
+                         f"{p['width']} blocks {p['blocks']}: {p['steps'] * p['batch'] * 2:,} passes, "
+                         f"~{per_run / 60:.1f} min on real views (generated views add their decode)")
+            for name, extra in runs + follow:
+                lines.append(f"    {name:<44} {extra.get('method', plan.method):<8} {extra.get('strategy', '')}")
+            n_encoders = len(runs) + len(follow)
+            total += per_run * n_encoders
+            continue
+        if stage == "06_transfer":
+            targets = [t for t in p["targets"].split(",") if t.strip()]
+            n = n_encoders * len(targets) * 2 * 12_000
+            sec = _seconds(n, _trunk_work(stage_params(SWEEPS[0], profile, out)["width"], "1,1,1,1", spec.size),
+                           train=False)
+            lines.append(f"{stage}: {n_encoders} encoders + references on {len(targets)} targets "
+                         f"({', '.join(targets)}): ~{n:,} feature passes, ~{sec / 60:.0f} min plus the probes")
+            total += sec
+            continue
+        costs = _stage_costs(stage, p, spec.size, n_train)
+        sec = sum(c[2] for c in costs)
+        total += sec
+        lines.append(f"{stage}: ~{sec / 60:.1f} min")
+        lines += [f"    {what}: {n:,.0f} passes, ~{s / 60:.1f} min" for what, n, s in costs]
+    lines.append(f"total: ~{total / 3600:.1f} CPU hours on the reference CPU (an estimate; nothing was trained)")
+    return "\n".join(lines)
