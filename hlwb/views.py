@@ -301,8 +301,8 @@ class ViewRequest:
 
     ``preset``: the T_x preset of this strategy and ``augment``; ``data_spec``: the image spec of the
     dataset (``dataset``'s train split at ``image_size``) the views must match; ``device``: a resolved
-    ``torch.device``; ``record``: the
-    source's ``spec`` dict, which the builder completes (what determines the batches).
+    ``torch.device``; ``record``: the source's ``spec`` dict, which the builder completes (what
+    determines the batches).
     """
 
     strategy: str
