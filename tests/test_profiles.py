@@ -1,0 +1,56 @@
+"""Profiles on another dataset (gpu: CIFAR-10, smoke_color: the offline colour set) and ``--plan``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hlwb import config, pipeline, study
+from hlwb.ranges import ConfigError
+
+
+def test_every_notebook_takes_the_dataset_and_refuses_an_unknown_one_naming_the_parameter():
+    for name, cls in config.NOTEBOOKS.items():
+        assert config.from_params(cls, {}).dataset == "fashion_mnist", name
+        with pytest.raises(ConfigError, match="dataset='imagenet'") as e:
+            config.from_params(cls, {"dataset": "imagenet"})
+        assert e.value.param == "dataset" and "cifar10" in str(e.value)  # the valid names are listed
+    with pytest.raises(ConfigError, match="image_size"):
+        config.from_params(config.HLGeneratorParams, {"image_size": 4})
+
+
+def test_profiles_on_another_dataset_run_its_stages_on_it():
+    for profile, dataset in (("gpu", "cifar10"), ("smoke_color", "fashion_mnist_color")):
+        stages = pipeline.profile_stages(profile)
+        assert stages == config.DATASET_STAGES  # 07 / 08 use models shipped for Fashion-MNIST
+        for st in stages:
+            assert config.from_params(config.NOTEBOOKS[st], {}, profile=profile).dataset == dataset
+        assert all(a.strategy != "rcg" for a in study.PLANS[profile].arms)
+    assert pipeline.profile_stages("laptop") == pipeline.STAGES
+
+
+def test_later_stages_take_the_models_stage_01_trains(tmp_path):
+    p3 = pipeline.stage_params("03_walkers", "smoke_color", tmp_path)
+    assert p3["generator"] == str(tmp_path / "01_hl_generator" / "biggan.pt")
+    assert p3["oracle"] == str(tmp_path / "01_hl_generator" / "oracle.pt")
+    p4 = pipeline.stage_params("04_chunk_perturbations", "gpu", tmp_path)
+    assert p4["generators"].split(",") == [str(tmp_path / "01_hl_generator" / f"{g}.pt") for g in ("biggan", "stylegan")]
+    assert pipeline.stage_params("03_walkers", "smoke", tmp_path)["generator"] == "biggan"  # shipped ones otherwise
+
+
+def test_plan_lists_every_stage_and_run_with_a_cost_and_trains_nothing(tmp_path):
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "hlwb", "pipeline", "--profile", "gpu", "--plan", "--out", str(out)],
+                       check=False, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout
+    assert "cifar10 (3x32x32" in text and "nothing was trained" in text
+    for st in config.DATASET_STAGES:
+        assert st in text
+    plan = study.PLANS["gpu"]
+    for name, _ in study.headline_runs(plan):
+        assert name in text
+    assert "train the oracle" in text and "train biggan" in text and "CPU hours" in text
+    assert not out.exists()  # nothing written
