@@ -338,6 +338,51 @@ def test_gcrl_in_colour_records_its_spec_and_refuses_another(tmp_path):
     checkpoint.save(tmp_path / "old.pt", {"config": config, "state_dict": old.state_dict(), "meta": {}}, kind="gcrl")
     assert load_gcrl(tmp_path / "old.pt", device="cpu").spec == LEGACY
 
+
+# --- RCG: the representation-conditioned generator and its discriminator ---
+
+def test_rep_generator_and_discriminator_at_a_spec(tmp_path):
+    from hlwb import rcg
+
+    torch.manual_seed(0)
+    G = rcg.RepConditionedGenerator.from_spec(RGB64, ch=2, chunk_dim=3, rep_dim=5).eval()
+    D = rcg.RepDiscriminator(4, 5, channels=3, size=64)
+    r = torch.randn(2, 5, generator=torch.Generator().manual_seed(1))
+    x = G.generate(G.sample_latents(2, seed=0), r, guidance=1.0)
+    assert G.spec == RGB64 and len(G.chunks) == 5 and x.shape == (2, 3, 64, 64) and x.abs().max() <= 1
+    assert D.spec == RGB64 and D(x, r).shape == (2,) and D(x).shape == (2,)
+    with pytest.raises(SpecError, match=r"discriminator is built for 3x64x64 images, got 1x64x64"):
+        D(x[:, :1], r)
+    rcg.save_rep_generator(tmp_path / "g.pt", G, meta={})
+    back = rcg.load_rep_generator(tmp_path / "g.pt", device="cpu")
+    z = G.sample_latents(2, seed=3)
+    assert back.spec == RGB64 and torch.equal(back.generate(z, r), G.generate(z, r))
+    state = checkpoint.load(tmp_path / "g.pt", kind="rep-generator")
+    assert state["spec"] == RGB64.record() and state["config"]["channels"] == 3
+    checkpoint.save(tmp_path / "bad.pt", {**state, "spec": ImageSpec(3, 32).record()}, kind="rep-generator")
+    with pytest.raises(checkpoint.CheckpointError, match=r"bad\.pt.*3x32x32.*3x64x64"):
+        rcg.load_rep_generator(tmp_path / "bad.pt", device="cpu")
+    old = rcg.RepConditionedGenerator(2, 3, rep_dim=5)
+    config = {k: v for k, v in old.config().items() if k != "channels"}
+    checkpoint.save(tmp_path / "old.pt", {"config": config, "state_dict": old.state_dict(), "meta": {}},
+                    kind="rep-generator")
+    assert rcg.load_rep_generator(tmp_path / "old.pt", device="cpu").spec == LEGACY
+
+
+def test_train_rep_gan_builds_for_the_images_spec():
+    from hlwb import rcg
+
+    spec = ImageSpec(3, 16)
+    g = torch.Generator().manual_seed(0)
+    pairs = (_images(8, spec), rcg.standardize(torch.randn(8, 5, generator=g)))
+    cfg = rcg.RepGANConfig(rep_dim=5, steps=1, batch=4, g_ch=2, d_ch=2, chunk_dim=3, ema_start=1, stat_batches=1)
+    G, _ = rcg.train_rep_gan(pairs, cfg, device="cpu")
+    assert G.spec == spec and G.generate(G.sample_latents(2, seed=0)).shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="does not match.*3x16x16"):  # an init of another spec
+        rcg.train_rep_gan(pairs, cfg, init=BigGANGenerator(2, 3), device="cpu")
+    with pytest.raises(SpecError, match="got size 24"):
+        rcg.train_rep_gan((_images(8, ImageSpec(3, 24)), pairs[1]), cfg, device="cpu")
+
 # --- the shipped checkpoints: unchanged on the 1x32x32 path ---
 
 # Regression references: digests of outputs of the shipped checkpoints computed with the code as it

@@ -35,21 +35,25 @@ from torch.nn.utils.parametrizations import spectral_norm
 from .. import checkpoint, devices
 from .. import latents as L
 from ..distributed import digest as tensor_digest
+from ..generators.base import doublings
 from ..generators.biggan import BigGANGenerator, Discriminator
 from ..generators.training import ema_update, hinge_d_loss, hinge_g_loss
 from ..ranges import check_ranges
+from ..spec import LEGACY, ImageSpec, check
 from ..train import check_finite, check_work_dir, fit
 from .rdm import IndexedBatches
 from .space import standardize
 
 
 class RepConditionedGenerator(BigGANGenerator):
-    """BigGAN-style generator conditioned on a representation ``rep (N, rep_dim)``; images (N, 1, 32, 32)."""
+    """BigGAN-style generator conditioned on a representation ``rep (N, rep_dim)``; images (N, C, S, S)
+    of ``spec`` (S = 4 * 2**n_blocks; :meth:`from_spec` builds one for an image spec)."""
 
     family = "biggan-rep"
 
-    def __init__(self, ch: int = 32, chunk_dim: int = 20, n_blocks: int = 3, rep_dim: int = 64):
-        super().__init__(ch, chunk_dim, n_blocks)
+    def __init__(self, ch: int = 32, chunk_dim: int = 20, n_blocks: int = doublings(LEGACY.size), rep_dim: int = 64,
+                 channels: int = LEGACY.channels):
+        super().__init__(ch, chunk_dim, n_blocks, channels)
         self.rep_dim = rep_dim
         self.rep_proj = nn.Linear(rep_dim, chunk_dim * (n_blocks + 1))
         nn.init.zeros_(self.rep_proj.weight)  # starts as the unconditional generator
@@ -79,7 +83,7 @@ class RepConditionedGenerator(BigGANGenerator):
         return [z + ck for z, ck in zip(latents, c)]
 
     def activation(self, latents: L.Latents, rep: Tensor | None = None) -> Tensor:
-        """The pre-tanh image (N, 1, 32, 32), where guidance blends."""
+        """The pre-tanh image (N, C, S, S), where guidance blends."""
         z = self.condition(latents, rep)
         return self.out_conv(F.relu(self.out_bn(self.prefix(z, len(self.chunks)))))
 
@@ -139,16 +143,16 @@ class RepConditionedGenerator(BigGANGenerator):
 class RepDiscriminator(Discriminator):
     """Projection discriminator: ``psi(h) + <E rep, h>``; ``rep`` rows of zeros (or None) are unconditional."""
 
-    def __init__(self, ch: int = 64, rep_dim: int = 64):
-        super().__init__(ch)
+    def __init__(self, ch: int = 64, rep_dim: int = 64, channels: int = LEGACY.channels, size: int = LEGACY.size):
+        super().__init__(ch, channels, size)
         self.rep_dim = rep_dim
         self.embed = spectral_norm(nn.Linear(rep_dim, ch, bias=False))
 
     def config(self) -> dict:
-        return {"ch": self.ch, "rep_dim": self.rep_dim}
+        return {**super().config(), "rep_dim": self.rep_dim}
 
     def forward(self, x: Tensor, rep: Tensor | None = None) -> Tensor:
-        h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # (N, ch)
+        h = self.features(x)  # (N, ch); images of another spec are refused
         out = self.head(h).squeeze(1)  # (N,)
         return out if rep is None else out + (self.embed(rep) * h).sum(1)
 
@@ -184,10 +188,11 @@ def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConf
     """Train on (image, representation of that image) pairs through :func:`hlwb.train.fit`.
 
     Args:
-        pairs: ``(images (N, 1, 32, 32) uint8 or in [-1, 1], reps (N, rep_dim))`` (reps are
+        pairs: ``(images (N, C, S, S) uint8 or in [-1, 1], reps (N, rep_dim))`` (reps are
             standardised here), or an :class:`IndexedBatches` of float images and standardised reps.
-        init: an unconditional BigGAN of the same size to start from (the rep projection is zero,
-            so training starts from exactly its images).
+            G and D are built for the images' spec (C x S x S, S a power of two).
+        init: an unconditional BigGAN of the same size and channels to start from (the rep
+            projection is zero, so training starts from exactly its images).
         work_dir: ``train_state.pt`` and ``log.jsonl``; a killed run resumes bit-identically.
         device: :func:`hlwb.devices.resolve`; G, D (initialised on the host under the seed), the
             EMA copy and every step live there; batches, dropout and latents are host draws
@@ -199,17 +204,22 @@ def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConf
         images, reps = pairs
         images = images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
         pairs = IndexedBatches(images, standardize(reps), batch=cfg.batch, seed=cfg.seed)
-    reps = pairs.tensors[1]
+    images, reps = pairs.tensors[0], pairs.tensors[1]
     if reps.shape[1] != cfg.rep_dim:
         raise ValueError(f"representations have width {reps.shape[1]}, the config rep_dim={cfg.rep_dim}")
+    if images.ndim != 4:
+        raise ValueError(f"images must be (N, C, S, S), got {tuple(images.shape)}")
+    spec = ImageSpec(int(images.shape[1]), int(images.shape[-1]))
+    check(images, spec, "the representation-conditioned generator")  # square images
     meta = {"config": dataclasses.asdict(cfg), "data": pairs.spec}
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(cfg.seed)
-        G = RepConditionedGenerator(cfg.g_ch, cfg.chunk_dim, rep_dim=cfg.rep_dim)
-        D = RepDiscriminator(cfg.d_ch, cfg.rep_dim)
+        G = RepConditionedGenerator.from_spec(spec, ch=cfg.g_ch, chunk_dim=cfg.chunk_dim, rep_dim=cfg.rep_dim)
+        D = RepDiscriminator(cfg.d_ch, cfg.rep_dim, spec.channels, spec.size)
     if init is not None:
         if init.config() != {k: v for k, v in G.config().items() if k != "rep_dim"}:
-            raise ValueError(f"init generator {init.config()} does not match g_ch={cfg.g_ch}, chunk_dim={cfg.chunk_dim}")
+            raise ValueError(f"init generator {init.config()} does not match g_ch={cfg.g_ch}, chunk_dim={cfg.chunk_dim} "
+                             f"and the images' spec {spec.describe()}")
         missing, unexpected = G.load_state_dict(init.state_dict(), strict=False)
         if unexpected or set(missing) != {"rep_proj.weight", "rep_proj.bias", "null"}:
             raise ValueError(f"init generator does not fit: missing {missing}, unexpected {unexpected}")
@@ -255,20 +265,22 @@ def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConf
 
 
 def save_rep_generator(path: str | Path, gen: RepConditionedGenerator, meta: dict | None = None) -> None:
-    """Write the generator (config, weights, metadata) and its digest sidecar."""
+    """Write the generator (config, image spec, weights, metadata) and its digest sidecar."""
     meta = meta if meta is not None else getattr(gen, "run_meta", {})
-    checkpoint.save(path, {"config": gen.config(), "state_dict": gen.state_dict(), "meta": meta},
-                    kind="rep-generator")
+    checkpoint.save(path, {"config": gen.config(), "spec": gen.spec.record(), "state_dict": gen.state_dict(),
+                           "meta": meta}, kind="rep-generator")
     checkpoint.write_sidecar(path, meta)
 
 
 def load_rep_generator(path: str | Path, device: str | torch.device = "auto") -> RepConditionedGenerator:
     """A generator written by :func:`save_rep_generator`, in eval mode, with ``.meta``, on ``device``
-    (:func:`hlwb.devices.resolve`)."""
+    (:func:`hlwb.devices.resolve`); a file without a spec is 1 x 32 x 32, a recorded spec that is
+    not the built generator's is refused."""
     device = devices.resolve(device)
     state = checkpoint.load(path, kind="rep-generator", map_location=device)
     checkpoint.require(path, state, "config", "state_dict")
     gen = checkpoint.build_module(path, RepConditionedGenerator, state["config"], what="rep-generator")
+    checkpoint.recorded_spec(path, state, gen.spec, "rep-generator")
     checkpoint.load_weights(path, gen, state["state_dict"])
     gen.meta = state.get("meta", {})
     return gen.to(device).eval()
