@@ -152,6 +152,23 @@ LOSS_WEIGHT_WHY = ("only alpha / beta is a modelling choice; their scale multipl
 GCRL_WEIGHT = Range(0, LOSS_WEIGHT_MAX, why=LOSS_WEIGHT_WHY)
 
 
+def _train_batch(c) -> Range:
+    """A batch drawn from a dataset's train split: no larger than it (known here for Fashion-MNIST;
+    any dataset's batch is also bounded by memory, :data:`BUDGETS`)."""
+    if getattr(c, "dataset", "fashion_mnist") == "fashion_mnist":
+        return Range(2, FASHION_TRAIN, why="the Fashion-MNIST train images a batch draws from")
+    return BATCH
+
+
+def _pretrain_batch(c) -> Range:
+    """Notebook 05: real views draw from the train split; a fixed set's views from its n_fixed pairs."""
+    if c.strategy == "real":
+        return _train_batch(c)
+    if c.sampling == "fixed":
+        return Range(2, c.n_fixed, why=f"the fixed set of n_fixed = {c.n_fixed} view pairs a batch draws from")
+    return BATCH
+
+
 def _gcrl_beta(c) -> Range:
     if c.gcrl_alpha == 0:
         return Range(0, LOSS_WEIGHT_MAX, lo_open=True, why="gcrl_alpha = 0: one of the two GCRL losses must be on; "
@@ -197,7 +214,7 @@ RANGES: dict[str, dict[str, Rule]] = {
     },
     "PretrainParams": {
         "image_size": IMAGE_SIZE, "ckpt_every": at_least(0, why="0: steps // 5"),
-        "n_fixed": COUNT, "steps": COUNT, "batch": BATCH,
+        "n_fixed": COUNT, "steps": COUNT, "batch": _pretrain_batch,
         "decode_chunk": at_least(0, why="0: anchor and positive in one pass"), "width": COUNT,
         "blocks": Numbers(at_least(1), integer=True),
         "base_lr": at_least(0, why="0: the method's default, hlwb.ssl.BASE_LR"),
@@ -255,12 +272,15 @@ RANGES: dict[str, dict[str, Rule]] = {
     "RDMConfig": {
         "dim": at_least(2, why="per-sample standardisation needs 2 dimensions"),
         "width": lambda c: at_least(4 * c.dim, why=f">= 4 x dim = {4 * c.dim}: RCG Table 8, width matters most"),
-        "blocks": COUNT, "lr": LR, "weight_decay": NONNEG, "steps": COUNT, "batch": COUNT,
+        "blocks": COUNT, "lr": LR, "weight_decay": NONNEG, "steps": COUNT,
+        "batch": Range(1, FASHION_TRAIN, why="the train representations a batch draws from"),
         "ema": Range(0, 1, why="EMA decay"), "sample_steps": Range(1, 1000, why="DDIM steps of the T = 1000 schedule"),
         "seed": SEED, "ckpt_every": COUNT,
     },
     "RepGANConfig": {
-        "rep_dim": COUNT, "steps": COUNT, "batch": BATCH, "g_ch": COUNT, "d_ch": COUNT, "chunk_dim": COUNT,
+        "rep_dim": COUNT, "steps": COUNT,
+        "batch": Range(2, FASHION_TRAIN, why="the Fashion-MNIST train images (and their representations) it draws from"),
+        "g_ch": COUNT, "d_ch": COUNT, "chunk_dim": COUNT,
         "lr_g": LR, "lr_d": LR, "beta1": BETA, "beta2": BETA, "ema": Range(0, 1, why="EMA decay"),
         "ema_start": NONNEG, "p_uncond": Range(0, 1, hi_open=True, why="a probability; 1 would never condition"),
         "stat_batches": COUNT, "seed": SEED, "ckpt_every": COUNT,
@@ -276,6 +296,20 @@ CLI_FLAGS: dict[str, dict[str, Range]] = {
     "train-rep-generator": {"posterior_k": at_least(2, why="a dictionary to choose from"), "posterior_t": above(0),
                             "posterior_dicts": COUNT},
 }
+
+
+BUDGETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # config -> (its run's memory in hlwb.budget, the batch field, the size fields it builds models from)
+    "GANConfig": ("gan", "batch", ("g_ch", "d_ch", "chunk_dim")),
+    "RepGANConfig": ("rep_gan", "batch", ("g_ch", "d_ch", "chunk_dim", "rep_dim")),
+    "RDMConfig": ("rdm", "batch", ("width", "dim", "blocks")),
+    "PretrainConfig": ("pretraining", "batch", ("width",)),
+    "PretrainParams": ("pretraining", "batch", ("width", "n_fixed")),
+    "OracleConfig": ("oracle", "batch", ("width",)),
+    "MinMaxConfig": ("minmax", "batch", ("critic_width",)),
+}
+"""The size settings checked against this machine's memory after the ranges (:func:`hlwb.budget.check`):
+what the run would allocate, measured on the meta device, before anything is allocated or written."""
 
 
 def check_value(name: str, value: Any, rule: Range | Numbers | OneOf, where: str = "",
@@ -320,6 +354,11 @@ def check_ranges(obj: Any) -> None:
     for name in sorted(rules, key=lambda n: callable(rules[n])):
         rule = rules[name]
         check_value(name, getattr(obj, name), rule(obj) if callable(rule) else rule, cls, integer=name in ints)
+    if cls in BUDGETS:  # the sizes, against what they would allocate on this machine
+        from . import budget
+
+        need_of, batch, sizes = BUDGETS[cls]
+        budget.check(obj, getattr(budget, need_of), batch, sizes)
 
 
 def check_flags(cmd: str, values: dict[str, Any]) -> None:

@@ -327,3 +327,90 @@ def test_the_lock_message_of_pretrain_names_work_dir(tmp_path, capsys):
                        "--blocks", "1,1", "--knn-every", "0", "--work-dir", str(work)])
     err = capsys.readouterr().err
     assert rc == 2 and "in use by another pretrain" in err and "(--work-dir)" in err and "--out" not in err
+
+
+# --- sizes refused before they allocate: a refused run leaves no work dir, lock or config.json ---------------
+
+def test_train_rep_generator_batch_larger_than_the_train_set_is_refused(tmp_path, capsys):
+    from hlwb import cli
+
+    rc = cli.main(["train-rep-generator", "--encoder", str(tmp_path / "enc.pt"), "--out", str(tmp_path / "g.pt"),
+                   "--batch", "100000"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "'batch' = 100000" in err and "[2, 60000]" in err and "train images" in err
+    assert list(tmp_path.iterdir()) == []  # no g.work, no .hlwb.lock, no config.json
+
+
+def test_a_batch_that_fits_the_data_but_not_the_memory_is_refused_with_what_fits(tmp_path, capsys, monkeypatch):
+    from hlwb import cli
+
+    monkeypatch.setenv("HLWB_MEMORY_GB", "8")  # this machine, as far as the budget knows
+    rc = cli.main(["train-rep-generator", "--encoder", str(tmp_path / "enc.pt"), "--out", str(tmp_path / "g.pt"),
+                   "--batch", "50000"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "batch = 50000 is too large" in err and "8 GiB of memory; at most batch = " in err
+    limit = int(err.split("at most batch = ")[1].split()[0])
+    from hlwb.rcg import RepGANConfig
+
+    RepGANConfig(batch=limit)  # the value it names fits
+    with pytest.raises(ranges.ConfigError, match="batch"):
+        RepGANConfig(batch=limit + 1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_rep_generator_g_ch_100000_is_refused_before_allocating(tmp_path, capsys):
+    import resource
+
+    from hlwb import cli
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with deadline(240):
+        rc = cli.main(["train-rep-generator", "--encoder", str(tmp_path / "enc.pt"), "--out",
+                       str(tmp_path / "g.pt"), "--g-ch", "100000"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "g_ch = 100000 is too large" in err and "nothing allocated" in err and "at most g_ch = " in err
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 2**20  # KiB: less than 1 GiB more at peak
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_notebook_05_batch_100000_is_refused_by_its_parameters():
+    from hlwb import config
+
+    with pytest.raises(ranges.ConfigError, match=r"'batch' = 100000 .* \[2, 60000\]"):
+        config.from_params(config.PretrainParams, {"batch": 100000, "strategy": "real"})
+    with pytest.raises(ranges.ConfigError, match=r"batch = 100000 is too large: .* at most batch = \d+ fits here"):
+        config.from_params(config.PretrainParams, {"batch": 100000})  # generated views: bounded by memory
+    with pytest.raises(ranges.ConfigError, match=r"'batch' = 200 .* n_fixed = 100 view pairs"):
+        config.from_params(config.PretrainParams, {"batch": 200, "sampling": "fixed", "n_fixed": 100})
+
+
+@pytest.mark.slow
+def test_notebook_05_batch_100000_leaves_nothing_behind(tmp_path):
+    import papermill as pm
+
+    from hlwb import config
+
+    run = tmp_path / "run"
+    with pytest.raises(pm.PapermillExecutionError, match=r"ConfigError.*batch = 100000 is too large"):
+        pm.execute_notebook(config.REPO_ROOT / "notebooks" / "05_contrastive_pretraining.ipynb",
+                            tmp_path / "out.ipynb", parameters={"batch": 100000, "run_dir": str(run)},
+                            kernel_name="python3", cwd=str(config.REPO_ROOT / "notebooks"), progress_bar=False)
+    assert not run.exists()  # no config.json, no train/, no lock
+
+
+@pytest.mark.parametrize("argv, param", [
+    (["pretrain", "--strategy", "real", "--batch", "100000"], "batch"),
+    (["pretrain", "--width", "100000"], "width"),
+    (["train-generator", "--batch", "100000"], "batch"),
+    (["train-rdm", "--encoder", "x.pt", "--width", "100000000"], "width"),
+    (["train-oracle", "--width", "100000"], "width"),
+])
+def test_size_flags_of_every_training_command_are_bounded(tmp_path, capsys, argv, param):
+    from hlwb import cli
+
+    dest = ["--work-dir", str(tmp_path / "w")] if argv[0] == "pretrain" else ["--out", str(tmp_path / "o.pt")]
+    with deadline(240):
+        rc = cli.main([*argv, *dest])
+    err = capsys.readouterr().err
+    assert rc == 2 and (f"'{param}' = " in err or f"{param} = " in err) and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
