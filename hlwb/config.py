@@ -46,6 +46,7 @@ class HLGeneratorParams:
     train_steps: int = 7000          # generator steps when train is true
     train_oracle: bool = False       # train the oracle on dataset first, into <run_dir>/oracle.pt (data without one)
     oracle_epochs: int = 6           # its epochs when train_oracle is true (the shipped oracle: 6)
+    oracle_steps: int = 0            # stop its training after this many steps (0: oracle_epochs full epochs)
     n_samples: int = 10000           # samples for FD_oracle and the class histogram
     n_test: int = 10000              # real test images FD_oracle compares against
     n_anchors: int = 1000            # anchors for the per-chunk agreement table
@@ -374,7 +375,7 @@ PROFILES["smoke_color"] = _on_dataset({
     **{nb: {k: v.replace("runs/smoke/", "runs/smoke_color/") if isinstance(v, str) else v for k, v in p.items()}
        for nb, p in PROFILES["smoke"].items()},
     "01_hl_generator": {"run_dir": "runs/smoke_color/01_hl_generator", "generators": "biggan", "train": True,
-                        "train_steps": 200, "train_oracle": True, "oracle_epochs": 1, "n_samples": 500,
+                        "train_steps": 100, "train_oracle": True, "oracle_epochs": 1, "oracle_steps": 60, "n_samples": 500,
                         "n_test": 1000, "n_anchors": 200, "grid_anchors": 4},
     "04_chunk_perturbations": {**PROFILES["smoke"]["04_chunk_perturbations"], "generators": "biggan",
                                "run_dir": "runs/smoke_color/04_chunk_perturbations"},

@@ -231,7 +231,7 @@ def evaluate_encoder(encoder: nn.Module, target: T.Target | str, protocols: Sequ
     """Score a frozen encoder on one target with the fixed protocol of this module's docstring.
 
     Args:
-        encoder: maps float images ``(N, 1, 32, 32)`` in [-1, 1] to features ``(N, ...)``.
+        encoder: maps float images ``(N, C, S, S)`` (the target's spec) in [-1, 1] to features ``(N, ...)``.
         target: a :class:`hlwb.targets.Target`, or a registry name (built with its defaults).
         protocols: any of ``linear`` (rows top1, top5, l2), ``knn`` (protocol ``knn_k{k}``),
             ``fewshot`` (protocol ``fewshot_{n}``: per-draw rows top1/top5 with ``draw`` set,

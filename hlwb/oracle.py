@@ -47,6 +47,7 @@ class OracleConfig:
     width: int = 32
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: leave torch's default)
+    max_steps: int = 0  # stop after this many optimiser steps (0: all the epochs); a quick oracle for smoke runs
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
@@ -240,7 +241,7 @@ def train_oracle(cfg: OracleConfig, out: str | Path, work_dir: str | Path | None
         net = OracleNet(cfg.width, spec.n_classes, channels=spec.channels, size=spec.size).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = len(x) // cfg.batch
-    steps = cfg.epochs * per_epoch
+    steps = cfg.epochs * per_epoch if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * per_epoch)
     perms: dict[int, Tensor] = {}
 
     def step(i: int) -> dict[str, float]:

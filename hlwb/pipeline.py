@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 STAGES: tuple[str, ...] = tuple(config.NOTEBOOKS)
-CELL_TIMEOUT_S = {"smoke": 300, "smoke_color": 300, "laptop": 5400, "gpu": 14400}  # notebook 06 scores ~30 encoders on full splits
+CELL_TIMEOUT_S = {"smoke": 300, "smoke_color": 600, "laptop": 5400, "gpu": 14400}  # notebook 06 scores ~30 encoders on full splits
 # sub-folders a changed stage keeps: notebook 06's per-encoder rows, each keyed by the encoder
 # file's digest and the protocol (hlwb.transfer), so only new or changed encoders are scored again
 KEEP_ON_CHANGE: dict[str, tuple[str, ...]] = {"06_transfer": ("rows",)}

@@ -179,6 +179,7 @@ def _gcrl_beta(c) -> Range:
 RANGES: dict[str, dict[str, Rule]] = {
     # notebook parameters (hlwb.config.NOTEBOOKS)
     "HLGeneratorParams": {
+        "oracle_epochs": COUNT, "oracle_steps": NONNEG,
         "image_size": IMAGE_SIZE,
         "train_steps": COUNT,
         "n_samples": Range(2, FASHION_TRAIN, why="the real-vs-real FD draws as many Fashion-MNIST train images"),
@@ -255,13 +256,14 @@ RANGES: dict[str, dict[str, Rule]] = {
         "gcrl_alpha": GCRL_WEIGHT, "gcrl_beta": _gcrl_beta,
     },
     "GANConfig": {
-        "steps": COUNT, "batch": BATCH, "g_ch": COUNT, "d_ch": COUNT, "chunk_dim": COUNT, "lr_g": LR, "lr_d": LR,
-        "beta1": BETA, "beta2": BETA, "ema": Range(0, 1, why="EMA decay"), "ema_start": NONNEG, "seed": SEED,
-        "ckpt_every": COUNT, "threads": THREADS,
+        "steps": COUNT, "batch": _train_batch, "g_ch": COUNT, "d_ch": COUNT, "chunk_dim": COUNT, "lr_g": LR,
+        "lr_d": LR, "beta1": BETA, "beta2": BETA, "ema": Range(0, 1, why="EMA decay"), "ema_start": NONNEG, "seed": SEED,
+        "ckpt_every": COUNT, "threads": THREADS, "image_size": IMAGE_SIZE,
     },
     "OracleConfig": {
         "epochs": COUNT, "batch": Range(2, FASHION_TRAIN, why="an epoch is 60000 // batch steps"), "lr": LR,
-        "weight_decay": NONNEG, "width": COUNT, "seed": SEED, "threads": THREADS,
+        "weight_decay": NONNEG, "width": COUNT, "seed": SEED, "threads": THREADS, "max_steps": NONNEG,
+        "image_size": IMAGE_SIZE,
     },
     "MinMaxConfig": {
         "steps": COUNT, "batch": BATCH, "tau": above(0), "lr_walker": LR, "lr_critic": LR, "beta1": BETA,

@@ -215,7 +215,8 @@ LETTER_FONTS = (  # files in matplotlib's mpl-data/fonts/ttf: always present, no
     "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
     "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
     "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmb10.ttf")
-_HI = 64  # glyphs are drawn, thickened and warped at 64 px, then area-downsampled to 32
+LETTERS_SPEC = ImageSpec(1, 32, LETTER_CLASSES)  # the letters target's own images (converted by load(spec=...))
+_HI = 2 * LETTERS_SPEC.size  # glyphs are drawn, thickened and warped at 64 px, then area-downsampled to 32
 
 
 @lru_cache(maxsize=1)
@@ -241,7 +242,7 @@ def glyph_bank() -> Tensor:
 
 
 def render_letters(indices: Tensor | range, seed: int) -> tuple[Tensor, Tensor]:
-    """Images ``(N, 1, 32, 32)`` in [-1, 1] and labels for the given sample indices.
+    """Images ``(N, 1, 32, 32)`` (:data:`LETTERS_SPEC`) in [-1, 1] and labels for the given sample indices.
 
     Sample i is a function of ``(seed, i)`` alone: class ``i % 26``; font, stroke width
     (erode / keep / dilate / dilate twice at 64 px), ink level in [0.6, 1], rotation +-15 deg,
@@ -253,7 +254,7 @@ def render_letters(indices: Tensor | range, seed: int) -> tuple[Tensor, Tensor]:
     n = len(idx)
     theta = np.zeros((n, 2, 3), dtype=np.float32)
     fonts, strokes, ink = np.zeros(n, int), np.zeros(n, int), np.zeros(n, np.float32)
-    noise = np.zeros((n, 1, 32, 32), dtype=np.float32)
+    noise = np.zeros((n, *LETTERS_SPEC.shape), dtype=np.float32)
     for j, i in enumerate(idx):
         rng = np.random.default_rng([seed, i])
         fonts[j], strokes[j] = rng.integers(len(LETTER_FONTS)), rng.integers(-1, 3)
@@ -263,7 +264,7 @@ def render_letters(indices: Tensor | range, seed: int) -> tuple[Tensor, Tensor]:
         fwd = (np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ np.array([[1, sh], [0, 1]])) * s
         inv = np.linalg.inv(fwd)  # affine_grid maps output to input coordinates
         theta[j, :, :2], theta[j, :, 2] = inv, -inv @ shift
-        noise[j] = rng.uniform(0, 0.15) * rng.standard_normal((1, 32, 32))
+        noise[j] = rng.uniform(0, 0.15) * rng.standard_normal(LETTERS_SPEC.shape)
     x = bank[torch.from_numpy(fonts), labels].unsqueeze(1)  # (N, 1, 64, 64)
     for w in (-1, 1, 2):  # stroke width: min-/max-pool with a (2|w| + 1)-square
         m = torch.from_numpy(strokes == w)
@@ -273,7 +274,7 @@ def render_letters(indices: Tensor | range, seed: int) -> tuple[Tensor, Tensor]:
             x[m] = pooled if w > 0 else -pooled
     grid = F.affine_grid(torch.from_numpy(theta), [n, 1, _HI, _HI], align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    x = F.avg_pool2d(x, 2)  # (N, 1, 32, 32) in [0, 1]
+    x = F.avg_pool2d(x, 2)  # (N, *LETTERS_SPEC.shape) in [0, 1]
     x = -1 + 2 * x * torch.from_numpy(ink)[:, None, None, None] + torch.from_numpy(noise)
     return x.clamp(-1.0, 1.0), labels
 
