@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("publish-notebooks", aliases=["publish"],
                        help="copy a finished run into the repository: notebooks (cleaned), figures, results, report")
     p.add_argument("--run", default=None, help="run directory (default runs/laptop; relative: to the current directory)")
+    p.add_argument("--force", action="store_true", help="publish a run whose numbers another commit (or other code) "
+                   "made; the files it replaces are named")
 
     args = ap.parse_args(argv)
     from .progress import setup_logging
@@ -322,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             from .config import REPO_ROOT
             from .pipeline import publish_run
 
-            for path in publish_run(Path(args.run).resolve() if args.run else REPO_ROOT / "runs" / "laptop"):
+            for path in publish_run(Path(args.run).resolve() if args.run else REPO_ROOT / "runs" / "laptop",
+                                    force=args.force):
                 print(path)
         elif args.cmd == "download-data":
             from .data import MIRROR, download, search_dirs

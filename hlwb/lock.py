@@ -24,7 +24,7 @@ class LockedError(RuntimeError):
 
     def __init__(self, directory: Path, holder: str, flag: str | None = None):
         self.directory, self.holder, self.flag = Path(directory), holder, flag
-        elsewhere = f"write elsewhere ({flag})" if flag else "use another directory"
+        elsewhere = f"use another directory ({flag})" if flag else "use another directory"
         super().__init__(f"{directory} is in use by {holder}; wait for it, or {elsewhere}. If that process is "
                          f"gone, delete {Path(directory) / LOCK_NAME}")
 

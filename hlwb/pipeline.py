@@ -349,21 +349,70 @@ def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> 
     return text
 
 
+PUBLISHED_PROFILE = "laptop"
+"""The profile whose run the repository's notebooks/ and figures/ hold (``make pipeline`` publishes it)."""
+
+MANIFEST = "published.json"
+"""``figures/published.json``: which run the published files came from (profile, commit, machine) and the files."""
+
+
 def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figures",
-                notebooks: str | Path = NOTEBOOK_DIR) -> list[Path]:
+                notebooks: str | Path = NOTEBOOK_DIR, force: bool = False,
+                profile: str = PUBLISHED_PROFILE) -> list[Path]:
     """Copy a finished run into the repository (the explicit step after a pipeline: the run
     itself writes only inside its folder): its executed notebooks, cleaned
     (:func:`publish_notebook`), into ``notebooks``; its figures, ``results_<profile>.json`` and
-    ``report.md`` (as ``report_<profile>.md``, figure links rewritten) into ``figures``."""
-    run, figures = Path(run), Path(figures)
+    ``report.md`` (as ``report_<profile>.md``, figure links rewritten) into ``figures``, and
+    :data:`MANIFEST` recording the run's profile, commit and machine and the files written.
+
+    Refused (:class:`PipelineError`, nothing written): a run of another profile than ``profile``
+    (the one the repository's files come from: its numbers would replace them); a run folder another
+    process holds (:class:`hlwb.lock.LockedError`: a pipeline writing it) or with a stage not marked
+    finished; and, unless ``force``, a run whose numbers were made by another commit than the one
+    checked out, or whose stages' code or inputs differ from it now (their fingerprints). With
+    ``force`` the replaced files and where they came from are logged.
+    """
+    from .lock import DirLock
+
+    run, figures, notebooks = Path(run), Path(figures), Path(notebooks)
     if not (run / "summary.json").is_file():
         raise PipelineError(f"{run} holds no finished pipeline run (no summary.json); run the pipeline first")
-    profile = json.loads((run / "summary.json").read_text()).get("profile", run.name)
+    with DirLock(run, what="hlwb publish"):  # a pipeline writing the run refuses us (and waits while we copy)
+        made = json.loads((run / "summary.json").read_text()).get("profile", run.name)
+        if made != profile:
+            raise PipelineError(
+                f"{run} is a {made}-profile run, but notebooks/ and figures/ hold the {profile} profile's results: "
+                f"publishing would overwrite them with {made} numbers. Publish a {profile} run (make pipeline); "
+                f"a {made} run's report and results stay in {run}")
+        unfinished = _unfinished_stages(run)
+        if unfinished:
+            raise PipelineError(f"{run}: {len(unfinished)} stage(s) not marked finished ({', '.join(unfinished[:6])}"
+                                f"{' …' if len(unfinished) > 6 else ''}); publish a run whose every stage finished: "
+                                f"run the pipeline to the end first")
+        source = _run_provenance(run, made)
+        stale = _stale(run, source)
+        if stale and not force:
+            raise PipelineError(f"{run}: its numbers were not made by the code checked out — {'; '.join(stale)}. "
+                                "Run the pipeline again with this code, or pass --force to publish them anyway")
+        if force and stale:
+            before = _read_json(figures / MANIFEST)
+            logger.warning("publish --force: replacing the published files of %s with %s's (%s)",
+                           _describe(before) if before else "an unrecorded run", run, "; ".join(stale))
+        written = _copy_run(run, made, figures, notebooks)
+        manifest = {"run": str(run), "profile": made, **{k: source.get(k) for k in ("commit", "dirty", "machine")},
+                    "published_at": time.strftime("%Y-%m-%d %H:%M:%S"), "published_from_commit":
+                    report.provenance().get("commit"), "forced": bool(force and stale),
+                    "files": sorted(str(p.relative_to(p.parents[1])) for p in written)}
+        atomic_write_json(figures / MANIFEST, manifest)
+        return [*written, figures / MANIFEST]
+
+
+def _copy_run(run: Path, profile: str, figures: Path, notebooks: Path) -> list[Path]:
     written = []
     for stage in STAGES:
         src = executed_notebook(run, stage)
         if src.exists():
-            written.append(publish_notebook(src, Path(notebooks) / f"{stage}.ipynb"))
+            written.append(publish_notebook(src, notebooks / f"{stage}.ipynb"))
     figures.mkdir(parents=True, exist_ok=True)
     for f in sorted((run / "figures").glob("*")) if (run / "figures").is_dir() else []:
         if f.is_file():
@@ -377,6 +426,64 @@ def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figur
         atomic_write_text(figures / f"report_{profile}.md", text)
         written.append(figures / f"report_{profile}.md")
     return written
+
+
+def _markers(run: Path) -> list[Path]:
+    """Every stage marker of a run: ``<stage>/stage.json`` and, for a sweep, ``<stage>/<variant>/stage.json``."""
+    return sorted([*run.glob("*/stage.json"), *run.glob("*/*/stage.json")])
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def _unfinished_stages(run: Path) -> list[str]:
+    """``stage (status)`` of every marker not ``ok``, and of every stage with a notebook to publish but no marker."""
+    out = [f"{m.parent.relative_to(run)} ({_read_json(m).get('status', 'unreadable')})"
+           for m in _markers(run) if _read_json(m).get("status") != "ok"]
+    for stage in STAGES:
+        nb = executed_notebook(run, stage)
+        if nb.exists() and not (nb.parent / "stage.json").exists():
+            out.append(f"{nb.parent.relative_to(run)} (no stage.json)")
+    return out
+
+
+def _run_provenance(run: Path, profile: str) -> dict:
+    """What the run recorded about where its numbers come from (``results_<profile>.json`` ``provenance``)."""
+    return _read_json(run / f"results_{profile}.json").get("provenance") or {}
+
+
+def _stale(run: Path, source: dict) -> list[str]:
+    """Why the run's numbers are not those of the checked-out code (empty: they are): another commit, or
+    stages whose fingerprint (code, parameters, inputs) differs from what this code computes."""
+    here = report.provenance()
+    why = []
+    if not source.get("commit"):
+        why.append("the run records no commit (made before runs recorded one)")
+    elif source["commit"] != here.get("commit"):
+        why.append(f"it was made at commit {source['commit'][:12]}, {here.get('commit', 'unknown')[:12]} is checked out")
+    changed = []
+    for m in _markers(run):
+        rec = _read_json(m)
+        stage = m.parent.relative_to(run).parts[0]
+        if stage not in config.NOTEBOOKS or "params" not in rec:
+            continue
+        if rec.get("fingerprint") != fingerprint(stage, rec["params"]) and \
+                rec.get("fingerprint") != fingerprint(stage, rec["params"], legacy=True):  # a marker of the older scheme
+            changed.append(str(m.parent.relative_to(run)))
+    if changed:
+        why.append(f"the code or inputs of {len(changed)} stage(s) changed since they ran ({', '.join(changed[:4])}"
+                   f"{' …' if len(changed) > 4 else ''})")
+    return why
+
+
+def _describe(manifest: dict) -> str:
+    return (f"the {manifest.get('profile')} run {manifest.get('run')} (commit {str(manifest.get('commit'))[:12]}, "
+            f"{manifest.get('machine')}, published {manifest.get('published_at')})")
 
 
 KEEP_TAG = "keep_output"

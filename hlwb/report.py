@@ -23,6 +23,32 @@ REPORT_FIGURES = {
 }
 
 
+def provenance(root: Path | None = None) -> dict:
+    """Where numbers computed now come from: the commit checked out in ``root`` (default: the repository
+    of this package; None outside a git checkout) and whether tracked files differ from it (``dirty``),
+    the machine (host, architecture, CPU cores, GPU) and torch."""
+    import platform
+    import subprocess
+
+    import torch
+
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return {"commit": commit, "dirty": bool(status) if status is not None else None,
+            "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPU cores{gpu})",
+            "torch": torch.__version__}
+
+
 def _ci(g: float, lo: float, hi: float) -> str:
     return f"{g:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
@@ -128,9 +154,13 @@ def write_report(out: Path, profile: str, summary: dict, figure_dirs: dict[str, 
 
     import torch
 
+    prov = provenance()
+    commit = (f"commit {prov['commit'][:12]}{' with uncommitted changes' if prov['dirty'] else ''}"
+              if prov["commit"] else "no git commit")
     lines = [f"# hlwb run report — {profile} profile", "",
              (f"{datetime.date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
-              f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s; written to {out / 'report.md'}"), ""]
+              f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s; written to {out / 'report.md'}"),
+             "", f"Made from {commit} on {prov['machine']} ({profile} profile).", ""]
     if profile == "smoke":
         lines += [("> **Smoke profile**: a few steps on tiny data to test the code paths. These numbers say nothing "
                   "about the methods; see the laptop report for results."), ""]
@@ -192,7 +222,9 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
     ``beta``, ``linear``, ``knn``, ``bits_per_dim``; ``ood``: rows with ``encoder``, ``score``,
     ``ood_set``, ``auroc``); ``rcg`` from notebook 07 (``ablation``: row -> ``fd_oracle``,
     ``label_entropy``, ``min_class_share``; ``rep_fd``; ``posterior``: rows with ``prior``, ``K``,
-    ``T``, ``rate_bits``, ``mi_bits``, ``agreement``). ``knn`` is k 20 (the study's declared probe), ``knn_k200`` k 200.
+    ``T``, ``rate_bits``, ``mi_bits``, ``agreement``); ``provenance``: the commit, machine and torch the
+    numbers were collected with (:func:`provenance`; ``publish`` compares the commit with the one checked
+    out). ``knn`` is k 20 (the study's declared probe), ``knn_k200`` k 200.
     Reads ``<out>/06_transfer/transfer.csv``, ``<out>/05_contrastive_pretraining/results.json`` and
     ``<out>/03_walkers/results.json``; a missing file leaves its part out.
     """
@@ -200,7 +232,7 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
 
     import pandas as pd
 
-    res: dict = {"budget": {**plan_budget, "wall_s": sweep_wall_s}}
+    res: dict = {"budget": {**plan_budget, "wall_s": sweep_wall_s}, "provenance": provenance()}
     csv = out / "06_transfer" / "transfer.csv"
     sweep = out / "05_contrastive_pretraining" / "results.json"
     if csv.exists():

@@ -414,3 +414,149 @@ def test_size_flags_of_every_training_command_are_bounded(tmp_path, capsys, argv
     err = capsys.readouterr().err
     assert rc == 2 and (f"'{param}' = " in err or f"{param} = " in err) and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+# --- publishing cannot lose results ---------------------------------------------------------------------------
+
+_RUNS: dict = {}
+
+
+@pytest.fixture(scope="module")
+def run_templates(tmp_path_factory):
+    _RUNS["root"] = tmp_path_factory.mktemp("runs")
+    yield _RUNS
+    _RUNS.clear()
+
+
+def _fake_run(root, profile: str, commit: str | None = None):
+    """A finished pipeline run of ``profile`` (a copy of one made once per module): every stage's executed
+    notebook (the committed one) and an ``ok`` marker whose fingerprint this code computes, a figure,
+    results recording where they come from (``commit``: another one) and a report."""
+    import shutil
+
+    if profile not in _RUNS:
+        _RUNS[profile] = _make_run(_RUNS["root"], profile)
+    run = root / f"run_{profile}"
+    shutil.copytree(_RUNS[profile], run)
+    if commit:
+        res = run / f"results_{profile}.json"
+        d = json.loads(res.read_text())
+        res.write_text(json.dumps({**d, "provenance": {**d["provenance"], "commit": commit}}))
+    return run
+
+
+def _make_run(root, profile: str):
+    import shutil
+
+    from hlwb import pipeline, report
+
+    run = root / f"run_{profile}"
+    for stage in pipeline.STAGES:
+        nb = pipeline.executed_notebook(run, stage)
+        nb.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(pipeline.NOTEBOOK_DIR / f"{stage}.ipynb", nb)
+        params = {**pipeline.stage_params(stage, profile, run), "run_dir": str(nb.parent)}
+        (nb.parent / "stage.json").write_text(json.dumps({"fingerprint": pipeline.fingerprint(stage, params),
+                                                          "status": "ok", "params": params}))
+    (run / "figures").mkdir()
+    (run / "figures" / "chunk_agreement.png").write_bytes(b"new figure")
+    (run / f"results_{profile}.json").write_text(json.dumps({"profile": profile, "provenance": report.provenance()}))
+    (run / "report.md").write_text("# report\n![a](figures/chunk_agreement.png)\n")
+    (run / "summary.json").write_text(json.dumps({"profile": profile, "wall_s": 1.0, "stages": {}}))
+    return run
+
+
+@pytest.fixture
+def published(tmp_path, run_templates):
+    """The repository's published folders (a copy's worth): one figure and notebook 01 from a laptop run."""
+    figs, nbs = tmp_path / "figures", tmp_path / "notebooks"
+    figs.mkdir()
+    nbs.mkdir()
+    (figs / "chunk_agreement.png").write_bytes(b"laptop figure")
+    (nbs / "01_hl_generator.ipynb").write_text("laptop notebook")
+    return figs, nbs
+
+
+def _unchanged(published) -> bool:
+    figs, nbs = published
+    return ((figs / "chunk_agreement.png").read_bytes() == b"laptop figure"
+            and (nbs / "01_hl_generator.ipynb").read_text() == "laptop notebook"
+            and sorted(p.name for p in figs.iterdir()) == ["chunk_agreement.png"])
+
+
+def test_publishing_a_smoke_run_is_refused_and_overwrites_nothing(tmp_path, published, capsys):
+    from hlwb import cli, pipeline
+
+    run = _fake_run(tmp_path, "smoke")
+    with pytest.raises(pipeline.PipelineError, match="smoke-profile run, but notebooks/ and figures/ hold the laptop"):
+        pipeline.publish_run(run, *published)
+    assert _unchanged(published)
+    assert cli.main(["publish", "--run", str(run)]) == 2  # the command: refused before the repository is touched
+    assert "is a smoke-profile run" in capsys.readouterr().err
+
+
+def test_publishing_records_profile_commit_and_machine(tmp_path, published):
+    from hlwb import pipeline, report
+
+    run = _fake_run(tmp_path, "laptop")
+    written = pipeline.publish_run(run, *published)
+    figs, nbs = published
+    assert (figs / "chunk_agreement.png").read_bytes() == b"new figure" and nbs / "01_hl_generator.ipynb" in written
+    manifest = json.loads((figs / "published.json").read_text())
+    here = report.provenance()
+    assert manifest["profile"] == "laptop" and manifest["commit"] == here["commit"] and manifest["machine"] == here["machine"]
+    assert "figures/chunk_agreement.png" in manifest["files"] and "notebooks/06_transfer.ipynb" in manifest["files"]
+    assert json.loads((figs / "results_laptop.json").read_text())["provenance"]["commit"] == here["commit"]
+    assert not (run / ".hlwb.lock").exists()  # publish held the run while copying, and let it go
+
+
+def test_publishing_a_run_a_pipeline_holds_is_refused(tmp_path, published, capsys):
+    from hlwb import cli, pipeline
+    from hlwb.lock import DirLock, LockedError
+
+    run = _fake_run(tmp_path, "laptop")
+    with DirLock(run, what="hlwb pipeline --profile laptop"):
+        with pytest.raises(LockedError, match="in use by hlwb pipeline --profile laptop"):
+            pipeline.publish_run(run, *published)
+        assert cli.main(["publish", "--run", str(run)]) == 2
+    assert "in use by hlwb pipeline" in capsys.readouterr().err and _unchanged(published)
+
+
+def test_publishing_a_run_with_a_stage_still_running_is_refused(tmp_path, published):
+    from hlwb import pipeline
+
+    run = _fake_run(tmp_path, "laptop")
+    marker = run / "08_ood" / "stage.json"  # a --force re-run was killed in 08: an older summary.json is there
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "status": "running"}))
+    with pytest.raises(pipeline.PipelineError, match=r"1 stage\(s\) not marked finished \(08_ood \(running\)\)"):
+        pipeline.publish_run(run, *published)
+    assert _unchanged(published)
+
+
+def test_publishing_numbers_of_another_commit_needs_force_which_names_what_it_replaces(tmp_path, published, caplog):
+    from hlwb import pipeline
+
+    figs, _ = published
+    (figs / "published.json").write_text(json.dumps({"profile": "laptop", "run": "runs/laptop", "commit": "a" * 40,
+                                                     "machine": "laptop-1", "published_at": "2026-12-01"}))
+    run = _fake_run(tmp_path, "laptop", commit="0" * 40)
+    with pytest.raises(pipeline.PipelineError, match=r"made at commit 000000000000, [0-9a-f]{12} is checked out.*--force"):
+        pipeline.publish_run(run, *published)
+    assert (figs / "chunk_agreement.png").read_bytes() == b"laptop figure"
+    with caplog.at_level("WARNING", logger="hlwb.pipeline"):
+        pipeline.publish_run(run, *published, force=True)
+    msg = " ".join(r.getMessage() for r in caplog.records)
+    assert "replacing the published files of the laptop run runs/laptop (commit aaaaaaaaaaaa, laptop-1" in msg
+    assert json.loads((figs / "published.json").read_text())["forced"] is True
+
+
+def test_publishing_a_stage_run_with_other_code_is_refused(tmp_path, published):
+    from hlwb import pipeline
+
+    run = _fake_run(tmp_path, "laptop")
+    marker = run / "03_walkers" / "stage.json"
+    rec = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**rec, "fingerprint": "f" * 64}))  # what another version of the code computed
+    with pytest.raises(pipeline.PipelineError, match=r"the code or inputs of 1 stage\(s\) changed since they ran \(03_walkers\)"):
+        pipeline.publish_run(run, *published)
+    assert _unchanged(published)

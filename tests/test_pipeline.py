@@ -73,7 +73,11 @@ def test_unchanged_stage_is_not_run_again(smoke_run):
 def test_publish_copies_a_run_into_the_repository_folders(smoke_run, tmp_path):
     out, _ = smoke_run
     figs, nbs = tmp_path / "figures", tmp_path / "notebooks"
-    written = pipeline.publish_run(out, figures=figs, notebooks=nbs)
+    with pytest.raises(pipeline.PipelineError, match="smoke-profile run, but notebooks/ and figures/ hold the laptop"):
+        pipeline.publish_run(out, figures=figs, notebooks=nbs)  # the repository's files are the laptop run's
+    assert not figs.exists() and not nbs.exists()
+    written = pipeline.publish_run(out, figures=figs, notebooks=nbs, profile="smoke")  # a smoke-profile repository
+    assert json.loads((figs / "published.json").read_text())["profile"] == "smoke"
     assert (nbs / "01_hl_generator.ipynb").is_file() and (nbs / "06_transfer.ipynb").is_file()
     assert (figs / "results_smoke.json").read_bytes() == (out / "results_smoke.json").read_bytes()
     assert (figs / "chunk_agreement.png").read_bytes() == (out / "figures" / "chunk_agreement.png").read_bytes()
@@ -81,7 +85,7 @@ def test_publish_copies_a_run_into_the_repository_folders(smoke_run, tmp_path):
     assert "](chunk_agreement.png)" in report or "](biggan_samples.png)" in report
     assert "](figures/" not in report and set(written) >= {figs / "report_smoke.md"}
     with pytest.raises(pipeline.PipelineError, match="no finished pipeline run"):
-        pipeline.publish_run(tmp_path / "empty", figures=figs, notebooks=nbs)
+        pipeline.publish_run(tmp_path / "empty", figures=figs, notebooks=nbs, profile="smoke")
 
 
 def test_published_notebook_is_clean(smoke_run, tmp_path):
