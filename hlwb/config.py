@@ -184,6 +184,12 @@ class PretrainParams:
                             ("hl_rule", ("paper", "delta"))):
             if getattr(self, name) not in valid:
                 raise ConfigError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}", param=name)
+        from . import rcg  # noqa: F401  (importing hlwb.rcg registers the "rcg" view strategy)
+        from .views import STRATEGIES
+
+        if self.strategy not in STRATEGIES:  # one line naming the parameter, not a KeyError cells later
+            raise ConfigError(f"strategy={self.strategy!r} is not a view strategy; valid: {', '.join(STRATEGIES)}",
+                              param="strategy")
         check_data(self)
 
 

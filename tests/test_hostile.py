@@ -560,3 +560,31 @@ def test_publishing_a_stage_run_with_other_code_is_refused(tmp_path, published):
     with pytest.raises(pipeline.PipelineError, match=r"the code or inputs of 1 stage\(s\) changed since they ran \(03_walkers\)"):
         pipeline.publish_run(run, *published)
     assert _unchanged(published)
+
+
+# --- notebook parameter errors in one line naming the parameter, its value and the valid choices -------------
+
+def test_an_unknown_strategy_names_the_parameter_in_one_line():
+    from hlwb import config
+
+    with pytest.raises(config.ConfigError) as e:
+        config.from_params(config.PretrainParams, {"strategy": "nonsense"})
+    msg = str(e.value)
+    assert msg.startswith("strategy='nonsense' is not a view strategy; valid: real, synth,") and "\n" not in msg
+    assert "hl_random" in msg and "rcg" in msg and e.value.param == "strategy"
+
+
+@pytest.mark.slow
+def test_notebook_05_strategy_nonsense_fails_in_its_first_cell_with_one_line(tmp_path):
+    import papermill as pm
+
+    from hlwb import config
+
+    run = tmp_path / "run"
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(config.REPO_ROOT / "notebooks" / "05_contrastive_pretraining.ipynb",
+                            tmp_path / "out.ipynb", parameters={"strategy": "nonsense", "run_dir": str(run)},
+                            kernel_name="python3", cwd=str(config.REPO_ROOT / "notebooks"), progress_bar=False)
+    assert e.value.ename == "ConfigError" and "\n" not in e.value.evalue
+    assert e.value.evalue.startswith("strategy='nonsense' is not a view strategy; valid: ")
+    assert not run.exists()
