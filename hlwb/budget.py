@@ -361,6 +361,18 @@ def minmax(c) -> Need:
                                                                     ms[0](torch.zeros(n, 1, 32, 32))))
 
 
+def images_that_fit(c: Any) -> int:
+    """How many float images of ``c``'s data (its ``dataset`` / ``image_size``, else 1 x 32 x 32) fit in
+    :func:`machine_bytes`: the bound of a notebook's sample counts (:func:`hlwb.ranges._held`)."""
+    try:
+        spec = _spec_of(c)
+    except (ValueError, KeyError, OSError):  # a bad dataset: its own check says so
+        from .spec import LEGACY
+
+        spec = LEGACY
+    return machine_bytes() // (4 * spec.dims)
+
+
 def _train_images_bytes(dims: int) -> int:
     """The train split held as uint8 and as float (what the training loops index into)."""
     from .ranges import FASHION_TRAIN

@@ -127,6 +127,19 @@ def TRUNCATION(c, field: str = "anchor_truncation") -> Range:
 IMAGE_SIZE = Range(0, 256, why="0: the dataset's own size; else 8..256 px (hlwb.spec)")
 
 
+def _held(lo: int | Callable[[Any], int], per: int, what: str) -> Callable[[Any], Range]:
+    """A count of samples a notebook holds in memory at once, ``per`` float images of the data's spec each:
+    at least ``lo`` (a number, or a function of the config), at most what fits in this machine's memory
+    (:func:`hlwb.budget.images_that_fit`)."""
+    def rule(c) -> Range:
+        from .budget import images_that_fit
+
+        least = lo(c) if callable(lo) else lo
+        return Range(least, max(least, images_that_fit(c) // per),
+                     why=f"{what}: {per} images each, in this machine's memory")
+    return rule
+
+
 def _warmup(c) -> Range:
     return Range(0, c.steps, hi_open=True, why=f"the warm-up ends before the last step: < steps = {c.steps}")
 
@@ -140,10 +153,6 @@ def _knn_train(k: int) -> Callable[[Any], Range]:
         return Range(k, KNN_MEMORY[c.knn_split],
                      why=f">= knn_k = {k} neighbours; <= the train images the {c.knn_split} memory is drawn from")
     return rule
-
-
-def _at_least_batch(c) -> Range:
-    return at_least(c.batch, why=f"a full batch of {c.batch}: InfoNCE and its bound log(2B - 1) are per batch")
 
 
 LOSS_WEIGHT_MAX = 10.0
@@ -184,7 +193,8 @@ RANGES: dict[str, dict[str, Rule]] = {
         "train_steps": COUNT,
         "n_samples": Range(2, FASHION_TRAIN, why="the real-vs-real FD draws as many Fashion-MNIST train images"),
         "n_test": Range(2, FASHION_TEST, why="Fashion-MNIST test images"),
-        "n_anchors": COUNT, "grid_anchors": COUNT, "seed": SEED,
+        "n_anchors": _held(1, 4, "anchors of the chunk table"), "grid_anchors": _held(1, 16, "rows of the figure"),
+        "seed": SEED,
     },
     "ExplorerParams": {
         "image_size": IMAGE_SIZE,
@@ -197,7 +207,8 @@ RANGES: dict[str, dict[str, Rule]] = {
         "steps": COUNT, "batch": BATCH, "lr_walker": LR, "lr_critic": LR, "critic_width": COUNT,
         "walker_hidden": at_least(0, why="0: the walker's input width"),
         "snapshot_every": lambda c: Range(1, c.steps, why=f"snapshots are what is selected: <= steps = {c.steps}"),
-        "smooth": COUNT, "snapshot_anchors": _at_least_batch, "mc_anchors": _at_least_batch,
+        "smooth": COUNT, "snapshot_anchors": _held(lambda c: c.batch, 2, "held-out anchors (a full batch at least: InfoNCE is per batch) and positives"),
+        "mc_anchors": _held(lambda c: c.batch, 2, "anchors (a full batch at least) and their positives"),
         "anchor_truncation": TRUNCATION, "select_after": NONNEG, "early_stop_loss": above(0),
         "early_stop_after": NONNEG, "seed": SEED,
     },
@@ -240,11 +251,11 @@ RANGES: dict[str, dict[str, Rule]] = {
     },
     "OodParams": {
         "image_size": IMAGE_SIZE,
-        "run_seed": SEED, "n_ood": COUNT, "knn_k": lambda c: Range(1, c.n_bank, why=f"a neighbour among n_bank = {c.n_bank}"),
+        "run_seed": SEED, "n_ood": _held(1, 4, "the in-distribution set and each OOD set"), "knn_k": lambda c: Range(1, c.n_bank, why=f"a neighbour among n_bank = {c.n_bank}"),
         "n_bank": Range(1, 60_000, why="Fashion-MNIST train images"),
         "bg_rate": Range(0.1, 0.3, why="the background model's mutation rate (Ren et al. 2019)"),
         "bg_steps": at_least(0, why="0: the foreground runs' steps"), "bits_test": Range(1, 10_000, why="Fashion-MNIST test images"),
-        "n_samples": at_least(2, why="a Frechet distance needs 2 samples"), "seed": SEED,
+        "n_samples": _held(2, 2, "generated samples (a Frechet distance needs 2)"), "seed": SEED,
     },
     # library configs
     "PretrainConfig": {

@@ -588,3 +588,18 @@ def test_notebook_05_strategy_nonsense_fails_in_its_first_cell_with_one_line(tmp
     assert e.value.ename == "ConfigError" and "\n" not in e.value.evalue
     assert e.value.evalue.startswith("strategy='nonsense' is not a view strategy; valid: ")
     assert not run.exists()
+
+
+@pytest.mark.parametrize("notebook, field, value", [
+    ("OodParams", "n_samples", 10**9), ("OodParams", "n_ood", 10**9), ("HLGeneratorParams", "n_anchors", 10**9),
+    ("HLGeneratorParams", "grid_anchors", 10**9), ("WalkersParams", "mc_anchors", 10**9),
+    ("WalkersParams", "snapshot_anchors", 10**9),
+])
+def test_sample_counts_a_notebook_holds_are_bounded_by_memory(notebook, field, value, monkeypatch):
+    from hlwb import config
+
+    monkeypatch.setenv("HLWB_MEMORY_GB", "16")
+    with pytest.raises(config.ConfigError, match=rf"'{field}' = {value} .* must be in \[\d+, \d+\] .* in this machine's memory"):
+        config.from_params(getattr(config, notebook), {field: value})
+    for profile in ("smoke", "laptop", "gpu"):  # every profile's value fits a 16 GiB machine
+        config.from_params(getattr(config, notebook), {}, profile=profile)
