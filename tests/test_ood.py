@@ -81,7 +81,8 @@ def _blobs(n: int, seed: int) -> torch.Tensor:
 
 def _fit(images: torch.Tensor, steps: int = 80) -> torch.nn.Module:
     torch.manual_seed(0)
-    m = ssl.build("gcrl", ResNetTrunk(4, (1,)), alpha=1.0, beta=0.0, head_width=8, head_layers=2)
+    m = ssl.build("gcrl", ResNetTrunk(4, (1,), size=images.shape[-1]), alpha=1.0, beta=0.0, head_width=8,
+                  head_layers=2)  # built for the images' size (the blobs are 16x16)
     opt = torch.optim.Adam(m.parameters(), lr=5e-3)
     g = torch.Generator().manual_seed(0)
     for _ in range(steps):
