@@ -375,13 +375,13 @@ def _on_dataset(profile: dict[str, dict[str, Any]], dataset: str, stages: tuple[
 DATASET_STAGES = ("01_hl_generator", "02_latent_explorer", "03_walkers", "04_chunk_perturbations",
                   "05_contrastive_pretraining", "06_transfer")
 PROFILES["gpu"] = _on_dataset(PROFILES["gpu"], "cifar10", DATASET_STAGES)
-# smoke on the offline colour set: the smoke profile's sizes, one generator family trained for a few
-# hundred steps and an oracle for one epoch, so the colour path runs end to end in the test suite
+# smoke on the offline colour set: the smoke profile's sizes, one generator family trained for ten steps
+# and an oracle for 30 (every code path runs; the numbers mean nothing), end to end in the test suite
 PROFILES["smoke_color"] = _on_dataset({
     **{nb: {k: v.replace("runs/smoke/", "runs/smoke_color/") if isinstance(v, str) else v for k, v in p.items()}
        for nb, p in PROFILES["smoke"].items()},
     "01_hl_generator": {"run_dir": "runs/smoke_color/01_hl_generator", "generators": "biggan", "train": True,
-                        "train_steps": 100, "train_oracle": True, "oracle_epochs": 1, "oracle_steps": 60, "n_samples": 500,
+                        "train_steps": 10, "train_oracle": True, "oracle_epochs": 1, "oracle_steps": 30, "n_samples": 500,
                         "n_test": 1000, "n_anchors": 200, "grid_anchors": 4},
     "04_chunk_perturbations": {**PROFILES["smoke"]["04_chunk_perturbations"], "generators": "biggan",
                                "run_dir": "runs/smoke_color/04_chunk_perturbations"},

@@ -39,10 +39,12 @@ TIPS = {
 class LatentExplorer:
     """``LatentExplorer().widget`` is the UI; ``sliders`` (seed / alpha / sigma / lock per chunk),
     ``boxes`` (the seed number boxes), ``image`` and ``state`` are for tests. ``device``
-    (:func:`hlwb.devices.resolve`): where the generators render."""
+    (:func:`hlwb.devices.resolve`): where the generators render. ``oracle``: the classifier whose labels
+    the view shows (one of the generator's spec; None: the shipped Fashion-MNIST oracle)."""
 
     def __init__(self, generator: str = "biggan", figures_dir: str | Path = "figures", n_positives: int = 6,
-                 anchor_seed: int = 0, device: str | torch.device = "auto"):
+                 anchor_seed: int = 0, device: str | torch.device = "auto", oracle=None):
+        self.oracle = oracle  # the labels' oracle (hlwb.oracle.Oracle; None: the shipped one, Fashion-MNIST)
         self.figures_dir = Path(figures_dir)
         self.device = devices.resolve(device)
         self.state = E.default_state(generator, self.device)
@@ -160,7 +162,7 @@ class LatentExplorer:
 
     def refresh(self) -> E.Rendered | None:
         try:
-            self.rendered = E.render(self.state, device=self.device)
+            self.rendered = E.render(self.state, oracle=self.oracle, device=self.device)
         except E.ExplorerError as e:
             self.message.value = f"<span style='color:#b00'>{e}</span>"
             return None
