@@ -348,8 +348,9 @@ def oracle(c) -> Need:
     """OracleConfig: the classifier on the train set."""
     from .oracle import OracleNet
 
-    return measure(lambda: [OracleNet(c.width)], lambda ms, n: ms[0](torch.zeros(n, 1, 32, 32)),
-                   data_bytes=_train_images_bytes(32 * 32))
+    spec = _spec_of(c)
+    return measure(lambda: [OracleNet(c.width, channels=spec.channels, size=spec.size)],
+                   lambda ms, n: ms[0](torch.zeros(n, *spec.shape)), data_bytes=_train_images_bytes(spec.dims))
 
 
 def minmax(c) -> Need:
@@ -357,8 +358,9 @@ def minmax(c) -> Need:
     thousand parameters; the generator is the caller's)."""
     from .encoders import Critic
 
-    return measure(lambda: [Critic(c.critic_width)], lambda ms, n: (ms[0](torch.zeros(n, 1, 32, 32)),
-                                                                    ms[0](torch.zeros(n, 1, 32, 32))))
+    spec = _spec_of(c)  # MinMaxConfig has no dataset: the legacy 1 x 32 x 32 (the generator's is checked at build)
+    return measure(lambda: [Critic(c.critic_width, channels=spec.channels, size=spec.size)],
+                   lambda ms, n: (ms[0](torch.zeros(n, *spec.shape)), ms[0](torch.zeros(n, *spec.shape))))
 
 
 def images_that_fit(c: Any) -> int:

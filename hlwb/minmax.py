@@ -121,7 +121,7 @@ def train_walker(gen: HLGenerator, selected: list[int] | None, cfg: MinMaxConfig
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(cfg.seed)
         walker = build_walker(gen, selected, cfg)
-        critic = Critic(cfg.critic_width).to(gen.device)
+        critic = Critic(cfg.critic_width, channels=gen.spec.channels, size=gen.spec.size).to(gen.device)
     amp.prepare(gen, cfg.precision)
     amp.prepare(critic, cfg.precision)
     opt_w = torch.optim.Adam(walker.parameters(), lr=cfg.lr_walker, betas=(cfg.beta1, cfg.beta2))
@@ -196,7 +196,7 @@ def load_snapshot(path: str | Path, gen: HLGenerator, selected: list[int] | None
     """The walker and critic kept at one snapshot of :func:`train_walker`, on the generator's device."""
     state = checkpoint.load(path, kind="walker-snapshot", map_location=gen.device)
     walker = build_walker(gen, selected, cfg)
-    critic = Critic(cfg.critic_width).to(gen.device)
+    critic = Critic(cfg.critic_width, channels=gen.spec.channels, size=gen.spec.size).to(gen.device)
     walker.load_state_dict(state["walker"])
     critic.load_state_dict(state["critic"])
     return walker.eval(), critic.eval()

@@ -203,7 +203,7 @@ def proxy_infonce(x: Tensor, xp: Tensor, n_train: int, steps: int, batch: int = 
     x, xp = devices.to_device(x, device), devices.to_device(xp, device)
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(seed)
-        critic = Critic(width).to(device)
+        critic = Critic(width, channels=x.shape[1], size=x.shape[-1]).to(device)  # for the pairs' image spec
     opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.999))
     g = torch.Generator().manual_seed(seed)
     critic.train()

@@ -341,7 +341,7 @@ def test_calibrate_encoders_loads_onto_the_device(device, tmp_path, encoder_load
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_evaluate_all_gives_every_job_the_device(device, tmp_path, monkeypatch, encoder_loads):
-    monkeypatch.setattr(T, "load", lambda name, **kw: _target())
+    monkeypatch.setattr(T, "load", lambda name, spec=None, **kw: _target())
     jobs, real_run = [], parallel.run_parallel
 
     def run(fn, items, n):
@@ -353,7 +353,7 @@ def test_evaluate_all_gives_every_job_the_device(device, tmp_path, monkeypatch, 
                                ["linear", "knn"], seed=0, cache=tmp_path / "rows", ref_width=4, ref_blocks=(1, 1),
                                keep_correct=(), device=device)
     assert set(df.encoder) == {"e", "ref-pixels", "ref-random"} and len(encoder_loads) == 1
-    assert {j[-1] for j in jobs} == {str(devices.resolve(device))}  # each (spawned) job carries the device
+    assert {j[-2] for j in jobs} == {str(devices.resolve(device))}  # each (spawned) job carries the device (then the spec)
     _all_on(device, *encoder_loads)
 
 
@@ -394,13 +394,14 @@ def _cases(tmp_path) -> dict:
     walker = IdentityWalker(gen.chunks)
     fg, bg, pairs, reps = _gcrl(), _gcrl(), _rep_pairs(), torch.randn(32, 8)
     cfg = minmax.MinMaxConfig(steps=1, batch=8)
+    ocfg, gcfg = oracle.OracleConfig(epochs=1), training.GANConfig(steps=1)  # their budget checks run here
     state = explorer.ExplorerState()
     return {
-        "oracle.train_oracle": lambda d: oracle.train_oracle(oracle.OracleConfig(epochs=1), tmp_path / "o.pt", device=d),
+        "oracle.train_oracle": lambda d: oracle.train_oracle(ocfg, tmp_path / "o.pt", device=d),
         "oracle.load": lambda d: oracle.load(device=d),
         "quality.evaluate_generator": lambda d: quality.evaluate_generator("biggan", n=8, device=d),
         "calibration.calibrate_encoders": lambda d: calibration.calibrate_encoders(["e.pt"], device=d),
-        "training.train_gan": lambda d: training.train_gan(training.GANConfig(steps=1), tmp_path / "g.pt", device=d),
+        "training.train_gan": lambda d: training.train_gan(gcfg, tmp_path / "g.pt", device=d),
         "training.obtain": lambda d: training.obtain("biggan", True, tmp_path, steps=1, device=d),
         "generators.load": lambda d: generators.load("biggan", device=d),
         "encoders.load_encoder": lambda d: encoders.load_encoder("e.pt", device=d),
