@@ -22,7 +22,7 @@ from .stylegan import StyleGANGenerator
 GENERATORS: dict[str, type[HLGenerator]] = {"biggan": BigGANGenerator, "stylegan": StyleGANGenerator}
 SHIPPED: dict[str, str] = {"biggan": "biggan.pt", "stylegan": "stylegan.pt"}
 
-__all__ = ["GENERATORS", "SHIPPED", "HLGenerator", "build", "load", "save", "shipped_path"]
+__all__ = ["GENERATORS", "SHIPPED", "HLGenerator", "build", "load", "save", "shipped_path", "short_name"]
 
 
 def build(family: str, spec: ImageSpec | None = None, **config) -> HLGenerator:
@@ -32,6 +32,11 @@ def build(family: str, spec: ImageSpec | None = None, **config) -> HLGenerator:
         raise KeyError(f"unknown generator family {family!r}; valid: {', '.join(sorted(GENERATORS))}")
     cls = GENERATORS[family]
     return cls(**config) if spec is None else cls.from_spec(spec, **config)
+
+
+def short_name(name_or_path: str | Path) -> str:
+    """A shipped generator's name, or a checkpoint file's stem: what figure files and table rows are named by."""
+    return str(name_or_path) if str(name_or_path) in SHIPPED else Path(name_or_path).stem
 
 
 def shipped_path(name: str) -> Path:
