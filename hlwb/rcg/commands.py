@@ -65,22 +65,23 @@ def class_prototypes(reps: torch.Tensor, labels: torch.Tensor, n_classes: int = 
     return standardize(sums / counts[:, None])
 
 
-def encode_train(encoder_path: str | Path, device: str | torch.device = "auto") -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """``(images uint8 (60000, 1, 32, 32), representations (60000, D) float32 on the CPU, source)``:
-    the encoder's frozen features of Fashion-MNIST train, and what they came from (``source["labels"]``
-    holds the train labels, not written to files)."""
+def encode_train(encoder_path: str | Path, device: str | torch.device = "auto",
+                 dataset: str = "fashion_mnist") -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """``(images uint8 (N, C, S, S), representations (N, D) float32 on the CPU, source)``: the encoder's
+    frozen features of ``dataset``'s train split (at the encoder's image size), and what they came from
+    (``source["labels"]`` holds the train labels, not written to files)."""
     from ..devices import resolve
     from ..encoders import load_encoder
     from ..evaluate import features
 
     dev = resolve(device)
     enc = load_encoder(encoder_path, device=str(dev))
-    train = data.fashion_mnist("train")
-    reps = features(enc, train.images).cpu()
+    train = data.load(dataset, "train", enc.spec.size)
+    reps = features(enc, train.images).cpu()  # an encoder of another spec refuses the images, naming both
     source = {"encoder": str(encoder_path), "encoder_sha256": file_sha256(Path(encoder_path)),
               "encoder_meta": {k: enc.meta.get(k) for k in ("method", "strategy", "arm", "augment", "seed")
                                if k in enc.meta},
-              "images": "fashion_mnist train (60000)", "dim": int(reps.shape[1]), "labels": train.labels}
+              "images": f"{dataset} train ({len(train)})", "dim": int(reps.shape[1]), "labels": train.labels}
     return train.images, reps, source
 
 
