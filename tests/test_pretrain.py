@@ -171,7 +171,7 @@ def test_settings_map_notebook_05s_parameters_onto_the_trainer():
     assert settings(PretrainParams(steps=40, warmup=4, base_lr=0.1, ckpt_every=3, precision="fp32"), "cpu").base_lr == 0.1
     with pytest.raises(ConfigError, match="unknown method 'simclr2'"):
         settings(PretrainParams(method="simclr2"), "cpu")
-    with pytest.raises(ConfigError, match="unknown view strategy 'hl_magic'; valid: real"):
+    with pytest.raises(ConfigError, match="strategy='hl_magic' is not a view strategy; valid: real"):
         settings(PretrainParams(strategy="hl_magic"), "cpu")
     with pytest.raises(ConfigError, match="hl_rule must be one of paper, delta"):
         PretrainParams(hl_rule="oracle")
