@@ -114,4 +114,8 @@ def describe(profile: str, out: str | Path | None = None) -> str:
         lines.append(f"{stage}: ~{sec / 60:.1f} min")
         lines += [f"    {what}: {n:,.0f} passes, ~{s / 60:.1f} min" for what, n, s in costs]
     lines.append(f"total: ~{total / 3600:.1f} CPU hours on the reference CPU (an estimate; nothing was trained)")
+    ref = study.PUBLISHED.get(p01["dataset"])
+    if ref:
+        lines.append(f"published references ({ref['source']}): "
+                     + ", ".join(f"{m} {v:.1f} %" for m, v in ref["top1"].items()))
     return "\n".join(lines)

@@ -141,6 +141,15 @@ PLANS: dict[str, Plan] = {
 }
 
 
+# Published linear-probe top-1 (%) on a standard benchmark, set beside a profile's results on that dataset as
+# references for the expected ordering, not as our numbers (their budget: ResNet-18, ~1000 epochs, full
+# augmentations): solo-learn's CIFAR-10 table (da Costa et al., JMLR 2022, github.com/vturrisi/solo-learn).
+PUBLISHED: dict[str, dict] = {
+    "cifar10": {"source": "solo-learn, ResNet-18, ~1000 epochs, linear top-1",
+                "top1": {"simclr": 90.7, "simsiam": 90.5, "byol": 92.6, "moco": 92.9, "swav": 89.2}},
+}
+
+
 def variant(method: str, arm: str, seed: int, augment: str = "fair", sampling: str = "continuous") -> str:
     """The run folder name: ``simclr-hl_random_paper-s0``, ``-paper`` / ``-fixed`` when not the default."""
     return "-".join([method, arm] + (["paper"] if augment == "paper" else [])

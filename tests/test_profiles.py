@@ -53,4 +53,5 @@ def test_plan_lists_every_stage_and_run_with_a_cost_and_trains_nothing(tmp_path)
     for name, _ in study.headline_runs(plan):
         assert name in text
     assert "train the oracle" in text and "train biggan" in text and "CPU hours" in text
+    assert "published references (solo-learn" in text and "simclr 90.7 %" in text
     assert not out.exists()  # nothing written
