@@ -11,7 +11,7 @@ from hlwb import latents as L
 from hlwb import rcg
 from hlwb.checkpoint import file_sha256
 from hlwb.rcg import evaluation as E
-from hlwb.rcg.commands import class_prototypes
+from hlwb.rcg.space import class_prototypes
 from hlwb.rcg.views import RCGViews
 from hlwb.views import augmentation, make_source, preset_for
 

@@ -18,6 +18,7 @@ import torch
 
 from .. import data
 from ..checkpoint import file_sha256
+from .space import class_prototypes
 
 CONDITIONS = ("representation", "class", "posterior")
 """What a trained generator is conditioned on: each image's own representation (RCG), the
@@ -50,19 +51,6 @@ def posterior_conditions(reps: torch.Tensor, prior: str, k: int, temperature: fl
         dictionary = prior_dictionary(prior, k, emb.shape[1], seed=L.row_seed(seed, d), rdm=rdm)
         out[idx] = posterior_cell(emb[idx], dictionary, temperature, seed=L.row_seed(seed, d, L.EXTRA))[1]
     return out
-
-
-def class_prototypes(reps: torch.Tensor, labels: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
-    """One representation per class: the mean of the class's standardised representations,
-    standardised again (so it lies in the space the generator is conditioned in). (n_classes, D)."""
-    from .space import standardize
-
-    z = standardize(reps)
-    counts = torch.bincount(labels, minlength=n_classes)
-    if bool((counts == 0).any()):
-        raise ValueError(f"every class needs a representation; counts per class {counts.tolist()}")
-    sums = torch.zeros(n_classes, z.shape[1], dtype=z.dtype).index_add_(0, labels, z)
-    return standardize(sums / counts[:, None])
 
 
 def encode_train(encoder_path: str | Path, device: str | torch.device = "auto",

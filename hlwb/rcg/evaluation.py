@@ -9,7 +9,7 @@ its samples and the smallest class share (diversity):
                     classifier-free-guidance branch it was trained with, p = 0.1)
     clusters_<k>    the centroid of a k-means cluster of the train representations, the cluster
                     drawn with its train frequency (cluster labels as the conditioning)
-    class_labels    the prototype of a class (:func:`hlwb.rcg.commands.class_prototypes`), the
+    class_labels    the prototype of a class (:func:`hlwb.rcg.space.class_prototypes`), the
                     class drawn with its train frequency, fed to the same generator
     class_trained   the same, fed to a generator *trained* on class prototypes (the shortcut's check)
     rdm             RDM samples (the full RCG pipeline: nothing real is used at sampling)
@@ -29,7 +29,7 @@ from torch import Tensor
 from .. import latents as L
 from ..metrics import frechet_distance
 from .posterior import log_selection_probs, plugin_mi_bits, rate_bits, sample_selection
-from .space import sphere_prior, standardize
+from .space import class_prototypes, sphere_prior, standardize
 
 
 def kmeans_centroids(reps: Tensor, k: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -92,7 +92,6 @@ def ablation_conditionings(reps: Tensor, labels: Tensor, n: int, seed: int, ks: 
 
     Args: reps (N, d) raw train representations; labels (N,) their classes.
     """
-    from .commands import class_prototypes
 
     rows: dict[str, Tensor | None] = {"unconditional": None}
     for k in ks:

@@ -69,3 +69,16 @@ def reference_fd(reps: Tensor, n: int, seed: int) -> float:
         raise ValueError(f"n must be in [2, {len(reps)}], got {n}")
     idx = torch.randperm(len(reps), generator=L.make_generator(seed))[:n]
     return representation_fd(reps[idx], reps)
+
+
+def class_prototypes(reps: Tensor, labels: Tensor, n_classes: int | None = None) -> Tensor:
+    """One representation per class: the mean of the class's standardised representations,
+    standardised again (so it lies in the space the generator is conditioned in). ``(n_classes, D)``;
+    ``n_classes`` None: ``labels.max() + 1``."""
+    n_classes = int(labels.max()) + 1 if n_classes is None else n_classes
+    z = standardize(reps)
+    counts = torch.bincount(labels, minlength=n_classes)
+    if bool((counts == 0).any()):
+        raise ValueError(f"every class needs a representation; counts per class {counts.tolist()}")
+    sums = torch.zeros(n_classes, z.shape[1], dtype=z.dtype).index_add_(0, labels, z)
+    return standardize(sums / counts[:, None])
