@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train-rdm", help="RCG: a diffusion model over an encoder's representations (resumable)")
     _add_dataclass_args(p, RDMConfig)
-    p.add_argument("--encoder", required=True, help="encoder.pt whose Fashion-MNIST train representations it models")
+    p.add_argument("--encoder", required=True, help="encoder.pt whose train representations of --dataset it models")
+    p.add_argument("--dataset", default="fashion_mnist", help="the train images the encoder represents (hlwb.data; "
+                   "its spec must be the encoder's); default fashion_mnist")
     p.add_argument("--sampler-only", action="store_true",
                    help="write only the EMA weights in float16 (a shipped sampler: ~1/4 of the full file; "
                         "the work dir keeps the resumable state)")
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("train-rep-generator", help="RCG: a representation-conditioned HL generator (resumable)")
     _add_dataclass_args(p, RepGANConfig)
     p.add_argument("--encoder", required=True, help="encoder.pt whose representations condition the generator")
+    p.add_argument("--dataset", default="fashion_mnist", help="the train images (and their representations) it "
+                   "learns from (hlwb.data; the encoder's spec); default fashion_mnist")
     p.add_argument("--init", default="", help="an unconditional generator of the same size to start from (e.g. biggan)")
     p.add_argument("--condition", default="representation", choices=("representation", "class", "posterior"),
                    help="each image's own representation (RCG), its class prototype (the class-conditional row), or "
@@ -230,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             from .rcg.commands import train_rdm_command
 
             print(train_rdm_command(args.encoder, args.out, _from_args(RDMConfig, args), args.work_dir, args.device,
-                                    sampler_only=args.sampler_only))
+                                    sampler_only=args.sampler_only, dataset=args.dataset))
         elif args.cmd == "train-rep-generator":
             from .rcg.commands import train_rep_generator_command
 
@@ -239,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                                               posterior={"prior": args.posterior_prior, "K": args.posterior_k,
                                                          "T": args.posterior_t, "n_dicts": args.posterior_dicts,
                                                          "rdm": args.rdm}
-                                              if args.condition == "posterior" else None))
+                                              if args.condition == "posterior" else None, dataset=args.dataset))
         elif args.cmd == "pretrain":
             from . import devices, distributed
             from .checkpoint import atomic_write_json

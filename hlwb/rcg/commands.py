@@ -74,14 +74,15 @@ def encode_train(encoder_path: str | Path, device: str | torch.device = "auto",
 
 
 def train_rdm_command(encoder: str | Path, out: str | Path, cfg, work_dir: str | Path | None = None,
-                      device: str | torch.device = "auto", sampler_only: bool = False) -> Path:
-    """Train an RDM on the encoder's (standardised) train representations; write it to ``out``
-    (``sampler_only``: the EMA weights in float16, :func:`hlwb.rcg.rdm.save_rdm`)."""
+                      device: str | torch.device = "auto", sampler_only: bool = False,
+                      dataset: str = "fashion_mnist") -> Path:
+    """Train an RDM on the encoder's (standardised) representations of ``dataset``'s train split; write it
+    to ``out`` (``sampler_only``: the EMA weights in float16, :func:`hlwb.rcg.rdm.save_rdm`)."""
     from ..devices import resolve
     from .rdm import save_rdm, train_rdm
 
     dev = resolve(device)
-    _, reps, source = encode_train(encoder, dev)
+    _, reps, source = encode_train(encoder, dev, dataset)
     if reps.shape[1] != cfg.dim:
         raise ValueError(f"the encoder's representations have width {reps.shape[1]}, but --dim is {cfg.dim}: "
                          f"pass --dim {reps.shape[1]} (and --width >= {4 * reps.shape[1]}, RCG's finding)")
@@ -95,7 +96,8 @@ def train_rdm_command(encoder: str | Path, out: str | Path, cfg, work_dir: str |
 
 def train_rep_generator_command(encoder: str | Path, out: str | Path, cfg, work_dir: str | Path | None = None,
                                 init: str = "", device: str | torch.device = "auto",
-                                condition: str = "representation", posterior: dict | None = None) -> Path:
+                                condition: str = "representation", posterior: dict | None = None,
+                                dataset: str = "fashion_mnist") -> Path:
     """Train the representation-conditioned generator on (train image, its representation) pairs
     (``condition="class"``: its class prototype, :func:`class_prototypes`; ``"posterior"``: a draw of
     the posterior at ``posterior = {"prior", "K", "T", "n_dicts", "rdm"}``, :func:`posterior_conditions`),
@@ -111,7 +113,7 @@ def train_rep_generator_command(encoder: str | Path, out: str | Path, cfg, work_
     from .generator import save_rep_generator, train_rep_gan
 
     dev = resolve(device)
-    images, reps, source = encode_train(encoder, dev)
+    images, reps, source = encode_train(encoder, dev, dataset)
     if reps.shape[1] != cfg.rep_dim:
         raise ValueError(f"the encoder's representations have width {reps.shape[1]}, but --rep-dim is "
                          f"{cfg.rep_dim}: pass --rep-dim {reps.shape[1]}")
