@@ -132,8 +132,7 @@ PLANS: dict[str, Plan] = {
     "smoke_color": Plan("simclr", (Arm("real", "real"), Arm("synth", "synth"),
                                    Arm("hl_random_paper", "hl_random", hl_rule="paper"),
                                    Arm("flat_matched", "flat_matched"), Arm("hl_learned", "hl_learned")),
-                        contrast=("real", "hl_random_paper"), fixed_seeds=(0,), fixed_passes=2,
-                        gcrl=(GcrlRun(1.0, 1.0, "real"),)),
+                        gcrl=(GcrlRun(1.0, 1.0, "real"),)),  # the paper-T_x and fixed-set paths: the smoke plan's
     # CIFAR-10 (config.PROFILES["gpu"]): every arm but rcg
     "gpu": Plan("simclr", _arms((0, 1, 2), (0, 1, 2), with_rcg=False), contrast=("real", "gaussian", "hl_random_paper"),
                 contrast_seeds=(0, 1, 2), methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2),

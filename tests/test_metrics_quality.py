@@ -4,6 +4,7 @@ import torch
 
 from hlwb import hierarchy, quality
 from hlwb.metrics import frechet_distance
+from hlwb.spec import ImageSpec
 
 
 def test_frechet_distance_against_closed_form():
@@ -20,7 +21,9 @@ def test_frechet_distance_against_closed_form():
 
 
 class _FakeOracle:
-    """Labels an image by the sign of its mean pixel."""
+    """Labels an image by the sign of its mean pixel: two classes."""
+
+    spec = ImageSpec(1, 32, ("dark", "bright"))
 
     def probs(self, x):
         m = x.mean(dim=(1, 2, 3))
@@ -39,7 +42,7 @@ def test_chunk_agreement_and_histogram():
     assert [r["chunk"] for r in rows] == [0, 1, 2, 3]
     assert all(0 <= r["agreement"] <= 1 and r["kl"] >= 0 and r["pixel_rms"] > 0 for r in rows)
     hist = quality.class_histogram(_FakeOracle(), quality.sample_images(gen, 32, seed=1))
-    assert sum(hist) == pytest.approx(1.0)
+    assert sum(hist) == pytest.approx(1.0) and len(hist) == 2  # one share per class of the oracle
     assert hierarchy.rises_global_to_fine([{"agreement": a} for a in (0.2, 0.5, 0.5, 0.9)])
     assert not hierarchy.rises_global_to_fine([{"agreement": a} for a in (0.2, 0.6, 0.5)])
     grid, titles = hierarchy.resample_grid(gen, n_anchors=3, per_chunk=2, seed=0)
