@@ -94,33 +94,19 @@ def measure(build: Callable[[], list[nn.Module]], forward: Callable[[list[nn.Mod
     ``forward`` runs two samples (batch norm needs two) with every input made on the meta device;
     its leaf modules' outputs are summed and halved.
     """
-    from .checkpoint import MAX_PARAMETERS, MAX_TENSORS
+    from .checkpoint import meta_build
 
-    counts = [0, 0]
-
-    class _TooBig(Exception):
-        pass
-
-    def on_param(module, name, param):
-        if param is not None:
-            counts[0] += param.numel()
-            counts[1] += 1
-            if counts[0] > MAX_PARAMETERS or counts[1] > MAX_TENSORS:
-                raise _TooBig
-
-    handle = nn.modules.module.register_module_parameter_registration_hook(on_param)
     power = _SpectralNorm and _SpectralNorm._power_method
     if power:  # spectral norm's 15 power iterations at init: seconds of Python on meta tensors, values unused
         _SpectralNorm._power_method = lambda self, weight_mat, n_power_iterations: None
     try:
-        with torch.device("meta"), torch.random.fork_rng(devices=[]):
-            models = build()
-    except _TooBig:
-        return Need(None, 0, data_bytes)
+        with torch.random.fork_rng(devices=[]):
+            models, n_params = meta_build(build)
     finally:
-        handle.remove()
         if power:
             _SpectralNorm._power_method = power
+    if n_params is None:
+        return Need(None, 0, data_bytes)
     out = [0]
 
     def on_forward(module, args, output):
@@ -140,7 +126,7 @@ def measure(build: Callable[[], list[nn.Module]], forward: Callable[[list[nn.Mod
     finally:
         torch.autocast = autocast
         hook.remove()
-    return Need(counts[0], out[0] // 2, data_bytes)
+    return Need(n_params, out[0] // 2, data_bytes)
 
 
 class _NoAutocast:

@@ -299,11 +299,11 @@ def require(path: str | Path, state: dict[str, Any], *keys: str) -> None:
                               f"{', '.join(map(repr, missing))}; it was not written by hlwb, or is damaged")
 
 
-def _count_parameters(factory: Callable[..., nn.Module], config: dict[str, Any]) -> int:
-    """Parameters ``factory(**config)`` would hold, built on the meta device (nothing allocated).
+def meta_build(build: Callable[[], Any]) -> tuple[Any, int | None]:
+    """``build()`` on the meta device (nothing allocated), its parameters counted: ``(result, parameters)``.
 
-    A registration hook stops the build as soon as it passes the limits, so a huge width or
-    depth costs no memory and little time. Returns a number above MAX_PARAMETERS when refused.
+    A registration hook stops the build as soon as it passes MAX_PARAMETERS or MAX_TENSORS, so a huge
+    width or depth costs no memory and little time; a stopped build returns ``(None, None)``.
     """
     counts = [0, 0]  # parameters, parameter tensors
 
@@ -320,12 +320,18 @@ def _count_parameters(factory: Callable[..., nn.Module], config: dict[str, Any])
     handle = nn.modules.module.register_module_parameter_registration_hook(hook)
     try:
         with torch.device("meta"):
-            factory(**config)
+            out = build()
     except _TooBig:
-        return MAX_PARAMETERS + 1
+        return None, None
     finally:
         handle.remove()
-    return counts[0]
+    return out, counts[0]
+
+
+def _count_parameters(factory: Callable[..., nn.Module], config: dict[str, Any]) -> int:
+    """Parameters ``factory(**config)`` would hold (:func:`meta_build`); above MAX_PARAMETERS when refused."""
+    _, n = meta_build(lambda: factory(**config))
+    return MAX_PARAMETERS + 1 if n is None else n
 
 
 def build_module(path: str | Path, factory: Callable[..., nn.Module], config: Any, what: str) -> nn.Module:
