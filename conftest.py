@@ -47,3 +47,19 @@ def kill_at_first_checkpoint():
         return int(checkpoint.load(state_path, kind="train-state")["step"])
 
     return kill
+
+
+@pytest.fixture(scope="module")
+def tiny_gen(tmp_path_factory):
+    """A small BigGAN checkpoint of the user's own (no sidecar), shared by the explorer and hostile tests."""
+    import torch
+
+    from hlwb import generators
+    from hlwb.generators.biggan import BigGANGenerator
+
+    torch.manual_seed(0)
+    g = BigGANGenerator(ch=8)
+    g.recompute_statistics(seed=0, n_batches=2, batch=32)
+    p = tmp_path_factory.mktemp("gen") / "tiny.pt"
+    generators.save(p, g)
+    return str(p)

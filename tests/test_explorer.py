@@ -4,31 +4,19 @@ import pytest
 import torch
 
 from hlwb import explorer as E
-from hlwb import generators
 from hlwb import latents as L
-from hlwb.generators.biggan import BigGANGenerator
 from hlwb.widgets import LatentExplorer
 
 
-@pytest.fixture(scope="module")
-def gen_path(tmp_path_factory):
-    torch.manual_seed(0)
-    g = BigGANGenerator(ch=8)
-    g.recompute_statistics(seed=0, n_batches=2, batch=32)
-    p = tmp_path_factory.mktemp("gen") / "tiny.pt"
-    generators.save(p, g)
-    return str(p)
-
-
-def _state(gen_path, **kw):
-    s = E.default_state(gen_path)
+def _state(tiny_gen, **kw):
+    s = E.default_state(tiny_gen)
     for k, v in kw.items():
         setattr(s, k, v)
     return s
 
 
-def test_sigma_zero_gives_the_anchor(gen_path):
-    s = _state(gen_path, n_positives=4)
+def test_sigma_zero_gives_the_anchor(tiny_gen):
+    s = _state(tiny_gen, n_positives=4)
     for c in s.chunks:
         c.sigma = 0.0
     r = E.render(s)
@@ -38,13 +26,13 @@ def test_sigma_zero_gives_the_anchor(gen_path):
     assert len(r.labels) == 5 and r.png[:4] == b"\x89PNG"
 
 
-def test_a_locked_chunk_keeps_its_edit_and_its_positives_do_not_move_it(gen_path):
-    s = _state(gen_path, n_positives=3)
+def test_a_locked_chunk_keeps_its_edit_and_its_positives_do_not_move_it(tiny_gen):
+    s = _state(tiny_gen, n_positives=3)
     for c in s.chunks:
         c.seed, c.alpha, c.sigma = 3, 1.5, 0.7
     unlocked = E.edited_latents(s)
     s.chunks[1].locked = True
-    base = E.generator(gen_path).sample_latents(1, seed=s.anchor_seed, truncation=s.truncation)
+    base = E.generator(tiny_gen).sample_latents(1, seed=s.anchor_seed, truncation=s.truncation)
     z = E.edited_latents(s)
     assert torch.equal(z[1], unlocked[1]) and not torch.equal(z[1], base[1])  # frozen as it is, never reverted
     assert all(not torch.equal(z[k], base[k]) for k in (0, 2, 3))
@@ -53,8 +41,8 @@ def test_a_locked_chunk_keeps_its_edit_and_its_positives_do_not_move_it(gen_path
     assert not torch.equal(zp[2][0], z[2][0])
 
 
-def test_first_screen_shows_the_hierarchy_and_full_class_names(gen_path):
-    s = E.default_state(gen_path)
+def test_first_screen_shows_the_hierarchy_and_full_class_names(tiny_gen):
+    s = E.default_state(tiny_gen)
     assert [c.sigma for c in s.chunks] == [0.0] * (len(s.chunks) - 1) + [E.DEFAULT_FINE_SIGMA]
     r = E.render(s)
     assert not all(torch.allclose(p, r.anchor[0], atol=1e-5) for p in r.positives)  # not six copies
@@ -64,20 +52,20 @@ def test_first_screen_shows_the_hierarchy_and_full_class_names(gen_path):
     assert img.height >= 256 + 26  # two text lines under the anchor
 
 
-def test_strip_matches_the_view_generator(gen_path):
-    s = _state(gen_path, n_positives=5, positive_seed=11)
+def test_strip_matches_the_view_generator(tiny_gen):
+    s = _state(tiny_gen, n_positives=5, positive_seed=11)
     sig = [0.0, 0.3, 0.8, 1.5]
     for c, v in zip(s.chunks, sig):
         c.sigma = v
     r = E.render(s)
-    gen = E.generator(gen_path)
+    gen = E.generator(tiny_gen)
     z = gen.sample_latents(1, seed=s.anchor_seed, truncation=s.truncation)
     views = gen.generate(L.perturb(gen.chunks, [t.expand(5, -1) for t in z], sig, seed=11))
     assert torch.allclose(r.positives, views, atol=1e-6)
 
 
-def test_export_import_roundtrip_and_bad_json(gen_path, tmp_path):
-    s = _state(gen_path, anchor_seed=4)
+def test_export_import_roundtrip_and_bad_json(tiny_gen, tmp_path):
+    s = _state(tiny_gen, anchor_seed=4)
     s.chunks[2].seed, s.chunks[0].alpha = 5, -2.0
     r = E.render(s)
     j, p = E.export(s, r, tmp_path / "view")
@@ -94,8 +82,8 @@ def test_export_import_roundtrip_and_bad_json(gen_path, tmp_path):
         E.load_settings(json.dumps(d))
 
 
-def test_principal_direction_changes_the_image_most(gen_path):
-    gen = E.generator(gen_path)
+def test_principal_direction_changes_the_image_most(tiny_gen):
+    gen = E.generator(tiny_gen)
     pca = E.principal_directions(gen, n_anchors=32, seed=0)
     z = gen.sample_latents(32, seed=0)
     x0 = gen.generate(z)
@@ -110,8 +98,8 @@ def test_principal_direction_changes_the_image_most(gen_path):
         assert change(u) >= max(change(v / v.norm()) for v in rand)
 
 
-def test_widget_wiring_without_a_browser(gen_path, tmp_path):
-    ex = LatentExplorer(gen_path, figures_dir=tmp_path, n_positives=3)
+def test_widget_wiring_without_a_browser(tiny_gen, tmp_path):
+    ex = LatentExplorer(tiny_gen, figures_dir=tmp_path, n_positives=3)
     first = ex.image.value
     ex.sliders["chunk3_seed"].value = 7  # fires the observer synchronously
     assert ex.state.chunks[3].seed == 7 and ex.image.value != first
@@ -142,18 +130,18 @@ def test_widget_wiring_without_a_browser(gen_path, tmp_path):
     assert "cannot load generator" in ex.message.value
 
 
-def test_switching_generator_keeps_what_fits_and_says_what_it_reset(gen_path, tmp_path):
-    ex = LatentExplorer(gen_path, figures_dir=tmp_path, n_positives=2, anchor_seed=3)
+def test_switching_generator_keeps_what_fits_and_says_what_it_reset(tiny_gen, tmp_path):
+    ex = LatentExplorer(tiny_gen, figures_dir=tmp_path, n_positives=2, anchor_seed=3)
     ex.sliders["chunk1_seed"].value = 5
-    ex.set_generator(gen_path)  # the same layout: every control kept
+    ex.set_generator(tiny_gen)  # the same layout: every control kept
     assert ex.state.chunks[1].seed == 5 and ex.state.anchor_seed == 3
     assert "kept anchor, positives, directions, truncation, chunk controls" in ex.message.value
     ex.set_generator("stylegan")  # also 4 chunks
     assert ex.state.generator == "stylegan" and ex.state.chunks[1].seed == 5 and ex.sliders["chunk1_seed"].value == 5
 
 
-def test_sigma_sweep_rows_move_one_chunk(gen_path):
-    gen = E.generator(gen_path)
+def test_sigma_sweep_rows_move_one_chunk(tiny_gen):
+    gen = E.generator(tiny_gen)
     grid = E.sigma_sweep(gen, [0.0, 1.0, 2.0], anchor_seed=0, seed=1)
     assert grid.shape == (4, 3, 1, 32, 32)
     anchor = gen.generate(gen.sample_latents(1, seed=0))[0]
@@ -161,8 +149,8 @@ def test_sigma_sweep_rows_move_one_chunk(gen_path):
     assert all((grid[k, 2] - anchor).abs().mean() > (grid[k, 1] - anchor).abs().mean() for k in range(4))
 
 
-def test_import_rejects_bad_values_with_a_message(gen_path, tmp_path):
-    ex = LatentExplorer(gen_path, figures_dir=tmp_path, n_positives=2)
+def test_import_rejects_bad_values_with_a_message(tiny_gen, tmp_path):
+    ex = LatentExplorer(tiny_gen, figures_dir=tmp_path, n_positives=2)
     j, _ = ex.export(tmp_path / "ok")
     for field, value, msg in [("anchor_seed", "zero", "anchor_seed"), ("directions", "diag", "directions")]:
         d = json.loads(j.read_text())
@@ -182,8 +170,8 @@ def test_import_rejects_bad_values_with_a_message(gen_path, tmp_path):
     ([["x"] * 20] * 4, r"latents\[0\] must hold numbers only, got 'x'"),
     ([[True] * 20] * 4, r"latents\[0\] must hold numbers only, got True"),
 ])
-def test_malformed_latents_are_one_value_error(gen_path, tmp_path, latents, msg):
-    s = _state(gen_path)
+def test_malformed_latents_are_one_value_error(tiny_gen, tmp_path, latents, msg):
+    s = _state(tiny_gen)
     j, _ = E.export(s, E.render(s), tmp_path / "view")
     d = json.loads(j.read_text())
     d["latents"] = latents
@@ -193,8 +181,8 @@ def test_malformed_latents_are_one_value_error(gen_path, tmp_path, latents, msg)
 
 
 @pytest.mark.parametrize("field", ["latents", "chunks", "generator"])
-def test_deeply_nested_settings_are_one_value_error(gen_path, tmp_path, field):
-    s = _state(gen_path)
+def test_deeply_nested_settings_are_one_value_error(tiny_gen, tmp_path, field):
+    s = _state(tiny_gen)
     j, _ = E.export(s, E.render(s), tmp_path / "view")
     d = json.loads(j.read_text())
     text = json.dumps({**d, field: "HOLE"}).replace('"HOLE"', "[" * 100_000 + "]" * 100_000)

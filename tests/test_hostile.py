@@ -15,7 +15,6 @@ import torch
 from hlwb import checkpoint, generators, ranges
 from hlwb import explorer as E
 from hlwb import latents as L
-from hlwb.generators.biggan import BigGANGenerator
 
 
 @contextlib.contextmanager
@@ -31,17 +30,6 @@ def deadline(seconds: int):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-
-
-@pytest.fixture(scope="module")
-def tiny_gen(tmp_path_factory):
-    """A small BigGAN checkpoint of the user's own (no sidecar)."""
-    torch.manual_seed(0)
-    g = BigGANGenerator(ch=8)
-    g.recompute_statistics(seed=0, n_batches=2, batch=32)
-    p = tmp_path_factory.mktemp("gen") / "tiny.pt"
-    generators.save(p, g)
-    return str(p)
 
 
 def _settings(gen: str, **fields) -> str:
