@@ -119,9 +119,14 @@ def remove_debris(directory: str | Path) -> list[Path]:
     return gone
 
 
-def save(path: str | Path, state: dict[str, Any], kind: str) -> None:
+def save(path: str | Path, state: dict[str, Any], kind: str, sidecar: dict[str, Any] | None = None) -> None:
     """Save ``state`` atomically as an hlwb checkpoint of the given ``kind``; a state holding a
-    non-finite tensor is refused (:class:`NonFiniteError`) and the file on disk is left as it was."""
+    non-finite tensor is refused (:class:`NonFiniteError`) and the file on disk is left as it was.
+
+    ``sidecar``: also write ``NAME.json`` with it and the file's SHA-256 (:func:`write_sidecar`), so
+    that :func:`load` checks the file instead of warning. An older sidecar is removed *before* the
+    file is replaced: a kill in between leaves a file without a digest (a warning at load), never a
+    file whose recorded digest is another file's (a refusal)."""
     bad = nonfinite_keys(state)
     if bad:
         raise NonFiniteError(f"{path}: not written — {', '.join(bad[:4])}{' …' if len(bad) > 4 else ''} "
@@ -135,7 +140,11 @@ def save(path: str | Path, state: dict[str, Any], kind: str) -> None:
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{path}: state holds a value that is not a tensor or plain Python "
                               f"value, so it could not be loaded safely; convert it first ({e})") from e
+    if sidecar is not None:
+        sidecar_path(path).unlink(missing_ok=True)
     atomic_write_bytes(path, buf.getvalue())
+    if sidecar is not None:
+        write_sidecar(path, {"kind": kind, **sidecar})
 
 
 def file_sha256(path: str | Path) -> str:

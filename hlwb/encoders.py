@@ -107,7 +107,7 @@ def save_encoder(path, trunk: ResNetTrunk, meta: dict | None = None) -> None:
 
     checkpoint.save(path, {"width": trunk.width, "blocks": list(trunk.blocks), "channels": trunk.spec.channels,
                            "size": trunk.spec.size, "spec": trunk.spec.record(), "state_dict": trunk.state_dict(),
-                           "meta": meta or {}}, kind="encoder")
+                           "meta": meta or {}}, kind="encoder", sidecar={})
 
 
 def load_encoder(path, device: str | torch.device = "auto") -> ResNetTrunk:

@@ -168,7 +168,7 @@ def save_learned(path, walker: LearnedWalker, meta: dict | None = None) -> None:
     checkpoint.save(path, {"chunks": [[c.name, c.dim, c.level] for c in walker.chunks],
                            "selected": walker.selected, "hidden": walker.net[0].out_features,
                            "tied": walker.tied,
-                           "state_dict": walker.state_dict(), "meta": meta or {}}, kind="walker")
+                           "state_dict": walker.state_dict(), "meta": meta or {}}, kind="walker", sidecar={})
 
 
 def load_learned(path, chunks: tuple[L.Chunk, ...] | None = None) -> LearnedWalker:

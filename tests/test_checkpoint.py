@@ -188,6 +188,26 @@ def test_write_sidecar_records_the_digest_load_checks(tmp_path):
         checkpoint.load(p, kind="thing")
 
 
+
+def test_save_with_a_sidecar_is_checked_at_load_and_a_kill_never_leaves_a_stale_digest(tmp_path, monkeypatch, caplog):
+    p = tmp_path / "encoder.pt"
+    checkpoint.save(p, {"w": torch.ones(4)}, kind="thing", sidecar={"run": "a"})
+    rec = json.loads(p.with_suffix(".json").read_text())
+    assert rec == {"kind": "thing", "run": "a", "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+    with caplog.at_level("WARNING", logger="hlwb.checkpoint"):
+        checkpoint.load(p, kind="thing")
+    assert "digest unchecked" not in caplog.text  # checked, not warned about
+
+    def killed(path, data):  # the process dies while the new file is written
+        raise KeyboardInterrupt
+    monkeypatch.setattr(checkpoint, "atomic_write_bytes", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(p, {"w": torch.zeros(4)}, kind="thing", sidecar={})
+    assert not p.with_suffix(".json").exists()  # the old digest went first: never a digest of another file
+    monkeypatch.undo()
+    assert checkpoint.load(p, kind="thing")["w"].eq(1).all()  # the old file loads (with a warning, not a refusal)
+
+
 def _tiny_generator_state():
     from hlwb.generators.biggan import BigGANGenerator
 
@@ -276,5 +296,8 @@ def test_malformed_oracle_encoder_and_walker_name_the_file(tmp_path):
     assert walkers.load_learned(w).selected == [0, 1]
     state = checkpoint.load(w, kind="walker")
     checkpoint.save(w, {**{k: v for k, v in state.items() if k != "format"}, "hidden": 10**9}, kind="walker")
+    with pytest.raises(checkpoint.CheckpointError, match=f"{w}.*SHA-256"):  # changed behind its sidecar's back
+        walkers.load_learned(w)
+    checkpoint.sidecar_path(w).unlink()  # a hand-made file without a digest: its config is still checked
     with pytest.raises(checkpoint.CheckpointError, match=f"{w}.*hidden=1000000000"):
         walkers.load_learned(w)

@@ -205,7 +205,7 @@ def test_torchrun_pretrain_two_ranks(tmp_path):
                 "--master_port", str(_free_port())], tmp_path / "ddp")
     assert run.returncode == 0, run.stdout
     files = {p.name for p in (tmp_path / "ddp").iterdir()}
-    assert files == {"train_state.pt", "encoder.pt", "log.jsonl", "ranks.json", "config.json"}, files
+    assert files == {"train_state.pt", "encoder.pt", "encoder.json", "log.jsonl", "ranks.json", "config.json"}, files
     # every rank's digest of its final state, gathered and written by rank 0, matches what rank 0 saved
     ranks = json.loads((tmp_path / "ddp" / "ranks.json").read_text())
     state = checkpoint.load(tmp_path / "ddp" / "train_state.pt", kind="train-state")

@@ -148,7 +148,7 @@ def save_gcrl(path, method: GCRL, meta: dict | None = None) -> None:
 
     state = {k: v.detach().cpu() for k, v in method.state_dict().items()}
     checkpoint.save(path, {"config": gcrl_config(method), "spec": method.spec.record(), "state_dict": state,
-                           "meta": meta or {}}, kind="gcrl")
+                           "meta": meta or {}}, kind="gcrl", sidecar={})
 
 
 def load_gcrl(path, device: str | torch.device = "auto") -> GCRL:
