@@ -19,6 +19,7 @@ left at it, and takes the profile's value (a kernel cannot see which names paper
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
@@ -158,6 +159,8 @@ class PretrainParams:
     n_fixed: int = 10000             # anchor/positive pairs of the fixed set
     augment: str = "fair"            # fair (one T_x for all: views.FAIR_PRESET) or paper (crop+flip for HL, SimCLR for baselines)
     hl_rule: str = "paper"           # hl_random sigmas: paper (the fixed rule) or delta (notebook 04's delta_i, oracle-calibrated)
+    hl_keep: int = 0                 # hl_keep only: the chunk kept fixed, the paper rule's sigma on every other (0: the rule)
+    hl_scale: float = 1.0            # hl_scaled / flat_matched only: the paper rule's sigmas on chunks 1.. times this (1: the rule)
     hl_sigmas_file: str = "runs/laptop/04_chunk_perturbations/hl_sigmas.json"  # written by notebook 04
     walkers_dir: str = "runs/laptop/03_walkers/walkers"  # learned walkers written by notebook 03
     steps: int = 500                 # optimiser steps (laptop: calibrated, figures/calibration_laptop.json)
@@ -455,19 +458,71 @@ def profile_overrides(cls: type, profile: str) -> dict[str, Any]:
     return PROFILES[profile].get(notebook, {})
 
 
-def from_namespace(notebook: str, namespace: dict[str, Any]):
-    """Parameters of ``notebook`` from a kernel's globals (the parameters + injected cells).
+def _assigned_names(source: str) -> set[str] | None:
+    """Names a parameters-style cell sets (``x = 1``, ``x: int = 1``; no calls), or None when ``source``
+    is not such a cell (an import, a call, a loop: a cell that computes, not one that sets)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return None
+    names: set[str] = set()
+    for node in body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else None
+        if (not targets or not all(isinstance(t, ast.Name) for t in targets)
+                or any(isinstance(n, ast.Call) for n in ast.walk(node))):
+            return None
+        names |= {t.id for t in targets}
+    return names
 
-    Every plain value defined so far is taken as a parameter, so a parameter injected by
-    papermill under a misspelled name is reported instead of silently ignored.
+
+def parameter_cell_names(history: Any) -> set[str] | None:
+    """Names set by the parameters cell and papermill's injected cell, from IPython's input history ``In``.
+
+    The cell calling :func:`from_namespace` is the last entry that names it; the cells run just before it
+    that only set names (the parameters cell, then papermill's injected one; empty cells are passed over)
+    are read with :mod:`ast`, never run. None when there is no such history (a plain dict, an empty
+    ``In``) or no such cell before the call.
+    """
+    if not isinstance(history, list) or not all(isinstance(s, str) for s in history):
+        return None
+    calls = [i for i, s in enumerate(history) if "from_namespace" in s]
+    if not calls:
+        return None
+    names: set[str] = set()
+    for source in reversed(history[:calls[-1]]):
+        found = _assigned_names(source)
+        if found is None:
+            break
+        names |= found
+    return names or None
+
+
+def from_namespace(notebook: str, namespace: dict[str, Any]):
+    """Parameters of ``notebook`` from a kernel's globals: the parameters cell and papermill's injected one.
+
+    In a kernel, the names those two cells assign are read from IPython's input history (``In``):
+    a name that is not a parameter (a misspelled ``-p``) is refused, and the values of the dataclass's
+    fields are taken from ``namespace``; every other variable a notebook made is ignored, so "Run All"
+    a second time in the same kernel reads the same parameters. Without that history (a plain dict),
+    every plain value in ``namespace`` is taken as a parameter.
     """
     if notebook not in NOTEBOOKS:
         raise ConfigError(f"unknown notebook {notebook!r}; valid: {', '.join(NOTEBOOKS)}")
+    cls = NOTEBOOKS[notebook]
+    profile = os.environ.get("HLWB_PROFILE") or None
+    assigned = parameter_cell_names(namespace.get("In"))
+    if assigned is not None:
+        fields = _field_types(cls)
+        unknown = sorted(assigned - set(fields))
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for {cls.__name__} "
+                              f"(set in the parameters or injected cell); valid: {', '.join(fields)}")
+        return from_params(cls, {k: namespace[k] for k in fields if k in namespace}, profile=profile)
     skip = {"In", "Out", "exit", "quit", "get_ipython", "open"}
     params = {k: v for k, v in namespace.items()
               if not k.startswith("_") and k not in skip
               and not isinstance(v, (types.ModuleType, types.FunctionType, type))}
-    return from_params(NOTEBOOKS[notebook], params, profile=os.environ.get("HLWB_PROFILE") or None)
+    return from_params(cls, params, profile=profile)
 
 
 def resolve_path(p: str) -> Path:

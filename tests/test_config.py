@@ -45,6 +45,63 @@ def test_from_namespace_catches_injected_typo(monkeypatch):
     assert config.from_namespace("01_hl_generator", ns).seed == 3
 
 
+def _tiny_notebook():
+    """A parameters cell, the config cell, then cells that make variables (as every notebook does)."""
+    import nbformat
+
+    params = nbformat.v4.new_code_cell('anchor_seed: int = 0  # the anchor\nn_positives: int = 6  # positives')
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[
+        params,
+        nbformat.v4.new_code_cell('from hlwb import config\ncfg = config.from_namespace("02_latent_explorer", globals())'),
+        nbformat.v4.new_code_cell("before = cfg.anchor_seed\nc = [1, 2]\nimport json"),
+        nbformat.v4.new_code_cell("print(cfg.anchor_seed, cfg.n_positives, cfg.generator)")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    return nb
+
+
+def test_run_all_twice_in_one_kernel_reads_the_parameters_cell_only(monkeypatch, tmp_path):
+    """Run All, then Run All again in the same kernel (as JupyterLab does): the second run sees every
+    variable the first one made, and reads the same parameters (papermill's injected cell included)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.delenv("HLWB_PROFILE", raising=False)
+    nbformat.write(_tiny_notebook(), tmp_path / "tiny.ipynb")
+    nb = pm.execute_notebook(str(tmp_path / "tiny.ipynb"), str(tmp_path / "injected.ipynb"),
+                             parameters={"anchor_seed": 5}, prepare_only=True)  # papermill's injected cell
+    assert "injected-parameters" in nb.cells[1].metadata.tags
+    client = NotebookClient(nb, kernel_name="python3", timeout=60)
+    printed = []
+    with client.setup_kernel():
+        for _ in range(2):
+            for i, cell in enumerate(nb.cells):
+                client.execute_cell(cell, i)
+            printed.append(nb.cells[-1].outputs[0]["text"])
+    assert printed == ["5 6 biggan\n"] * 2
+
+
+def test_a_misspelled_injected_parameter_is_refused_in_a_kernel(monkeypatch, tmp_path):
+    monkeypatch.delenv("HLWB_PROFILE", raising=False)
+    import nbformat
+
+    src = tmp_path / "tiny.ipynb"
+    nbformat.write(_tiny_notebook(), src)
+    with pytest.raises(pm.PapermillExecutionError, match="unknown parameter.*'anchor_sead'"):
+        pm.execute_notebook(str(src), str(tmp_path / "out.ipynb"), parameters={"anchor_sead": 5},
+                            kernel_name="python3", progress_bar=False)
+
+
+def test_parameter_cell_names_reads_the_cells_before_the_call():
+    call = 'cfg = config.from_namespace("02_latent_explorer", globals())'
+    first = ["", "seed: int = 0\nrun_dir = 'x'", "# Parameters\nseeed = 3\n", call, "before = f(1)"]
+    assert config.parameter_cell_names(first) == {"seed", "run_dir", "seeed"}
+    # the second Run All: the call's own cell is the last that names it; the first run's cells are not read
+    assert config.parameter_cell_names(first + ["seed = 1", "", call]) == {"seed"}
+    assert config.parameter_cell_names([]) is None and config.parameter_cell_names(None) is None
+    assert config.parameter_cell_names(["x = f()", call]) is None  # no parameters cell: the plain-dict rule
+
+
 @pytest.mark.parametrize("notebook", list(config.NOTEBOOKS))
 def test_parameters_cell_matches_dataclass(notebook):
     """The notebook's parameters cell documents the laptop defaults of its dataclass."""
