@@ -316,4 +316,4 @@ def run_source(p: PretrainParams, device: str | torch.device, rank: int = 0) -> 
                        n_fixed=p.n_fixed, hl_sigmas=hl_sigmas_for(p), walkers_dir=resolve_path(p.walkers_dir),
                        seed=p.seed, rank=rank, decode_chunk=p.decode_chunk or None,
                        precision=amp.resolve(p.precision, dev), device=dev, dataset=p.dataset,
-                       image_size=p.image_size or None)
+                       image_size=p.image_size or None, hl_keep=p.hl_keep, hl_scale=p.hl_scale)

@@ -161,6 +161,9 @@ LOSS_WEIGHT_WHY = ("only alpha / beta is a modelling choice; their scale multipl
 GCRL_WEIGHT = Range(0, LOSS_WEIGHT_MAX, why=LOSS_WEIGHT_WHY)
 
 
+HL_SCALE = Range(0, 4, lo_open=True, why="a multiple of the paper rule's sigmas (issue 29 sweeps 0.25-1.5)")
+
+
 def _train_batch(c) -> Range:
     """A batch drawn from a dataset's train split: no larger than it (known here for Fashion-MNIST;
     any dataset's batch is also bounded by memory, :data:`BUDGETS`)."""
@@ -233,6 +236,8 @@ RANGES: dict[str, dict[str, Rule]] = {
         "warmup": _warmup, "knn_every": at_least(0, why="0: only at the end"),
         "knn_split": OneOf(("val", "test")), "knn_train": _knn_train(KNN_K), "knn_test": _knn_test, "seed": SEED,
         "gcrl_alpha": GCRL_WEIGHT, "gcrl_beta": _gcrl_beta,
+        "hl_keep": at_least(0, why="a chunk index; below the generator's chunk count, checked when the views are built"),
+        "hl_scale": HL_SCALE,
     },
     "TransferParams": {"eval_jobs": COUNT, "n_boot": N_BOOT, "seed": SEED, "image_size": IMAGE_SIZE},
     "RCGParams": {

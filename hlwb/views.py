@@ -238,15 +238,41 @@ def learned_walker(strategy: str, gen: HLGenerator, walkers_dir: str | Path) -> 
     return w
 
 
-def flat_matched_walker(gen: HLGenerator, n: int = 10_000, seed: int = 0) -> Walker:
+def keep_sigmas(gen: HLGenerator, k: int) -> tuple[list[float], float]:
+    """``hl_keep``'s per-chunk sigmas and truncation: the paper rule's sigma on every chunk except chunk
+    ``k``, which stays fixed (docs/methods.md §2). A chunk the rule leaves still gets the rule's sigma of
+    the moved chunks (BigBiGAN: 1 everywhere, truncated at 2 sigma), so ``k = 0`` is the rule itself on
+    BigBiGAN; StyleGAN: 0.2 / 0.1 / 0.8 / 0.8 with group ``k`` at 0."""
+    n = len(gen.chunks)
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n:
+        raise ValueError(f"hl_keep={k!r}: the generator has {n} chunks, so the fixed chunk must be one of "
+                         f"0..{n - 1} ({', '.join(c.name for c in gen.chunks)})")
+    sig, trunc = paper_rule(gen)
+    moved = max(sig)
+    out = [s if s > 0 else moved for s in sig]
+    out[k] = 0.0
+    return out, trunc
+
+
+def scaled_sigmas(gen: HLGenerator, scale: float) -> tuple[list[float], float]:
+    """``hl_scaled``'s per-chunk sigmas: the paper rule's sigmas times ``scale`` on chunks 1..K-1, chunk 0
+    as the rule has it (BigBiGAN: fixed), same truncation; ``scale = 1`` is the rule itself."""
+    if not scale > 0:
+        raise ValueError(f"hl_scale={scale!r} must be > 0 (a multiple of the paper rule's sigmas)")
+    sig, trunc = paper_rule(gen)
+    return [sig[0]] + [scale * s for s in sig[1:]], trunc
+
+
+def flat_matched_walker(gen: HLGenerator, n: int = 10_000, seed: int = 0, scale: float = 1.0) -> Walker:
     """The hierarchy-vs-strength control (docs/methods.md §2): every chunk perturbed with one sigma,
-    chosen so that the mean ||z' - z|| over the whole code equals that of the paper-rule
-    ``hl_random`` arm (same noise law and truncation). ``||sigma eps|| = sigma ||eps||``, so
-    sigma = E||delta_paper|| / E||eps_all||, both estimated on ``n`` seeded anchors; the
-    walker carries ``matched`` (the two mean norms and sigma)."""
+    chosen so that the mean ||z' - z|| over the whole code equals that of the paper rule with its
+    sigmas scaled by ``scale`` (:func:`scaled_sigmas`; ``scale = 1``: the ``hl_random`` paper-rule arm;
+    same noise law and truncation). ``||sigma eps|| = sigma ||eps||``, so
+    sigma = E||delta_scaled|| / E||eps_all||, both estimated on ``n`` seeded anchors; the
+    walker carries ``matched`` (the two mean norms, sigma and the scale)."""
     from .walkers import ChunkNoiseWalker, GaussianWalker, delta
 
-    sig, trunc = paper_rule(gen)
+    sig, trunc = scaled_sigmas(gen, scale)
     tied = gen.tied_chunks
     z = [t.cpu() for t in gen.sample_latents(n, seed=L.row_seed(seed, 0, L.EXTRA))]
     chunks = gen.chunks
@@ -254,17 +280,18 @@ def flat_matched_walker(gen: HLGenerator, n: int = 10_000, seed: int = 0) -> Wal
     unit = delta(z, GaussianWalker(chunks, 1.0, truncation=trunc, tied=tied)(z, seed=L.row_seed(seed, 2, L.EXTRA)))
     ref_norm, unit_norm = ref.pow(2).sum(1).sqrt().mean().item(), unit.pow(2).sum(1).sqrt().mean().item()
     walker = GaussianWalker(chunks, ref_norm / unit_norm, truncation=trunc, tied=tied)
-    walker.matched = {"paper_rule_mean_delta": ref_norm, "sigma": ref_norm / unit_norm, "n": n}
+    walker.matched = {"paper_rule_mean_delta": ref_norm, "sigma": ref_norm / unit_norm, "n": n, "scale": scale}
     return walker
 
 
-def genrep_walker(gen: HLGenerator, sigma: float | None = None) -> Walker:
+def genrep_walker(gen: HLGenerator, sigma: float | None = None, keep: tuple[int, ...] = ()) -> Walker:
     """GenRep's z + N(0, sigma^2) (None: 0.2 BigGAN, 0.25 StyleGAN); on a tied-z generator
-    (StyleGAN) one noise draw moves the single z, so the view is one mapped w."""
+    (StyleGAN) one noise draw moves the single z, so the view is one mapped w. ``keep``: chunks left
+    fixed (``gaussian_keep0``: chunk 0), the others get the same noise as without them."""
     from .walkers import GaussianWalker
 
     s = sigma if sigma is not None else (0.25 if gen.family == "stylegan" else 0.2)
-    return GaussianWalker(gen.chunks, sigma=s, tied=gen.tied_chunks)
+    return GaussianWalker(gen.chunks, sigma=s, tied=gen.tied_chunks, keep=keep)
 
 
 def load_hl_sigmas(path: str | Path, generator: str) -> list[float]:
@@ -323,6 +350,8 @@ class ViewRequest:
     image_size: int | None
     data_spec: ImageSpec
     record: dict = field(default_factory=dict)
+    hl_keep: int = 0
+    hl_scale: float = 1.0
 
     @property
     def stream_seed(self) -> int:
@@ -452,6 +481,27 @@ def _hl_random(gen: HLGenerator, req: ViewRequest) -> Walker:
     return ChunkNoiseWalker(gen.chunks, sig, truncation=trunc)
 
 
+def _hl_keep(gen: HLGenerator, req: ViewRequest) -> Walker:
+    from .walkers import ChunkNoiseWalker
+
+    req.record["hl_keep"] = req.hl_keep
+    return ChunkNoiseWalker(gen.chunks, *keep_sigmas(gen, req.hl_keep))
+
+
+def _hl_scaled(gen: HLGenerator, req: ViewRequest) -> Walker:
+    from .walkers import ChunkNoiseWalker
+
+    req.record["hl_scale"] = req.hl_scale
+    sig, trunc = scaled_sigmas(gen, req.hl_scale)
+    return ChunkNoiseWalker(gen.chunks, sig, truncation=trunc)
+
+
+def _flat_matched(gen: HLGenerator, req: ViewRequest) -> Walker:
+    if req.hl_scale != 1.0:  # scale 1 keeps the record it had before the strength controls (like precision)
+        req.record["hl_scale"] = req.hl_scale
+    return flat_matched_walker(gen, scale=req.hl_scale)
+
+
 def _learned(gen: HLGenerator, req: ViewRequest) -> Walker:
     from . import checkpoint
 
@@ -476,8 +526,18 @@ for _s in (
              "notebook 03's walker over chunks 1..K-1, the global chunk fixed", "no_color",
              needs=("walkers_dir",), walker_folder="hl"),
     # the control of the HL arm gets the HL arm's T_x
-    Strategy("flat_matched", walker_strategy(lambda gen, req: flat_matched_walker(gen)), GENERATED,
-             "every chunk at one sigma giving the paper-rule arm's mean ||z' - z|| (hierarchy vs strength)",
+    Strategy("flat_matched", walker_strategy(_flat_matched), (*GENERATED, "hl_scale"),
+             "every chunk at one sigma giving the mean ||z' - z|| of the paper rule scaled by hl_scale "
+             "(1: the paper-rule arm's; hierarchy vs strength)", "no_color"),
+    # the controls of issue 29 (docs/methods.md §2): which chunk stays fixed, strength, GenRep with chunk 0 fixed
+    Strategy("hl_keep", walker_strategy(_hl_keep), (*GENERATED, "hl_keep"),
+             "the paper rule's sigma on every chunk but chunk hl_keep, which stays fixed (0: the rule itself)",
+             "no_color"),
+    Strategy("hl_scaled", walker_strategy(_hl_scaled), (*GENERATED, "hl_scale"),
+             "the paper rule's sigmas times hl_scale on chunks 1..K-1, chunk 0 as the rule (1: the rule itself)",
+             "no_color"),
+    Strategy("gaussian_keep0", walker_strategy(lambda gen, req: genrep_walker(gen, req.sigma, keep=(0,))),
+             (*GENERATED, "sigma"), "GenRep's g(z + N(0, sigma^2)) with chunk 0 fixed (the same noise on the others)",
              "no_color"),
 ):
     register(_s)
@@ -488,7 +548,7 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
                 hl_sigmas: list[float] | None = None, walkers_dir: str | Path | None = None,
                 seed: int = 0, rank: int = 0, decode_chunk: int | None = None, precision: str = "fp32",
                 device: str | torch.device = "auto", dataset: str = DEFAULT_DATASET,
-                image_size: int | None = None) -> ViewSource:
+                image_size: int | None = None, hl_keep: int = 0, hl_scale: float = 1.0) -> ViewSource:
     """A view source by strategy name (:data:`STRATEGIES`; ``rcg`` once :mod:`hlwb.rcg` is imported).
 
     ``dataset`` (an :mod:`hlwb.data` name or ``folder:PATH``) at ``image_size`` (None: its own): the
@@ -498,7 +558,12 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
     ``gaussian``: GenRep's sigma (None: 0.2 for BigGAN, 0.25 for StyleGAN). ``hl_random``: the
     per-chunk ``hl_sigmas`` (notebook 04's delta_i, noise truncated at 2 sigma) or, without
     them, the paper's rule (:func:`paper_rule`). ``flat_matched``: every chunk at the one sigma
-    that gives the paper-rule arm's mean ||z' - z|| (:func:`flat_matched_walker`). ``learned_all`` / ``hl_learned``: the walkers
+    that gives the mean ||z' - z|| of the paper rule scaled by ``hl_scale`` (1: the paper-rule arm's;
+    :func:`flat_matched_walker`). The controls: ``hl_keep`` (the rule's sigma on every chunk but chunk
+    ``hl_keep``, :func:`keep_sigmas`), ``hl_scaled`` (the rule's sigmas on chunks 1..K-1 times ``hl_scale``,
+    :func:`scaled_sigmas`), ``gaussian_keep0`` (GenRep's ``sigma`` with chunk 0 fixed). A strategy ignores
+    the arguments it does not read (its entry's ``params``: ``sigma``, ``hl_keep``, ``hl_scale``), and
+    records the ones it reads in ``spec`` (``flat_matched``'s ``hl_scale`` when not 1). ``learned_all`` / ``hl_learned``: the walkers
     notebook 03 saved under ``walkers_dir``. ``rcg``: the shipped RCG pair (RDM and
     representation-conditioned generator, :mod:`hlwb.rcg.views`); ``generator`` is not used.
 
@@ -523,7 +588,8 @@ def make_source(strategy: str, batch: int, augment: str = "paper", generator: st
                       n_fixed=n_fixed, sigma=sigma, hl_sigmas=hl_sigmas, walkers_dir=walkers_dir, seed=seed,
                       rank=rank, decode_chunk=decode_chunk, precision=precision, device=dev, dataset=dataset,
                       image_size=image_size, data_spec=data.spec_of(dataset, image_size, split="train"),
-                      record={"strategy": strategy, "augment": augment, "preset": preset, "batch": batch, "seed": seed})
+                      record={"strategy": strategy, "augment": augment, "preset": preset, "batch": batch, "seed": seed},
+                      hl_keep=hl_keep, hl_scale=hl_scale)
     for need in entry.needs:
         if getattr(req, need) is None:
             raise ValueError(f"strategy {strategy!r} needs {need}: {NEEDS.get(need, need)}")

@@ -71,23 +71,28 @@ class GaussianWalker(ChunkNoiseWalker):
     """GenRep: the same sigma on every chunk (0.2 for BigGAN, 0.25 for StyleGAN), truncated at ±2 sigma.
 
     ``tied``: one noise draw (chunk 0's) added to every chunk, for tied-z generators (StyleGAN).
+    ``keep``: chunks left fixed (``gaussian_keep0``: chunk 0); the other chunks get the noise they
+    would get without ``keep`` (the same seed gives the same draw).
     """
 
     def __init__(self, chunks: tuple[L.Chunk, ...], sigma: float = 0.2, truncation: float | None = 2.0,
-                 tied: bool = False):
-        super().__init__(chunks, [sigma] * len(chunks), truncation=truncation, mode="add")
+                 tied: bool = False, keep: tuple[int, ...] = ()):
+        n = len(chunks)
+        if any(isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n for k in keep):
+            raise ValueError(f"keep must list chunk indices in 0..{n - 1}, got {keep!r}")
+        super().__init__(chunks, [0.0 if k in keep else sigma for k in range(n)], truncation=truncation, mode="add")
         if tied:
             _check_tieable(self.chunks, range(len(self.chunks)))
-        self.tied = tied
+        self.sigma, self.tied, self.keep = float(sigma), tied, tuple(keep)
 
     def forward(self, latents: L.Latents, seed: int | None = None) -> L.Latents:
         if not self.tied:
             return super().forward(latents, seed)
         L.check(self.chunks, latents)
-        sig = [self.sigmas[0]] + [0.0] * (len(self.chunks) - 1)
+        sig = [self.sigma] + [0.0] * (len(self.chunks) - 1)
         moved = L.perturb(self.chunks, latents, sig, seed=_seed(seed), truncation=self.truncation)[0]
         eps = moved - latents[0]
-        return [z + eps for z in latents]
+        return [z if k in self.keep else z + eps for k, z in enumerate(latents)]
 
 
 class LearnedWalker(Walker):

@@ -259,7 +259,7 @@ def test_every_strategy_is_one_registry_entry():
         assert s.name == name and s.help and s.paper_preset in V.PRESETS and callable(s.build)
         assert V.preset_for(name, "paper") == s.paper_preset and V.preset_for(name, "fair") == V.FAIR_PRESET
     assert {n for n, s in V.STRATEGIES.items() if s.paper_preset == "no_color"} == {
-        "hl_random", "hl_learned", "flat_matched", "rcg"}
+        "hl_random", "hl_learned", "flat_matched", "hl_keep", "hl_scaled", "gaussian_keep0", "rcg"}
     assert {n for n, s in V.STRATEGIES.items() if "walkers_dir" in s.needs} == {"learned_all", "hl_learned"}
     with pytest.raises(KeyError, match="already registered"):
         V.register(V.STRATEGIES["real"])
@@ -351,3 +351,71 @@ def test_a_generator_of_another_spec_is_refused_naming_both(colour64):
         V.make_source("synth", batch=2, generator=str(gen_path), device="cpu")  # the default dataset: 1 x 32 x 32
     with pytest.raises(SpecError, match=r"generator 'biggan'.*built for 1x32x32 .*, but the data is 3x64x64"):
         V.make_source("hl_random", batch=2, generator="biggan", dataset=dataset, image_size=64, device="cpu")
+
+
+# --- the controls of issue 29: which chunk stays fixed, strength, GenRep with chunk 0 fixed ---
+
+def test_hl_keep_fixes_one_chunk_and_keep0_is_the_paper_rule():
+    paper = V.make_source("hl_random", batch=4, seed=3)
+    keep0 = V.make_source("hl_keep", batch=4, seed=3, hl_keep=0)
+    assert keep0.walker.sigmas == paper.walker.sigmas == [0.0, 1.0, 1.0, 1.0]
+    assert all(torch.equal(a, b) for a, b in zip(keep0.batch_at(1), paper.batch_at(1)))  # the same views
+    keep2 = V.make_source("hl_keep", batch=4, seed=3, hl_keep=2, hl_scale=2.0)
+    assert keep2.walker.sigmas == [1.0, 1.0, 0.0, 1.0] and keep2.walker.truncation == 2.0
+    assert keep2.spec["hl_keep"] == 2 and "hl_scale" not in keep2.spec  # hl_scale is not hl_keep's: ignored
+    assert "hl_keep" not in paper.spec
+    z = keep2.gen.sample_latents(3, seed=0)
+    moved = keep2.walker(z, seed=1)
+    assert moved[2] is z[2] and all(not torch.equal(moved[k], z[k]) for k in (0, 1, 3))
+    with pytest.raises(ValueError, match=r"hl_keep=4: the generator has 4 chunks.*0\.\.3"):
+        V.make_source("hl_keep", batch=4, hl_keep=4)
+
+
+def test_strength_controls_scale_the_rule_and_match_flat_at_each_scale(monkeypatch):
+    from hlwb.walkers import delta
+
+    paper = V.make_source("hl_random", batch=4, seed=3)
+    one = V.make_source("hl_scaled", batch=4, seed=3, hl_scale=1.0)
+    assert all(torch.equal(a, b) for a, b in zip(one.batch_at(0), paper.batch_at(0)))  # scale 1: the rule
+    half = V.make_source("hl_scaled", batch=4, seed=3, hl_scale=0.5)
+    assert half.walker.sigmas == [0.0, 0.5, 0.5, 0.5] and half.spec["hl_scale"] == 0.5
+    fast = V.flat_matched_walker
+    monkeypatch.setattr(V, "flat_matched_walker", lambda gen, scale=1.0: fast(gen, n=1000, scale=scale))
+    flat1 = V.make_source("flat_matched", batch=4, seed=3)
+    flat_half = V.make_source("flat_matched", batch=4, seed=3, hl_scale=0.5)
+    assert "hl_scale" not in flat1.spec and flat_half.spec["hl_scale"] == 0.5  # scale 1: the record as before
+    # ||sigma eps|| is linear in sigma: half the rule's strength, half the flat sigma (0.866 at scale 1)
+    assert flat_half.walker.sigmas[0] == pytest.approx(flat1.walker.sigmas[0] / 2, rel=0.02)
+    assert flat_half.walker.matched["scale"] == 0.5
+    gen = half.gen
+    z = gen.sample_latents(1000, seed=21)
+    d_rule = delta(z, half.walker(z, seed=5)).pow(2).sum(1).sqrt().mean()
+    d_flat = delta(z, fast(gen, n=2000, scale=0.5)(z, seed=6)).pow(2).sum(1).sqrt().mean()
+    assert float(d_flat) == pytest.approx(float(d_rule), rel=0.02)
+    with pytest.raises(ValueError, match="hl_scale=0"):
+        V.scaled_sigmas(gen, 0)
+
+
+def test_gaussian_keep0_is_genrep_with_chunk_0_fixed():
+    from hlwb.generators.stylegan import StyleGANGenerator
+
+    src = V.make_source("gaussian_keep0", batch=4, seed=2)
+    assert src.walker.sigmas == [0.0, 0.2, 0.2, 0.2] and src.spec["sigmas"] == [0.0, 0.2, 0.2, 0.2]
+    z = src.gen.sample_latents(5, seed=1)
+    kept, full = src.walker(z, seed=3), V.genrep_walker(src.gen)(z, seed=3)
+    assert kept[0] is z[0] and all(torch.equal(kept[k], full[k]) for k in (1, 2, 3))  # GenRep's noise elsewhere
+    sty = StyleGANGenerator(chunk_dim=8, w_dim=8, ch=4)  # tied z: the one eps on every chunk but chunk 0
+    zs = sty.sample_latents(5, seed=1)
+    ms, fs = V.genrep_walker(sty, keep=(0,))(zs, seed=3), V.genrep_walker(sty)(zs, seed=3)
+    assert torch.equal(ms[0], zs[0]) and all(torch.equal(ms[k], fs[k]) for k in (1, 2, 3))
+    with pytest.raises(ValueError, match="keep must list chunk indices in 0..3"):
+        V.genrep_walker(sty, keep=(4,))
+
+
+def test_control_parameters_have_ranges_naming_them():
+    from hlwb.config import ConfigError, PretrainParams
+
+    with pytest.raises(ConfigError, match="'hl_scale' = 0"):
+        PretrainParams(strategy="hl_scaled", hl_scale=0.0)
+    with pytest.raises(ConfigError, match="'hl_keep' = -1"):
+        PretrainParams(strategy="hl_keep", hl_keep=-1)
