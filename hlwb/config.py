@@ -9,7 +9,13 @@ checks its values against the range table of :mod:`hlwb.ranges` when built: an o
 value (``level 2``, a negative sigma, ``knn_test`` beyond its split) is refused, naming the
 parameter, its value and the range.
 
-Profiles (DESIGN.md §5): ``smoke`` (every notebook in under a minute, for tests and CI),
+Interactive runs write under ``runs/interactive/`` (every ``run_dir`` default), never over the
+pipeline's run (``runs/<profile>/``, whose ``run_dir`` the pipeline passes explicitly) nor what
+``publish`` copied into the repository; the inputs a notebook reads from earlier stages
+(``hl_sigmas_file``, ``walkers_dir``, ``pretrain_dir``, ``transfer_dir``) default to the pipeline's
+laptop run.
+
+Profiles: ``smoke`` (every notebook in under a minute, for tests and CI),
 ``laptop`` (the default), ``gpu``. ``HLWB_PROFILE`` selects one for a notebook run outside
 the pipeline (nbval, a user's kernel): its values replace parameters left at their
 laptop default; a parameter set explicitly (papermill ``-p``) to another value is kept.
@@ -37,7 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 class HLGeneratorParams:
     """Notebook 01_hl_generator."""
 
-    run_dir: str = "runs/laptop/01_hl_generator"  # outputs (relative paths: from the repository root)
+    run_dir: str = "runs/interactive/01_hl_generator"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
     image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
@@ -64,12 +70,13 @@ class HLGeneratorParams:
 class ExplorerParams:
     """Notebook 02_latent_explorer."""
 
-    run_dir: str = "runs/laptop/02_latent_explorer"  # outputs (relative paths: from the repository root)
+    run_dir: str = "runs/interactive/02_latent_explorer"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
     image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
     oracle: str = ""                 # oracle classifier of this dataset ("": the shipped one, Fashion-MNIST; else python -m hlwb train-oracle --dataset ...)
     generator: str = "biggan"        # shipped name or checkpoint path
+    generator_module: str = ""       # a module of yours defining the generator family of a checkpoint ("": none; docs/own_generator.md)
     anchor_seed: int = 0             # the anchor shown first and swept
     n_positives: int = 6             # positives in the strip
     sweep_sigmas: str = "0,0.25,0.5,1,1.5,2,3"  # sigma per column of the static sweep
@@ -85,7 +92,7 @@ class ExplorerParams:
 class WalkersParams:
     """Notebook 03_walkers."""
 
-    run_dir: str = "runs/laptop/03_walkers"  # outputs (relative paths: from the repository root)
+    run_dir: str = "runs/interactive/03_walkers"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
     image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
@@ -120,12 +127,13 @@ class WalkersParams:
 class PerturbationParams:
     """Notebook 04_chunk_perturbations."""
 
-    run_dir: str = "runs/laptop/04_chunk_perturbations"  # outputs (relative paths: from the repository root)
+    run_dir: str = "runs/interactive/04_chunk_perturbations"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
     image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
     oracle: str = ""                 # oracle classifier of this dataset ("": the shipped one, Fashion-MNIST; else python -m hlwb train-oracle --dataset ...)
     generators: str = "biggan,stylegan"  # comma-separated shipped names or checkpoint paths
+    generator_module: str = ""       # a module of yours defining the generator family of a checkpoint ("": none; docs/own_generator.md)
     sigmas: str = "0,0.02,0.03,0.05,0.08,0.12,0.18,0.27,0.4,0.6,0.9,1.35,2,3,4.5"  # sigma grid (0 + log-spaced)
     n_anchors: int = 1024            # anchors per (chunk, sigma), shared across the grid and the chunks
     anchor_truncation: float = 0.0   # |z| bound of the anchors (0: the family's own, 2.0; StyleGAN reference 0.9)
@@ -147,7 +155,7 @@ class PerturbationParams:
 class PretrainParams:
     """Notebook 05_contrastive_pretraining (one run; the pipeline sweeps it)."""
 
-    run_dir: str = "runs/laptop/05_contrastive_pretraining/simclr-hl_random_paper-s0"  # outputs (from the repository root)
+    run_dir: str = "runs/interactive/05_contrastive_pretraining/simclr-hl_random_paper-s0"  # outputs (from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
     image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
@@ -200,7 +208,7 @@ class PretrainParams:
 class TransferParams:
     """Notebook 06_transfer."""
 
-    run_dir: str = "runs/laptop/06_transfer"  # outputs (relative paths: from the repository root)
+    run_dir: str = "runs/interactive/06_transfer"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
     image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
@@ -227,7 +235,7 @@ class TransferParams:
 class RCGParams:
     """Notebook 07_representation_generation."""
 
-    run_dir: str = "runs/laptop/07_representation_generation"  # outputs (relative paths: from the repository root)
+    run_dir: str = "runs/interactive/07_representation_generation"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
     image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
@@ -266,7 +274,7 @@ class RCGParams:
 class OodParams:
     """Notebook 08_ood."""
 
-    run_dir: str = "runs/laptop/08_ood"  # outputs (relative paths: from the repository root)
+    run_dir: str = "runs/interactive/08_ood"  # outputs (relative paths: from the repository root)
     figures_dir: str = ""            # figure files ("" -> <run_dir>/figures)
     dataset: str = "fashion_mnist"   # dataset: an hlwb.data registry name (fashion_mnist, fashion_mnist_color, cifar10, ...) or folder:PATH
     image_size: int = 0              # image side in px (0: the dataset's own; another size resizes, hlwb.data.load)
