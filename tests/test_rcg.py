@@ -50,6 +50,19 @@ def test_representation_fd():
     assert 0.0 <= rcg.reference_fd(a, 100, seed=0) < rcg.representation_fd(a, b)
 
 
+def test_reference_fd_compares_disjoint_subsets():
+    a = torch.randn(300, 6, generator=torch.Generator().manual_seed(1))
+    held, rest = rcg.disjoint_split(a, 100, seed=2)
+    assert held.shape == (100, 6) and rest.shape == (200, 6)
+    rows = {tuple(r.tolist()) for r in held}
+    assert rows.isdisjoint(tuple(r.tolist()) for r in rest)  # no row on both sides
+    assert torch.equal(torch.cat([held, rest]).sort(0).values, a.sort(0).values)  # together: every row once
+    assert rcg.reference_fd(a, 100, seed=2) == rcg.representation_fd(held, rest)
+    assert rcg.reference_fd(a, 100, seed=2) > rcg.representation_fd(held, a)  # a set inside the other looks closer
+    with pytest.raises(ValueError, match=r"n must be in \[2, 150\].*300 representations.*got 151"):
+        rcg.reference_fd(a, 151, seed=0)
+
+
 # --- the RDM ---
 
 def test_schedule_endpoints():
@@ -237,11 +250,33 @@ def test_guidance_zero_is_conditional_and_no_rep_is_the_null_path():
         a_c, a_u = G.activation(z, rep), G.activation(z, G.null.expand(4, -1))
     assert not torch.allclose(cond, uncond)  # the representation matters
     assert torch.equal(G.generate(z, rep, guidance=0.0), cond)
+    assert torch.equal(G.generate(z, rep, guidance=0.0, guide="output"), cond)
     assert torch.equal(G.generate(z, None, guidance=3.0), uncond)
-    guided = G.generate(z, rep, guidance=2.0)
-    assert torch.allclose(guided, torch.tanh(3 * a_c - 2 * a_u), atol=1e-6)
-    assert not torch.allclose(guided, cond) and guided.abs().max() <= 1
-    assert torch.allclose(G.generate(z, rep, guidance=2.0, batch_size=3), guided, atol=1e-6)
+    out_x = G.generate(z, rep, guidance=2.0, guide="output")  # the output extrapolation, named so
+    assert torch.allclose(out_x, torch.tanh(3 * a_c - 2 * a_u), atol=1e-6)
+    assert not torch.allclose(out_x, cond) and out_x.abs().max() <= 1
+    assert torch.allclose(G.generate(z, rep, guidance=2.0, batch_size=3, guide="output"), out_x, atol=1e-6)
+    with pytest.raises(ValueError, match=r"guide must be one of \('condition', 'output'\), got 'logits'"):
+        G.generate(z, rep, guidance=1.0, guide="logits")
+
+
+def test_guidance_acts_on_the_conditioning_not_the_output():
+    G = _rep_gen().eval()  # its projection randomised (_randomise), as a trained one is not zero
+    z, rep = G.sample_latents(4, seed=2), rcg.standardize(torch.randn(4, 5))
+    w = 2.0
+    guided = G.generate(z, rep, guidance=w)  # default: guidance on the conditioning
+    # the embedding is linear in rep: guiding it is conditioning on null + (1 + w) (rep - null), in one pass
+    with torch.no_grad():
+        extrapolated_rep = G.null + (1 + w) * (rep - G.null)
+        c = G.rep_proj(rep)
+        c_null = G.rep_proj(G.null.expand(4, -1))
+        by_hand = [t + ck for t, ck in zip(z, (c_null + (1 + w) * (c - c_null)).split(G.chunk_dim, dim=1))]
+        want = torch.tanh(G.out_conv(torch.relu(G.out_bn(G.prefix(by_hand, len(G.chunks))))))
+    torch.testing.assert_close(guided, want, rtol=0, atol=1e-5)
+    torch.testing.assert_close(guided, G.generate(z, extrapolated_rep), rtol=0, atol=1e-5)
+    assert not torch.allclose(guided, G.generate(z, rep, guidance=w, guide="output"), atol=1e-3)
+    assert not torch.allclose(guided, G.generate(z, rep), atol=1e-3) and guided.abs().max() <= 1
+    torch.testing.assert_close(G.generate(z, rep, guidance=w, batch_size=3), guided, rtol=0, atol=1e-6)
 
 
 def test_with_null_replaces_only_the_dropped_rows():

@@ -118,9 +118,9 @@ def test_draw_rows_without_replacement_standardised_and_bounded():
 
 
 def test_label_entropy_uniform_and_single_class():
-    ent, low = E.label_entropy_bits(torch.arange(10).repeat(7))
+    ent, low = E.label_entropy_bits(torch.arange(10).repeat(7), n_classes=10)
     assert ent == pytest.approx(math.log2(10)) and low == pytest.approx(0.1)
-    ent, low = E.label_entropy_bits(torch.full((9,), 3))
+    ent, low = E.label_entropy_bits(torch.full((9,), 3), n_classes=10)
     assert ent == pytest.approx(0.0, abs=1e-12) and low == 0.0
     ent, low = E.label_entropy_bits(torch.tensor([0, 1, 0, 1]), n_classes=2)
     assert ent == pytest.approx(1.0) and low == pytest.approx(0.5)
@@ -143,7 +143,7 @@ def test_score_row_identical_sets_have_near_zero_fd(oracle, fm_images):
     noise = torch.rand(6, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     far = E.score_row(noise, oracle, oracle.features(x))["fd_oracle"]
     assert abs(row["fd_oracle"]) < 1e-2 * far
-    assert (row["label_entropy"], row["min_class_share"]) == pytest.approx(E.label_entropy_bits(oracle.predict(x)))
+    assert (row["label_entropy"], row["min_class_share"]) == pytest.approx(E.label_entropy_bits(oracle.predict(x), 10))
 
 
 # --- the posterior ---
@@ -198,6 +198,7 @@ def test_posterior_sweep_rows_bounds_and_determinism(encoder, oracle, fm_images)
     for r in rows:
         assert all(key in r and key + "_sd" in r for key in KEYS)
         assert r["n"] == 6 and r["n_dicts"] == 2 and r["log2_K"] == pytest.approx(math.log2(r["K"]))
+        assert r["log2_N"] == pytest.approx(math.log2(6)) and r["mi_bits"] <= r["log2_N"] + 1e-9  # the MI's ceiling
         assert r["rate_bits"] <= math.log2(r["K"]) + 1e-9 and r["mi_bits"] <= r["rate_bits"] + 1e-9
         assert 0.0 <= r["agreement"] <= 1.0 and -1.0 - 1e-6 <= r["feature_cosine"] <= 1.0 + 1e-6
         assert all(r[key + "_sd"] >= 0 for key in KEYS)
@@ -214,7 +215,7 @@ def test_posterior_sweep_rows_bounds_and_determinism(encoder, oracle, fm_images)
 def test_reference_agreement_keys_ranges_and_determinism(encoder, oracle, fm_images):
     gen = _rep_gen(rep_dim=8)
     ref = E.reference_agreement(fm_images, encoder, gen, oracle, seed=0)
-    assert set(ref) == {"oracle", "unconditional"}
+    assert set(ref) == {"own_rep", "unconditional"}
     for v in ref.values():
         assert set(v) == {"agreement", "feature_cosine"}
         assert 0.0 <= v["agreement"] <= 1.0 and -1.0 - 1e-6 <= v["feature_cosine"] <= 1.0 + 1e-6

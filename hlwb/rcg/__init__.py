@@ -32,12 +32,12 @@ from .rdm import (
     scaled_linear_betas,
     train_rdm,
 )
-from .space import reference_fd, representation_fd, sphere_prior, standardize
+from .space import disjoint_split, reference_fd, representation_fd, sphere_prior, standardize
 from .views import RCGViews  # registers the "rcg" view strategy (hlwb.views.STRATEGIES)
 
 __all__ = [
     "RCGViews", "RDMConfig", "RepConditionedGenerator", "RepDiscriminator", "RepGANConfig", "RepresentationDiffusion",
-    "diffusion_loss", "load_rdm", "load_rep_generator", "log_selection_probs", "plugin_mi_bits", "rate_bits",
+    "diffusion_loss", "disjoint_split", "load_rdm", "load_rep_generator", "log_selection_probs", "plugin_mi_bits", "rate_bits",
     "reference_fd", "representation_fd", "sample_selection", "save_rdm", "save_rep_generator",
     "scaled_linear_betas", "select", "selection_probs", "sphere_prior", "standardize", "train_rdm",
     "train_rep_gan",

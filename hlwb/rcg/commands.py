@@ -20,11 +20,12 @@ from .. import data
 from ..checkpoint import file_sha256
 from .space import class_prototypes
 
-CONDITIONS = ("representation", "class", "posterior")
+CONDITIONS = ("representation", "class", "posterior", "none")
 """What a trained generator is conditioned on: each image's own representation (RCG), the
 prototype of its class (the class-conditional row of the conditioning ablation, same architecture
-and budget; :func:`class_prototypes`), or a draw of the contrastive-softmax posterior at one
-(prior, K, T) (:func:`posterior_conditions`: trained as notebook 07 samples it)."""
+and budget; :func:`class_prototypes`), a draw of the contrastive-softmax posterior at one
+(prior, K, T) (:func:`posterior_conditions`: trained as notebook 07 samples it), or nothing (the
+null vector on every sample: the unconditional row at the conditioned rows' steps and batch)."""
 
 POSTERIOR_DICT_SEED = 1
 """The seed of the training dictionaries of a posterior-conditioned generator (notebook 07 draws its
@@ -100,8 +101,9 @@ def train_rep_generator_command(encoder: str | Path, out: str | Path, cfg, work_
                                 dataset: str = "fashion_mnist") -> Path:
     """Train the representation-conditioned generator on (train image, its representation) pairs
     (``condition="class"``: its class prototype, :func:`class_prototypes`; ``"posterior"``: a draw of
-    the posterior at ``posterior = {"prior", "K", "T", "n_dicts", "rdm"}``, :func:`posterior_conditions`),
-    optionally from an unconditional generator ``init`` of the same size; write it to ``out``."""
+    the posterior at ``posterior = {"prior", "K", "T", "n_dicts", "rdm"}``, :func:`posterior_conditions`;
+    ``"none"``: the null vector always, ``train_rep_gan(unconditional=True)``), optionally from an
+    unconditional generator ``init`` of the same size; write it to ``out``."""
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}")
     if (condition == "posterior") != (posterior is not None):
@@ -130,7 +132,8 @@ def train_rep_generator_command(encoder: str | Path, out: str | Path, cfg, work_
                               "rdm_sha256": file_sha256(Path(posterior["rdm"])) if rdm is not None else None}
     base = generators.load(init, device=dev) if init else None
     out = Path(out)
-    gen, _ = train_rep_gan((images, reps), cfg, work_dir or out.with_suffix(".work"), init=base, device=dev)
+    gen, _ = train_rep_gan((images, reps), cfg, work_dir or out.with_suffix(".work"), init=base, device=dev,
+                           unconditional=condition == "none")
     save_rep_generator(out, gen, meta={**gen.run_meta, "source": _recorded(source), "config": dataclasses.asdict(cfg),
                                        "init": init or None, "condition": condition, "device": str(dev), **_command(),
                                        **({"posterior": recorded_posterior} if recorded_posterior else {})})

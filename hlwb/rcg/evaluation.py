@@ -6,15 +6,21 @@ budget, on what each row names; every row is scored by FD_oracle against the rea
 its samples and the smallest class share (diversity):
 
     unconditional   the representation-conditioned generator's null-vector path (the
-                    classifier-free-guidance branch it was trained with, p = 0.1)
+                    classifier-free-guidance branch it was trained with, p = 0.1: about a tenth
+                    of the conditioned rows' budget; notebook 07 adds a generator trained with the
+                    null vector always, at the same steps and batch)
     clusters_<k>    the centroid of a k-means cluster of the train representations, the cluster
                     drawn with its train frequency (cluster labels as the conditioning)
     class_labels    the prototype of a class (:func:`hlwb.rcg.space.class_prototypes`), the
                     class drawn with its train frequency, fed to the same generator
     class_trained   the same, fed to a generator *trained* on class prototypes (the shortcut's check)
     rdm             RDM samples (the full RCG pipeline: nothing real is used at sampling)
-    oracle          representations of real train images (RCG's oracle row: the generator saw
+    real_reps       representations of real train images (RCG's "oracle" row: the generator saw
                     these pairs in training)
+
+Guidance (``guidance`` w) is classifier-free guidance on the conditioning
+(:meth:`hlwb.rcg.RepConditionedGenerator.condition`); ``guide="output"`` is the output
+extrapolation, named so.
 
 Every conditioning draw is addressable by ``seed``; every row uses the same generator noise.
 """
@@ -58,8 +64,10 @@ def draw_rows(reps: Tensor, n: int, seed: int) -> Tensor:
     return standardize(reps[torch.randperm(len(reps), generator=L.make_generator(seed))[:n]])
 
 
-def label_entropy_bits(labels: Tensor, n_classes: int = 10) -> tuple[float, float]:
-    """``(entropy in bits of the label histogram (<= log2 n_classes), smallest class share)``."""
+def label_entropy_bits(labels: Tensor, n_classes: int) -> tuple[float, float]:
+    """``(entropy in bits of the label histogram (<= log2 n_classes), smallest class share)``.
+
+    Args: labels (N,) in [0, n_classes); n_classes: the oracle's classes (``oracle.spec.n_classes``)."""
     if len(labels) == 0:
         raise ValueError("no labels: the entropy of an empty histogram is undefined")
     p = torch.bincount(labels.cpu(), minlength=n_classes).double() / len(labels)
@@ -68,18 +76,19 @@ def label_entropy_bits(labels: Tensor, n_classes: int = 10) -> tuple[float, floa
 
 
 @torch.no_grad()
-def generate(gen, rep: Tensor | None, n: int, seed: int, guidance: float = 0.0) -> Tensor:
-    """``n`` images of the representation-conditioned generator from the anchors of ``seed``,
-    conditioned on ``rep (n, d)`` (standardised; None: the null vector). On the generator's device."""
+def generate(gen, rep: Tensor | None, n: int, seed: int, guidance: float = 0.0, guide: str = "condition") -> Tensor:
+    """``n`` images (n, C, S, S) of the representation-conditioned generator from the anchors of ``seed``,
+    conditioned on ``rep (n, d)`` (standardised; None: the null vector) at guidance ``guidance`` on the
+    conditioning (``guide="output"``: the output extrapolation). On the generator's device."""
     z = gen.sample_latents(n, seed=seed)
     r = None if rep is None else rep.to(gen.device)
-    return gen.generate(z, r, guidance=guidance)
+    return gen.generate(z, r, guidance=guidance, guide=guide)
 
 
 def score_row(images: Tensor, oracle, test_features: Tensor) -> dict:
     """FD_oracle of ``images`` against ``test_features``, label entropy and smallest class share."""
     fd = frechet_distance(oracle.features(images), test_features)
-    ent, low = label_entropy_bits(oracle.predict(images))
+    ent, low = label_entropy_bits(oracle.predict(images), oracle.spec.n_classes)
     return {"fd_oracle": fd, "label_entropy": ent, "min_class_share": low}
 
 
@@ -88,7 +97,8 @@ def ablation_conditionings(reps: Tensor, labels: Tensor, n: int, seed: int, ks: 
     """What each representation-conditioned row of the ablation feeds the generator, ``n`` rows each
     (standardised, host): ``unconditional`` (None: the null vector), ``clusters_<k>`` for each k,
     ``class_labels`` (class prototypes drawn with the train class frequencies), ``rdm`` (DDIM samples
-    of ``rdm``, when given) and ``oracle`` (real train representations). Every draw seeded by ``seed``.
+    of ``rdm``, when given) and ``real_reps`` (real train representations, RCG's "oracle" row). Every
+    draw seeded by ``seed``.
 
     Args: reps (N, d) raw train representations; labels (N,) their classes.
     """
@@ -97,11 +107,12 @@ def ablation_conditionings(reps: Tensor, labels: Tensor, n: int, seed: int, ks: 
     for k in ks:
         centroids, sizes = kmeans_centroids(reps, k, seed)
         rows[f"clusters_{k}"] = draw_prototypes(centroids, sizes, n, seed)
-    freq = torch.bincount(labels, minlength=10).double()
-    rows["class_labels"] = draw_prototypes(class_prototypes(reps, labels), freq / freq.sum(), n, seed)
+    prototypes = class_prototypes(reps, labels)
+    freq = torch.bincount(labels, minlength=len(prototypes)).double()
+    rows["class_labels"] = draw_prototypes(prototypes, freq / freq.sum(), n, seed)
     if rdm is not None:
         rows["rdm"] = standardize(rdm.sample(n, seed=seed, steps=rdm_steps).cpu())
-    rows["oracle"] = draw_rows(reps, n, seed)
+    rows["real_reps"] = draw_rows(reps, n, seed)
     return rows
 
 
@@ -149,6 +160,7 @@ def posterior_sweep(images: Tensor, encoder, gen, oracle, ks: list[int], tempera
     generator noise per input); we record the rate log K - mean H and the plug-in MI in bits,
     the oracle-label agreement between x and its rendering, and the cosine between the
     encoder's standardised features of x and of its rendering (the cosine the selection uses).
+    The plug-in MI from N inputs is at most log2 N bits (``log2_N`` in each row, beside ``log2_K``).
     One row per (prior, K, T): means over the dictionaries (``*_sd``: their standard deviation,
     the spread over dictionaries). Common random numbers: dictionary d of a given K is the same
     for every T, and its selection draws the same uniforms for every prior, K and T, so cells
@@ -170,7 +182,8 @@ def posterior_sweep(images: Tensor, encoder, gen, oracle, ks: list[int], tempera
                     bits, chosen = posterior_cell(emb, dictionary, t, seed=L.row_seed(seed, d, L.EXTRA))
                     out = generate(gen, chosen, len(images), seed=seed, guidance=guidance)
                     cells.append({**bits, **_match(encoder, oracle, out, emb, x_label)})
-                row = {"prior": prior, "K": k, "T": t, "log2_K": math.log2(k), "n": len(images), "n_dicts": n_dicts}
+                row = {"prior": prior, "K": k, "T": t, "log2_K": math.log2(k), "n": len(images),
+                       "log2_N": math.log2(len(images)), "n_dicts": n_dicts}
                 for key in cells[0]:
                     vals = torch.tensor([c[key] for c in cells], dtype=torch.float64)
                     row[key] = float(vals.mean())
@@ -182,7 +195,7 @@ def posterior_sweep(images: Tensor, encoder, gen, oracle, ks: list[int], tempera
 @torch.no_grad()
 def reference_agreement(images: Tensor, encoder, gen, oracle, seed: int = 0, guidance: float = 0.0) -> dict:
     """The two ends the posterior should climb between: the generator conditioned on each input's
-    own representation (``oracle``, K -> inf, T -> 0) and on the null vector (``unconditional``,
+    own representation (``own_rep``, K -> inf, T -> 0) and on the null vector (``unconditional``,
     T -> inf), with the same noise: oracle-label agreement with x and the cosine of standardised
     encoder features (as in :func:`posterior_sweep`)."""
     from ..evaluate import features
@@ -190,6 +203,6 @@ def reference_agreement(images: Tensor, encoder, gen, oracle, seed: int = 0, gui
     emb = standardize(features(encoder, images).cpu())
     x_label = oracle.predict(images).cpu()
     out = {}
-    for name, rep in (("oracle", emb), ("unconditional", None)):
+    for name, rep in (("own_rep", emb), ("unconditional", None)):
         out[name] = _match(encoder, oracle, generate(gen, rep, len(images), seed=seed, guidance=guidance), emb, x_label)
     return out

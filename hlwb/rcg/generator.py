@@ -10,11 +10,15 @@ so it can start from a trained unconditional BigGAN (``init=`` of :func:`train_r
 
 Classifier-free guidance: in training, each sample's representation is replaced by a learnable
 null vector with probability ``p_uncond`` (RCG: 0.1; null initialised N(0, 0.02^2) like RCG's
-"fake latent"), from a per-step seed. A GAN makes one pass, not a chain of denoising steps, so the
-guided blend is taken once, on the pre-tanh output a (the generator's "logits", where RCG's MAGE
-guides its token logits): x = tanh((1 + w) a(z, rep) - w a(z, null)), same z for both. w = 0 is the
-conditional image, and ``rep=None`` the unconditional (null-vector) image; the tanh keeps guided
-images in [-1, 1], which blending the images themselves would not.
+"fake latent"), from a per-step seed. At sampling, guidance scale w extrapolates the *conditioning*
+away from the null branch, c_w = c(null) + (1 + w) (c(rep) - c(null)) with c = ``rep_proj`` the
+embedding added to the latent chunks (``guide="condition"``, the default). RCG blends the two
+branches' predictions, uncond + s (cond - uncond), inside every step of an iterative sampler; a GAN
+makes one pass, so here the blend is taken where the condition enters the network (c is linear, so
+c_w is the embedding of null + (1 + w) (rep - null)). The output extrapolation this module used
+before, x = tanh((1 + w) a(z, rep) - w a(z, null)) on the pre-tanh image a, is kept as
+``guide="output"`` and is named so wherever it is used: it is not RCG's guidance. w = 0 is the
+conditional image under either guide, and ``rep=None`` the unconditional (null-vector) image.
 
 The discriminator is conditional by projection (Miyato & Koyama 2018):
 D(x, r) = psi(h(x)) + <E r, h(x)>; for the dropped samples it gets r = 0, i.e. it is unconditional.
@@ -44,6 +48,10 @@ from ..train import check_finite, check_work_dir, fit
 from .rdm import IndexedBatches
 from .space import standardize
 
+GUIDES = ("condition", "output")
+"""Where guidance blends: the conditioning embedding (RCG's classifier-free guidance, one pass) or the
+pre-tanh output (an output extrapolation, two passes; kept for comparison, named so)."""
+
 
 class RepConditionedGenerator(BigGANGenerator):
     """BigGAN-style generator conditioned on a representation ``rep (N, rep_dim)``; images (N, C, S, S)
@@ -69,26 +77,37 @@ class RepConditionedGenerator(BigGANGenerator):
             return rep
         return torch.where(drop[:, None], self.null.expand_as(rep), rep)
 
-    def condition(self, latents: L.Latents, rep: Tensor | None) -> L.Latents:
+    def condition(self, latents: L.Latents, rep: Tensor | None, guidance: float = 0.0) -> L.Latents:
         """Latents with the projected representation added chunk by chunk (``rep=None``: the null vector).
 
+        ``guidance`` w != 0: classifier-free guidance on the conditioning, the embedding
+        ``c(null) + (1 + w) (c(rep) - c(null))`` added instead (``rep=None``: nothing to guide).
         :meth:`prefix` and :meth:`from_prefix` (inherited) take conditioned latents.
         """
         n = L.check(self.chunks, latents)
         if rep is None:
-            rep = self.null.expand(n, -1)
+            rep, guidance = self.null.expand(n, -1), 0.0
         if rep.shape != (n, self.rep_dim):
             raise ValueError(f"rep must be ({n}, {self.rep_dim}), got {tuple(rep.shape)}")
-        c = self.rep_proj(rep).split(self.chunk_dim, dim=1)  # n_blocks + 1 tensors (N, chunk_dim)
-        return [z + ck for z, ck in zip(latents, c)]
+        c = self.rep_proj(rep)  # (N, (n_blocks + 1) * chunk_dim)
+        if guidance != 0:
+            c_null = self.rep_proj(self.null)[None]  # (1, (n_blocks + 1) * chunk_dim)
+            c = c_null + (1 + guidance) * (c - c_null)
+        return [z + ck for z, ck in zip(latents, c.split(self.chunk_dim, dim=1))]  # n_blocks + 1 chunks
 
-    def activation(self, latents: L.Latents, rep: Tensor | None = None) -> Tensor:
-        """The pre-tanh image (N, C, S, S), where guidance blends."""
-        z = self.condition(latents, rep)
+    def activation(self, latents: L.Latents, rep: Tensor | None = None, guidance: float = 0.0) -> Tensor:
+        """The pre-tanh image (N, C, S, S), with guidance ``w`` on the conditioning (:meth:`condition`)."""
+        z = self.condition(latents, rep, guidance)
         return self.out_conv(F.relu(self.out_bn(self.prefix(z, len(self.chunks)))))
 
-    def guided(self, latents: L.Latents, rep: Tensor | None, guidance: float) -> Tensor:
-        """The guided pre-tanh image ``(1 + w) a(z, rep) - w a(z, null)`` (w = 0 or ``rep=None``: one pass)."""
+    def guided(self, latents: L.Latents, rep: Tensor | None, guidance: float, guide: str = "condition") -> Tensor:
+        """The guided pre-tanh image (N, C, S, S): ``guide="condition"``, guidance on the conditioning
+        (RCG's classifier-free guidance, one pass); ``"output"``, the output extrapolation
+        ``(1 + w) a(z, rep) - w a(z, null)`` (two passes; not RCG's guidance). w = 0 or ``rep=None``: one pass."""
+        if guide not in GUIDES:
+            raise ValueError(f"guide must be one of {GUIDES}, got {guide!r}")
+        if guide == "condition":
+            return self.activation(latents, rep, guidance)
         a = self.activation(latents, rep)
         if rep is not None and guidance != 0:
             a = (1 + guidance) * a - guidance * self.activation(latents, None)
@@ -99,8 +118,9 @@ class RepConditionedGenerator(BigGANGenerator):
 
     @torch.no_grad()
     def generate(self, latents: L.Latents, rep: Tensor | None = None, guidance: float = 0.0,
-                 batch_size: int = 512) -> Tensor:
-        """Eval-mode images, batch by batch: ``tanh((1 + w) a(z, rep) - w a(z, null))``, w = ``guidance``.
+                 batch_size: int = 512, guide: str = "condition") -> Tensor:
+        """Eval-mode images (N, C, S, S), batch by batch, at guidance w = ``guidance`` (:meth:`guided`:
+        ``guide="condition"`` on the conditioning, ``"output"`` the output extrapolation).
 
         ``rep=None``: the unconditional image (guidance has nothing to blend). w = 0 computes
         only the conditional pass.
@@ -112,7 +132,7 @@ class RepConditionedGenerator(BigGANGenerator):
         for i in range(0, n, batch_size):
             z = [t[i:i + batch_size] for t in latents]
             r = None if rep is None else rep[i:i + batch_size]
-            out.append(torch.tanh(self.guided(z, r, guidance)))
+            out.append(torch.tanh(self.guided(z, r, guidance, guide)))
         self.train(was)
         return torch.cat(out)
 
@@ -184,7 +204,8 @@ class RepGANConfig:
 
 def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConfig,
                   work_dir: str | Path | None = None, init: BigGANGenerator | None = None,
-                  device: str | torch.device = "auto") -> tuple[RepConditionedGenerator, list[dict]]:
+                  device: str | torch.device = "auto",
+                  unconditional: bool = False) -> tuple[RepConditionedGenerator, list[dict]]:
     """Train on (image, representation of that image) pairs through :func:`hlwb.train.fit`.
 
     Args:
@@ -197,6 +218,9 @@ def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConf
         device: :func:`hlwb.devices.resolve`; G, D (initialised on the host under the seed), the
             EMA copy and every step live there; batches, dropout and latents are host draws
             copied there (the same on every device).
+        unconditional: every sample gets the null vector (and D no representation): the same
+            architecture, data order, steps and batch as a conditioned run, with the condition dropped
+            always (the conditioning ablation's unconditional row at the conditioned rows' budget).
     Returns the EMA generator (standing statistics recomputed, eval mode) and the logged steps.
     """
     device = devices.resolve(device)
@@ -212,6 +236,8 @@ def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConf
     spec = ImageSpec(int(images.shape[1]), int(images.shape[-1]))
     check(images, spec, "the representation-conditioned generator")  # square images
     meta = {"config": dataclasses.asdict(cfg), "data": pairs.spec}
+    if unconditional:
+        meta["unconditional"] = True  # p_uncond is 1 in effect (the config's p_uncond is not used)
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(cfg.seed)
         G = RepConditionedGenerator.from_spec(spec, ch=cfg.g_ch, chunk_dim=cfg.chunk_dim, rep_dim=cfg.rep_dim)
@@ -234,7 +260,8 @@ def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConf
     def step(i: int) -> dict[str, float]:
         x_real, r = (devices.to_device(t, device) for t in pairs.batch_at(i))
         g = L.make_generator(L.row_seed(cfg.seed, i, L.EXTRA))
-        drop = devices.to_device(torch.rand(len(r), generator=g) < cfg.p_uncond, device)  # (B,) classifier-free dropout
+        drop = torch.rand(len(r), generator=g) < cfg.p_uncond  # (B,) classifier-free dropout
+        drop = devices.to_device(drop | unconditional, device)  # unconditional: every row dropped
         r_d = r.masked_fill(drop[:, None], 0.0)  # D sees no representation where G sees the null vector
         z = G.sample_latents(2 * len(r), seed=L.row_seed(cfg.seed, i, L.RESAMPLE))
         z_d, z_g = [t[:len(r)] for t in z], [t[len(r):] for t in z]
@@ -259,7 +286,7 @@ def train_rep_gan(pairs: IndexedBatches | tuple[Tensor, Tensor], cfg: RepGANConf
                   ckpt_every=cfg.ckpt_every, meta=meta, desc="train-rep-gan",
                   log_path=work / "log.jsonl" if work else None, log_every=10, seed=cfg.seed, ignore=("steps",))
     G_ema.recompute_statistics(seed=cfg.seed + 7, n_batches=cfg.stat_batches, batch=cfg.batch, reps=reps,
-                               p_uncond=cfg.p_uncond)
+                               p_uncond=1.0 if unconditional else cfg.p_uncond)
     G_ema.run_meta = meta
     return G_ema, records
 

@@ -61,14 +61,24 @@ def representation_fd(a: Tensor, b: Tensor) -> float:
     return frechet_distance(standardize(a).double() @ basis, standardize(b).double() @ basis)
 
 
+def disjoint_split(reps: Tensor, n: int, seed: int) -> tuple[Tensor, Tensor]:
+    """``(held (n, d), rest (N - n, d))``: ``n`` rows of ``reps (N, d)`` drawn without replacement
+    (seeded) and the rows not drawn. Compare a generated set of ``n`` with ``rest`` beside
+    :func:`reference_fd` (the same ``rest``), so that neither FD compares a set with one containing it."""
+    if not 2 <= n <= len(reps) - n:
+        raise ValueError(f"n must be in [2, {len(reps) // 2}] (at most half of the {len(reps)} representations, "
+                         f"so the rest is at least as large as the draw), got {n}")
+    perm = torch.randperm(len(reps), generator=L.make_generator(seed))
+    return reps[perm[:n]], reps[perm[n:]]
+
+
 def reference_fd(reps: Tensor, n: int, seed: int) -> float:
-    """The floor a generated set of ``n`` is judged against: FD of ``n`` reps drawn (seeded,
-    without replacement) from ``reps`` against all of ``reps`` (RCG's real-vs-real 0.38; FD is
-    biased upward for small ``n``, so compare samples only with the reference of the same ``n``)."""
-    if not 2 <= n <= len(reps):
-        raise ValueError(f"n must be in [2, {len(reps)}], got {n}")
-    idx = torch.randperm(len(reps), generator=L.make_generator(seed))[:n]
-    return representation_fd(reps[idx], reps)
+    """The floor a generated set of ``n`` is judged against: FD between two disjoint subsets of
+    ``reps``, ``n`` rows drawn (seeded) and the other ``N - n`` (:func:`disjoint_split`). RCG's
+    real-vs-real 0.38. FD is biased upward for small ``n``, so compare a generated set only with the
+    floor of the same ``n``, both against the same ``rest``."""
+    held, rest = disjoint_split(reps, n, seed)
+    return representation_fd(held, rest)
 
 
 def class_prototypes(reps: Tensor, labels: Tensor, n_classes: int | None = None) -> Tensor:
