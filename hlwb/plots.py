@@ -81,6 +81,27 @@ def save_figure(fig, stem: str | Path, svg: bool = True) -> list[Path]:
     return paths
 
 
+SHOWN_PPI = 100  # px per inch of figure a notebook shows: a 9-pt tick label is 12.5 px tall, 11-pt titles 15 px
+
+
+def shown_width(path: str | Path) -> int:
+    """The width (px) at which a notebook shows a PNG: :data:`SHOWN_PPI` per inch of a chart (its
+    DPI read from the file), so its text reads at its point size whatever the chart's width; an
+    image grid without a DPI at its own width."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        width, dpi = im.size[0], im.info.get("dpi")
+    return round(width / dpi[0] * SHOWN_PPI) if dpi and dpi[0] > 0 else width
+
+
+def show(path: str | Path) -> None:
+    """Display a figure file in a notebook at :func:`shown_width`."""
+    from IPython.display import Image, display
+
+    display(Image(filename=str(path), width=shown_width(path)))
+
+
 def _write_html(pfig, stem: Path) -> Path:
     html = stem.with_suffix(".html")
     pfig.write_html(html, include_plotlyjs="directory", full_html=True, div_id=stem.name,
@@ -157,9 +178,35 @@ LABELS = {  # column name -> axis title (with units); accuracies are drawn in %
 }
 
 
+WORDS = (  # (pattern, replacement) for names with a number in them, tried in order after LABELS
+    (r"gcrl_a([\d.]+)_b([\d.]+)", r"GCRL α=\1, β=\2"),  # an encoder of hlwb.ssl.gcrl: alpha, beta
+    (r"knn_k(\d+)", r"kNN distance (k=\1)"),  # hlwb.ood.knn_score
+    (r"shift/([a-z_]+?)(\d+)", lambda m: f"{label('shift_' + m[1])} (severity {m[2]})"),  # an OOD corruption
+)
+LABELS.update({  # OOD scores and sets (hlwb.ood)
+    "log_likelihood": "log-likelihood", "likelihood_ratio": "likelihood ratio",
+    "complexity": "complexity-corrected likelihood", "vflip": "upside-down", "invert": "inverted intensities",
+    "encoder": "encoder", "score": "score", "ood_set": "OOD set",
+})
+
+
+def words(text) -> str:
+    """A name in words where :data:`LABELS` or :data:`WORDS` know it (``gcrl_a1_b0 (simclr)`` ->
+    ``GCRL α=1, β=0 (simclr)``), else unchanged: arm names such as ``hl_random_paper`` stay as the
+    other figures and tables write them."""
+    text = str(text)
+    if text in LABELS:
+        return LABELS[text]
+    for pattern, repl in WORDS:
+        text = re.sub(rf"\b{pattern}\b" if isinstance(repl, str) else pattern, repl, text)
+    return text
+
+
 def label(name) -> str:
-    """An axis or panel title for a column or target name: :data:`LABELS`, else underscores as spaces."""
-    return LABELS.get(str(name), str(name).replace("_", " "))
+    """An axis or panel title for a column or target name: :data:`LABELS` (or :data:`WORDS`), else
+    underscores as spaces."""
+    text = words(name)
+    return text.replace("_", " ") if text == str(name) else text
 
 
 def _integer_ticks(ax, axis: str = "x") -> None:
@@ -168,13 +215,16 @@ def _integer_ticks(ax, axis: str = "x") -> None:
     getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))
 
 
-def _legend(ax, n: int, order: list[float] | None = None) -> None:
+def _legend(ax, n: int, order: list[float] | None = None, extra: list | None = None) -> None:
     """Up to 3 entries inside (best place), more outside on the right: never over the data.
-    ``order``: one number per entry, the legend lists them from the largest (a line's last y)."""
+    ``order``: one number per entry, the legend lists them from the largest (a line's last y);
+    ``extra``: handles listed after them (what the reference lines and marks mean), counted in ``n``."""
     handles, labels = ax.get_legend_handles_labels()
     if order is not None and len(order) == len(labels):
         ranked = sorted(range(len(labels)), key=lambda i: -order[i])
         handles, labels = [handles[i] for i in ranked], [labels[i] for i in ranked]
+    handles, labels = handles + list(extra or []), labels + [h.get_label() for h in extra or []]
+    n += len(extra or [])
     if n > 3:
         ax.figure.legend(handles, labels, loc="outside right upper")
     elif n:
@@ -185,8 +235,9 @@ def _title(ax, text: str) -> None:
     """An axes title wrapped to the figure's width (about 10 characters per inch at 11 pt)."""
     import textwrap
 
-    if text:
-        ax.set_title(textwrap.fill(text, int(10 * ax.figure.get_figwidth())))
+    if text:  # each line wrapped on its own: a "\n" in ``text`` starts a new line
+        width = int(10 * ax.figure.get_figwidth())
+        ax.set_title("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
 
 
 # ---- image grids (raster only) -----------------------------------------------------------------
@@ -299,42 +350,67 @@ def save_agreement_plot(tables: dict[str, list[dict]], stem: str | Path) -> list
     return save_figure(fig, stem) + [_write_html(pfig, stem)]
 
 
+FEW = 8  # a series of at most this many points shows them as markers (a single point has no line to show)
+
+
 @styled
 def save_curves(curves: dict[str, tuple[list[float], list[float]]], stem: str | Path, xlabel: str,
                 ylabel: str, title: str = "", hline: float | None = None,
-                marks: dict[str, tuple[float, float]] | None = None) -> list[Path]:
+                marks: dict[str, tuple[float, float]] | None = None, hline_label: str = "",
+                marks_label: str = "selected") -> list[Path]:
     """Lines ``name -> (x, y)`` as PNG and SVG (matplotlib) and an interactive HTML (plotly), each
-    name in its :func:`color` (a variant such as ``real (fixed)`` dashed); ``marks[name] = (x, y)``
-    draws one marker on that line (e.g. the selected snapshot). Accuracies go in as %; integer x
-    values get integer ticks."""
+    name in its :func:`color` (a variant such as ``real (fixed)`` dashed); a series of at most
+    :data:`FEW` points shows its points as markers, so a one-point series is a visible dot.
+
+    Args:
+        curves: name -> (x, y), equal lengths; accuracies go in as %. Integer x values get integer ticks.
+        hline: a dashed grey reference level, in the legend as ``hline_label`` (default: its value).
+        marks: name -> (x, y): one open circle on that line (e.g. the selected snapshot), in the
+            legend once as ``marks_label``.
+    """
     plt = _pyplot()
     import plotly.graph_objects as go
+    from matplotlib.lines import Line2D
 
     stem = Path(stem)
+    for name, (x, y) in curves.items():
+        if len(x) != len(y):
+            raise ValueError(f"curve {name!r} has {len(x)} x values and {len(y)} y values; give one y per x")
     colors = palette(curves)
-    fig, ax = plt.subplots(figsize=(SINGLE + (2.0 if len(curves) > 3 else 0.0), 3.8))
+    extra = []  # legend entries for what is not a curve: the reference level, the marks
+    if hline is not None:
+        hline_label = hline_label or f"reference level {hline:.4g}"
+        extra.append(Line2D([], [], color="grey", ls="--", lw=0.8, label=hline_label))
+    if marks:
+        extra.append(Line2D([], [], color="#444444", marker="o", ms=7, mfc="none", ls="none", label=marks_label))
+    fig, ax = plt.subplots(figsize=(SINGLE + (2.0 if len(curves) + len(extra) > 3 else 0.0), 3.8))
     pfig = go.Figure()
     for name, (x, y) in curves.items():
         dash = ":" if _key(name) in REFERENCES else "--" if is_variant(name) else "-"
-        ax.plot(x, y, label=name, color=colors[name], ls=dash)
-        pfig.add_trace(go.Scatter(x=list(x), y=list(y), name=name, mode="lines",
+        few = len(x) <= FEW
+        ax.plot(x, y, label=name, color=colors[name], ls=dash, marker="o" if few else None, ms=4)
+        pfig.add_trace(go.Scatter(x=list(x), y=list(y), name=name, mode="lines+markers" if few else "lines",
                                   line={"color": colors[name], "dash": {":": "dot", "--": "dash"}.get(dash, "solid")},
                                   hovertemplate=_hover(xlabel, ylabel)))
         if marks and name in marks:
             mx, my = marks[name]
-            ax.plot([mx], [my], marker="o", ms=7, mfc="none", color=colors[name])
-            pfig.add_trace(go.Scatter(x=[mx], y=[my], name=f"{name}: selected", mode="markers",
+            ax.plot([mx], [my], marker="o", ms=7, mfc="none", color=colors[name], ls="none", label="_nolegend_")
+            pfig.add_trace(go.Scatter(x=[mx], y=[my], name=f"{name}: {marks_label}", mode="markers",
                                       marker={"size": 10, "symbol": "circle-open", "color": colors[name]},
                                       hovertemplate=_hover(xlabel, ylabel)))
     if hline is not None:
-        ax.axhline(hline, color="grey", ls="--", lw=0.8)
-        pfig.add_hline(y=hline, line_dash="dash", line_color="grey")
+        ax.axhline(hline, color="grey", ls="--", lw=0.8, label="_nolegend_")
+        xs = [float(v) for x, _ in curves.values() for v in x]
+        if xs:  # a trace, not add_hline: plotly lists traces in the legend, shapes never
+            pfig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[hline, hline], name=hline_label, mode="lines",
+                                      line={"color": "grey", "dash": "dash", "width": 1},
+                                      hovertemplate=f"{hline_label}<extra></extra>"))
     if all(float(v).is_integer() for x, _ in curves.values() for v in x):
         _integer_ticks(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     _title(ax, title)
-    _legend(ax, len(curves), order=[y[-1] if len(y) else 0.0 for _, y in curves.values()])
+    _legend(ax, len(curves), order=[y[-1] if len(y) else 0.0 for _, y in curves.values()], extra=extra)
     pfig.update_layout(xaxis_title=xlabel, yaxis_title=ylabel, title=title or None, width=680, height=420,
                        template="plotly_white")
     return save_figure(fig, stem) + [_write_html(pfig, stem)]
@@ -466,39 +542,176 @@ def save_transfer_dots(acc, stem: str | Path, references: tuple[str, ...] = ("pi
 
 
 @styled
-def save_heatmap(table, stem: str | Path, title: str = "", fmt: str = "{:+.1f}", value_label: str = "") -> list[Path]:
-    """A labelled heatmap of a 2-D frame (rows x columns), diverging around 0, axis titles from the
-    index and column names (:func:`label`), ``value_label`` on the colour bar: PNG, SVG and HTML."""
+def save_heatmap(table, stem: str | Path, title: str = "", fmt: str = "{:+.1f}", value_label: str = "",
+                 center: float = 0.0, limits: tuple[float, float] | None = None) -> list[Path]:
+    """A labelled heatmap of a 2-D frame (rows x columns) on a diverging map white at ``center``:
+    PNG, SVG and HTML.
+
+    Args:
+        table: values (R, C); row and column names are put in words (:func:`words`, :func:`label`),
+            axis titles come from the index and column names.
+        value_label: the colour bar's title.
+        center: the value drawn white, e.g. 0 for a gain, 50 for an AUROC (%) whose chance level is 50.
+        limits: (low, high) of the colour scale, ``center`` strictly inside (e.g. (0, 100) for a
+            score in %); default: symmetric about ``center``, as far as the largest deviation.
+    """
     plt = _pyplot()
     import plotly.graph_objects as go
+    from matplotlib.colors import TwoSlopeNorm
 
+    if limits is not None and not limits[0] < center < limits[1]:
+        raise ValueError(f"limits {limits} must hold center {center} strictly inside: the colour map is white there")
     stem = Path(stem)
     v = table.to_numpy(dtype=float)
-    lim = np.nanmax(np.abs(v)) if np.isfinite(v).any() else 1.0
-    rows = [" / ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in table.index]
+    if limits is None:
+        dev = np.nanmax(np.abs(v - center)) if np.isfinite(v).any() else 1.0
+        limits = (center - (dev or 1.0), center + (dev or 1.0))
+    lo, hi = limits
+    rows = [" / ".join(map(words, i)) if isinstance(i, tuple) else words(i) for i in table.index]
     cols = [label(c) for c in table.columns]
     ylabel = " / ".join(label(n) for n in table.index.names if n is not None)
     xlabel = label(table.columns.name) if table.columns.name else ""
     fig, ax = plt.subplots(figsize=(min(MULTI, 0.8 * v.shape[1] + 4.0), 0.3 * v.shape[0] + 1.8))
-    im = ax.imshow(v, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    im = ax.imshow(v, cmap="RdBu", norm=TwoSlopeNorm(center, lo, hi), aspect="auto")
     ax.grid(False)
     ax.set_xticks(range(v.shape[1]), cols, rotation=30, ha="right")
     ax.set_yticks(range(v.shape[0]), rows)
     for i in range(v.shape[0]):
         for j in range(v.shape[1]):
-            if np.isfinite(v[i, j]):
+            if np.isfinite(v[i, j]):  # white text on the dark ends of the map
+                dark = (v[i, j] - center) / ((hi if v[i, j] > center else lo) - center) > 0.6
                 ax.text(j, i, fmt.format(v[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if abs(v[i, j]) > 0.6 * lim else "black")
+                        color="white" if dark else "black")
     fig.colorbar(im, ax=ax, shrink=0.8, label=value_label or None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     _title(ax, title)
     hover_fmt = re.sub(r"^\{:(.*)\}$", r"\1", fmt)  # "{:+.1f}" -> "+.1f": plotly rounds like the PNG
-    pfig = go.Figure(go.Heatmap(z=v, x=cols, y=rows, colorscale="RdBu", zmid=0, texttemplate=f"%{{z:{hover_fmt}}}",
+    mid = (center - lo) / (hi - lo)  # plotly: the same map, white at center, for unequal halves too
+    scale = [[0.0, "#67001f"], [mid / 2, "#f4a582"], [mid, "#f7f7f7"], [mid + (1 - mid) / 2, "#92c5de"],
+             [1.0, "#053061"]]
+    pfig = go.Figure(go.Heatmap(z=v, x=cols, y=rows, colorscale=scale, zmin=lo, zmax=hi,
+                                texttemplate=f"%{{z:{hover_fmt}}}",
                                 colorbar={"title": {"text": value_label}} if value_label else None,
                                 hovertemplate=f"%{{y}}, %{{x}}: %{{z:{hover_fmt}}}<extra></extra>"))
     pfig.update_layout(title=title or None, xaxis_title=xlabel, yaxis_title=ylabel, template="plotly_white",
-                       width=760, height=300 + 22 * v.shape[0])
+                       width=760, height=300 + 22 * v.shape[0], yaxis={"autorange": "reversed"})
+    return save_figure(fig, stem) + [_write_html(pfig, stem)]
+
+
+def gain_table(acc, baseline: str = "real", level: float = 0.95):
+    """Each arm's gain (points) over the same method's ``baseline`` arm, per target, with a
+    ``level`` Welch t-interval over seeds where both arms have at least two.
+
+    Args:
+        acc: :func:`hlwb.transfer.accuracy_table` rows: method, strategy, target, mean, std (over
+            seeds; fractions) and n_seeds; ``method == "reference"`` rows are left out.
+    Returns:
+        A frame with method, strategy, target, gain, low, high (points; low and high NaN without an
+        interval), n_seeds and n_baseline; the baseline's own all-zero rows are not in it.
+    """
+    import pandas as pd
+    from scipy.special import stdtrit  # the t quantile (scipy.stats takes seconds to import)
+
+    cols = ["method", "strategy", "target", "gain", "low", "high", "n_seeds", "n_baseline"]
+    base = acc[acc.strategy == baseline].set_index(["method", "target"])
+    rows = []
+    for r in acc[(acc.method != "reference") & (acc.strategy != baseline)].itertuples():
+        if (r.method, r.target) not in base.index:
+            continue
+        b = base.loc[(r.method, r.target)]
+        n, nb = int(r.n_seeds), int(b.n_seeds)
+        gain, low, high = 100 * (r.mean - b["mean"]), math.nan, math.nan
+        if n > 1 and nb > 1:
+            va, vb = (100 * r.std) ** 2 / n, (100 * b["std"]) ** 2 / nb
+            if va + vb > 0:  # Welch-Satterthwaite degrees of freedom
+                df = (va + vb) ** 2 / (va ** 2 / (n - 1) + vb ** 2 / (nb - 1))
+                half = stdtrit(df, 0.5 + level / 2) * math.sqrt(va + vb)
+            else:
+                half = 0.0
+            low, high = gain - half, gain + half
+        rows.append({"method": r.method, "strategy": r.strategy, "target": r.target, "gain": gain, "low": low,
+                     "high": high, "n_seeds": n, "n_baseline": nb})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _seeds(n: Iterable[int], nb: Iterable[int]) -> str:
+    """``3 seeds`` or ``1 seed vs 3 on real`` (a range such as ``1-3`` where targets differ)."""
+    def span(v):
+        v = sorted(set(v))
+        return str(v[0]) if len(v) == 1 else f"{v[0]}-{v[-1]}"
+    n, nb = span(n), span(nb)
+    word = "seed" if n == "1" else "seeds"
+    return f"{n} {word}" if n == nb else f"{n} {word} vs {nb} on real"
+
+
+@styled
+def save_gain_over_real(acc, stem: str | Path, title: str = "", level: float = 0.95) -> list[Path]:
+    """Each arm's linear top-1 gain (points) over the same method on real data, per target: a
+    heatmap diverging around 0, each cell its gain and (where both arms have two or more seeds) the
+    half-width of its ``level`` t-interval, bold where that interval excludes 0. Rows say how many
+    seeds they rest on, grouped from the most seeds down, a line between groups; the real rows
+    (all zero by construction) are left out. PNG, SVG and HTML.
+
+    Args:
+        acc: :func:`hlwb.transfer.accuracy_table` rows (fractions), see :func:`gain_table`.
+    """
+    plt = _pyplot()
+    import plotly.graph_objects as go
+    from matplotlib.colors import TwoSlopeNorm
+
+    stem = Path(stem)
+    g = gain_table(acc, level=level)
+    if g.empty:
+        raise ValueError("no arm shares a method with a real-data encoder: nothing to draw a gain over real for")
+    targets = sorted(g.target.unique(), key=lambda t: (not t.startswith("fashion_mnist"), t))
+    keys = []  # (method, strategy, seed label, fewest seeds)
+    for (m, a), d in g.groupby(["method", "strategy"]):
+        keys.append((m, a, _seeds(d.n_seeds, d.n_baseline), int(min(d.n_seeds.min(), d.n_baseline.min()))))
+    arm_rank = {a: i for i, a in enumerate(_arm_order(g.strategy))}
+    keys.sort(key=lambda k: (-k[3], k[0], arm_rank[k[1]]))
+    cell = g.set_index(["method", "strategy", "target"])
+    R, C = len(keys), len(targets)
+    v, low, high = (np.full((R, C), np.nan) for _ in range(3))
+    for i, (m, a, *_) in enumerate(keys):
+        for j, t in enumerate(targets):
+            if (m, a, t) in cell.index:
+                v[i, j], low[i, j], high[i, j] = cell.loc[(m, a, t), ["gain", "low", "high"]]
+    half = (high - low) / 2
+    sure = (low > 0) | (high < 0)  # the interval excludes 0 (False where there is none)
+    text = [["" if np.isnan(v[i, j]) else f"{v[i, j]:+.1f}" + ("" if np.isnan(half[i, j]) else f"\n±{half[i, j]:.1f}")
+             for j in range(C)] for i in range(R)]
+    rows = [f"{m} / {a}  ({s})" for m, a, s, _ in keys]
+    lim = float(np.nanmax(np.abs(v))) or 1.0
+    note = (f"cell: gain, ± half-width of its {100 * level:.0f} % Welch t-interval over seeds "
+            "(none with 1 seed); bold: the interval excludes 0")
+    fig, ax = plt.subplots(figsize=(min(MULTI, 0.9 * C + 4.2), 0.42 * R + 2.0))
+    im = ax.imshow(v, cmap="RdBu", norm=TwoSlopeNorm(0.0, -lim, lim), aspect="auto")
+    ax.grid(False)
+    ax.set_xticks(range(C), [label(t) for t in targets], rotation=30, ha="right")
+    ax.set_yticks(range(R), rows)
+    for i in range(R):
+        for j in range(C):
+            if text[i][j]:
+                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=7.5, linespacing=1.0,
+                        fontweight="bold" if sure[i, j] else "normal",
+                        color="white" if abs(v[i, j]) > 0.6 * lim else "black")
+    for i in range(1, R):  # a line between rows resting on different numbers of seeds
+        if keys[i][3] != keys[i - 1][3]:
+            ax.axhline(i - 0.5, color="black", lw=1.2)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="gain (points)")
+    ax.set_xlabel("target")
+    ax.set_ylabel("method / views  (seeds)")
+    _title(ax, (title + "\n" if title else "") + note)
+    ax.title.set_fontsize(9)
+    pfig = go.Figure(go.Heatmap(z=v, x=[label(t) for t in targets], y=rows, colorscale="RdBu", zmid=0,
+                                text=[[t.replace("\n", "<br>") for t in r] for r in text], texttemplate="%{text}",
+                                customdata=np.dstack([low, high]).tolist(),
+                                colorbar={"title": {"text": "gain (points)"}},
+                                hovertemplate="%{y}, %{x}: %{z:+.2f} [%{customdata[0]:+.2f}, %{customdata[1]:+.2f}]"
+                                              "<extra></extra>"))
+    pfig.update_layout(title=title or None, xaxis_title="target", yaxis_title="method / views (seeds)",
+                       template="plotly_white", width=900, height=300 + 30 * R, yaxis={"autorange": "reversed"})
     return save_figure(fig, stem) + [_write_html(pfig, stem)]
 
 
