@@ -429,6 +429,6 @@ def test_shipped_checkpoints_load_as_1x32x32_and_make_the_same_outputs_as_before
         g = load_rep_generator(shipped_path(name), device="cpu")
         assert g.spec == LEGACY
         r = torch.randn(8, g.rep_dim, generator=torch.Generator().manual_seed(1))
-        got["rcg_" + name] = _u8(g.generate(g.sample_latents(8, seed=0), r, guidance=1.0))
+        got["rcg_" + name] = _u8(g.generate(g.sample_latents(8, seed=0), r, guidance=1.0, guide="output"))
     got["rcg_rdm"] = _r2(load_rdm(shipped_path("rdm"), device="cpu").sample(8, seed=0, steps=5))
     assert got == SHIPPED_DIGESTS
