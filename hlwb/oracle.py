@@ -272,5 +272,5 @@ def train_oracle(cfg: OracleConfig, out: str | Path, work_dir: str | Path | None
     checkpoint.save(out, {"config": net.config(), "spec": spec.record(), "state_dict": net.cpu().state_dict(),
                           "meta": meta}, kind="oracle")
     checkpoint.write_sidecar(out, meta)  # the meta plus the file's SHA-256, checked at load
-    logger.info("oracle test accuracy %.4f -> %s", acc, out)
+    logger.info("oracle test accuracy %.2f %% -> %s", 100 * acc, out)
     return acc

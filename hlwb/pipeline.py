@@ -17,8 +17,8 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,8 @@ from . import config, report
 from .checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_debris
 from .fingerprint import stage_fingerprint
 from .parallel import Progress, run_parallel
+from .progress import Eta, Heartbeat, minutes
+from .report import shown
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,11 @@ class StageResult:
     status: str  # "ran" | "cached"
     wall_s: float
     results: dict
+
+
+def run_folder(profile: str, out: str | Path | None = None) -> Path:
+    """The run folder of ``profile``: ``out`` (relative: to the current directory) or ``runs/<profile>``."""
+    return Path(out).expanduser().resolve() if out else config.REPO_ROOT / "runs" / profile
 
 
 def stage_params(stage: str, profile: str, out: Path) -> dict:
@@ -113,9 +120,25 @@ def fingerprint(stage: str, params: dict, legacy: bool = False) -> str:
     return stage_fingerprint(NOTEBOOK_DIR / f"{stage}.ipynb", params, upstream_files(params), legacy=legacy)
 
 
+def cell_position(executed: Path) -> str:
+    """``cell 7 of 23`` of a notebook papermill is executing (from the copy it saves as cells start and end)."""
+    cells = [c for c in json.loads(executed.read_text())["cells"] if c.get("cell_type") == "code"]
+    status = [c.get("metadata", {}).get("papermill", {}).get("status") for c in cells]
+    return f"cell {status.index('running') + 1} of {len(cells)}" if "running" in status else f"{len(cells)} cells"
+
+
+# The kernel's own log is noise in a healthy run: TCP-transport warnings at start-up and, at every shutdown,
+# "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." -- jupyter_client's shutdown_kernel interrupts the
+# kernel (SIGINT) before it asks it to shut down, and ipykernel logs the interrupt it catches at ERROR. A cell's
+# error reaches the pipeline through papermill (PapermillExecutionError), not through this log.
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
+
+
 def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant: str | None = None,
-              params: dict | None = None) -> StageResult:
-    """Run one notebook (or one ``variant`` of a swept notebook, with its ``params``) in its folder."""
+              params: dict | None = None, eta: Eta | None = None) -> StageResult:
+    """Run one notebook (or one ``variant`` of a swept notebook, with its ``params``) in its folder; a
+    heartbeat line every 30 s (:class:`hlwb.progress.Heartbeat`) says which cell runs and, given the
+    pipeline's ``eta``, the time left."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -156,14 +179,22 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant:
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     atomic_write_json(marker, {"fingerprint": fp, "status": "running", "params": params})
-    logger.info("%s: running (%s profile) -> %s", stage, profile, executed)
+    logger.info("%s: running (%s profile) -> %s", stage, profile, shown(executed))
     t0 = time.perf_counter()
+
+    def beat() -> str:
+        try:
+            where = f", {cell_position(executed)}"
+        except (OSError, ValueError, KeyError):  # the copy is being rewritten: say the rest
+            where = ""
+        return f"{stage}: running for {minutes(time.perf_counter() - t0)}{where}" + (f"; pipeline {eta.text()}" if eta else "")
+
     try:
-        pm.execute_notebook(NOTEBOOK_DIR / f"{notebook}.ipynb", executed, parameters=params,
-                            kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=sys.stderr.isatty(),
-                            log_output=False, execution_timeout=CELL_TIMEOUT_S[profile],
-                            # the kernel's own start-up warnings (TCP transport) are noise in a healthy run
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        with Heartbeat(beat, log=logger.info):  # papermill says nothing while a cell runs
+            pm.execute_notebook(NOTEBOOK_DIR / f"{notebook}.ipynb", executed, parameters=params,
+                                kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False,
+                                log_output=False, execution_timeout=CELL_TIMEOUT_S[profile],
+                                extra_arguments=KERNEL_ARGS)
     except pm.PapermillExecutionError as e:
         atomic_write_json(marker, {"fingerprint": fp, "status": "failed", "params": params})
         raise PipelineError(f"stage {stage} failed in cell {e.cell_index} ({e.ename}: {e.evalue}); "
@@ -205,7 +236,7 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
     if only is not None and only not in profile_stages(profile):
         raise PipelineError(f"unknown stage {only!r} for profile {profile!r}; stages: "
                             f"{', '.join(profile_stages(profile))}")
-    out = Path(out).expanduser().resolve() if out else config.REPO_ROOT / "runs" / profile  # relative: to the cwd
+    out = run_folder(profile, out)
     out.mkdir(parents=True, exist_ok=True)
     from .lock import DirLock
 
@@ -213,15 +244,42 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
         return _run_stages(profile, out, only, force, jobs)
 
 
+def stage_estimates(profile: str, out: Path, stages: list[str]) -> dict[str, tuple[float | None, str]]:
+    """``stage -> (seconds, where the estimate comes from)``: the stage's last successful run in ``out``,
+    else the published run of the profile (``figures/results_<profile>.json``, ``stage_wall_s``), else
+    ``(None, "unknown")``."""
+    published = _read_json(config.REPO_ROOT / "figures" / f"results_{profile}.json").get("stage_wall_s") or {}
+    est: dict[str, tuple[float | None, str]] = {}
+    for stage in stages:
+        last = last_run_time(out, stage).get("wall_s")
+        est[stage] = ((last, "its last run here") if last else
+                      (published[stage], "the published run") if published.get(stage) else (None, "unknown"))
+    return est
+
+
 def _run_stages(profile: str, out: Path, only: str | None, force: bool, jobs: int) -> str:
     stages = [only] if only else list(profile_stages(profile))
     t0 = time.perf_counter()
+    est = stage_estimates(profile, out, stages)
+    eta = Eta({st: e for st, (e, _) in est.items()})
+    sources = sorted({src for _, src in est.values()})
+    logger.info("pipeline %s: %d stages -> %s; %s (estimates: %s; an unchanged stage is not run again)", profile,
+                len(stages), shown(out), eta.text(), ", ".join(sources))
     done = []
     for i, stage in enumerate(stages, 1):
-        logger.info("[%d/%d] %s", i, len(stages), stage)
-        done.append(run_sweep(stage, profile, out, force, jobs) if stage in SWEEPS
-                    else run_stage(stage, profile, out, force))
-    return collect(out, profile, done, time.perf_counter() - t0)
+        logger.info("[%d/%d] %s (estimate %s, %s)", i, len(stages), stage,
+                    minutes(est[stage][0]) if est[stage][0] else "unknown", est[stage][1])
+        eta.begin(stage)
+        r = (run_sweep(stage, profile, out, force, jobs, eta=eta) if stage in SWEEPS
+             else run_stage(stage, profile, out, force, eta=eta))
+        eta.end(stage, r.wall_s, cached=r.status == "cached")
+        done.append(r)
+        logger.info("[%d/%d] %s %s; pipeline %s", i, len(stages), stage,
+                    "unchanged, not run again" if r.status == "cached" else f"done in {minutes(r.wall_s)}", eta.text())
+    text = collect(out, profile, done, time.perf_counter() - t0)
+    logger.info("pipeline %s finished in %s; report: %s", profile, minutes(time.perf_counter() - t0),
+                shown(out / "report.md"))
+    return text
 
 
 # Notebook 05 runs as a sweep: the runs of hlwb.study's plan for the profile.
@@ -229,11 +287,12 @@ SWEEPS: tuple[str, ...] = ("05_contrastive_pretraining",)
 
 
 def _run_variant(args: tuple) -> StageResult:
-    stage, profile, out, force, name, params = args
-    return run_stage(stage, profile, out, force=force, variant=name, params=params)
+    stage, profile, out, force, name, params, eta = args
+    return run_stage(stage, profile, out, force=force, variant=name, params=params, eta=eta)
 
 
-def run_sweep(stage: str, profile: str, out: Path, force: bool = False, jobs: int = 1) -> StageResult:
+def run_sweep(stage: str, profile: str, out: Path, force: bool = False, jobs: int = 1,
+              eta: Eta | None = None) -> StageResult:
     """Run every variant of a swept stage (:mod:`hlwb.study`): the headline arms and the
     paper-setting contrast, then -- given the best HL arm on the validation kNN -- the other
     methods and the fixed-set runs (``jobs`` of them side by side). The stage's results.json
@@ -246,14 +305,20 @@ def run_sweep(stage: str, profile: str, out: Path, force: bool = False, jobs: in
     done: dict[str, StageResult] = {}
 
     def run(runs: list[tuple[str, dict]], part: str) -> None:
-        items = [(stage, profile, out, force, name, {**base, **extra, "run_dir": str(stage_dir / name)})
-                 for name, extra in runs]
+        side_by_side = jobs > 1 and len(runs) > 1  # workers in other processes: the heartbeat is this one's
+        items = [(stage, profile, out, force, name, {**base, **extra, "run_dir": str(stage_dir / name)},
+                  None if side_by_side else eta) for name, extra in runs]
         progress = Progress(len(items), f"{stage} {part}", log=logger.info)
 
         def report(i: int, r: StageResult) -> None:
             progress(runs[i][0], f"{r.status} in {r.wall_s:.0f} s", cached=r.status == "cached")
 
-        done.update(zip([n for n, _ in runs], run_parallel(_run_variant, items, jobs, on_done=report)))
+        def beat() -> str:
+            return (f"{stage} {part}: {progress.done} of {len(items)} runs done, up to {jobs} side by side"
+                    + (f"; pipeline {eta.text()}" if eta else ""))
+
+        with Heartbeat(beat, log=logger.info) if side_by_side else nullcontext():
+            done.update(zip([n for n, _ in runs], run_parallel(_run_variant, items, jobs, on_done=report)))
 
     run(study.headline_runs(plan), "headline")
     best = study.best_hl_arm({n: r.results for n, r in done.items()})
@@ -399,7 +464,7 @@ def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figur
             logger.warning("publish --force: replacing the published files of %s with %s's (%s)",
                            _describe(before) if before else "an unrecorded run", run, "; ".join(stale))
         written = _copy_run(run, made, figures, notebooks)
-        manifest = {"run": str(run), "profile": made, **{k: source.get(k) for k in ("commit", "dirty", "machine")},
+        manifest = {"run": shown(run), "profile": made, **{k: source.get(k) for k in ("commit", "dirty", "machine")},
                     "published_at": time.strftime("%Y-%m-%d %H:%M:%S"), "published_from_commit":
                     report.provenance().get("commit"), "forced": bool(force and stale),
                     "files": sorted(str(p.relative_to(p.parents[1])) for p in written)}

@@ -2,7 +2,8 @@
 
 ``summary_markdown`` is the flat table of every result (``summary.md``); ``write_report`` is
 ``report.md``: per stage its headline numbers and figures. The pipeline (:mod:`hlwb.pipeline`)
-collects the stages' ``results.json`` and calls both.
+collects the stages' ``results.json`` and calls both. A stage's time is one number everywhere
+(:func:`stage_seconds`), and no path of the machine is written (:func:`shown`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .checkpoint import atomic_write_text
+from .config import REPO_ROOT
 
 # figures each stage contributes to the report (globs in the stage's figures folder)
 REPORT_FIGURES = {
@@ -20,7 +22,26 @@ REPORT_FIGURES = {
     "04_chunk_perturbations": ("sigma_agreement.png", "*_sigma_grid.png"),
     "06_transfer": ("calibration_curve.png", "study_gain_over_pixels.png", "study_arm_differences.png",
                     "transfer_linear_top1.png", "transfer_gain_over_real.png"),
+    "07_representation_generation": ("rcg_ablation_grid.png", "rcg_posterior_bits.png", "rcg_posterior_agreement.png"),
+    "08_ood": ("ood_auroc.png",),
 }
+
+
+def shown(path: str | Path) -> str:
+    """``path`` as printed and written into reports: relative to the repository root when inside it (no
+    machine path in a file that may be committed), else as given."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def stage_seconds(st: dict) -> float:
+    """A stage's time, the one number its table row and its section header show: the wall time of the run
+    that produced its results (``last_wall_s``; a sweep: first run's start to last run's end), else this
+    invocation's ``wall_s``."""
+    return st.get("last_wall_s", st["wall_s"])
 
 
 def provenance(root: Path | None = None) -> dict:
@@ -134,6 +155,55 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
     return lines
 
 
+RCG_ROWS = {  # what conditions each row of notebook 07's ablation (hlwb.rcg.evaluation)
+    "unconditional": "the null vector (the generator's unconditional path)",
+    "clusters_": "a k-means cluster centroid of the train representations",
+    "class_labels": "a class prototype, fed to the representation-conditioned generator",
+    "class_trained": "a class prototype, fed to a generator trained on class prototypes",
+    "rdm": "RDM samples (the full RCG pipeline: nothing real at sampling)",
+    "oracle": "representations of real train images (RCG's oracle row)",
+    "posterior": "draws of the contrastive-softmax posterior",
+    "biggan": "none: the unconditional BigGAN (reference)",
+    "real": "none: real test images (the floor)",
+}
+
+
+def _rcg_row(name: str) -> str:
+    key = next((k for k in sorted(RCG_ROWS, key=len, reverse=True) if name.startswith(k)), None)
+    return RCG_ROWS[key] if key else ""
+
+
+def rcg_markdown(rcg: dict) -> list[str]:
+    """Notebook 07's RCG results: the conditioning ablation (FD_oracle, label entropy, smallest class
+    share per row), the representation FD of the RDM and the posterior sweep (rate, MI, agreement)."""
+    lines = [(f"**Conditioning ablation** ({rcg.get('n_samples', '?')} samples per row; FD_oracle against "
+             f"{rcg.get('n_test', '?')} real test images; label entropy of the oracle's labels in bits):"), "",
+             "| row | conditioned on | FD_oracle | label entropy | smallest class share |", "| --- | --- | --- | --- | --- |"]
+    for name, r in rcg.get("ablation", {}).items():
+        lines.append(f"| {name} | {_rcg_row(name)} | {r['fd_oracle']:.2f} | {r['label_entropy']:.2f} | "
+                     f"{100 * r['min_class_share']:.1f} % |")
+    fd = rcg.get("rep_fd")
+    if fd:
+        lines += ["", (f"**Representation FD** ({fd.get('n')} draws; RDM after {fd.get('rdm_steps')} steps): RDM vs train "
+                       f"{fd['rdm_vs_train']:.3f}, RDM vs test {fd['rdm_vs_test']:.3f}; real train vs test "
+                       f"{fd['real_train_vs_test']:.3f} (the floor)")]
+    rows = rcg.get("posterior", [])
+    if rows:
+        lines += ["", ("**Contrastive-softmax posterior** (rate and mutual information in bits; agreement: the oracle's "
+                  "label of the sample vs of the conditioning image):"), "",
+                  "| prior | K | T | rate bits | MI bits | agreement |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['prior']} | {r['K']} | {r['T']:g} | {r['rate_bits']:.2f} | {r['mi_bits']:.2f} | "
+                  f"{100 * r['agreement']:.1f} % |" for r in rows]
+    return lines + [""]
+
+
+def _runs_note(st: dict) -> str:
+    """A sweep's runs: how many, and their summed time (side by side they overlap, so it exceeds the wall time)."""
+    if st.get("last_runs", 1) <= 1 or "last_run_s" not in st:
+        return ""
+    return f"{st['last_runs']} runs, {st['last_run_s']:.0f} s summed over runs (side by side they overlap)"
+
+
 def summary_markdown(summary: dict) -> str:
     """Every result of every stage as one flat table."""
     lines = [f"# hlwb pipeline summary ({summary['profile']} profile)", "",
@@ -157,18 +227,22 @@ def write_report(out: Path, profile: str, summary: dict, figure_dirs: dict[str, 
     prov = provenance()
     commit = (f"commit {prov['commit'][:12]}{' with uncommitted changes' if prov['dirty'] else ''}"
               if prov["commit"] else "no git commit")
+    inside = shown(out) != str(out)  # a run folder outside the repository is not named (a machine path)
     lines = [f"# hlwb run report — {profile} profile", "",
              (f"{datetime.date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
-              f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s; written to {out / 'report.md'}"),
+              f"torch {torch.__version__}; stages in this invocation: {summary['wall_s']:.0f} s"
+              + (f"; run folder `{shown(out)}`" if inside else "")),
              "", f"Made from {commit} on {prov['machine']} ({profile} profile).", ""]
     if profile == "smoke":
         lines += [("> **Smoke profile**: a few steps on tiny data to test the code paths. These numbers say nothing "
                   "about the methods; see the laptop report for results."), ""]
-    lines += ["| stage | status | wall s (its last run) |", "| --- | --- | --- |"]
-    lines += [f"| {st} | {v['status']} | {v.get('last_wall_s', v['wall_s']):.0f} |" for st, v in summary["stages"].items()]
+    lines += ["| stage | status | wall s (its last run) | note |", "| --- | --- | --- | --- |"]
+    lines += [f"| {st} | {v['status']} | {stage_seconds(v):.0f} | {_runs_note(v)} |" for st, v in summary["stages"].items()]
     lines.append("")
     for stage, st in summary["stages"].items():
-        lines += [f"## {stage} ({st['status']}, {st['wall_s']:.0f} s)", ""]
+        lines += [f"## {stage} ({st['status']}, {stage_seconds(st):.0f} s)", ""]
+        if _runs_note(st):
+            lines += [_runs_note(st)[0].upper() + _runs_note(st)[1:] + ".", ""]
         res = st["results"]
         if stage == "06_transfer" and "study" in res:
             lines += study_markdown(res["study"], res.get("calibration"))
@@ -176,12 +250,15 @@ def write_report(out: Path, profile: str, summary: dict, figure_dirs: dict[str, 
             lines += delta_markdown(res)
         if stage == "03_walkers" and "walkers" in res:
             lines += walkers_markdown(res)
+        rcg = stage == "07_representation_generation" and "rcg" in res
+        if rcg:  # its own tables say all: no flat table after them
+            lines += rcg_markdown(res["rcg"])
         if stage in swept:
             runs = res.get("runs", {})
             lines += [f"best HL arm (chosen on the validation kNN): **{res.get('best_hl_arm')}**", "",
                       "| run | kNN top-1 (validation) | wall s |", "| --- | --- | --- |"]
             lines += [f"| {n} | {100 * r['knn_top1']:.2f} | {r['wall_s']:.0f} |" for n, r in runs.items()]
-        else:
+        elif not rcg:
             flat = {k: v for k, v in flatten(res).items() if isinstance(v, (int, float, str, bool))}
             lines += ["| result | value |", "| --- | --- |"]
             lines += [f"| {k} | {fmt(v)} |" for k, v in list(flat.items())[:60]]

@@ -31,7 +31,7 @@ def test_pickle_checkpoint_refused_by_cli(tmp_path):
 
 def test_pipeline_bad_profile_and_stage():
     r = run("pipeline", "--profile", "huge")
-    assert r.returncode == 2 and "unknown profile 'huge'" in r.stderr and "smoke" in r.stderr
+    assert r.returncode == 2 and "invalid choice: 'huge'" in r.stderr and "'smoke'" in r.stderr
     r = run("pipeline", "--profile", "smoke", "--only", "99_nothing")
     assert r.returncode == 2 and "unknown stage" in r.stderr and "01_hl_generator" in r.stderr
 
@@ -133,7 +133,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, capsy
 
 @pytest.mark.parametrize("argv,named", [
     (["pretrain", "--ckpt-every", "-1"], "'ckpt_every' = -1"),  # 0 is steps // 5 (notebook 05's rule)
-    (["pretrain", "--steps", "10"], "'warmup' = 50"),  # warm-up longer than the run
+    (["pretrain", "--steps", "10", "--warmup", "50"], "'warmup' = 50"),  # warm-up given, longer than the run
     (["pretrain", "--knn-test", "20000"], "'knn_test' = 20000"),
     (["pretrain", "--knn-train", "60000"], "'knn_train' = 60000"),  # the val memory has 50,000 images
     (["pretrain", "--batch", "1"], "'batch' = 1"),
@@ -238,3 +238,100 @@ def test_pretrain_on_fashion_mnist_color_trains_on_colour_views(tmp_path, capsys
     assert state["spec"] == {"channels": 3, "size": 32, "classes": None}  # an encoder records the image spec
     assert state["state_dict"]["stem.0.weight"].shape[1] == 3  # the stem reads three channels
     assert state["meta"]["views"]["preset"] == "simclr" and state["meta"]["views"]["dataset"] == "fashion_mnist_color"
+    out, err = capsys.readouterr()
+    assert f"encoder: {work / 'encoder.pt'}" in out  # where each output went, and the command that scores it
+    assert f"score it: python -m hlwb calibrate {work / 'encoder.pt'} --dataset fashion_mnist_color" in out
+    import re
+
+    assert re.search(r"kNN top-1 \d+\.\d\d %", err), err  # the monitor in percent, as every other score
+
+
+# --- a CLI that explains itself ---
+
+def _subparsers():
+    import argparse
+
+    from hlwb.cli import parser
+
+    ap = parser()
+    sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    return ap, sub
+
+
+def test_help_lists_every_command_once_with_one_line(capsys):
+    import re
+
+    from hlwb.cli import COMMANDS, main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    for name, c in COMMANDS.items():
+        assert len(re.findall(rf"(?<![\w-]){re.escape(name)}(?![\w-])", out)) == 1, name
+        assert " ".join(c.help.split()) in " ".join(out.split()), name
+    assert "{" not in out  # the command names are not repeated as a choices list
+
+
+def test_every_flag_has_help_its_choices_and_its_default():
+    import argparse
+
+    _, sub = _subparsers()
+    seen = set()
+    for name, p in sub.choices.items():
+        fmt = p._get_formatter()
+        for a in p._actions:
+            if isinstance(a, argparse._HelpAction):
+                continue
+            seen.add(a.dest)
+            text = fmt._get_help_string(a) % {"default": a.default}
+            assert a.help and a.help.strip() != a.dest.replace("_", " "), (name, a.dest)  # not just its name
+            if a.option_strings and not a.required and not isinstance(a, argparse._StoreTrueAction):
+                assert "default" in text, (name, a.option_strings, text)
+            if a.default not in (None, "", False) and a.option_strings:
+                assert str(a.default) in text, (name, a.option_strings, text)
+    pre = {a.dest: a for a in sub.choices["pretrain"]._actions}
+    from hlwb.ssl import METHODS
+    from hlwb.views import STRATEGIES
+
+    assert list(pre["method"].choices) == list(METHODS) and list(pre["strategy"].choices) == list(STRATEGIES)
+    assert all(s in pre["strategy"].help for s in STRATEGIES)
+    assert "cifar10" in pre["dataset"].help and "folder:PATH" in pre["dataset"].help
+    assert "stylegan" in pre["generator"].help
+    gen = {a.dest: a for a in sub.choices["train-generator"]._actions}
+    assert "biggan" in gen["family"].help and "stylegan" in gen["family"].help
+    from hlwb.config import PROFILES
+
+    pipe = {a.dest: a for a in sub.choices["pipeline"]._actions}
+    assert list(pipe["profile"].choices) == list(PROFILES)
+    assert {"steps", "lr_g", "epochs", "rep_dim", "seed"} <= seen
+
+
+def test_warmup_scales_to_the_steps_unless_given():
+    from hlwb.cli import parser, pretrain_params
+    from hlwb.config import ConfigError
+
+    def params(*argv):
+        return pretrain_params(parser().parse_args(["pretrain", "--strategy", "real", "--work-dir", "w", *argv]))
+
+    assert params("--steps", "20").warmup == 2
+    assert params().warmup == 50  # the laptop budget: the default, unchanged
+    assert params("--steps", "20", "--warmup", "5").warmup == 5
+    with pytest.raises(ConfigError, match="warmup"):  # given explicitly and too long: refused, not rewritten
+        params("--steps", "20", "--warmup", "50")
+
+
+def test_pipeline_prints_where_its_outputs_are_not_the_results_table(tmp_path, monkeypatch, capsys):
+    from hlwb import cli, pipeline
+
+    calls = []
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: calls.append((a, k)) or "| a | b |\n" * 692)
+    assert cli.main(["pipeline", "--profile", "smoke", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert calls and "| a | b |" not in out and len(out.splitlines()) <= 5
+    assert f"report: {tmp_path / 'run' / 'report.md'}" in out and "python -m hlwb publish --run" in out
+    monkeypatch.chdir(tmp_path)
+    from hlwb.config import REPO_ROOT
+
+    assert cli.main(["pipeline", "--profile", "smoke", "--out", str(REPO_ROOT / "runs" / "smoke")]) == 0
+    assert "report: runs/smoke/report.md" in capsys.readouterr().out  # inside the repository: relative to it
