@@ -222,7 +222,7 @@ def test_run_sweep_follows_the_study_plan(tmp_path, monkeypatch):
            "rcg": 0.90}  # rcg is not an HL arm: never the best HL arm, however high
     calls = []
 
-    def fake_run_stage(stage, profile, out, force=False, variant=None, params=None):
+    def fake_run_stage(stage, profile, out, force=False, variant=None, params=None, eta=None):
         calls.append({"stage": stage, "profile": profile, "out": out, "force": force, "variant": variant,
                       "params": params})
         return pipeline.StageResult(f"{stage}/{variant}", "ran", 1.0,
@@ -259,7 +259,7 @@ def test_run_sweep_follows_the_study_plan(tmp_path, monkeypatch):
 
 
 def test_run_sweep_is_cached_when_every_run_was(tmp_path, monkeypatch):
-    def fake_run_stage(stage, profile, out, force=False, variant=None, params=None):
+    def fake_run_stage(stage, profile, out, force=False, variant=None, params=None, eta=None):
         return pipeline.StageResult(f"{stage}/{variant}", "cached", 0.0,
                                     {"arm": params["arm"], "augment": params["augment"], "knn_split": "val",
                                      "knn_top1": 0.5})
@@ -403,7 +403,7 @@ def test_report_shows_the_study_tables_and_warns_on_smoke(tmp_path):
         "results": {"study": {"method": "simclr", "target": "fashion_mnist", "best_hl_arm": "hl_learned",
                               "headline": [gain], "differences": [diff]}}}}}
     text = report.write_report(tmp_path, "smoke", summary, {}).read_text()
-    assert "Smoke profile" in text and str(tmp_path / "report.md") in text
+    assert "Smoke profile" in text and str(tmp_path) not in text  # a run folder outside the repository: not named
     assert "| real | linear | 3 | 85.00 ± 0.30 | +0.40 [-0.10, +0.90] | +5.50 [+5.00, +6.00] |" in text
     assert "| hl_random_paper | real | linear | 3 / 3 | -1.20 [-1.90, -0.50] | yes |" in text
 
@@ -488,3 +488,85 @@ def test_report_shows_the_delta_table_and_the_selected_walkers(tmp_path):
     assert "| biggan | 0 | 0.060 [0.050, 0.070] |  |" in text
     assert "| biggan | 1 | ≥ 0.330 (censored) | ≥ +0.270 (lower bound) |" in text and "biggan: **holds**" in text
     assert "| hl | yes | 5120 | 1.859 | 0.88 | 0.685 |" in text and "Smoke profile" not in text
+
+
+def test_report_stage_times_agree_it_names_no_machine_path_and_has_notebook_07(tmp_path):
+    from hlwb import report
+
+    rcg = {"n_samples": 64, "n_test": 500,
+           "ablation": {"oracle": {"fd_oracle": 15.7, "label_entropy": 3.17, "min_class_share": 0.031},
+                        "rdm": {"fd_oracle": 17.5, "label_entropy": 3.13, "min_class_share": 0.031}},
+           "rep_fd": {"n": 200, "rdm_steps": 5, "rdm_vs_train": 2.88, "rdm_vs_test": 2.89, "real_train_vs_test": 1.73},
+           "posterior": [{"prior": "rdm", "K": 8, "T": 0.1, "rate_bits": 2.22, "mi_bits": 1.72, "agreement": 0.406}]}
+    summary = {"profile": "laptop", "wall_s": 7962.0, "stages": {
+        "05_contrastive_pretraining": {"status": "ran", "wall_s": 8784.2, "last_wall_s": 4549.8, "last_run_s": 8784.2,
+                                       "last_runs": 27, "results": {"best_hl_arm": "hl_learned", "runs": {}}},
+        "07_representation_generation": {"status": "ran", "wall_s": 301.0, "last_wall_s": 301.0, "results": {"rcg": rcg}}}}
+    text = report.write_report(tmp_path, "laptop", summary, {}, swept=pipeline.SWEEPS).read_text()
+    assert "| 05_contrastive_pretraining | ran | 4550 |" in text and "## 05_contrastive_pretraining (ran, 4550 s)" in text
+    assert "8784 s summed over runs" in text and "(ran, 8784 s)" not in text  # one number for the stage, the sum named
+    assert str(tmp_path) not in text and "/tmp" not in text  # no path of this machine
+    assert "## 07_representation_generation (ran, 301 s)" in text and "**Conditioning ablation**" in text
+    assert "| oracle | representations of real train images (RCG's oracle row) | 15.70 | 3.17 | 3.1 % |" in text
+    assert "| rdm | 8 | 0.1 | 2.22 | 1.72 | 40.6 % |" in text and "RDM vs train 2.880" in text
+    assert "rcg.ablation" not in text  # its tables, not the flat key/value rows
+
+
+def test_report_names_a_run_folder_inside_the_repository_relative_to_it():
+    from hlwb import report
+    from hlwb.config import REPO_ROOT
+
+    assert report.shown(REPO_ROOT / "runs" / "laptop" / "report.md") == "runs/laptop/report.md"
+    assert report.shown("/elsewhere/run") == "/elsewhere/run"  # outside: as given (and not written into a report)
+
+
+def test_eta_scales_by_the_stages_so_far_and_names_those_without_an_estimate():
+    from hlwb.progress import Eta, minutes
+
+    eta = Eta({"a": 100.0, "b": 50.0, "c": None})
+    assert eta.text().endswith("ETA >= 2.5 min (no estimate for c)")
+    eta.begin("a")
+    eta.end("a", 200.0)  # twice as slow as estimated: what is left takes twice as long
+    left, unknown = eta.left()
+    assert abs(left - 100.0) < 1e-6 and unknown == ["c"]
+    eta.end("c", 0.0, cached=True)  # found unchanged: done, and not in the rate
+    assert eta.text().endswith("ETA 1.7 min") and minutes(5400) == "1.5 h"
+
+
+def test_stage_estimates_come_from_this_folder_then_the_published_run(tmp_path):
+    import time
+
+    (tmp_path / "03_walkers").mkdir()
+    (tmp_path / "03_walkers" / "stage.json").write_text(json.dumps({"status": "ok", "wall_s": 42.0,
+                                                                     "finished_at": time.time()}))
+    est = pipeline.stage_estimates("laptop", tmp_path, ["03_walkers", "01_hl_generator", "99_nothing"])
+    assert est["03_walkers"] == (42.0, "its last run here")
+    assert est["01_hl_generator"][1] == "the published run" and est["01_hl_generator"][0] > 0
+    assert est["99_nothing"] == (None, "unknown")
+
+
+def test_a_running_notebook_sends_a_heartbeat_and_the_kernel_log_stays_quiet(tmp_path, monkeypatch, caplog, capfd):
+    import logging
+
+    from hlwb.progress import Eta
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("run_dir = ''", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import json, pathlib, time\ntime.sleep(2.5)\n"
+                                  "pathlib.Path(run_dir, 'results.json').write_text(json.dumps({'ok': 1}))"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nb, str(tmp_path / "nbs" / "02_latent_explorer.ipynb"))
+    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", tmp_path / "nbs")
+    monkeypatch.setenv("HLWB_HEARTBEAT_S", "0.5")
+    caplog.set_level(logging.INFO, logger="hlwb.pipeline")
+    eta = Eta({"02_latent_explorer": 60.0})
+    eta.begin("02_latent_explorer")
+    r = pipeline.run_stage("02_latent_explorer", "smoke", tmp_path / "run", params={"run_dir": str(tmp_path / "run" /
+                                                                                              "02_latent_explorer")},
+                           eta=eta)
+    assert r.status == "ran" and r.results == {"ok": 1}
+    beats = [m for m in caplog.messages if "running for" in m]
+    assert beats and any("cell 3 of 3" in m for m in beats) and all("pipeline elapsed" in m for m in beats), caplog.messages
+    assert "KeyboardInterrupt" not in capfd.readouterr().err and pipeline.KERNEL_ARGS == ["--IPKernelApp.log_level=CRITICAL"]
