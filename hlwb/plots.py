@@ -774,3 +774,69 @@ def save_intervals(rows: list[tuple[str, float, float, float]], stem: str | Path
     pfig.update_layout(xaxis_title=xlabel, title=title or None, width=680, height=160 + 28 * len(rows),
                        template="plotly_white", yaxis={"autorange": "reversed"})
     return save_figure(fig, stem) + [_write_html(pfig, stem)]
+
+
+STRENGTH_CURVES = ("chunk 0 fixed", "all chunks")  # save_strength_figure's two curves
+
+
+@styled
+def save_strength_figure(rows: list[dict], stem: str | Path, title: str = "") -> list[Path]:
+    """Accuracy against the positives' mean ||z' - z||, one panel per protocol (linear, kNN): the two
+    strength curves (:data:`STRENGTH_CURVES`: the paper rule scaled, chunk 0 fixed; the flat control,
+    all chunks moved) as lines through their arms, every other arm a labelled point; each point is the
+    mean over seeds with its seed interval as a vertical bar. PNG and SVG (matplotlib), HTML (plotly).
+
+    Args:
+        rows: one per (arm, protocol): ``arm``, ``protocol`` ("linear" / "knn"), ``mean_delta``, ``mean``,
+            ``ci_low``, ``ci_high`` (accuracy in %), ``curve`` (one of :data:`STRENGTH_CURVES`, or None:
+            a point).
+    """
+    plt = _pyplot()
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    need = ("arm", "protocol", "mean_delta", "mean", "ci_low", "ci_high", "curve")
+    for r in rows:
+        missing = [k for k in need if k not in r]
+        if missing:
+            raise ValueError(f"strength row {r.get('arm', r)!r} lacks {', '.join(missing)}; each row needs "
+                             f"{', '.join(need)}")
+        if r["curve"] is not None and r["curve"] not in STRENGTH_CURVES:
+            raise ValueError(f"curve {r['curve']!r} of arm {r['arm']!r} is not one of {STRENGTH_CURVES} (or None)")
+    protocols = [p for p in ("linear", "knn") if any(r["protocol"] == p for r in rows)]
+    if not protocols:
+        raise ValueError("no linear or knn rows to draw")
+    stem = Path(stem)
+    colors = palette(list(STRENGTH_CURVES) + sorted({r["arm"] for r in rows if r["curve"] is None}))
+    fig, axes = plt.subplots(1, len(protocols), figsize=(MULTI, 3.8), squeeze=False)
+    pfig = make_subplots(rows=1, cols=len(protocols), subplot_titles=[label(p) for p in protocols])
+    for col, (ax, proto) in enumerate(zip(axes[0], protocols), start=1):
+        mine = [r for r in rows if r["protocol"] == proto]
+        groups = [(c, sorted((r for r in mine if r["curve"] == c), key=lambda r: r["mean_delta"]))
+                  for c in STRENGTH_CURVES] + [(r["arm"], [r]) for r in mine if r["curve"] is None]
+        for name, rs in groups:
+            if not rs:
+                continue
+            x = [r["mean_delta"] for r in rs]
+            y = [r["mean"] for r in rs]
+            err = [[m - r["ci_low"] for m, r in zip(y, rs)], [r["ci_high"] - m for m, r in zip(y, rs)]]
+            is_curve = name in STRENGTH_CURVES
+            ax.errorbar(x, y, yerr=err, fmt="o-" if is_curve else "s", color=colors[name], ms=4 if is_curve else 5,
+                        capsize=2, label=name if col == 1 else "_nolegend_")
+            if not is_curve:
+                ax.annotate(name, (x[0], y[0]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            pfig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers" if is_curve else "markers", name=name,
+                                      legendgroup=name, showlegend=col == 1, marker={"color": colors[name]},
+                                      text=[r["arm"] for r in rs],
+                                      error_y={"type": "data", "symmetric": False, "array": err[1],
+                                               "arrayminus": err[0]},
+                                      hovertemplate="%{text}: mean ||Δ|| %{x:.2f}, %{y:.2f} %<extra></extra>"),
+                           row=1, col=col)
+        ax.set_xlabel("positives' mean ||z′ − z||")
+        ax.set_ylabel(f"{label(proto)} top-1 (%)")
+        _title(ax, label(proto))
+    axes[0][0].legend(loc="best")
+    if title:
+        fig.suptitle(title)
+    pfig.update_layout(title=title or None, width=900, height=420, template="plotly_white")
+    return save_figure(fig, stem) + [_write_html(pfig, stem)]
