@@ -9,7 +9,7 @@
 # Outputs (8 files, the device tool's limit) go to $OUT (default runs/gpu_check): env.txt,
 # bench_fp32.json, bench_bf16.json, arms.json (per arm: wall, exit status, final val kNN, config;
 # rewritten after every arm) and one <arm>.log per arm. The GPU machine has torch but
-# not kornia: carry its wheels in .whl (see /work/.library/device/README.md) and this script
+# not kornia: carry its wheels in .whl (see the device tool's README) and this script
 # installs them first when .whl exists. The dry run here:
 #   DEVICE=cpu STEPS=4 N=1 WIDTH=4 BLOCKS=1,1 BATCH=16 KNN_TRAIN=500 KNN_TEST=200 PY=.venv/bin/python bash scripts/gpu_check.sh
 set -euo pipefail
