@@ -8,6 +8,9 @@ reference and chunk has one colour in every figure, matplotlib and plotly alike
 accuracies and agreements are drawn in %. Image grids are composed as arrays and encoded with
 PIL (fast, raster only); interactive figures are plotly, written with
 ``include_plotlyjs="directory"`` (one offline plotly.min.js per folder) and a fixed div id.
+Every legend entry stands for something visible (a series of one point is a dot; reference
+lines and marks have their own entries); notebooks display figures with :func:`show`, at a
+width where their text reads at its point size.
 """
 
 from __future__ import annotations

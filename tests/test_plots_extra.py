@@ -131,20 +131,20 @@ def test_image_grids_stay_raster_only(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.png"]
 
 
-def test_every_figure_uses_the_package_style(tmp_path, drawn):
+def test_every_figure_uses_the_package_style(tmp_path, kept):
     plots.save_curves({"real": ([0, 1], [50.0, 60.0])}, tmp_path / "c", xlabel="step", ylabel="y", title="t")
     plots.save_transfer_dots(_acc(), tmp_path / "d")
-    for fig in drawn[0]:
+    for fig in kept[0]:
         ax = fig.axes[0]
         assert ax.title.get_fontsize() == 11 and ax.yaxis.label.get_fontsize() == 10
         assert ax.get_xticklabels()[0].get_fontsize() == 9
 
 
-def test_a_strategy_has_one_colour_in_every_figure(tmp_path, drawn):
+def test_a_strategy_has_one_colour_in_every_figure(tmp_path, kept):
     from matplotlib.colors import to_hex
 
     want = plots.COLORS["hl_random_paper"]
-    figs, pfigs = drawn
+    figs, pfigs = kept
     # hl_random_paper is the third line here, the second arm from the top in the dots, a scatter group
     plots.save_curves({"real": ([1, 5], [40.0, 50.0]), "gaussian": ([1, 5], [41.0, 52.0]),
                        "hl_random_paper": ([1, 5], [45.0, 55.0])}, tmp_path / "c", xlabel="shots", ylabel="top-1 (%)")
@@ -203,7 +203,7 @@ def test_label_map_turns_column_names_into_words():
     assert plots.label("some_new_metric") == "some new metric"
 
 
-def test_scatter_and_heatmap_axes_say_words_not_column_names(tmp_path, drawn):
+def test_scatter_and_heatmap_axes_say_words_not_column_names(tmp_path, kept):
     frame = pd.DataFrame({"effective_rank": [3.0, 5.0], "mean_linear_top1": [60.123, 70.456],
                           "strategy": ["real", "synth"]})
     plots.save_scatter(frame, "effective_rank", "mean_linear_top1", "strategy", tmp_path / "s")
@@ -211,7 +211,7 @@ def test_scatter_and_heatmap_axes_say_words_not_column_names(tmp_path, drawn):
     heat = pd.DataFrame([[1.5, -2.0], [0.2, 0.3]], index=idx,
                         columns=pd.Index(["fashion_mnist", "shift_blur"], name="target"))
     plots.save_heatmap(heat, tmp_path / "h", value_label="gain (points)")
-    figs, pfigs = drawn
+    figs, pfigs = kept
     ax = figs[0].axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("effective rank", "linear probe top-1 (%)")
     assert pfigs[0].layout.xaxis.title.text == "effective rank"
@@ -223,14 +223,14 @@ def test_scatter_and_heatmap_axes_say_words_not_column_names(tmp_path, drawn):
     assert "+.1f" in pfigs[1].data[0].hovertemplate
 
 
-def test_agreement_figures_are_in_percent_with_integer_chunk_ticks(tmp_path, drawn):
+def test_agreement_figures_are_in_percent_with_integer_chunk_ticks(tmp_path, kept):
     rows = [{"chunk": k, "name": f"c{k}", "agreement": a, "ci_low": a - 0.05, "ci_high": a + 0.02, "ci95": 0.05}
             for k, a in enumerate((0.3, 0.6, 0.9))]
     plots.save_agreement_plot({"biggan": rows}, tmp_path / "a")
     curves = {"biggan": {f"chunk {k}: c{k}": ([0.0, 0.1, 1.0], [1.0, 0.8 - 0.1 * k, 0.4], [0.0, 0.05, 0.05])
                          for k in range(2)}}
     plots.save_sigma_agreement_plot(curves, tmp_path / "s", level=0.9)
-    figs, pfigs = drawn
+    figs, pfigs = kept
     for fig, line_y in ((figs[0], [30.0, 60.0, 90.0]), (figs[1], [100.0, 80.0, 40.0])):
         ax = fig.axes[0]
         assert ax.get_ylabel().endswith("(%)")
@@ -244,10 +244,10 @@ def test_agreement_figures_are_in_percent_with_integer_chunk_ticks(tmp_path, dra
     assert list(pfigs[0].data[0].y) == pytest.approx([30.0, 60.0, 90.0])
 
 
-def test_transfer_dots_in_percent_with_reference_lines_and_the_legend_outside(tmp_path, drawn):
+def test_transfer_dots_in_percent_with_reference_lines_and_the_legend_outside(tmp_path, kept):
     acc = _acc()
     plots.save_transfer_dots(acc, tmp_path / "d")
-    fig = drawn[0][0]
+    fig = kept[0][0]
     ax = fig.axes[0]  # digits
     assert ax.get_title() == "digits" and ax.get_xlabel().endswith("(%)")
     arms = [t.get_text() for t in ax.get_yticklabels()]
@@ -259,7 +259,7 @@ def test_transfer_dots_in_percent_with_reference_lines_and_the_legend_outside(tm
     assert vlines == pytest.approx([50.0, 55.0])
     assert {"raw pixels", "random trunk"} <= {t.get_text().strip() for t in ax.texts}
     assert all(a.get_legend() is None for a in fig.axes) and fig.legends  # no legend over the data
-    assert len(drawn[1][0].data) == 7  # 4 arms on digits, 3 on letters (the gap)
+    assert len(kept[1][0].data) == 7  # 4 arms on digits, 3 on letters (the gap)
     with pytest.raises(ValueError, match="one method"):
         plots.save_transfer_dots(pd.concat([acc, acc.assign(method="byol")]), tmp_path / "e")
 
@@ -276,6 +276,7 @@ def kept(monkeypatch):
     figs, pfigs = [], []
 
     def keep(fig, stem, svg=True):
+        plots._pyplot().close(fig)  # as save_figure does: pyplot lets go of it, the test keeps it
         FigureCanvasAgg(fig)
         figs.append(fig)
         return [Path(stem).with_suffix(".png")] + ([Path(stem).with_suffix(".svg")] if svg else [])
