@@ -189,7 +189,7 @@ WORDS = (  # (pattern, replacement) for names with a number in them, tried in or
 LABELS.update({  # OOD scores and sets (hlwb.ood)
     "log_likelihood": "log-likelihood", "likelihood_ratio": "likelihood ratio",
     "complexity": "complexity-corrected likelihood", "vflip": "upside-down", "invert": "inverted intensities",
-    "encoder": "encoder", "score": "score", "ood_set": "OOD set",
+    "ood_set": "OOD set",
 })
 
 
