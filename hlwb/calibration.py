@@ -5,8 +5,9 @@ trivial references evaluated identically: raw pixels and a randomly initialised 
 the same architecture. :func:`correct_per_image` scores an encoder on the full Fashion-MNIST
 splits (60k train as probe-train set and kNN memory, 10k test) and keeps, per test image,
 whether each protocol got it right (linear probe as :mod:`hlwb.evaluate`; kNN k = 20 and 200),
-so a difference between two encoders gets a *paired* bootstrap interval over the same test
-images (:func:`paired_gain`), and over pretraining seeds when there are several.
+so a difference between two encoders gets a *paired* interval over the same test images
+(:func:`paired_gain`), whose unit of replication is the pretraining seed when there are
+several (:mod:`hlwb.intervals`).
 
 :func:`meets_bar` states the laptop rule of the study: the real-data encoder beats pixels by
 >= 3 points on both the linear probe and kNN (the better of k 20 / 200 for each) and the
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 
 from . import devices
 from . import evaluate as E
+from . import intervals as I
 from . import targets as T
 
 BAR_PIXELS, BAR_RANDOM = 3.0, 5.0  # points, see meets_bar
@@ -44,28 +46,29 @@ def accuracy(correct: Tensor) -> float:
 
 
 def paired_gain(arm: Sequence[Tensor], ref: Tensor | Sequence[Tensor], n_boot: int = 2000, seed: int = 0,
-                ci: float = 0.95) -> dict:
-    """Gain in top-1 points of ``arm`` (one correctness vector per pretraining seed) over ``ref``
-    (one vector, or one per seed of its own), with a percentile interval: each draw resamples
-    the test images (the same images for arm and reference: paired) and the seeds.
+                ci: float = 0.95, paired: bool = False, interval: str = "t") -> dict:
+    """Gain in top-1 points of ``arm`` over ``ref``, each difference on the same test images, with
+    an interval whose unit of replication is the seed (:mod:`hlwb.intervals`).
 
-    Returns ``{gain, ci_low, ci_high, n_seeds, n_images}``.
+    Args:
+        arm: one bool correctness vector ``(N,)`` per pretraining seed.
+        ref: one vector ``(N,)`` (a deterministic reference: raw pixels, one encoder), or one per
+            seed of its own (another arm; the random trunk's init seeds).
+        paired: ``arm[s]`` and ``ref[s]`` share their pretraining seed (same seeds, same order).
+        interval: ``t`` (:func:`hlwb.intervals.seed_interval`) or ``bootstrap``
+            (:func:`hlwb.intervals.two_level_bootstrap`, ``n_boot`` draws from ``seed``).
+    Returns:
+        ``{gain, ci_low, ci_high, p_value, method, se, df, n_seeds, n_seeds_ref, n_images}``.
     """
-    a = torch.stack([t.double() for t in arm]).numpy()  # (S, N)
-    r = (torch.stack([t.double() for t in ref]) if not isinstance(ref, Tensor) else ref.double()[None]).numpy()
-    if a.shape[1] != r.shape[1]:
-        raise ValueError(f"arm and reference must be scored on the same test images, got {a.shape[1]} and {r.shape[1]}")
-    rng = np.random.default_rng(seed)
-    n = a.shape[1]
-    draws = np.empty(n_boot)
-    for i in range(n_boot):
-        img = rng.integers(0, n, n)
-        sa = rng.integers(0, len(a), len(a))
-        sr = rng.integers(0, len(r), len(r))
-        draws[i] = 100.0 * (a[sa][:, img].mean() - r[sr][:, img].mean())
-    lo, hi = np.quantile(draws, [(1 - ci) / 2, (1 + ci) / 2])
-    return {"gain": 100.0 * (a.mean() - r.mean()), "ci_low": float(lo), "ci_high": float(hi),
-            "n_seeds": len(a), "n_images": n}
+    if interval not in ("t", "bootstrap"):
+        raise ValueError(f"interval must be 't' (seed-level t) or 'bootstrap' (two-level), got {interval!r}")
+    if len(arm) == 0 or (not isinstance(ref, Tensor) and len(ref) == 0):
+        raise ValueError("paired_gain needs at least one correctness vector for the arm and for the reference")
+    a = np.stack([t.cpu().numpy() for t in arm])  # (S, N)
+    r = ref.cpu().numpy() if isinstance(ref, Tensor) else np.stack([t.cpu().numpy() for t in ref])  # (N,) or (S', N)
+    iv = (I.seed_interval(a, r, paired=paired, ci=ci) if interval == "t"
+          else I.two_level_bootstrap(a, r, paired=paired, n_boot=n_boot, seed=seed, ci=ci))
+    return iv.as_dict()
 
 
 def best_knn(row: dict[str, float]) -> float:

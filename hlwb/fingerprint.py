@@ -8,6 +8,10 @@ the way. An edit to a module no stage imports re-runs nothing; an edit to ``hlwb
 re-runs the stages that reach it. Modules are hashed by their code (:func:`code_digest`: the AST
 without docstrings), notebooks by their code cells: comments, docstrings, Markdown and outputs
 re-run nothing.
+
+:func:`machine` is the other half of what a number depends on: the CPU (model, cores, the bf16
+instructions that decide whether bf16 runs natively) and torch; bf16 runs of one seed differ
+across CPUs by tenths of a point, so every results row carries it beside its precision.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
+import platform
+from importlib import metadata
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent
@@ -116,3 +123,39 @@ def code_digest(module: Path) -> str:
                     and isinstance(body[0].value.value, str):
                 node.body = body[1:] or [ast.Pass()]
     return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+
+
+BF16_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16")  # /proc/cpuinfo flags of native bf16 matrix units
+
+
+def _cpuinfo(path: Path) -> tuple[str, set[str]]:
+    """CPU model name and flags from a ``/proc/cpuinfo``-style file ("", set() when unreadable)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return "", set()
+    model, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "Model", "cpu model") and not model:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+    return model, flags
+
+
+def machine(cpuinfo: str | Path = "/proc/cpuinfo") -> dict:
+    """The machine numbers are computed on: ``{cpu, cores, bf16_flags, platform, torch}``.
+
+    ``cpu``: the model name (``/proc/cpuinfo``; ``platform.processor()`` where there is none);
+    ``bf16_flags``: which of :data:`BF16_FLAGS` the CPU has (AMX / AVX512-BF16: bf16 runs natively);
+    ``torch``: the installed version (read from the package metadata, torch is not imported)."""
+    model, flags = _cpuinfo(Path(cpuinfo))
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = ""
+    return {"cpu": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "bf16_flags": [f for f in BF16_FLAGS if f in flags], "platform": platform.platform(),
+            "torch": torch_version}

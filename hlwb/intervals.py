@@ -57,7 +57,10 @@ class Interval:
     n_images: int
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields as JSON-ready values (an infinite df, the bootstrap's, as None)."""
+        d = asdict(self)
+        d["df"] = d["df"] if math.isfinite(d["df"]) else None
+        return d
 
 
 def _as_2d(x: np.ndarray | Sequence, name: str) -> np.ndarray:
