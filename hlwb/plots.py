@@ -424,9 +424,10 @@ def save_sigma_agreement_plot(curves: dict[str, dict[str, tuple[list[float], lis
                               stem: str | Path, level: float = 0.9) -> list[Path]:
     """Oracle agreement (%) vs σ, one panel per generator, one line per chunk with its 95 % band:
     ``curves[generator][chunk] = (sigmas, agreement, ci_half_width)``, agreement and half-width as
-    fractions, ``level`` too (drawn at 100 * level). PNG, SVG and HTML."""
+    fractions, ``level`` too (drawn at 100 * level, in the legend). PNG, SVG and HTML."""
     plt = _pyplot()
     import plotly.graph_objects as go
+    from matplotlib.patches import Patch
     from plotly.subplots import make_subplots
 
     stem = Path(stem)
@@ -442,14 +443,22 @@ def save_sigma_agreement_plot(curves: dict[str, dict[str, tuple[list[float], lis
             pfig.add_trace(go.Scatter(x=list(s), y=a.tolist(), name=f"{g}: {chunk}", mode="lines+markers",
                                       line={"color": colors[chunk]}, error_y={"type": "data", "array": e.tolist()},
                                       hovertemplate=_hover("σ", "agreement (%)", ".1f")), row=1, col=col)
-        ax.axhline(100 * level, color="grey", ls="--", lw=0.8)
-        pfig.add_hline(y=100 * level, line_dash="dash", line_color="grey", row=1, col=col)
+        level_label = f"{100 * level:.0f} % agreement"  # the dashed line, in the legend of each panel
+        ax.axhline(100 * level, color="grey", ls="--", lw=0.8, label=level_label)
+        sig = [float(v) for s, _, _ in curves[g].values() for v in s]
+        if sig:  # a trace, not add_hline: plotly lists traces in the legend, shapes never
+            pfig.add_trace(go.Scatter(x=[min(sig), max(sig)], y=[100 * level] * 2, name=level_label, mode="lines",
+                                      line={"color": "grey", "dash": "dash", "width": 1}, legendgroup="level",
+                                      showlegend=col == 1, hovertemplate=f"{level_label}<extra></extra>"),
+                           row=1, col=col)
         ax.set_title(g)
         ax.set_xscale("symlog", linthresh=0.02)  # the grid is log-spaced from 0.02, plus 0
         ax.set_xlim(left=0)
         ax.set_xlabel("σ (only this chunk moves)")
         ax.set_ylim(0, 102)
-        ax.legend(fontsize=8, loc="lower left")
+        handles = ax.get_legend_handles_labels()[0] + [Patch(color="grey", alpha=0.15, lw=0,
+                                                             label="shaded: 95 % interval")]
+        ax.legend(handles=handles, fontsize=8, loc="lower left")
         pfig.update_xaxes(title_text="σ (only this chunk moves)", row=1, col=col)
     axes[0][0].set_ylabel(label("agreement"))
     pfig.update_layout(yaxis_title=label("agreement"), width=480 * len(gens), height=420, template="plotly_white")

@@ -511,3 +511,15 @@ def test_figures_are_shown_at_a_readable_size(tmp_path, drawn):
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "Image(" not in code and not re.search(r"\bwidth=\d", code)  # no hard-coded width: plots.show
     assert code.count("plots.show(") == code.count("plots.save_curves(") == 2  # both walker figures shown
+
+
+def test_sigma_panels_say_what_the_dashed_level_and_the_band_are(tmp_path, kept):
+    curves = {g: {"chunk 0": ([0.0, 0.1, 1.0], [1.0, 0.9, 0.4], [0.0, 0.05, 0.05])} for g in ("biggan", "stylegan")}
+    plots.save_sigma_agreement_plot(curves, tmp_path / "sigma_agreement", level=0.9)
+    figs, pfigs = kept
+    for ax in figs[0].axes:
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert texts == ["chunk 0", "90 % agreement", "shaded: 95 % interval"]
+    assert_every_legend_entry_visible(figs[0])
+    level = [t for t in pfigs[0].data if t.name == "90 % agreement"]
+    assert len(level) == 2 and [t.showlegend for t in level] == [True, False]  # one per panel, listed once
