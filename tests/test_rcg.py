@@ -336,6 +336,20 @@ def test_train_rep_gan_from_an_unconditional_init():
         rcg.train_rep_gan(_pairs(), rcg.RepGANConfig(**{**TINY_GAN, "steps": 1}), init=BigGANGenerator(ch=8))
 
 
+def test_train_rep_gan_unconditional_never_sees_a_representation():
+    images, reps = _pairs()
+    other = rcg.standardize(torch.randn(16, 5, generator=torch.Generator().manual_seed(9)))
+    cfg = rcg.RepGANConfig(**{**TINY_GAN, "steps": 1})
+    a, _ = rcg.train_rep_gan((images, reps), cfg, unconditional=True)
+    b, _ = rcg.train_rep_gan((images, other), cfg, unconditional=True)
+    assert a.run_meta["unconditional"] is True
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)  # the representations changed, the generator did not
+    c, _ = rcg.train_rep_gan((images, other), rcg.RepGANConfig(**{**TINY_GAN, "steps": 1, "p_uncond": 0.0}))
+    assert not all(torch.equal(sa[k], c.state_dict()[k]) for k in sa)  # conditioned training does see them
+    assert "unconditional" not in c.run_meta
+
+
 # --- the contrastive-softmax posterior ---
 
 def _naive_rate_and_mi(emb, dictionary, T):

@@ -361,6 +361,7 @@ def test_make_source_rcg_spec_and_batches(shipped):
     assert s["strategy"] == "rcg" and s["preset"] == "no_color" and s["batch"] == 3 and s["seed"] == 5
     assert s["generator_sha256"] == file_sha256(shipped["generator"])
     assert s["rdm_sha256"] == file_sha256(shipped["rdm"]) and s["rdm_steps"] == 25
+    assert s["representation_space"] == {"encoder_sha256": None}  # this file records no encoder
     assert s["sampling"] == "continuous"
     x1, x2 = src.batch_at(0)
     assert x1.shape == x2.shape == (3, 1, 32, 32) and x1.dtype == torch.float32
@@ -371,3 +372,20 @@ def test_make_source_rcg_spec_and_batches(shipped):
     assert fixed.x1.shape == (5, 1, 32, 32)
     f1, f2 = fixed.batch_at(2)
     assert f1.shape == f2.shape == (3, 1, 32, 32)
+
+
+def test_representation_space_and_distillation_name_a_compared_encoder():
+    from hlwb.rcg.views import distillation, representation_space
+
+    G = _rep_gen()
+    G.meta = {"source": {"encoder_sha256": "ab" * 32,
+                         "encoder_meta": {"method": "simclr", "arm": "real", "seed": 0, "augment": "fair"}}}
+    space = representation_space(G)
+    assert space == {"encoder_sha256": "ab" * 32, "method": "simclr", "arm": "real", "seed": 0, "augment": "fair"}
+    arms = {"real": (0, 1, 2), "gaussian": (0, 1, 2)}
+    note = distillation(space, "simclr", arms)
+    assert note.startswith("distillation: the representation space is the 'real' arm's seed-0 simclr encoder")
+    assert "[0, 1, 2]" in note
+    assert distillation({**space, "seed": 1000}, "simclr", arms) == ""  # a dedicated seed: not a compared run
+    assert distillation(space, "byol", arms) == "" and distillation({**space, "arm": "synth"}, "simclr", arms) == ""
+    assert distillation(representation_space(_rep_gen()), "simclr", arms) == ""  # nothing recorded

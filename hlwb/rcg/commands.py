@@ -1,12 +1,14 @@
 """The RCG training commands: ``python -m hlwb train-rdm`` and ``train-rep-generator``.
 
 Both read an hlwb encoder (``encoder.pt`` from ``pretrain`` or notebook 05; RCG's finding is
-that InfoNCE-trained encoders give the most uniform, best-generated representation spaces, so
-the study's real-data SimCLR encoder is the intended one), encode Fashion-MNIST *train* (60,000
-images; test is never used for training), and train through the one loop with checkpoints and
-exact resume in ``work_dir``. The written file records the encoder's path and SHA-256, the
-config and the command's arguments, so a generator can be traced to the representation space
-it was trained in.
+that InfoNCE-trained encoders give the most uniform, best-generated representation spaces, so a
+real-data SimCLR encoder is the intended kind; one pretrained under its own seed, outside every
+compared arm's seeds, keeps the ``rcg`` arm from being a distillation of a run it is compared with:
+:func:`hlwb.rcg.views.distillation`), encode Fashion-MNIST *train* (60,000 images; test is never
+used for training), and train through the one loop with checkpoints and exact resume in
+``work_dir``. The written file records the encoder's path and SHA-256, its run (method, arm,
+seed), the config and the command's arguments, so a generator can be traced to the
+representation space it was trained in.
 """
 
 from __future__ import annotations

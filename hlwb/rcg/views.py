@@ -9,6 +9,10 @@ part is what the generator's noise holds (METHODS.md §3, issue 18 §5).
 
 The shipped models (``hlwb/checkpoints/rcg_*.pt``): the encoder whose representations they live
 in, the RDM over them, and the generator conditioned on them. :func:`shipped_path` names them.
+The shipped encoder is the study's ``real`` arm's seed-0 SimCLR run, one of the runs the ``rcg``
+arm is compared with, so rcg vs real is partly a distillation of that encoder:
+:func:`representation_space` reads a generator's space from its file and :func:`distillation`
+says when it is one of the compared runs.
 
 Importing this module (``import hlwb.rcg`` does) registers the ``rcg`` view strategy in
 :data:`hlwb.views.STRATEGIES`: :func:`hlwb.views.make_source` builds it with :func:`build_rcg_source`.
@@ -39,15 +43,37 @@ from .rdm import load_rdm
 from .space import standardize
 
 SHIPPED = {"encoder": "rcg_encoder.pt", "rdm": "rcg_rdm.pt", "generator": "rcg_generator.pt",
-           "class_generator": "rcg_class_generator.pt", "posterior_generator": "rcg_posterior_generator.pt"}
+           "class_generator": "rcg_class_generator.pt", "posterior_generator": "rcg_posterior_generator.pt",
+           "unconditional_generator": "rcg_unconditional_generator.pt"}
 
 
 def shipped_path(name: str) -> Path:
-    """The file of a shipped RCG model: ``encoder``, ``rdm``, ``generator``, ``class_generator`` or
-    ``posterior_generator``."""
+    """The file of a shipped RCG model: ``encoder``, ``rdm``, ``generator``, ``class_generator``,
+    ``posterior_generator`` or ``unconditional_generator`` (the null vector always, at the others'
+    steps and batch: ``train-rep-generator --condition none``; not every checkout ships it)."""
     if name not in SHIPPED:
         raise KeyError(f"no shipped RCG model {name!r}; shipped: {', '.join(SHIPPED)}")
     return Path(str(resources.files("hlwb") / "checkpoints" / SHIPPED[name]))
+
+
+def representation_space(gen) -> dict:
+    """The representation space a generator is conditioned in, as its file records it
+    (``meta["source"]``): ``encoder_sha256`` and the encoder's run (``method``, ``arm``, ``seed``, ...;
+    absent keys where the file does not record them)."""
+    source = getattr(gen, "meta", {}).get("source", {})
+    return {"encoder_sha256": source.get("encoder_sha256"), **source.get("encoder_meta", {})}
+
+
+def distillation(space: dict, method: str, seeds_by_arm: dict[str, tuple[int, ...]]) -> str:
+    """A sentence when the encoder of ``space`` (:func:`representation_space`) is one of the compared
+    runs (its ``method`` and an arm of ``seeds_by_arm`` with its seed), else ``""``: comparing views
+    generated in that space with that arm is then partly a distillation of its encoder."""
+    arm, seed = space.get("arm"), space.get("seed")
+    if space.get("method") != method or arm not in seeds_by_arm or seed not in seeds_by_arm[arm]:
+        return ""
+    return (f"distillation: the representation space is the {arm!r} arm's seed-{seed} {method} encoder, one of the "
+            f"compared runs; rcg vs {arm} partly measures that encoder (a dedicated encoder, a seed outside "
+            f"{sorted(seeds_by_arm[arm])}, would separate them)")
 
 
 class RCGViews(ViewSource):
@@ -57,7 +83,8 @@ class RCGViews(ViewSource):
         gen: a :class:`hlwb.rcg.RepConditionedGenerator` (eval mode is set here).
         rdm: a :class:`hlwb.rcg.RepresentationDiffusion` over the generator's representation space.
         augment: the T_x module applied to both views (:func:`hlwb.views.augmentation`).
-        rdm_steps: DDIM steps per representation draw; guidance: the generator's guidance scale.
+        rdm_steps: DDIM steps per representation draw; guidance: the generator's classifier-free guidance
+            scale, on the conditioning (:meth:`hlwb.rcg.RepConditionedGenerator.condition`).
         precision: the generator's decode (:mod:`hlwb.amp`); the RDM samples in float32.
     """
 
@@ -113,7 +140,7 @@ def build_rcg_source(req: ViewRequest) -> ViewSource:
                    decode_chunk=req.decode_chunk, precision=req.precision)
     req.record.update(generator="rcg", generator_sha256=checkpoint.file_sha256(paths["generator"]),
                       rdm_sha256=checkpoint.file_sha256(paths["rdm"]), rdm_steps=src.rdm_steps, guidance=src.guidance,
-                      sampling=req.sampling, walker="RCGViews")
+                      sampling=req.sampling, walker="RCGViews", representation_space=representation_space(gen))
     return finish_generated(src, req)
 
 
