@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 STAGES: tuple[str, ...] = tuple(config.NOTEBOOKS)
-CELL_TIMEOUT_S = {"smoke": 300, "smoke_color": 600, "laptop": 5400, "gpu": 14400}  # notebook 06 scores ~30 encoders on full splits
+CELL_TIMEOUT_S = {"smoke": 300, "smoke_color": 600, "laptop": 5400, "laptop_side": 5400, "laptop_deep": 5400,
+                  "gpu": 14400}  # notebook 06 scores ~30 encoders on full splits
 # sub-folders a changed stage keeps: notebook 06's per-encoder rows, each keyed by the encoder
 # file's digest and the protocol (hlwb.transfer), so only new or changed encoders are scored again
 KEEP_ON_CHANGE: dict[str, tuple[str, ...]] = {"06_transfer": ("rows",)}
@@ -322,9 +323,10 @@ def run_sweep(stage: str, profile: str, out: Path, force: bool = False, jobs: in
 
     run(study.headline_runs(plan), "headline")
     best = study.best_hl_arm({n: r.results for n, r in done.items()})
-    logger.info("%s: best HL arm on the validation kNN: %s", stage, best)
-    run(study.followup_runs(plan, best, base["steps"], base["batch"]), "follow-up")
-    results = {"best_hl_arm": best, "selected_on": "validation kNN (Fashion-MNIST train 50k..60k)",
+    control = study.best_control({n: r.results for n, r in done.items()})  # None: a plan without controls
+    logger.info("%s: best HL arm on the validation kNN: %s; best control: %s", stage, best, control)
+    run(study.followup_runs(plan, best, base["steps"], base["batch"], best_control=control), "follow-up")
+    results = {"best_hl_arm": best, "best_control": control, "selected_on": "validation kNN (Fashion-MNIST train 50k..60k)",
                "runs": {n: r.results for n, r in done.items()}}
     atomic_write_json(stage_dir / "results.json", results)
     status = "ran" if any(r.status == "ran" for r in done.values()) else "cached"

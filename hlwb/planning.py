@@ -1,12 +1,16 @@
 """``python -m hlwb pipeline --profile P --plan``: every stage and run of a profile with its cost; trains nothing.
 
-The cost of a stage is counted in *image passes* (one image through a network, forward and backward
-when it trains) and converted into an estimate for this project's reference CPU: a SimCLR step at the
-laptop budget (width 16, blocks 1-1-1-1, batch 128, 32 px) ran at 1.36 steps/s in fp32 on one core of
-2 (README, ``bench views``), i.e. 2 x 128 / 1.36 = 188 training passes per second of a trunk with
-``width**2 * sum(blocks) = 1024`` at 1024 pixels. Other trunks, generators and image sizes are scaled
-by their ``width**2 * depth * pixels`` against that one. No GPU throughput has been measured yet, so no
-GPU time is printed: read the CPU hours as relative costs.
+Where a stage's settings are the published laptop run's (Fashion-MNIST, 32 px), its minutes are that
+run's measured wall time (``figures/results_laptop.json``, ``stage_wall_s``); a swept stage's minutes are
+the sum of its runs' measured seconds (:data:`RUN_S`, the 2026-12-02 laptop run's per-run table in
+``figures/report_laptop.md``: two runs side by side on this project's 2-core AMX CPU in bf16), scaled by
+steps x batch and trunk work and divided by the runs side by side (``--jobs``, 2 there). Every other stage
+is counted in *image passes* (one image through a network, forward and backward when it trains) and
+converted with the reference SimCLR step: width 16, blocks 1-1-1-1, batch 128, 32 px at 1.36 steps/s in
+fp32 on one core of 2 (README, ``bench views``), i.e. 2 x 128 / 1.36 = 188 training passes per second of a
+trunk with ``width**2 * sum(blocks) = 1024`` at 1024 pixels; other trunks, generators and image sizes are
+scaled by their ``width**2 * depth * pixels`` against that one. No GPU throughput has been measured yet, so
+no GPU time is printed: read the CPU hours as relative costs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,51 @@ GAN_WORK = 24 ** 2 * 4 * 4         # the shipped biggan: g_ch 24, 3 blocks + out
 # official train split sizes (the oracle's epochs); a folder: counted as 10k
 TRAIN_SIZES = {"fashion_mnist": 60_000, "fashion_mnist_color": 60_000, "digits": 1_437, "cifar10": 50_000,
                "cifar100": 50_000, "svhn": 73_257, "stl10": 5_000}
+
+
+# seconds of one run at the reference budget (500 steps x batch 128, width 16, blocks 1-1-1-1, 32 px), SimCLR,
+# two side by side on 2 cores (figures/report_laptop.md, 05_contrastive_pretraining): real views; a walker's
+# generated views (decode included); the learned walkers (their MLP on every step); RCG (about 2.1 x a
+# generated run in figures/rcg_arm_laptop.json's per-run wall_s, measured on another CPU)
+RUN_S = {"real": 106.0, "generated": 164.0, "learned": 215.0, "rcg": 340.0}
+REF_RUN = 500 * 128            # steps x batch of RUN_S
+# other methods against SimCLR on the same views, same table (simsiam 164 / 106 on real, 256 / 164 generated, ...)
+METHOD_FACTOR = {"simclr": 1.0, "simsiam": 1.55, "moco": 1.95, "byol": 1.85, "swav": 1.4, "gcrl": 1.8}
+PUBLISHED_JOBS = 2             # runs side by side in the published run (RUN_S was measured so)
+# the published run's stage wall times (figures/results_laptop.json "stage_wall_s"); notebook 07 is not in
+# it: 739 s when it was executed in the laptop profile (commit 0e2ae21)
+STAGE_S = {"07_representation_generation": 739.0}
+TRANSFER_S_PER_ENCODER = 363.7 / 43  # notebook 06 of that run: 363.7 s for its 43 encoders
+BUDGET_MIN = 150               # what a laptop profile may take on this CPU (issue 29)
+PATH_KEYS = ("run_dir", "figures_dir", "pretrain_dir", "transfer_dir", "hl_sigmas_file", "walkers_dir",
+             "study_profile")  # settings that move a stage's files, not its cost
+
+
+def run_seconds(params: dict, size: int) -> float:
+    """Estimated seconds of one notebook-05 run (``params``: its flat parameters), two side by side."""
+    strategy = params.get("strategy", "real")
+    kind = ("real" if strategy == "real" else "rcg" if strategy == "rcg"
+            else "learned" if strategy in ("learned_all", "hl_learned") else "generated")
+    work = _trunk_work(params["width"], params["blocks"], size) / _trunk_work(16, "1,1,1,1", 32)
+    return RUN_S[kind] * METHOD_FACTOR.get(params.get("method", "simclr"), 2.0) * params["steps"] * params[
+        "batch"] / REF_RUN * work
+
+
+def _published_stage_s() -> dict[str, float]:
+    import json
+
+    f = config.REPO_ROOT / "figures" / "results_laptop.json"
+    try:
+        return {**STAGE_S, **json.loads(f.read_text()).get("stage_wall_s", {})}
+    except (OSError, ValueError):
+        return dict(STAGE_S)
+
+
+def _measured(stage: str, profile: str, out: Path) -> bool:
+    """Whether ``stage`` runs in ``profile`` with the published laptop run's settings (paths aside)."""
+    mine, ref = stage_params(stage, profile, out), stage_params(stage, "laptop", out)
+    return {k: v for k, v in mine.items() if k not in PATH_KEYS} == {k: v for k, v in ref.items()
+                                                                     if k not in PATH_KEYS}
 
 
 def _seconds(passes: float, work: float, train: bool = True) -> float:
@@ -67,9 +116,10 @@ def _stage_costs(stage: str, p: dict, size: int, n_train: int) -> list[tuple[str
     return [("(cost not modelled)", 0, 0.0)]
 
 
-def describe(profile: str, out: str | Path | None = None) -> str:
+def describe(profile: str, out: str | Path | None = None, jobs: int = PUBLISHED_JOBS) -> str:
     """The plan of ``profile`` as text: stages, the sweep's runs (headline, then follow-ups given the best
-    HL arm, which the sweep chooses on the validation kNN at run time), image passes and CPU estimates."""
+    HL arm and the best control, which the sweep chooses on the validation kNN at run time), image passes
+    and minutes on the reference CPU with ``jobs`` runs side by side."""
     if profile not in config.PROFILES:
         raise KeyError(f"unknown profile {profile!r}; valid: {', '.join(config.PROFILES)}")
     out = Path(out) if out else config.REPO_ROOT / "runs" / profile
@@ -77,10 +127,12 @@ def describe(profile: str, out: str | Path | None = None) -> str:
     p01 = stage_params("01_hl_generator", profile, out)
     spec = data.spec_of(p01["dataset"], p01["image_size"] or None)
     n_train = TRAIN_SIZES.get(p01["dataset"], 10_000)
+    published = _published_stage_s()
     lines.append(f"profile {profile}: dataset {p01['dataset']} ({spec.describe()}), stages "
                  f"{', '.join(profile_stages(profile))}; run folder {out}")
-    lines.append("cost: image passes; time: estimate for this project's reference CPU (2 cores, fp32), "
-                 "scaled from its measured SimCLR step (no GPU throughput measured yet)")
+    lines.append(f"time: minutes on this project's reference CPU (2 cores), {jobs} runs side by side: measured "
+                 "where a stage's settings are the published laptop run's, else scaled from its measured "
+                 "SimCLR step (no GPU throughput measured yet)")
     n_encoders = 0
     for stage in profile_stages(profile):
         p = stage_params(stage, profile, out)
@@ -88,32 +140,44 @@ def describe(profile: str, out: str | Path | None = None) -> str:
             plan = study.PLANS[profile]
             runs = study.headline_runs(plan)
             best = study.HL_ARMS[0] if any(a.name == study.HL_ARMS[0] for a in plan.arms) else plan.arms[-1].name
-            follow = study.followup_runs(plan, best, p["steps"], p["batch"])
-            per_run = _seconds(p["steps"] * p["batch"] * 2, _trunk_work(p["width"], p["blocks"], spec.size))
-            lines.append(f"{stage}: {len(runs)} headline runs + {len(follow)} follow-up runs (best HL arm chosen at "
-                         f"run time; listed for {best}); each {p['steps']} steps x batch {p['batch']}, trunk width "
-                         f"{p['width']} blocks {p['blocks']}: {p['steps'] * p['batch'] * 2:,} passes, "
-                         f"~{per_run / 60:.1f} min on real views (generated views add their decode)")
+            control = next((a.name for a in plan.arms if a.name in study.CONTROLS), None)
+            follow = study.followup_runs(plan, best, p["steps"], p["batch"], best_control=control)
+            sec = sum(run_seconds({**p, **extra}, spec.size) for _, extra in runs + follow) / jobs
+            lines.append(f"{stage}: {len(runs)} headline runs + {len(follow)} follow-up runs (best HL arm and best "
+                         f"control chosen at run time; listed for {best}" + (f", {control}" if control else "")
+                         + f"); each {p['steps']} steps x batch {p['batch']}, trunk width {p['width']} blocks "
+                         f"{p['blocks']}: {p['steps'] * p['batch'] * 2:,} passes; ~{sec / 60:.0f} min")
             for name, extra in runs + follow:
-                lines.append(f"    {name:<44} {extra.get('method', plan.method):<8} {extra.get('strategy', '')}")
+                lines.append(f"    {name:<44} {extra.get('method', plan.method):<8} {extra.get('strategy', ''):<15}"
+                             f" ~{run_seconds({**p, **extra}, spec.size) / 60:.1f} min")
             n_encoders = len(runs) + len(follow)
-            total += per_run * n_encoders
+            total += sec
             continue
         if stage == "06_transfer":
             targets = [t for t in p["targets"].split(",") if t.strip()]
             n = n_encoders * len(targets) * 2 * 12_000
-            sec = _seconds(n, _trunk_work(stage_params(SWEEPS[0], profile, out)["width"], "1,1,1,1", spec.size),
-                           train=False)
+            measured = _measured(stage, profile, out)
+            sec = (TRANSFER_S_PER_ENCODER * n_encoders if measured else
+                   _seconds(n, _trunk_work(stage_params(SWEEPS[0], profile, out)["width"], "1,1,1,1", spec.size),
+                            train=False))
             lines.append(f"{stage}: {n_encoders} encoders + references on {len(targets)} targets "
-                         f"({', '.join(targets)}): ~{n:,} feature passes, ~{sec / 60:.0f} min plus the probes")
+                         f"({', '.join(targets)}): ~{n:,} feature passes, ~{sec / 60:.0f} min"
+                         + (" (the published laptop run's time per encoder)" if measured else " plus the probes"))
             total += sec
+            continue
+        if stage in published and _measured(stage, profile, out):
+            sec = published[stage]
+            total += sec
+            lines.append(f"{stage}: ~{sec / 60:.1f} min (measured: the published laptop run)")
             continue
         costs = _stage_costs(stage, p, spec.size, n_train)
         sec = sum(c[2] for c in costs)
         total += sec
         lines.append(f"{stage}: ~{sec / 60:.1f} min")
         lines += [f"    {what}: {n:,.0f} passes, ~{s / 60:.1f} min" for what, n, s in costs]
-    lines.append(f"total: ~{total / 3600:.1f} CPU hours on the reference CPU (an estimate; nothing was trained)")
+    fits = "within" if total / 60 <= BUDGET_MIN else "OVER"
+    lines.append(f"total: ~{total / 60:.0f} min (~{total / 3600:.1f} CPU hours) on the reference CPU, {fits} the "
+                 f"{BUDGET_MIN}-min laptop budget (an estimate; nothing was trained)")
     ref = study.PUBLISHED.get(p01["dataset"])
     if ref:
         lines.append(f"published references ({ref['source']}): "

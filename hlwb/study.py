@@ -26,8 +26,33 @@ measures the one thing it claims to:
   Its beta-only row is SimCLR itself (at alpha = 0 GCRL's loss is SimCLR's, tested), so the headline's
   SimCLR runs of the same arm and seeds are that row; they are not trained again.
 
+* **controls** (issue 29; docs/methods.md §5) — separate "hierarchy" from "leave the global chunk
+  alone", all at the HL arm's T_x: ``hl_keep{k}`` (the paper rule's sigma on every chunk but chunk k,
+  k = 1..K-1; ``hl_keep0`` is the paper rule), the strength curves ``hl_scale{s}`` (the rule's sigmas x s
+  on chunks 1..K-1, chunk 0 fixed) beside ``flat_matched{s}`` (every chunk at the same mean ||z' - z||),
+  s in :data:`SCALES` (s = 1: ``hl_random_paper`` and ``flat_matched`` themselves), and
+  ``gaussian_keep0`` (GenRep's sigma, chunk 0 fixed). The best control (:func:`best_control`, on the
+  validation kNN like the best HL arm) gets the verdict arms' seeds as follow-up runs.
+
 The best HL arm is chosen on the kNN monitor's **validation** split (Fashion-MNIST train
 images 50k..60k; ``knn_split="val"``), never on the test set.
+
+Profiles (each <= 150 min on this project's 2-core CPU at ``--jobs 2``; ``python -m hlwb pipeline
+--profile P --plan`` prints the estimate, :mod:`hlwb.planning`):
+
+* ``laptop`` — the verdict: real, GenRep, the paper rule and the flat control with 5 seeds, the
+  controls with 3 and the best control brought to 5, RCG (3 seeds), and synth and the delta-calibrated
+  HL arm (2 seeds). To fit (~2 h estimated), what the 2026-12-02 run (145 min) had already settled
+  **moved to** ``laptop_side``: the other SSL methods, continuous vs fixed sampling, the paper-T_x
+  contrast, GCRL (with notebook 08, which scores its runs) and the learned walkers (with notebook 03,
+  which trains them: 37 of those 145 min). They are context, not the verdict (hl_random_paper was the
+  best HL arm there; the learned walkers trailed it); with them ``laptop`` would need ~4 h.
+* ``laptop_side`` — those side studies at the seeds they had, on the same budget, with real, GenRep
+  and the paper rule (2 seeds) as their references.
+* ``laptop_deep`` — the verdict at the budget where the real-data encoder clears raw pixels on the
+  linear probe by >= 2.5 points (figures/calibration_laptop.json: width 16, 2000 steps, +2.85): real,
+  GenRep, the paper rule and the flat control with 3 seeds, every control with 1 and the best control
+  brought to 3; stages 05-06 only, on the shipped generators.
 """
 
 from __future__ import annotations
@@ -50,6 +75,8 @@ class Arm:
     seeds: tuple[int, ...] = (0,)
     hl_rule: str = "paper"        # hl_random only: paper (the reference's rule) or delta (notebook 04)
     oracle_calibrated: bool = False  # labels chose a hyper-parameter of this arm
+    hl_keep: int = 0              # hl_keep only: the chunk kept fixed
+    hl_scale: float = 1.0         # hl_scaled / flat_matched only: the paper rule's strength times this
 
     def __post_init__(self) -> None:
         lookup(self.strategy)  # a view strategy of hlwb.views.STRATEGIES (else: the valid names)
@@ -57,8 +84,36 @@ class Arm:
             raise ValueError(f"arm {self.name!r}: hl_rule must be one of {', '.join(HL_RULES)}, got {self.hl_rule!r}")
 
     def params(self) -> dict:
-        """The notebook-05 parameters (:class:`hlwb.config.PretrainParams`) that select this arm's views."""
-        return {"arm": self.name, "strategy": self.strategy, "hl_rule": self.hl_rule}
+        """The notebook-05 parameters (:class:`hlwb.config.PretrainParams`) that select this arm's views
+        (``hl_keep`` / ``hl_scale`` when the strategy reads them and they are not the defaults)."""
+        reads = lookup(self.strategy).params
+        extra = {k: v for k, v, default in (("hl_keep", self.hl_keep, 0), ("hl_scale", self.hl_scale, 1.0))
+                 if k in reads and v != default}
+        return {"arm": self.name, "strategy": self.strategy, "hl_rule": self.hl_rule, **extra}
+
+
+KEEP_CHUNKS = (1, 2, 3)   # hl_keep1..hl_keep{K-1} of the 4-chunk biggan (hl_keep0 is the paper rule)
+SCALES = (0.25, 0.5, 1.5)  # the strength sweep beside s = 1 (hl_random_paper and flat_matched themselves)
+STRENGTH_CURVES = ("chunk 0 fixed", "all chunks")  # hlwb.plots.save_strength_figure's two curves
+
+
+def control_arms(seeds: tuple[int, ...]) -> tuple[Arm, ...]:
+    """The controls of issue 29 (module docstring), each run with ``seeds``."""
+    return (tuple(Arm(f"hl_keep{k}", "hl_keep", seeds, hl_keep=k) for k in KEEP_CHUNKS)
+            + tuple(Arm(f"hl_scale{s:g}", "hl_scaled", seeds, hl_scale=s) for s in SCALES)
+            + tuple(Arm(f"flat_matched{s:g}", "flat_matched", seeds, hl_scale=s) for s in SCALES)
+            + (Arm("gaussian_keep0", "gaussian_keep0", seeds),))
+
+
+CONTROLS = tuple(a.name for a in control_arms((0,)))  # the candidates for "best control"
+
+
+def strength_curve(arm: Arm) -> str | None:
+    """The strength curve an arm lies on (:data:`STRENGTH_CURVES`): the paper rule at any scale keeps
+    chunk 0 fixed, the flat control moves all chunks; None for every other arm (a point)."""
+    if arm.strategy == "hl_scaled" or (arm.strategy == "hl_random" and arm.hl_rule == "paper"):
+        return STRENGTH_CURVES[0]
+    return STRENGTH_CURVES[1] if arm.strategy == "flat_matched" else None
 
 
 HL_ARMS = ("hl_random_paper", "hl_random_delta", "hl_learned")  # the candidates for "best HL arm"
@@ -99,6 +154,7 @@ class Plan:
     fixed_seeds: tuple[int, ...] = ()        # fixed-set runs of the best HL arm
     fixed_passes: int = 10                   # the fixed set holds steps x batch / passes pairs
     gcrl: tuple[GcrlRun, ...] = ()           # GCRL runs (their beta-only row: the SimCLR runs)
+    best_control_seeds: tuple[int, ...] = ()  # the seeds the best control reaches (its missing ones: follow-up)
 
     def arm(self, name: str) -> Arm:
         for a in self.arms:
@@ -107,36 +163,53 @@ class Plan:
         raise KeyError(f"no arm {name!r} in this plan; arms: {', '.join(a.name for a in self.arms)}")
 
 
+VERDICT = ("real", "gaussian", "hl_random_paper", "flat_matched")  # the arms the verdict rests on (+ best control)
+FIVE, THREE, TWO = (0, 1, 2, 3, 4), (0, 1, 2), (0, 1)
+
+
 def _arms(main_seeds: tuple[int, ...], other_seeds: tuple[int, ...], with_rcg: bool = True) -> tuple[Arm, ...]:
     """The study's arms; ``with_rcg``: with the RCG arm (its shipped models are Fashion-MNIST's)."""
-    return (Arm("real", "real", main_seeds), Arm("gaussian", "gaussian", main_seeds),
-            Arm("hl_random_paper", "hl_random", main_seeds, hl_rule="paper"),
-            Arm("flat_matched", "flat_matched", main_seeds),
-            Arm("synth", "synth", other_seeds), Arm("learned_all", "learned_all", other_seeds),
-            Arm("hl_learned", "hl_learned", other_seeds),
-            Arm("hl_random_delta", "hl_random", other_seeds, hl_rule="delta", oracle_calibrated=True)) \
-        + ((Arm("rcg", "rcg", main_seeds),) if with_rcg else ())
+    return _verdict(main_seeds) + _side(other_seeds) + ((Arm("rcg", "rcg", main_seeds),) if with_rcg else ())
+
+
+def _verdict(seeds: tuple[int, ...]) -> tuple[Arm, ...]:
+    return (Arm("real", "real", seeds), Arm("gaussian", "gaussian", seeds),
+            Arm("hl_random_paper", "hl_random", seeds, hl_rule="paper"), Arm("flat_matched", "flat_matched", seeds))
+
+
+def _side(seeds: tuple[int, ...]) -> tuple[Arm, ...]:
+    return (Arm("synth", "synth", seeds), Arm("learned_all", "learned_all", seeds),
+            Arm("hl_learned", "hl_learned", seeds),
+            Arm("hl_random_delta", "hl_random", seeds, hl_rule="delta", oracle_calibrated=True))
 
 
 PLANS: dict[str, Plan] = {
+    # two control runs at most (hl_keep and hl_scaled: the suite runs this plan end to end)
     "smoke": Plan("simclr", (Arm("real", "real"), Arm("synth", "synth"),
                              Arm("hl_random_paper", "hl_random", hl_rule="paper"),
                              Arm("flat_matched", "flat_matched"), Arm("hl_learned", "hl_learned"),
-                             Arm("rcg", "rcg")),
+                             Arm("rcg", "rcg"), Arm("hl_keep1", "hl_keep", hl_keep=1),
+                             Arm("hl_scale0.5", "hl_scaled", hl_scale=0.5)),
                   contrast=("real", "hl_random_paper"), methods=("byol",), fixed_seeds=(0,), fixed_passes=2,
                   gcrl=(GcrlRun(1.0, 0.0, "real"), GcrlRun(1.0, 1.0, "real"))),
-    "laptop": Plan("simclr", _arms((0, 1, 2), (0, 1)), contrast=("real", "gaussian", "hl_random_paper"),
-                   contrast_seeds=(0, 1), methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2),
-                   gcrl=GCRL_RUNS),
+    "laptop": Plan("simclr", _verdict(FIVE) + (Arm("rcg", "rcg", THREE),) + control_arms(THREE)
+                   + (Arm("synth", "synth", TWO), Arm("hl_random_delta", "hl_random", TWO, hl_rule="delta",
+                                                      oracle_calibrated=True)),
+                   best_control_seeds=FIVE),
+    "laptop_side": Plan("simclr", _verdict(TWO)[:3] + _side(TWO)[1:3], contrast=("real", "gaussian", "hl_random_paper"),
+                        contrast_seeds=TWO, methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=THREE,
+                        gcrl=GCRL_RUNS),
+    "laptop_deep": Plan("simclr", _verdict(THREE) + control_arms((0,)), best_control_seeds=THREE),
     # the smoke plan on the colour set, without rcg (Fashion-MNIST's shipped models)
     "smoke_color": Plan("simclr", (Arm("real", "real"), Arm("synth", "synth"),
                                    Arm("hl_random_paper", "hl_random", hl_rule="paper"),
                                    Arm("flat_matched", "flat_matched"), Arm("hl_learned", "hl_learned")),
                         gcrl=(GcrlRun(1.0, 1.0, "real"),)),  # the paper-T_x and fixed-set paths: the smoke plan's
-    # CIFAR-10 (config.PROFILES["gpu"]): every arm but rcg
-    "gpu": Plan("simclr", _arms((0, 1, 2), (0, 1, 2), with_rcg=False), contrast=("real", "gaussian", "hl_random_paper"),
-                contrast_seeds=(0, 1, 2), methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=(0, 1, 2),
-                gcrl=GCRL_RUNS[:3] + (GcrlRun(1.0, 1.0, "best", (0, 1, 2)),)),
+    # CIFAR-10 (config.PROFILES["gpu"]): every arm but rcg, and the controls
+    "gpu": Plan("simclr", _arms(THREE, THREE, with_rcg=False) + control_arms(THREE),
+                contrast=("real", "gaussian", "hl_random_paper"), contrast_seeds=THREE,
+                methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=THREE,
+                gcrl=GCRL_RUNS[:3] + (GcrlRun(1.0, 1.0, "best", THREE),), best_control_seeds=FIVE),
 }
 
 
@@ -185,25 +258,44 @@ def paper_setting(plan: Plan) -> dict[str, list[str]]:
     return out
 
 
+def _best(results: dict[str, dict], candidates: tuple[str, ...], what: str) -> str | None:
+    """The arm of ``candidates`` with the highest mean validation kNN over its fair-T_x, continuous
+    runs; None when no run of a candidate is in ``results``."""
+    by: dict[str, list[float]] = {}
+    for name, r in results.items():
+        if r.get("arm") in candidates and r.get("augment") == "fair" and r.get("sampling", "continuous") == "continuous":
+            if r.get("knn_split") != "val":
+                raise ValueError(f"run {name} was scored on {r.get('knn_split')!r}, not the validation split: "
+                                 f"the {what} is never chosen on the test set")
+            by.setdefault(r["arm"], []).append(r["knn_top1"])
+    return max(sorted(by), key=lambda k: sum(by[k]) / len(by[k])) if by else None
+
+
 def best_hl_arm(results: dict[str, dict]) -> str:
     """The HL arm (:data:`HL_ARMS`) with the highest mean validation kNN over its fair-T_x,
     continuous runs of the headline method; results without ``knn_split == "val"`` are refused."""
-    by: dict[str, list[float]] = {}
-    for name, r in results.items():
-        if r.get("arm") in HL_ARMS and r.get("augment") == "fair" and r.get("sampling", "continuous") == "continuous":
-            if r.get("knn_split") != "val":
-                raise ValueError(f"run {name} was scored on {r.get('knn_split')!r}, not the validation split: "
-                                 "the best arm is never chosen on the test set")
-            by.setdefault(r["arm"], []).append(r["knn_top1"])
-    if not by:
+    best = _best(results, HL_ARMS, "best HL arm")
+    if best is None:
         raise ValueError("the sweep ran no HL arm; nothing to choose the best HL arm from")
-    return max(sorted(by), key=lambda k: sum(by[k]) / len(by[k]))
+    return best
 
 
-def followup_runs(plan: Plan, best: str, steps: int, batch: int) -> list[tuple[str, dict]]:
-    """(variant, parameters) of the fixed-set runs, the other methods and the GCRL runs, given the
-    best HL arm (the fixed-set runs first: they complete the SimCLR study)."""
+def best_control(results: dict[str, dict]) -> str | None:
+    """The control (:data:`CONTROLS`) with the highest mean validation kNN, chosen like
+    :func:`best_hl_arm`; None for a sweep without controls."""
+    return _best(results, CONTROLS, "best control")
+
+
+def followup_runs(plan: Plan, best: str, steps: int, batch: int,
+                  best_control: str | None = None) -> list[tuple[str, dict]]:
+    """(variant, parameters) of the follow-up runs, given the best HL arm and the best control: the
+    best control's seeds of :attr:`Plan.best_control_seeds` it lacks (they complete the verdict), the
+    fixed-set runs (they complete the SimCLR study), the other methods and the GCRL runs."""
     runs = []
+    if best_control is not None and plan.best_control_seeds:
+        c = plan.arm(best_control)
+        runs += [(variant(plan.method, c.name, s), {**c.params(), "method": plan.method, "augment": "fair", "seed": s})
+                 for s in plan.best_control_seeds if s not in c.seeds]
     a = plan.arm(best)
     n_fixed = max(batch, steps * batch // plan.fixed_passes)  # each pair seen ~fixed_passes times
     for s in plan.fixed_seeds:
@@ -245,16 +337,33 @@ def sweep_results(pretrain_dir) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(Path(pretrain_dir).glob("*/results.json"))}
 
 
-def comparisons(plan: Plan, best: str) -> list[tuple[str, str]]:
+def comparisons(plan: Plan, best: str, best_control: str | None = None) -> list[tuple[str, str]]:
     """The verdict's arm pairs (a, b), read "a − b": each HL candidate and the best HL arm against
     real data, GenRep and the matched-delta flat control; the paper rule against flat at matched
-    strength (hierarchy vs strength); learned vs random HL; RCG views against real data, GenRep and the paper rule."""
+    strength (hierarchy vs strength); learned vs random HL; RCG views against real data, GenRep and the
+    paper rule; and the controls' family (:func:`control_comparisons`). One family: Holm applies over
+    all of them."""
     names = {a.name for a in plan.arms}
     pairs = [(h, b) for h in dict.fromkeys(["hl_random_paper", best]) for b in ("real", "gaussian", "flat_matched")]
     pairs += [("hl_random_delta", "hl_random_paper"), ("hl_learned", "hl_random_paper"), ("hl_learned", "learned_all"),
               ("gaussian", "real"), ("flat_matched", "gaussian"), ("synth", "real"),
               ("rcg", "real"), ("rcg", "gaussian"), ("rcg", "hl_random_paper")]
+    pairs += control_comparisons(best_control)
     return [(a, b) for a, b in dict.fromkeys(pairs) if a in names and b in names and a != b]
+
+
+def control_comparisons(best_control: str | None = None) -> list[tuple[str, str]]:
+    """The controls' pairs: each chunk kept fixed and each strength of the rule against the paper
+    rule; the rule against flat at each strength s (``hl_scale{s} − flat_matched{s}``, read like
+    ``hl_random_paper − flat_matched`` at s = 1, which :func:`comparisons` lists); GenRep with chunk 0
+    fixed against GenRep and the rule; the best control against real data, GenRep and the flat control."""
+    pairs = [(f"hl_keep{k}", "hl_random_paper") for k in KEEP_CHUNKS]
+    pairs += [(f"hl_scale{s:g}", "hl_random_paper") for s in SCALES]
+    pairs += [(f"hl_scale{s:g}", f"flat_matched{s:g}") for s in SCALES]
+    pairs += [("gaussian_keep0", "gaussian"), ("gaussian_keep0", "hl_random_paper")]
+    if best_control is not None:
+        pairs += [(best_control, b) for b in ("real", "gaussian", "flat_matched")]
+    return pairs
 
 
 def gcrl_runs(plan: Plan, best: str, arm: str, steps: int = 1, batch: int = 2) -> list[tuple[str, dict]]:

@@ -219,7 +219,7 @@ def test_run_sweep_follows_the_study_plan(tmp_path, monkeypatch):
     from hlwb import study
 
     knn = {"real": 0.95, "synth": 0.40, "hl_random_paper": 0.55, "flat_matched": 0.5, "hl_learned": 0.70,
-           "rcg": 0.90}  # rcg is not an HL arm: never the best HL arm, however high
+           "rcg": 0.90, "hl_keep1": 0.80, "hl_scale0.5": 0.45}  # rcg and the controls are never the best HL arm
     calls = []
 
     def fake_run_stage(stage, profile, out, force=False, variant=None, params=None, eta=None):
@@ -254,6 +254,7 @@ def test_run_sweep_follows_the_study_plan(tmp_path, monkeypatch):
     assert (hl_paper["strategy"], hl_paper["hl_rule"]) == ("hl_random", "paper")
     saved = json.loads((tmp_path / stage / "results.json").read_text())
     assert saved["best_hl_arm"] == "hl_learned" and "validation" in saved["selected_on"]
+    assert saved["best_control"] == "hl_keep1"  # the smoke plan brings it to no more seeds
     assert sorted(saved["runs"]) == sorted(names)
     assert (res.stage, res.status, res.wall_s) == (stage, "ran", 1.0 * len(names)) and res.results == saved
 
@@ -543,6 +544,8 @@ def test_stage_estimates_come_from_this_folder_then_the_published_run(tmp_path):
     assert est["03_walkers"] == (42.0, "its last run here")
     assert est["01_hl_generator"][1] == "the published run" and est["01_hl_generator"][0] > 0
     assert est["99_nothing"] == (None, "unknown")
+    smoke = pipeline.stage_estimates("smoke", tmp_path / "fresh", list(pipeline.profile_stages("smoke")))
+    assert all(src == "the reference machine" and sec > 0 for sec, src in smoke.values())  # a first smoke run has an ETA
 
 
 def test_a_running_notebook_sends_a_heartbeat_and_the_kernel_log_stays_quiet(tmp_path, monkeypatch, caplog, capfd):

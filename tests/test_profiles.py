@@ -28,7 +28,35 @@ def test_profiles_on_another_dataset_run_its_stages_on_it():
         for st in stages:
             assert config.from_params(config.NOTEBOOKS[st], {}, profile=profile).dataset == dataset
         assert all(a.strategy != "rcg" for a in study.PLANS[profile].arms)
-    assert pipeline.profile_stages("laptop") == pipeline.STAGES
+    # the three laptop profiles together run every stage (hlwb.study says what moved where and why)
+    laptop = {st for pr in ("laptop", "laptop_side", "laptop_deep") for st in pipeline.profile_stages(pr)}
+    assert laptop == set(pipeline.STAGES)
+    assert pipeline.profile_stages("laptop_deep") == ("05_contrastive_pretraining", "06_transfer")
+
+
+@pytest.mark.parametrize("profile", ["laptop", "laptop_side", "laptop_deep"])
+def test_laptop_profiles_print_their_minutes_within_the_budget(profile, tmp_path):
+    from hlwb import planning
+
+    text = planning.describe(profile, tmp_path / "run")
+    total = next(ln for ln in text.splitlines() if ln.startswith("total:"))
+    minutes = float(total.split("~")[1].split(" min")[0])
+    assert 30 < minutes <= planning.BUDGET_MIN and "within the 150-min" in total
+    for name, _ in study.headline_runs(study.PLANS[profile]):
+        assert name in text
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_deep_budget_is_the_calibrated_one_where_real_data_clears_pixels():
+    import json
+
+    cal = json.loads((config.REPO_ROOT / "figures" / "calibration_laptop.json").read_text())
+    deep = config.from_params(config.PretrainParams, {}, profile="laptop_deep")
+    run = next(r for r in cal["runs"].values() if r["pretrain"]["steps"] == deep.steps
+               and r["pretrain"]["width"] == deep.width and r["pretrain"]["batch"] == deep.batch
+               and r["pretrain"]["blocks"] == deep.blocks and r["pretrain"]["strategy"] == "real")
+    assert run["margins"]["linear_vs_pixels"] >= 2.5 and run["pretrain"]["warmup"] == deep.warmup
+    assert config.from_params(config.TransferParams, {}, profile="laptop_deep").study_profile == "laptop_deep"
 
 
 def test_later_stages_take_the_models_stage_01_trains(tmp_path):
