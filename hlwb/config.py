@@ -77,7 +77,8 @@ class ExplorerParams:
     oracle: str = ""                 # oracle classifier of this dataset ("": the shipped one, Fashion-MNIST; else python -m hlwb train-oracle --dataset ...)
     generator: str = "biggan"        # shipped name or checkpoint path
     generator_module: str = ""       # a module of yours defining the generator family of a checkpoint ("": none; docs/own_generator.md)
-    anchor_seed: int = 0             # the anchor shown first and swept
+    anchor_seed: int = 0             # the anchor shown first and swept (confident_anchor: where its search starts)
+    confident_anchor: bool = True    # start at the first seed from anchor_seed on that the oracle labels with p of 0.9 or more, its positives keeping the label
     n_positives: int = 6             # positives in the strip
     sweep_sigmas: str = "0,0.25,0.5,1,1.5,2,3"  # sigma per column of the static sweep
     interactive: bool = True         # build the live widget (the static sweep is always drawn)

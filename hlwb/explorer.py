@@ -115,6 +115,35 @@ def default_state(gen_name: str = "biggan", device: str | torch.device = "auto")
     return ExplorerState(generator=gen_name, truncation=gen.default_truncation or 2.0, chunks=chunks)
 
 
+CONFIDENT_P = 0.9
+"""The oracle confidence an anchor of the first screen must reach (:func:`confident_anchor`)."""
+ANCHOR_SEARCH = 64  # anchor seeds searched for a confident one
+
+
+@torch.no_grad()
+def confident_anchor(gen_name: str, oracle: oracle_mod.Oracle | None = None, start: int = 0,
+                     n_positives: int = 6, level: float = CONFIDENT_P, n: int = ANCHOR_SEARCH,
+                     device: str | torch.device = "auto") -> int:
+    """The anchor seed the first screen shows: the first of ``start .. start + n - 1`` whose anchor the
+    oracle labels with probability >= ``level`` and whose ``n_positives`` positives of the default
+    state (only the finest chunk moves, σ = :data:`DEFAULT_FINE_SIGMA`) all keep that label, so the
+    first screen shows the hierarchy rather than an ambiguous image; deterministic (seeds in order).
+    With no such seed, the most confident anchor searched."""
+    gen = generator(gen_name, device)
+    orc = oracle or oracle_mod.load(device=gen.device)
+    state = default_state(gen_name, device)
+    state.n_positives = n_positives
+    seeds = range(start, start + n)
+    z = [torch.cat(parts) for parts in zip(*(gen.sample_latents(1, seed=s, truncation=state.truncation)
+                                              for s in seeds))]  # one (n, dim) tensor per chunk
+    conf, lab = orc.probs(gen.generate(z)).max(1)  # (n,), (n,)
+    for i in (conf >= level).nonzero().flatten().tolist():
+        zp = positive_latents(state, [t[i:i + 1] for t in z], device)
+        if not n_positives or bool((orc.probs(gen.generate(zp)).argmax(1) == lab[i]).all()):
+            return seeds[i]
+    return seeds[int(conf.argmax())]
+
+
 def random_directions(gen: G.HLGenerator, seed: int = 0) -> list[torch.Tensor]:
     """One seeded random unit vector per chunk (drawn on the host), on the generator's device."""
     g = L.make_generator(seed)
@@ -249,6 +278,13 @@ def render(state: ExplorerState, oracle: oracle_mod.Oracle | None = None, size: 
     return Rendered(x[:1], x[1:], labels, conf.tolist(), z, png)
 
 
+def composed_width(size: int = 256, n_positives: int = 3) -> int:
+    """Width in px of :func:`compose_png`'s view: the anchor at ``size`` px, then up to three columns
+    of positives at size / 2.5 px."""
+    cols = max(1, min(n_positives, 3))
+    return size + 12 + cols * (int(size / 2.5) + 6)
+
+
 def compose_png(x: torch.Tensor, labels: list[str], conf: list[float], size: int = 256) -> bytes:
     """Anchor at ``size`` px, the positives in a strip at size/2.5 px; labels underneath."""
     from PIL import Image, ImageDraw
@@ -260,7 +296,7 @@ def compose_png(x: torch.Tensor, labels: list[str], conf: list[float], size: int
     cols = max(1, min(k, 3))
     rows = (k + cols - 1) // cols if k else 0
     text_h = 26  # two lines under each image: the full class name, then the oracle's confidence
-    width = size + 12 + cols * (small + 6)
+    width = composed_width(size, k)
     height = max(size + text_h, rows * (small + text_h + 4)) + 4
     canvas = Image.new("L" if u8.ndim == 3 else "RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)

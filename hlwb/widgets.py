@@ -12,6 +12,7 @@ one and says what it reset.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import ipywidgets as W
@@ -36,35 +37,68 @@ TIPS = {
 }
 
 
+# Layout for a 1366 x 768 laptop screen: the controls (left) and the view (right) side by side, each
+# row of the controls at most CONTROLS_PX wide (two rows per chunk), the composed view VIEW_SIZE px
+# per anchor (its PNG: VIEW_SIZE + 12 + 3 x (VIEW_SIZE / 2.5 + 6) px wide). On a narrower page the
+# view wraps below the controls.
+CONTROLS_PX, VIEW_SIZE, ROW_PX = 560, 224, 34
+NAME_PX = 200  # a chunk's name: "0: coarse_4-8px (global)" whole; a longer one widens its row, never cut
+
+
+def _px(w: W.Widget) -> int:
+    """The declared width of ``w`` in px (0 when it declares none)."""
+    width = getattr(getattr(w, "layout", None), "width", None) or ""
+    return int(width[:-2]) if width.endswith("px") else 0
+
+
+def chunk_label(k: int, name: str, n_chunks: int) -> str:
+    """The label of chunk ``k`` of ``n_chunks``: ``"0: coarse_4-8px (global)"``; "global" / "finest" are
+    added to the first / last chunk unless its name says so."""
+    where = "global" if k == 0 else "finest" if k == n_chunks - 1 else ""
+    return f"{k}: {name}" + (f" ({where})" if where and where not in name else "")
+
+
 class LatentExplorer:
     """``LatentExplorer().widget`` is the UI; ``sliders`` (seed / alpha / sigma / lock per chunk),
     ``boxes`` (the seed number boxes), ``image`` and ``state`` are for tests. ``device``
     (:func:`hlwb.devices.resolve`): where the generators render. ``oracle``: the classifier whose labels
-    the view shows (one of the generator's spec; None: the shipped Fashion-MNIST oracle)."""
+    the view shows (one of the generator's spec; None: the shipped Fashion-MNIST oracle). ``anchor_seed``
+    None: the first anchor the oracle labels confidently, its positives keeping the label
+    (:func:`hlwb.explorer.confident_anchor`)."""
 
     def __init__(self, generator: str = "biggan", figures_dir: str | Path = "figures", n_positives: int = 6,
-                 anchor_seed: int = 0, device: str | torch.device = "auto", oracle=None):
+                 anchor_seed: int | None = None, device: str | torch.device = "auto", oracle=None):
         self.oracle = oracle  # the labels' oracle (hlwb.oracle.Oracle; None: the shipped one, Fashion-MNIST)
         self.figures_dir = Path(figures_dir)
         self.device = devices.resolve(device)
         self.state = E.default_state(generator, self.device)
+        if anchor_seed is None:
+            anchor_seed = E.confident_anchor(generator, oracle, n_positives=n_positives, device=self.device)
         self.state.n_positives, self.state.anchor_seed = n_positives, anchor_seed
-        self.message = W.HTML(value="")
+        self.message = W.HTML(value="", layout=W.Layout(width="100%"))
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.picker = W.Dropdown(options=sorted(G.SHIPPED), value=generator if generator in G.SHIPPED else None,
-                                 description="generator", tooltip=TIPS["generator"])
-        self.path = W.Text(placeholder="or a checkpoint path", layout=W.Layout(width="260px"))
-        self.load_btn = W.Button(description="load", tooltip="Load the generator checkpoint at the path typed beside")
+                                 description="generator", tooltip=TIPS["generator"], style={"description_width": "70px"},
+                                 layout=W.Layout(width="230px"))
+        self.path = W.Text(placeholder="or a checkpoint path", layout=W.Layout(width="220px"))
+        self.load_btn = W.Button(description="load", tooltip="Load the generator checkpoint at the path typed beside",
+                                 layout=W.Layout(width="70px"))
         self.truncation = W.FloatSlider(value=self.state.truncation, min=0.2, max=E.TRUNCATION_MAX, step=0.1,
                                         description="truncation", continuous_update=False, tooltip=TIPS["truncation"],
-                                        layout=W.Layout(width="380px"))
+                                        style={"description_width": "70px"}, layout=W.Layout(width="320px"))
         self.dir_mode = W.ToggleButtons(options=["random", "pca"], value="random", description="directions",
-                                        tooltips=[TIPS["directions"]] * 2)
-        self.new_anchor = W.Button(description="new anchor", tooltip="Draw the next anchor (and new positives)")
-        self.reset_btn = W.Button(description="reset", tooltip="Every chunk control back to its default, same anchor")
-        self.export_btn = W.Button(description="export", tooltip="Write the view (PNG) and these settings (JSON)")
-        self.import_text = W.Text(placeholder="settings .json path", layout=W.Layout(width="260px"))
-        self.import_btn = W.Button(description="import", tooltip="Load settings written by export (a path or JSON text)")
+                                        tooltips=[TIPS["directions"]] * 2,
+                                        style={"description_width": "70px", "button_width": "60px"},
+                                        layout=W.Layout(width="220px"))
+        self.new_anchor = W.Button(description="new anchor", tooltip="Draw the next anchor (and new positives)",
+                                   layout=W.Layout(width="100px"))
+        self.reset_btn = W.Button(description="reset", tooltip="Every chunk control back to its default, same anchor",
+                                  layout=W.Layout(width="70px"))
+        self.export_btn = W.Button(description="export", tooltip="Write the view (PNG) and these settings (JSON)",
+                                   layout=W.Layout(width="70px"))
+        self.import_text = W.Text(placeholder="settings .json path", layout=W.Layout(width="220px"))
+        self.import_btn = W.Button(description="import", tooltip="Load settings written by export (a path or JSON text)",
+                                   layout=W.Layout(width="70px"))
         self.legend = W.HTML(value=f"<small>{LEGEND}</small>")
         self.chunk_box = W.VBox()
         self.sliders: dict[str, W.Widget] = {}
@@ -80,40 +114,54 @@ class LatentExplorer:
         self.export_btn.on_click(lambda _: self.export())
         self.import_btn.on_click(lambda _: self.import_settings(self.import_text.value.strip()))
         self._build_chunk_controls()
-        self.widget = W.VBox([
+        self.controls = W.VBox([
             W.HBox([self.picker, self.path, self.load_btn]),
             W.HBox([self.truncation, self.dir_mode]),
             W.HBox([self.new_anchor, self.reset_btn, self.export_btn, self.import_text, self.import_btn]),
-            self.legend, self.chunk_box, self.image, self.message,
-        ])
+            self.chunk_box], layout=W.Layout(width=f"{CONTROLS_PX + 16}px"))
+        self.view = W.VBox([self.image, self.message, self.legend],
+                           layout=W.Layout(width=f"{E.composed_width(VIEW_SIZE) + 16}px"))
+        self.widget = W.HBox([self.controls, self.view], layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.refresh()
+
+    def rows(self) -> list[W.Box]:
+        """The rows of the controls column, top to bottom (the layout test sums their widths and heights)."""
+        top = list(self.controls.children[:3])
+        return top + [row for group in self.chunk_box.children for row in group.children]
+
+    def row_width(self, row: W.Box) -> int:
+        """The declared width of ``row`` in px: the sum of its children's."""
+        return sum(_px(w) for w in row.children)
 
     # --- building and syncing controls --------------------------------------------------
 
     def _build_chunk_controls(self) -> None:
         gen = E.generator(self.state.generator, self.device)
         rows, self.sliders, self.boxes = [], {}, {}
-        style, lay = {"description_width": "70px"}, W.Layout(width="380px")  # a seed step is ~6 px of track
+        style = {"description_width": "60px"}  # a seed step is ~4 px of track at 220 px
+        half = W.Layout(width=f"{CONTROLS_PX // 2}px")
         for k, (c, ctl) in enumerate(zip(gen.chunks, self.state.chunks)):
             seed = W.IntSlider(value=ctl.seed, min=0, max=E.SEED_MAX, step=1, description="seed",
-                               continuous_update=False, style=style, layout=lay, tooltip=TIPS["seed"])
-            seed_box = W.BoundedIntText(value=ctl.seed, min=0, max=E.SEED_MAX, layout=W.Layout(width="64px"),
+                               continuous_update=False, style=style, layout=W.Layout(width="220px"),
+                               tooltip=TIPS["seed"], readout=False)
+            seed_box = W.BoundedIntText(value=ctl.seed, min=0, max=E.SEED_MAX, layout=W.Layout(width="60px"),
                                         tooltip=TIPS["seed"])
             W.link((seed, "value"), (seed_box, "value"))
             alpha = W.FloatSlider(value=ctl.alpha, min=-E.ALPHA_MAX, max=E.ALPHA_MAX, step=0.25, description="direction",
-                                  continuous_update=False, style=style, layout=lay, tooltip=TIPS["alpha"])
+                                  continuous_update=False, style=style, layout=half, tooltip=TIPS["alpha"])
             sigma = W.FloatSlider(value=ctl.sigma, min=0, max=E.SIGMA_MAX, step=0.05, description="σ",
-                                  continuous_update=False, style=style, layout=lay, tooltip=TIPS["sigma"])
-            lock = W.Checkbox(value=ctl.locked, description="lock", indent=False, tooltip=TIPS["lock"])
+                                  continuous_update=False, style=style, layout=half, tooltip=TIPS["sigma"])
+            lock = W.Checkbox(value=ctl.locked, description="lock", indent=False, tooltip=TIPS["lock"],
+                              layout=W.Layout(width="70px"))
             for name, w in (("seed", seed), ("alpha", alpha), ("sigma", sigma), ("lock", lock)):
                 self.sliders[f"chunk{k}_{name}"] = w
                 w.observe(self._on_change, names="value")
             self.boxes[f"chunk{k}_seed"] = seed_box
-            where = "global" if k == 0 else "finest" if k == len(gen.chunks) - 1 else ""
-            name = W.Label(f"{k}: {c.name}" + (f" ({where})" if where and where not in c.name else ""),
-                           layout=W.Layout(width="150px"))
-            rows.append(W.VBox([W.HBox([name, seed, seed_box, lock]), W.HBox([W.Label(layout=W.Layout(width="150px")),
-                                                                           alpha, sigma])]))
+            text = chunk_label(k, c.name, len(gen.chunks))
+            name = W.HTML(f"<b style='white-space:nowrap' title='{html.escape(text, quote=True)}'>"
+                          f"{html.escape(text)}</b>",
+                          layout=W.Layout(width=f"{max(NAME_PX, 8 * len(text))}px", overflow="visible"))
+            rows.append(W.VBox([W.HBox([name, seed, seed_box, lock]), W.HBox([alpha, sigma])]))
         self.chunk_box.children = rows
         self._apply_locks()
 
@@ -162,7 +210,7 @@ class LatentExplorer:
 
     def refresh(self) -> E.Rendered | None:
         try:
-            self.rendered = E.render(self.state, oracle=self.oracle, device=self.device)
+            self.rendered = E.render(self.state, oracle=self.oracle, size=VIEW_SIZE, device=self.device)
         except E.ExplorerError as e:
             self.message.value = f"<span style='color:#b00'>{e}</span>"
             return None

@@ -99,9 +99,9 @@ def test_chunk_names_say_the_resolution_and_channels():
     assert gray[-1] == "finest_64px_gray" and rgb[-1] == "finest_64px_rgb"
     assert not any("rgb" in n for n in gray) and gray[:-1] == rgb[:-1] and len(set(gray)) == 5
     assert gray[0] == "coarse_4-8px" and gray[-2] == "fine_32-64px"
-    # the generator hlwb shipped first keeps its names exactly (they are stored in walker files)
+    # the generator hlwb shipped first: the same rule (its grayscale last chunk is not called _rgb)
     assert [c.name for c in StyleGANGenerator(4, 4, 4, 1).chunks] == [
-        "coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_rgb"]
+        "coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_gray"]
 
 
 def test_a_size_the_generators_are_not_built_for_is_refused():

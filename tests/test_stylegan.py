@@ -20,7 +20,7 @@ def gen():
 def test_shapes_and_layout(gen):
     assert [c.level for c in gen.chunks] == [0, 1, 2, 3]
     # the 1x32x32 layout and names hlwb shipped first (walker files and notebook outputs store the names)
-    assert [c.name for c in gen.chunks] == ["coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_rgb"]
+    assert [c.name for c in gen.chunks] == ["coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_gray"]
     assert gen.layer_res == (4, 8, 8, 16, 16, 32, 32, 32) and gen.groups == ((0, 1), (2, 3), (4, 5), (6, 7))
     z = gen.sample_latents(5, seed=0)
     assert [t.shape for t in z] == [(5, 16)] * 4

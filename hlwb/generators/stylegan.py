@@ -25,9 +25,10 @@ from .. import latents as L
 from ..spec import LEGACY, ImageSpec
 from .base import HLGenerator, doublings
 
-# The chunk names of the generator hlwb shipped first (1 x 32 x 32): stored in walker files and
-# notebook outputs, so kept exactly ("rgb": its to-image layer, StyleGAN's toRGB, though grayscale).
-LEGACY_NAMES = ("coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_rgb")
+# The chunk names of the generator hlwb shipped first (1 x 32 x 32). Its last chunk was once called
+# "finest_32px_rgb" (StyleGAN's toRGB layer) though its images are grayscale; files that store that
+# name (walkers, notebook 04's sigmas) still load: a walker is matched on chunk sizes and levels.
+LEGACY_NAMES = ("coarse_4-8px", "middle_8-16px", "fine_16-32px", "finest_32px_gray")
 
 
 def layer_resolutions(size: int) -> tuple[int, ...]:
@@ -44,9 +45,7 @@ def layer_groups(size: int) -> tuple[tuple[int, int], ...]:
 
 def chunk_names(spec: ImageSpec) -> tuple[str, ...]:
     """``coarse_4-8px``, ``middle_..``, ``fine_..``, ``finest_Spx_<rgb|gray>`` (the last holds the
-    to-image layer); the 1 x 32 x 32 generator keeps :data:`LEGACY_NAMES`."""
-    if spec == LEGACY:
-        return LEGACY_NAMES
+    to-image layer; rgb for colour images, gray for one channel); 1 x 32 x 32: :data:`LEGACY_NAMES`."""
     res, groups = layer_resolutions(spec.size), layer_groups(spec.size)
     words = ["coarse", *["middle"] * max(0, len(groups) - 3), "fine"][:len(groups) - 1]
     names = [f"{w}_{res[a]}-{res[b]}px" for w, (a, b) in zip(words, groups)]
