@@ -60,7 +60,10 @@ def find_encoders(pretrain_dir: str | Path) -> dict[str, Path]:
     d = Path(pretrain_dir)
     found = {p.parent.name: p for p in sorted(d.glob("*/encoder.pt"))}
     if not found:
-        raise FileNotFoundError(f"no */encoder.pt under {d}: run notebook 05 (the pretraining sweep) first")
+        from .published import producer
+
+        raise FileNotFoundError(f"no */encoder.pt under {d} (the pretraining sweep's encoders): "
+                                + producer("05_contrastive_pretraining"))
     return found
 
 

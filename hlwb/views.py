@@ -228,8 +228,10 @@ def learned_walker(strategy: str, gen: HLGenerator, walkers_dir: str | Path) -> 
 
     path = Path(walkers_dir) / _learned_folder(strategy) / "walker.pt"
     if not path.exists():
+        from .published import producer
+
         raise FileNotFoundError(f"strategy {strategy!r} needs the walker of notebook 03 for this generator; "
-                                f"missing {path} (run notebook 03_walkers first)")
+                                f"missing {path}: " + producer("03_walkers"))
     w = load_learned(path, gen.chunks).to(gen.device)
     want = walker_selection(strategy, gen)
     if w.selected != (want if want is not None else list(range(len(gen.chunks)))):
@@ -302,8 +304,10 @@ def load_hl_sigmas(path: str | Path, generator: str) -> list[float]:
 
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"no {p}: run notebook 04_chunk_perturbations first (it writes delta_i per "
-                                "chunk), or use the paper's fixed rule (hl_rule='paper')")
+        from .published import producer
+
+        raise FileNotFoundError(f"no {p} (notebook 04's delta_i per chunk; or use the paper's fixed rule, "
+                                "hl_rule='paper'): " + producer("04_chunk_perturbations"))
     table = json.loads(p.read_text())
     key = generator if generator in table else Path(generator).stem if Path(generator).stem in table else None
     if key is None:

@@ -80,3 +80,31 @@ def test_committed_executed_top_to_bottom(path):
     assert all(counts) and counts == list(range(1, len(counts) + 1)), "commit the executed notebook"
     kept = [c for c in nb.cells if "keep_output" in c.metadata.get("tags", [])]
     assert kept and all(c.outputs for c in kept), "result cells must keep their outputs"
+
+
+@pytest.mark.parametrize("stage", list(config.NOTEBOOKS))
+def test_interactive_runs_write_under_a_scratch_folder_and_the_pipeline_under_its_own(stage, tmp_path):
+    from hlwb import pipeline
+
+    cfg = config.NOTEBOOKS[stage]()
+    assert cfg.run_dir.startswith("runs/interactive/")  # never runs/laptop/, which the pipeline and publish own
+    assert pipeline.stage_params(stage, "laptop", tmp_path)["run_dir"] == str(tmp_path / stage)
+
+
+def test_a_missing_earlier_stage_says_the_command_and_its_time(tmp_path):
+    from hlwb import published, transfer, views
+
+    times = published.stage_times()
+    assert times["05_contrastive_pretraining"] > 0  # the published laptop run's stage times
+    with pytest.raises(FileNotFoundError) as e:
+        transfer.find_encoders(tmp_path)
+    line = str(e.value)
+    assert "\n" not in line and "python -m hlwb pipeline --only 03_walkers && " in line
+    assert "--only 05_contrastive_pretraining`" in line and "h" in published.duration(7300)
+    want = published.duration(sum(times[s] for s in published.needed("05_contrastive_pretraining")))
+    assert want in line and "figures/results_laptop.json" in line
+    with pytest.raises(FileNotFoundError, match=r"hl_rule='paper'.*--only 04_chunk_perturbations` .*about \d+ min"):
+        views.load_hl_sigmas(tmp_path / "hl_sigmas.json", "biggan")
+    assert published.producer("03_walkers", times={}).endswith("(its time is not recorded in this checkout)")
+    assert published.needed("08_ood") == ["03_walkers", "04_chunk_perturbations", "05_contrastive_pretraining",
+                                          "06_transfer", "08_ood"]
