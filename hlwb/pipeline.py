@@ -245,16 +245,28 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
         return _run_stages(profile, out, only, force, jobs)
 
 
+# Wall seconds per stage measured on the reference machine (2 CPU cores, fp32; the test suite's smoke runs of
+# 2026-12-03): the ETA's last resort for a profile that neither the run folder nor a published file has timed.
+REFERENCE_S: dict[str, dict[str, float]] = {
+    "smoke": {"01_hl_generator": 22, "02_latent_explorer": 7, "03_walkers": 25, "04_chunk_perturbations": 24,
+              "05_contrastive_pretraining": 150, "06_transfer": 65, "07_representation_generation": 73, "08_ood": 38},
+    "smoke_color": {"01_hl_generator": 113, "02_latent_explorer": 7, "03_walkers": 29, "04_chunk_perturbations": 17,
+                    "05_contrastive_pretraining": 66, "06_transfer": 63},
+}
+
+
 def stage_estimates(profile: str, out: Path, stages: list[str]) -> dict[str, tuple[float | None, str]]:
     """``stage -> (seconds, where the estimate comes from)``: the stage's last successful run in ``out``,
-    else the published run of the profile (``figures/results_<profile>.json``, ``stage_wall_s``), else
-    ``(None, "unknown")``."""
+    else the published run of the profile (``figures/results_<profile>.json``, ``stage_wall_s``), else the
+    reference machine's time (:data:`REFERENCE_S`), else ``(None, "unknown")``."""
     published = _read_json(config.REPO_ROOT / "figures" / f"results_{profile}.json").get("stage_wall_s") or {}
+    reference = REFERENCE_S.get(profile, {})
     est: dict[str, tuple[float | None, str]] = {}
     for stage in stages:
         last = last_run_time(out, stage).get("wall_s")
         est[stage] = ((last, "its last run here") if last else
-                      (published[stage], "the published run") if published.get(stage) else (None, "unknown"))
+                      (published[stage], "the published run") if published.get(stage) else
+                      (float(reference[stage]), "the reference machine") if stage in reference else (None, "unknown"))
     return est
 
 
