@@ -246,7 +246,7 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
 
 
 # Wall seconds per stage measured on the reference machine (2 CPU cores, fp32; the test suite's smoke runs of
-# 2026-12-03): the ETA's last resort for a profile that neither the run folder nor a published file has timed.
+# 2026-12-03): the smoke profiles' stages are too short for hlwb.planning's model (start-up dominates).
 REFERENCE_S: dict[str, dict[str, float]] = {
     "smoke": {"01_hl_generator": 22, "02_latent_explorer": 7, "03_walkers": 25, "04_chunk_perturbations": 24,
               "05_contrastive_pretraining": 150, "06_transfer": 65, "07_representation_generation": 73, "08_ood": 38},
@@ -255,25 +255,28 @@ REFERENCE_S: dict[str, dict[str, float]] = {
 }
 
 
-def stage_estimates(profile: str, out: Path, stages: list[str]) -> dict[str, tuple[float | None, str]]:
+def stage_estimates(profile: str, out: Path, stages: list[str], jobs: int = 1) -> dict[str, tuple[float | None, str]]:
     """``stage -> (seconds, where the estimate comes from)``: the stage's last successful run in ``out``,
-    else the published run of the profile (``figures/results_<profile>.json``, ``stage_wall_s``), else the
-    reference machine's time (:data:`REFERENCE_S`), else ``(None, "unknown")``."""
-    published = _read_json(config.REPO_ROOT / "figures" / f"results_{profile}.json").get("stage_wall_s") or {}
+    else the reference machine's measured time (:data:`REFERENCE_S`), else the plan's estimate
+    (:func:`hlwb.planning.stage_seconds`: the published laptop run's time where the settings are its, else
+    its cost model), else ``(None, "unknown")`` (a stage the plan does not model)."""
+    from .planning import stage_seconds
+
     reference = REFERENCE_S.get(profile, {})
+    planned = {} if set(stages) <= set(reference) else stage_seconds(profile, out, jobs=jobs)
     est: dict[str, tuple[float | None, str]] = {}
     for stage in stages:
         last = last_run_time(out, stage).get("wall_s")
         est[stage] = ((last, "its last run here") if last else
-                      (published[stage], "the published run") if published.get(stage) else
-                      (float(reference[stage]), "the reference machine") if stage in reference else (None, "unknown"))
+                      (float(reference[stage]), "the reference machine") if stage in reference else
+                      (planned[stage], "the plan (--plan)") if planned.get(stage) else (None, "unknown"))
     return est
 
 
 def _run_stages(profile: str, out: Path, only: str | None, force: bool, jobs: int) -> str:
     stages = [only] if only else list(profile_stages(profile))
     t0 = time.perf_counter()
-    est = stage_estimates(profile, out, stages)
+    est = stage_estimates(profile, out, stages, jobs=jobs)
     eta = Eta({st: e for st, (e, _) in est.items()})
     sources = sorted({src for _, src in est.values()})
     logger.info("pipeline %s: %d stages -> %s; %s (estimates: %s; an unchanged stage is not run again)", profile,

@@ -120,10 +120,20 @@ def describe(profile: str, out: str | Path | None = None, jobs: int = PUBLISHED_
     """The plan of ``profile`` as text: stages, the sweep's runs (headline, then follow-ups given the best
     HL arm and the best control, which the sweep chooses on the validation kNN at run time), image passes
     and minutes on the reference CPU with ``jobs`` runs side by side."""
+    return "\n".join(_plan(profile, out, jobs)[0])
+
+
+def stage_seconds(profile: str, out: str | Path | None = None, jobs: int = PUBLISHED_JOBS) -> dict[str, float]:
+    """Estimated seconds of each stage of ``profile`` on the reference CPU (the numbers :func:`describe`
+    prints; the pipeline's ETA)."""
+    return _plan(profile, out, jobs)[1]
+
+
+def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], dict[str, float]]:
     if profile not in config.PROFILES:
         raise KeyError(f"unknown profile {profile!r}; valid: {', '.join(config.PROFILES)}")
     out = Path(out) if out else config.REPO_ROOT / "runs" / profile
-    lines, total = [], 0.0
+    lines, total, seconds = [], 0.0, {}
     p01 = stage_params("01_hl_generator", profile, out)
     spec = data.spec_of(p01["dataset"], p01["image_size"] or None)
     n_train = TRAIN_SIZES.get(p01["dataset"], 10_000)
@@ -152,6 +162,7 @@ def describe(profile: str, out: str | Path | None = None, jobs: int = PUBLISHED_
                              f" ~{run_seconds({**p, **extra}, spec.size) / 60:.1f} min")
             n_encoders = len(runs) + len(follow)
             total += sec
+            seconds[stage] = sec
             continue
         if stage == "06_transfer":
             targets = [t for t in p["targets"].split(",") if t.strip()]
@@ -164,15 +175,18 @@ def describe(profile: str, out: str | Path | None = None, jobs: int = PUBLISHED_
                          f"({', '.join(targets)}): ~{n:,} feature passes, ~{sec / 60:.0f} min"
                          + (" (the published laptop run's time per encoder)" if measured else " plus the probes"))
             total += sec
+            seconds[stage] = sec
             continue
         if stage in published and _measured(stage, profile, out):
             sec = published[stage]
             total += sec
+            seconds[stage] = sec
             lines.append(f"{stage}: ~{sec / 60:.1f} min (measured: the published laptop run)")
             continue
         costs = _stage_costs(stage, p, spec.size, n_train)
         sec = sum(c[2] for c in costs)
         total += sec
+        seconds[stage] = sec
         lines.append(f"{stage}: ~{sec / 60:.1f} min")
         lines += [f"    {what}: {n:,.0f} passes, ~{s / 60:.1f} min" for what, n, s in costs]
     fits = "within" if total / 60 <= BUDGET_MIN else "OVER"
@@ -182,4 +196,4 @@ def describe(profile: str, out: str | Path | None = None, jobs: int = PUBLISHED_
     if ref:
         lines.append(f"published references ({ref['source']}): "
                      + ", ".join(f"{m} {v:.1f} %" for m, v in ref["top1"].items()))
-    return "\n".join(lines)
+    return lines, seconds

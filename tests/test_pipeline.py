@@ -534,15 +534,15 @@ def test_eta_scales_by_the_stages_so_far_and_names_those_without_an_estimate():
     assert eta.text().endswith("ETA 1.7 min") and minutes(5400) == "1.5 h"
 
 
-def test_stage_estimates_come_from_this_folder_then_the_published_run(tmp_path):
+def test_stage_estimates_come_from_this_folder_then_measured_times_then_the_plan(tmp_path):
     import time
 
     (tmp_path / "03_walkers").mkdir()
     (tmp_path / "03_walkers" / "stage.json").write_text(json.dumps({"status": "ok", "wall_s": 42.0,
                                                                      "finished_at": time.time()}))
-    est = pipeline.stage_estimates("laptop", tmp_path, ["03_walkers", "01_hl_generator", "99_nothing"])
+    est = pipeline.stage_estimates("laptop_side", tmp_path, ["03_walkers", "01_hl_generator", "99_nothing"])
     assert est["03_walkers"] == (42.0, "its last run here")
-    assert est["01_hl_generator"][1] == "the published run" and est["01_hl_generator"][0] > 0
+    assert est["01_hl_generator"][1] == "the plan (--plan)" and est["01_hl_generator"][0] > 0
     assert est["99_nothing"] == (None, "unknown")
     smoke = pipeline.stage_estimates("smoke", tmp_path / "fresh", list(pipeline.profile_stages("smoke")))
     assert all(src == "the reference machine" and sec > 0 for sec, src in smoke.values())  # a first smoke run has an ETA
