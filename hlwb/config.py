@@ -224,6 +224,7 @@ class TransferParams:
     calibration_file: str = "figures/calibration_laptop.json"  # budget curve (python -m hlwb calibrate); empty: none
     eval_jobs: int = 2               # encoders scored side by side, one CPU thread each
     n_boot: int = 2000               # bootstrap draws of every interval (test images x seeds)
+    positive_anchors: int = 2000     # anchors per arm for its positives' mean ||z' - z|| and oracle agreement (hlwb.positives)
     seed: int = 0                    # seed of the target splits and probes
     device: str = "auto"             # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (hlwb.devices)
 
@@ -324,7 +325,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                         "targets": "digits,fashion_mnist_shift", "corruptions": "blur", "protocols": "linear,knn",
                         "references": "pixels,random", "study_profile": "smoke", "study_target": "digits",
                         "calibration_file": "",
-                        "eval_jobs": 1, "n_boot": 200},
+                        "eval_jobs": 1, "n_boot": 200, "positive_anchors": 32},
         "07_representation_generation": {"run_dir": "runs/smoke/07_representation_generation", "n_samples": 64,
                                          "n_test": 500, "kmeans_ks": "3,5", "rdm_steps": 5, "guidances": "0,1",
                                          "rep_fd_n": 200, "grid_n": 4, "posterior_n": 16, "posterior_ks": "2,8",

@@ -789,6 +789,8 @@ def save_intervals(rows: list[tuple[str, float, float, float]], stem: str | Path
 
 
 STRENGTH_CURVES = ("chunk 0 fixed", "all chunks")  # save_strength_figure's two curves
+STRENGTH_PANELS = {"linear": "linear probe", "knn": "kNN (k = 20)"}
+POINT_MARKERS = ("s", "D", "^", "v", "P", "X", "*", "h", "<", ">")
 
 
 @styled
@@ -820,8 +822,9 @@ def save_strength_figure(rows: list[dict], stem: str | Path, title: str = "") ->
         raise ValueError("no linear or knn rows to draw")
     stem = Path(stem)
     colors = palette(list(STRENGTH_CURVES) + sorted({r["arm"] for r in rows if r["curve"] is None}))
-    fig, axes = plt.subplots(1, len(protocols), figsize=(MULTI, 3.8), squeeze=False)
-    pfig = make_subplots(rows=1, cols=len(protocols), subplot_titles=[label(p) for p in protocols])
+    points = sorted({r["arm"] for r in rows if r["curve"] is None})  # one marker shape each, named in the legend
+    fig, axes = plt.subplots(1, len(protocols), figsize=(MULTI + 1.5, 3.8), squeeze=False)
+    pfig = make_subplots(rows=1, cols=len(protocols), subplot_titles=[STRENGTH_PANELS[p] for p in protocols])
     for col, (ax, proto) in enumerate(zip(axes[0], protocols), start=1):
         mine = [r for r in rows if r["protocol"] == proto]
         groups = [(c, sorted((r for r in mine if r["curve"] == c), key=lambda r: r["mean_delta"]))
@@ -833,10 +836,9 @@ def save_strength_figure(rows: list[dict], stem: str | Path, title: str = "") ->
             y = [r["mean"] for r in rs]
             err = [[m - r["ci_low"] for m, r in zip(y, rs)], [r["ci_high"] - m for m, r in zip(y, rs)]]
             is_curve = name in STRENGTH_CURVES
-            ax.errorbar(x, y, yerr=err, fmt="o-" if is_curve else "s", color=colors[name], ms=4 if is_curve else 5,
-                        capsize=2, label=name if col == 1 else "_nolegend_")
-            if not is_curve:
-                ax.annotate(name, (x[0], y[0]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            marker = "o-" if is_curve else POINT_MARKERS[points.index(name) % len(POINT_MARKERS)]
+            ax.errorbar(x, y, yerr=err, fmt=marker, color=colors[name], ms=4 if is_curve else 6,
+                        capsize=2, label=name if col == len(protocols) else "_nolegend_")
             pfig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers" if is_curve else "markers", name=name,
                                       legendgroup=name, showlegend=col == 1, marker={"color": colors[name]},
                                       text=[r["arm"] for r in rs],
@@ -845,9 +847,9 @@ def save_strength_figure(rows: list[dict], stem: str | Path, title: str = "") ->
                                       hovertemplate="%{text}: mean ||Δ|| %{x:.2f}, %{y:.2f} %<extra></extra>"),
                            row=1, col=col)
         ax.set_xlabel("positives' mean ||z′ − z||")
-        ax.set_ylabel(f"{label(proto)} top-1 (%)")
-        _title(ax, label(proto))
-    axes[0][0].legend(loc="best")
+        ax.set_ylabel("top-1 (%)")
+        _title(ax, STRENGTH_PANELS[proto])
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if title:
         fig.suptitle(title)
     pfig.update_layout(title=title or None, width=900, height=420, template="plotly_white")

@@ -104,3 +104,37 @@ def table(arms: dict[str, dict[str, Any]], oracle: Oracle, n: int = N_ANCHORS, s
         rows.append({"arm": arm, "strategy": p.strategy, "generator": p.generator,
                      **stats(gen, src.walker, oracle, n, seed, BATCH, device, anchors=anchors)})
     return rows
+
+
+FIGURE_PROTOCOLS = {"linear": "linear", "knn_k20": "knn"}  # the study's probes -> the strength figure's panels
+
+
+def figure_rows(accuracy: list[dict[str, Any]], stats_rows: list[dict[str, Any]], curves: dict[str, str | None],
+                ci: float = 0.95, protocols: dict[str, str] = FIGURE_PROTOCOLS) -> list[dict[str, Any]]:
+    """Rows of :func:`hlwb.plots.save_strength_figure`: each arm with a positives row, per protocol of
+    ``protocols`` (renamed to the figure's panel: linear, knn), its accuracy's mean over seeds with a
+    t-interval over seeds (``mean ± t * std / sqrt(n)``; one seed: no interval, the mean at both ends) at
+    its positives' mean ``||z' - z||``.
+
+    Args:
+        accuracy: rows with ``arm``, ``protocol``, ``mean``, ``std``, ``n_seeds`` (accuracy in %; e.g. the
+            records of :func:`hlwb.transfer.gains_table`).
+        stats_rows: :func:`table`'s rows (``arm``, ``mean_delta``, ...).
+        curves: arm -> its strength curve (:func:`hlwb.study.strength_curve`), None for a point.
+    """
+    import math
+
+    from scipy import stats as st
+
+    delta_of = {r["arm"]: r["mean_delta"] for r in stats_rows}
+    out = []
+    for r in accuracy:
+        if r["arm"] not in delta_of or r["protocol"] not in protocols:
+            continue
+        n, sd = int(r["n_seeds"]), r.get("std")
+        half = (st.t.ppf(0.5 + ci / 2, n - 1) * sd / math.sqrt(n)
+                if n > 1 and sd is not None and math.isfinite(sd) else 0.0)
+        out.append({"arm": r["arm"], "protocol": protocols[r["protocol"]], "mean_delta": delta_of[r["arm"]], "mean": r["mean"],
+                    "ci_low": r["mean"] - half, "ci_high": r["mean"] + half, "n_seeds": n,
+                    "curve": curves.get(r["arm"])})
+    return out

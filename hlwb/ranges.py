@@ -239,7 +239,8 @@ RANGES: dict[str, dict[str, Rule]] = {
         "hl_keep": at_least(0, why="a chunk index; below the generator's chunk count, checked when the views are built"),
         "hl_scale": HL_SCALE,
     },
-    "TransferParams": {"eval_jobs": COUNT, "n_boot": N_BOOT, "seed": SEED, "image_size": IMAGE_SIZE},
+    "TransferParams": {"eval_jobs": COUNT, "n_boot": N_BOOT, "seed": SEED, "image_size": IMAGE_SIZE,
+                       "positive_anchors": Range(1, 100_000, why="anchors decoded twice per arm")},
     "RCGParams": {
         "image_size": IMAGE_SIZE,
         "n_samples": Range(2, FASHION_TRAIN, why="the real-vs-real FD draws as many Fashion-MNIST train images"),

@@ -66,3 +66,17 @@ def test_table_builds_each_arms_walker_and_skips_arms_without_one():
     assert [r["arm"] for r in rows] == ["gaussian_keep0", "hl_keep2"]  # real: no walker, no row
     assert rows[0]["delta_chunks"][0] == 0 and rows[0]["delta_chunks"][1] > 0
     assert rows[1]["delta_chunks"][2] == 0 and min(rows[1]["delta_chunks"][k] for k in (0, 1, 3)) > 0
+
+
+def test_figure_rows_join_accuracy_and_positives_with_a_seed_t_interval():
+    acc = [{"arm": "a", "protocol": "linear", "mean": 85.0, "std": 1.0, "n_seeds": 5},
+           {"arm": "a", "protocol": "fewshot", "mean": 50.0, "std": 1.0, "n_seeds": 5},
+           {"arm": "b", "protocol": "knn_k20", "mean": 80.0, "std": float("nan"), "n_seeds": 1},
+           {"arm": "real", "protocol": "linear", "mean": 84.0, "std": 0.5, "n_seeds": 5}]
+    rows = positives.figure_rows(acc, [{"arm": "a", "mean_delta": 6.8}, {"arm": "b", "mean_delta": 1.6}],
+                                 {"a": "chunk 0 fixed"})
+    assert [(r["arm"], r["protocol"]) for r in rows] == [("a", "linear"), ("b", "knn")]  # real: no positives
+    a, b = rows
+    assert a["ci_high"] - a["mean"] == pytest.approx(2.776 * 1.0 / 5 ** 0.5, rel=1e-3)  # t(0.975, 4)
+    assert a["curve"] == "chunk 0 fixed" and a["mean_delta"] == 6.8
+    assert b["ci_low"] == b["ci_high"] == 80.0 and b["curve"] is None  # one seed: no interval
