@@ -400,7 +400,8 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--profile", default="laptop", choices=list(PROFILES),
                    help="smoke: every code path on tiny data, minutes; smoke_color: the same on the offline colour "
-                        "set; laptop: the published run, hours on a laptop; gpu: CIFAR-10")
+                        "set; laptop, laptop_side, laptop_deep: the published study in three parts, about two hours "
+                        "each on a laptop; gpu: CIFAR-10. --plan prints a profile's stages and minutes")
     p.add_argument("--only", default=None, help="run only this stage, e.g. 01_hl_generator (default: every stage "
                    "of the profile)")
     p.add_argument("--out", default=None, help="run directory (default: runs/PROFILE; relative: to the current "
@@ -471,22 +472,26 @@ class Command:
     dir_flag: str = "--work-dir"                         # the option naming the directory a lock refuses
     aliases: tuple[str, ...] = ()
     epilog: Callable[[], str] | None = None
+    own_generators: bool = False  # takes --generator-module: generator families of the user's (docs/own_generator.md)
 
 
 COMMANDS: dict[str, Command] = {
-    "train-generator": Command("train an HL generator (resumable) and write its checkpoint", _gan_args, _gan_run),
+    "train-generator": Command("train an HL generator (resumable) and write its checkpoint", _gan_args, _gan_run,
+                               own_generators=True),
     "train-oracle": Command("train the supervised oracle classifier", _oracle_args, _oracle_run),
     "train-rdm": Command("RCG: a diffusion model over an encoder's representations (resumable)", _rdm_args, _rdm_run),
     "train-rep-generator": Command("RCG: a representation-conditioned HL generator (resumable)", _rep_gan_args,
                                    _rep_gan_run),
     "pretrain": Command("one contrastive pretraining run on real or generated views (resumable)", _pretrain_args,
-                        _pretrain_run, epilog=_strategies_epilog),
-    "eval-generator": Command("FD_oracle, class histogram and per-chunk agreement of a generator", _eval_args, _eval_run),
+                        _pretrain_run, epilog=_strategies_epilog, own_generators=True),
+    "eval-generator": Command("FD_oracle, class histogram and per-chunk agreement of a generator", _eval_args, _eval_run,
+                              own_generators=True),
     "calibrate": Command("score encoders against raw pixels and a random trunk on a dataset's full splits",
                          _calibrate_args, _calibrate_run),
-    "bench": Command("benchmarks: explorer slider latency, view-source throughput", _bench_args, _bench_run),
+    "bench": Command("benchmarks: explorer slider latency, view-source throughput", _bench_args, _bench_run,
+                     own_generators=True),
     "pipeline": Command("run the notebooks headless in a profile (writes only under --out)", _pipeline_args,
-                        _pipeline_run, dir_flag="--out"),
+                        _pipeline_run, dir_flag="--out", own_generators=True),
     "publish": Command("copy a finished run into the repository: notebooks, figures, results, report", _publish_args,
                        _publish_run, dir_flag="--run", aliases=("publish-notebooks",)),
     "download-data": Command("fetch a dataset into the user cache (SHA-256 checked)", _download_args, _download_run),
@@ -505,7 +510,7 @@ def parser() -> argparse.ArgumentParser:
                            description=DESCRIPTIONS.get(name, c.help[0].upper() + c.help[1:] + "."),
                            epilog=c.epilog() if c.epilog else None)
         c.add_args(p)
-        if name in ("train-generator", "pretrain", "eval-generator", "bench", "pipeline"):
+        if c.own_generators:
             from .generators.modules import add_flag
 
             add_flag(p)  # --generator-module: a generator family of your own (docs/own_generator.md)
