@@ -151,7 +151,7 @@ def test_smoke_path_of_notebooks_02_to_05_in_a_new_process(own):
     path = _saved(own)
     script = own / "smoke.py"
     script.write_text(SMOKE)
-    r = subprocess.run([sys.executable, str(script), path, "my_own_gen", str(own / "work")], env=_env(own),
+    r = subprocess.run([sys.executable, str(script), path, "my_own_gen", str(own / "work")], env=_env(own), check=False,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "smoke ok" in r.stdout, r.stderr[-3000:]
 
@@ -161,9 +161,18 @@ def test_pretrain_by_file_on_the_command_line(own):
     flags = [sys.executable, "-m", "hlwb", "pretrain", "--generator", path, "--strategy", "hl_random", "--steps", "2",
              "--batch", "4", "--width", "4", "--warmup", "1", "--knn-every", "0", "--knn-train", "200",
              "--knn-test", "20", "--work-dir", str(own / "pre")]
-    r = subprocess.run(flags, env=_env(own), capture_output=True, text=True, timeout=300)  # the module not named
+    r = subprocess.run(flags, env=_env(own), capture_output=True, text=True, timeout=300,
+                       check=False)  # the module not named
     assert r.returncode == 2 and "--generator-module my_own_gen" in r.stderr, r.stderr[-2000:]
-    r = subprocess.run([*flags, "--generator-module", "my_own_gen"], env=_env(own), capture_output=True, text=True,
+    r = subprocess.run([*flags, "--generator-module", "my_own_gen"], env=_env(own), capture_output=True, text=True, check=False,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert torch.load(own / "pre" / "encoder.pt", weights_only=True)["meta"]["generator"] == path
+
+
+def test_a_module_or_model_object_is_not_a_generator_file(own):
+    import types
+
+    for wrong in (types.ModuleType("my_gen"), G.GENERATORS["biggan"](ch=2, chunk_dim=2)):
+        with pytest.raises(TypeError, match="shipped name .* or a checkpoint path.*generators.save"):
+            G.load(wrong, device="cpu")

@@ -80,6 +80,10 @@ def load(name_or_path: str | Path, device: str | torch.device = "auto", verify_m
     that module's source has the SHA-256 the file records; otherwise :class:`GeneratorModuleError`
     says what to do. The module a file names is never imported because the file names it.
     """
+    if not isinstance(name_or_path, (str, Path)):  # a module or a model object: its str is no file name
+        raise TypeError(f"a generator is a shipped name ({', '.join(sorted(SHIPPED))}) or a checkpoint path, got "
+                        f"a {type(name_or_path).__name__}; save yours with "
+                        "hlwb.generators.save(path, gen) and pass the path (docs/own_generator.md)")
     device = devices.resolve(device)
     s = str(name_or_path)
     path = shipped_path(s) if s in SHIPPED else Path(s)
