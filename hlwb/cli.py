@@ -439,8 +439,13 @@ def _publish_run(args: argparse.Namespace) -> None:
     from .pipeline import publish_run
     from .report import shown
 
-    for path in publish_run(Path(args.run).resolve() if args.run else REPO_ROOT / "runs" / "laptop", force=args.force):
-        print(shown(path))
+    run = Path(args.run).resolve() if args.run else REPO_ROOT / "runs" / "laptop"
+    written = publish_run(run, force=args.force)
+    folders: dict[str, int] = {}
+    for path in written:
+        folders[shown(Path(path).parent)] = folders.get(shown(Path(path).parent), 0) + 1
+    print(f"published {len(written)} files of {shown(run)}: " + ", ".join(f"{d}/ ({n})" for d, n in folders.items()))
+    print(f"which run and files: {shown(written[-1])}; see them: git status --short notebooks figures")
 
 
 def _download_args(p: argparse.ArgumentParser) -> None:

@@ -335,3 +335,16 @@ def test_pipeline_prints_where_its_outputs_are_not_the_results_table(tmp_path, m
 
     assert cli.main(["pipeline", "--profile", "smoke", "--out", str(REPO_ROOT / "runs" / "smoke")]) == 0
     assert "report: runs/smoke/report.md" in capsys.readouterr().out  # inside the repository: relative to it
+
+
+def test_publish_says_how_many_files_went_where_not_every_path(monkeypatch, capsys, tmp_path):
+    from hlwb import cli, pipeline
+    from hlwb.config import REPO_ROOT
+
+    files = [REPO_ROOT / "notebooks" / f"0{i}.ipynb" for i in range(1, 9)]
+    files += [REPO_ROOT / "figures" / f"f{i}.png" for i in range(40)] + [REPO_ROOT / "figures" / "published.json"]
+    monkeypatch.setattr(pipeline, "publish_run", lambda run, force=False: files)
+    assert cli.main(["publish", "--run", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].endswith("notebooks/ (8), figures/ (41)") and "published 49 files" in out[0]
+    assert "figures/published.json" in out[1] and str(REPO_ROOT) not in "".join(out)
