@@ -475,30 +475,32 @@ def profile_overrides(cls: type, profile: str) -> dict[str, Any]:
     return PROFILES[profile].get(notebook, {})
 
 
-def _assigned_names(source: str) -> set[str] | None:
-    """Names a parameters-style cell sets (``x = 1``, ``x: int = 1``; no calls), or None when ``source``
-    is not such a cell (an import, a call, a loop: a cell that computes, not one that sets)."""
+def _assigned_names(source: str, fields: frozenset[str] = frozenset()) -> set[str] | None:
+    """Names a parameters-style cell sets (``x = 1``, ``x: int = 1``), or None when ``source`` is not
+    such a cell: one that computes (an import, a loop, an expression), or that calls something
+    without setting any of ``fields`` (``results = f(x)`` closing an earlier run is not a parameters cell)."""
     try:
         body = ast.parse(source).body
     except SyntaxError:
         return None
     names: set[str] = set()
+    calls = False
     for node in body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else None
-        if (not targets or not all(isinstance(t, ast.Name) for t in targets)
-                or any(isinstance(n, ast.Call) for n in ast.walk(node))):
+        if not targets or not all(isinstance(t, ast.Name) for t in targets):
             return None
         names |= {t.id for t in targets}
-    return names
+        calls = calls or any(isinstance(n, ast.Call) for n in ast.walk(node))
+    return None if calls and not names & fields else names
 
 
-def parameter_cell_names(history: Any) -> set[str] | None:
+def parameter_cell_names(history: Any, fields: frozenset[str] = frozenset()) -> set[str] | None:
     """Names set by the parameters cell and papermill's injected cell, from IPython's input history ``In``.
 
     The cell calling :func:`from_namespace` is the last entry that names it; the cells run just before it
-    that only set names (the parameters cell, then papermill's injected one; empty cells are passed over)
-    are read with :mod:`ast`, never run. None when there is no such history (a plain dict, an empty
-    ``In``) or no such cell before the call.
+    that only set names (the parameters cell, then papermill's injected one; empty cells are passed over;
+    a cell with a call counts when it sets one of ``fields``) are read with :mod:`ast`, never run. None
+    when there is no such history (a plain dict, an empty ``In``) or no such cell before the call.
     """
     if not isinstance(history, list) or not all(isinstance(s, str) for s in history):
         return None
@@ -507,7 +509,7 @@ def parameter_cell_names(history: Any) -> set[str] | None:
         return None
     names: set[str] = set()
     for source in reversed(history[:calls[-1]]):
-        found = _assigned_names(source)
+        found = _assigned_names(source, fields)
         if found is None:
             break
         names |= found
@@ -527,14 +529,14 @@ def from_namespace(notebook: str, namespace: dict[str, Any]):
         raise ConfigError(f"unknown notebook {notebook!r}; valid: {', '.join(NOTEBOOKS)}")
     cls = NOTEBOOKS[notebook]
     profile = os.environ.get("HLWB_PROFILE") or None
-    assigned = parameter_cell_names(namespace.get("In"))
+    fields = _field_types(cls)
+    assigned = parameter_cell_names(namespace.get("In"), frozenset(fields))
     if assigned is not None:
-        fields = _field_types(cls)
         unknown = sorted(assigned - set(fields))
         if unknown:
             raise ConfigError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for {cls.__name__} "
                               f"(set in the parameters or injected cell); valid: {', '.join(fields)}")
-        return from_params(cls, {k: namespace[k] for k in fields if k in namespace}, profile=profile)
+        return from_params(cls, {k: namespace[k] for k in fields if k in assigned and k in namespace}, profile=profile)
     skip = {"In", "Out", "exit", "quit", "get_ipython", "open"}
     params = {k: v for k, v in namespace.items()
               if not k.startswith("_") and k not in skip

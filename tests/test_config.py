@@ -100,6 +100,9 @@ def test_parameter_cell_names_reads_the_cells_before_the_call():
     assert config.parameter_cell_names(first + ["seed = 1", "", call]) == {"seed"}
     assert config.parameter_cell_names([]) is None and config.parameter_cell_names(None) is None
     assert config.parameter_cell_names(["x = f()", call]) is None  # no parameters cell: the plain-dict rule
+    fields = frozenset({"seed", "run_dir"})  # a parameters cell may compute a value; a closing cell may not pass
+    closing = ["", "seed = 1", call, "results = summarise(seed)"]
+    assert config.parameter_cell_names(closing + ["run_dir = str(Path('x'))", call], fields) == {"run_dir"}
 
 
 @pytest.mark.parametrize("notebook", list(config.NOTEBOOKS))
