@@ -211,7 +211,7 @@ def summary_markdown(summary: dict) -> str:
              "| stage | status | wall s | result | value |", "| --- | --- | --- | --- | --- |"]
     for stage, st in summary["stages"].items():
         for k, v in flatten(st["results"]).items():
-            lines.append(f"| {stage} | {st['status']} | {st['wall_s']:.1f} | {k} | {fmt(v)} |")
+            lines.append(f"| {stage} | {st['status']} | {stage_seconds(st):.1f} | {k} | {fmt(v)} |")
     return "\n".join(lines) + "\n"
 
 
