@@ -30,8 +30,9 @@ ENV = "HLWB_GENERATOR_MODULES"  # os.pathsep-separated module names or .py paths
 BUILTIN = ("biggan", "stylegan")  # the families hlwb ships (hlwb.generators.GENERATORS at import)
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _USED: dict[str, list[str]] = {}  # module as named -> families it registered (a module is imported once)
-HOW = ("`--generator-module {m}` on the command line, `generator_module = \"{m}\"` in a notebook's "
-       "parameters, `hlwb.generators.use(\"{m}\")` in Python, or `{env}={m}` in the environment")
+HOW = ("`--generator-module {m}` on the command line, `generator_module = \"{m}\"` in notebook 02's or 04's "
+       "parameters, `hlwb.generators.use(\"{m}\")` in Python, or `{env}={m}` in the environment (notebooks 03, 05 "
+       "and the pipeline's kernels read it)")
 
 
 class GeneratorModuleError(ValueError):
