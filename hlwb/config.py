@@ -248,6 +248,9 @@ class RCGParams:
     class_generator: str = ""        # the generator trained on class prototypes ("": the shipped rcg_class_generator)
     posterior_generator: str = ""    # the generator trained on posterior draws at one (prior, K, T) ("": the shipped rcg_posterior_generator)
     unconditional: str = "biggan"    # the separately trained unconditional generator of the same architecture
+    unconditional_generator: str = ""  # the same architecture trained with the null vector always ("": the shipped rcg_unconditional_generator, else trained here into run_dir, resumable)
+    unconditional_steps: int = 0     # its training steps when trained here (0: the conditioned generators' own, read from their file: the same budget)
+    study_profile: str = "laptop"    # the study plan (hlwb.study.PLANS) whose runs the representation space is checked against (distillation)
     n_samples: int = 2000            # samples per ablation row (FD_oracle, label entropy); the floor at the same n
     n_test: int = 10000              # real test images FD_oracle compares against
     kmeans_ks: str = "10,100"        # k of the cluster-label rows (k-means on the train representations)
@@ -328,6 +331,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                         "eval_jobs": 1, "n_boot": 200, "positive_anchors": 32},
         "07_representation_generation": {"run_dir": "runs/smoke/07_representation_generation", "n_samples": 64,
                                          "n_test": 500, "kmeans_ks": "3,5", "rdm_steps": 5, "guidances": "0,1",
+                                         "unconditional_steps": 3, "study_profile": "smoke",
                                          "rep_fd_n": 200, "grid_n": 4, "posterior_n": 16, "posterior_ks": "2,8",
                                          "posterior_temperatures": "0.1,1", "posterior_dicts": 2},
         "08_ood": {"run_dir": "runs/smoke/08_ood", "pretrain_dir": "runs/smoke/05_contrastive_pretraining",
@@ -362,6 +366,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                         "study_profile": "gpu", "calibration_file": "", "targets": "cifar10,cifar100,svhn,cifar10_shift",
                         "study_target": "cifar10", "references": "pixels,random"},
         "07_representation_generation": {"run_dir": "runs/gpu/07_representation_generation", "n_samples": 10000,
+                                         "study_profile": "gpu",
                                          "posterior_n": 2000, "posterior_ks": "2,8,32,128,512,2048,8192",
                                          "posterior_dicts": 5},
         "08_ood": {"run_dir": "runs/gpu/08_ood", "pretrain_dir": "runs/gpu/05_contrastive_pretraining",

@@ -248,7 +248,9 @@ RANGES: dict[str, dict[str, Rule]] = {
         "kmeans_ks": Numbers(Range(2, 1000), integer=True),
         "rdm_steps": Range(1, 1000, why="DDIM steps of the 1000-step schedule"),
         "guidances": Numbers(at_least(0)),
-        "rep_fd_n": Range(2, FASHION_TRAIN, why="the real-vs-real reference draws as many train representations"),
+        "rep_fd_n": Range(2, FASHION_TRAIN // 2, why="the real-vs-real reference compares two disjoint sets of train "
+                          "representations: n and the other N - n >= n"),
+        "unconditional_steps": NONNEG,
         "grid_n": lambda c: Range(1, c.n_samples, why=f"drawn from the n_samples = {c.n_samples} of each row"),
         "posterior_n": Range(1, FASHION_TEST, why="Fashion-MNIST test images"),
         "posterior_ks": Numbers(Range(2, 1_000_000), integer=True, increasing=True),

@@ -30,7 +30,7 @@ def _bbox(artist, fig):
 
 def test_ablation_grid_labels_sit_beside_the_images_and_inside_the_figure():
     grid = torch.rand(len(ROWS), 5, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    fig = F.ablation_grid_figure(grid, ROWS, title="same noise per column")
+    fig = F.ablation_grid_figure(grid, ROWS, title="RCG conditioning ablation (rows), same generator noise per column")
     fig.canvas.draw()
     images = [_bbox(ax, fig) for ax in fig.axes]
     page = fig.bbox
@@ -44,6 +44,8 @@ def test_ablation_grid_labels_sit_beside_the_images_and_inside_the_figure():
                 f"row label {name!r} is clipped by the figure's edge"
             row = _bbox(ax, fig)
             assert row.y0 <= (box.y0 + box.y1) / 2 <= row.y1  # beside its own row
+        title = _bbox(fig._suptitle, fig)
+        assert page.x0 <= title.x0 and title.x1 <= page.x1 and not any(title.overlaps(im) for im in images)
     finally:
         import matplotlib.pyplot as plt
 

@@ -39,8 +39,7 @@ def ablation_grid_figure(grid: torch.Tensor, row_labels: list[str], title: str =
     r, c = grid.shape[:2]
     if len(row_labels) != r:
         raise ValueError(f"{len(row_labels)} row labels for {r} rows of images")
-    margin = 0.075 * max(len(s) for s in row_labels) + 0.2  # in: ~8-pt characters, right-aligned
-    fig, axes = plt.subplots(r, c, figsize=(margin + CELL * c, CELL * r + (0.45 if title else 0.1)),
+    fig, axes = plt.subplots(r, c, figsize=(2.0 + CELL * c, CELL * r + (0.6 if title else 0.1)),
                              squeeze=False, layout="constrained")
     fig.get_layout_engine().set(w_pad=0.02, h_pad=0.01, wspace=0.02, hspace=0.02)
     u8 = data.to_uint8(grid).cpu().numpy()
@@ -56,8 +55,11 @@ def ablation_grid_figure(grid: torch.Tensor, row_labels: list[str], title: str =
             for side in ax.spines.values():
                 side.set_visible(False)
         axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8, labelpad=4)
+    renderer = fig.canvas.get_renderer()  # the widest label sets the margin: images keep their CELL size
+    label_w = max(ax.yaxis.label.get_window_extent(renderer).width for ax in axes[:, 0]) / fig.dpi
+    fig.set_figwidth(label_w + 0.25 + (CELL + 0.03) * c)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=9, wrap=True)  # wrapped to the figure's width
     return fig
 
 
