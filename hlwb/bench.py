@@ -151,3 +151,79 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
 
 
 BENCHES["views"] = bench_views
+
+
+def bench_step(n: int = 10, batch: int = 128, width: int = 16, strategy: str = "hl_random",
+               precision: str = "fp32", device: str = "auto", knn_every: int = 250, knn_train: int = 5000,
+               knn_test: int = 2000) -> dict:
+    """Where one pretraining step's time goes (issue 29): median seconds per phase over ``n`` steps of the
+    laptop run's settings (notebook 05's defaults: ``strategy``'s views, decode in chunks of 128, SimCLR
+    on a width-``width`` 1-1-1-1 trunk, batch ``batch``) — the decode of anchor and positive, the pixel
+    augmentation, the forward (trunk, head, loss), the backward, the optimiser step — and one kNN
+    monitor evaluation (``knn_train`` memory images, ``knn_test`` queries), also per step at ``knn_every``.
+    ``precision`` / ``device`` as ``pretrain``'s."""
+    import torch
+
+    from . import amp, devices
+    from . import latents as L
+    from .config import PretrainParams
+    from .pretrain import KnnMonitor, build_method, run_source, settings
+    from .views import augment_pair
+
+    dev = devices.resolve(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    p = PretrainParams(strategy=strategy, batch=batch, width=width, precision=precision, device=device,
+                       knn_train=knn_train, knn_test=knn_test)
+    cfg = settings(p, dev)
+    src = run_source(p, dev)
+    method = amp.prepare(build_method(cfg).to(dev), cfg.precision)
+    opt = torch.optim.SGD(method.parameters(), lr=cfg.base_lr * batch / 256, momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay)
+    phases: dict[str, list[float]] = {k: [] for k in ("decode", "augment", "forward", "backward", "optimiser")}
+
+    def clock(name, fn, *args):
+        sync()
+        t0 = time.perf_counter()
+        r = fn(*args)
+        sync()
+        phases[name].append(time.perf_counter() - t0)
+        return r
+
+    for i in range(n + 1):  # step 0 warms up
+        if hasattr(src, "pair_at"):  # generated views: decode, then T_x
+            x1, x2 = clock("decode", src.pair_at, i)
+            x1, x2 = clock("augment", augment_pair, src.aug, x1, x2, L.row_seed(src.seed, i, L.RESAMPLE))
+        else:  # real views: an index into memory (no decode), T_x included in "augment"
+            phases["decode"].append(0.0)
+            x1, x2 = clock("augment", src.batch_at, i)
+        method.train()
+        with amp.autocast(cfg.precision, dev):
+            loss, _ = clock("forward", method, amp.inputs(x1, cfg.precision), amp.inputs(x2, cfg.precision))
+        clock("backward", loss.backward)
+        clock("optimiser", _optimiser_step, opt, method)
+        if i == 0:
+            for v in phases.values():
+                v.clear()
+    monitor = KnnMonitor(cfg)
+    sync()
+    t0 = time.perf_counter()
+    monitor(method.encoder)
+    sync()
+    knn_s = time.perf_counter() - t0
+    med = {k: statistics.median(v) for k, v in phases.items()}
+    step = sum(med.values()) + knn_s / knn_every
+    out = {"what": "pretraining step", "strategy": strategy, "batch": batch, "width": width, "n": n,
+           "precision": cfg.precision, "threads": torch.get_num_threads(), "device": devices.describe(dev),
+           **{f"{k}_s": v for k, v in med.items()}, "knn_eval_s": knn_s, "knn_every": knn_every,
+           "step_s": step}
+    out |= {f"{k}_share": v / step for k, v in med.items()} | {"knn_share": knn_s / knn_every / step}
+    return out
+
+
+def _optimiser_step(opt, method) -> None:
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    method.after_step(0.5)  # EMA, queue, prototypes: part of the step (SimCLR: nothing)
+
+
+BENCHES["step"] = bench_step

@@ -372,8 +372,10 @@ def _calibrate_run(args: argparse.Namespace) -> None:
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=("explorer", "views"),
-                   help="explorer: slider change -> image latency; views: real vs generated view pairs/s and step cost")
+    p.add_argument("what", choices=("explorer", "views", "step"),
+                   help="explorer: slider change -> image latency; views: real vs generated view pairs/s and step cost; "
+                        "step: where a pretraining step's time goes (decode, augmentation, forward, backward, "
+                        "optimiser, kNN evaluation)")
     p.add_argument("--n", type=int, default=50, help="repetitions")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="views only: precision (hlwb.amp)")
     _device_arg(p)
@@ -385,12 +387,12 @@ def _bench_run(args: argparse.Namespace) -> None:
 
     if args.what not in BENCHES:
         raise KeyError(f"unknown benchmark {args.what!r}; valid: {', '.join(BENCHES)}")
-    if args.what != "views" and args.precision != "fp32":
+    if args.what not in ("views", "step") and args.precision != "fp32":
         raise ValueError(f"--precision is a setting of `bench views`, not of `bench {args.what}`")
-    if args.what != "views" and args.device != "auto":
+    if args.what not in ("views", "step") and args.device != "auto":
         raise ValueError(f"--device is a setting of `bench views`, not (yet) of `bench {args.what}`")
     _print_json(BENCHES[args.what](args.n, **({"precision": args.precision, "device": args.device}
-                                              if args.what == "views" else {})), args.json)
+                                              if args.what in ("views", "step") else {})), args.json)
 
 
 # --- pipeline, publish, download-data --------------------------------------------------------------
