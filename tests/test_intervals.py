@@ -116,5 +116,5 @@ def test_coverage_by_simulation_at_the_studys_seed_shifts():
     assert I.simulate_coverage("t", 300, 5, 5, seed=11, **model) >= 0.93  # arm vs arm, paired seeds
     assert I.simulate_coverage("t", 150, 5, 0, seed=12, **model) >= 0.93  # gain over raw pixels
     assert I.simulate_coverage("t", 150, 5, 3, seed=14, **model) >= 0.93  # over the random trunk's 3 init seeds
-    assert I.simulate_coverage("bootstrap_per_arm", 200, 2, 2, seed=13, n_boot=200, **model) < 0.9
-    assert I.simulate_coverage("t", 200, 2, 2, seed=13, **model) >= 0.93  # the same replicates
+    assert I.simulate_coverage("bootstrap_per_arm", 150, 2, 2, seed=13, n_boot=200, **model) < 0.9  # 0.87
+    assert I.simulate_coverage("t", 150, 2, 2, seed=13, **model) >= 0.93  # the same replicates

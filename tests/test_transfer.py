@@ -295,7 +295,7 @@ def test_study_tables_gains_over_references_and_arm_differences(sweep):
           generator="", sampling="", augment="fair")
     df = transfer.evaluate_all(transfer.find_encoders(tmp / "study"), ["pixels", "random"],
                                transfer.target_specs("digits", ""), ["linear", "knn"], seed=0,
-                               cache=tmp / "rows_s", ref_width=4, keep_correct=("digits",))
+                               cache=tmp / "rows_s", ref_width=4, keep_correct=("digits",), random_seeds=2)
     fair = transfer.arm_runs(df)
     assert fair == {"hl_random_paper": ["simclr-hl_random_paper-s0"], "real": ["simclr-real-s0", "simclr-real-s1"]}
     assert transfer.arm_runs(df, augment="paper") == {"hl_random_paper": ["simclr-hl_random_paper-paper-s0"]}
@@ -308,12 +308,20 @@ def test_study_tables_gains_over_references_and_arm_differences(sweep):
     assert real.gain_pixels == pytest.approx(real["mean"] - 100 * top1[("ref-pixels", "linear")])
     assert real.ci_low_random <= real.gain_random <= real.ci_high_random
     assert set(tab.protocol) == {"linear", "knn_k20"}
+    # the random trunk is two init seeds here (3 by default), its gain over their mean; pixels one vector
+    trunks = [("ref-random", "linear"), ("ref-random-s1", "linear")]
+    assert real.gain_random == pytest.approx(real["mean"] - 100 * sum(top1[t] for t in trunks) / 2)
+    assert (real.method_random, real.seeds_random, real.method_pixels, real.seeds_pixels) == \
+        ("welch_t", 2, "one_sample_t", 0)
+    hl1 = tab[(tab.arm == "hl_random_paper") & (tab.protocol == "linear")].iloc[0]
+    assert (hl1.method_pixels, hl1.method_random) == ("images_only", "pooled_t")  # one seed: said, not hidden
     d = transfer.differences(tmp / "rows_s", [("hl", fair["hl_random_paper"], "real", fair["real"])],
                              target="digits", n_boot=200)
     lin = d[d.protocol == "linear"].iloc[0]
     hl = tab[(tab.arm == "hl_random_paper") & (tab.protocol == "linear")].iloc[0]
     assert lin["diff"] == pytest.approx(hl["mean"] - real["mean"])
     assert lin.ci_low <= lin["diff"] <= lin.ci_high and lin.resolved == (lin.ci_low > 0 or lin.ci_high < 0)
+    assert lin.method == "pooled_t" and lin.p_holm >= lin.p_value and lin.family == "arm differences"
     # a sweep with one arm has no pair: an empty table that still has the columns the notebook reads
     none = transfer.differences(tmp / "rows_s", [], target="digits", n_boot=200)
     assert len(none) == 0 and list(none.columns) == transfer.DIFF_COLUMNS
@@ -366,3 +374,75 @@ def test_fewshot_curves_average_seeds_instead_of_joining_them():
     assert c["real"]["shots"] == [1, 5, 10] and c["real"]["n_seeds"] == [3, 3, 3]  # one point per shots
     assert c["real"]["mean"] == pytest.approx([70.0, 75.0, 80.0]) and c["real"]["std"] == pytest.approx([20.0] * 3)
     assert c["pixels"]["mean"] == pytest.approx([30.0]) and set(c) == {"real", "pixels"}
+
+
+# ---- seed-level intervals on a cache of per-image correctness (no encoder is evaluated) ----
+
+def _cache(tmp_path, runs: dict[str, tuple[int, float]], n: int = 2000):
+    """A cache as evaluate_all leaves it: per run its rows (seed, provenance) and its correctness; ``runs``
+    name -> (seed, accuracy). Returns the rows (one linear top-1 per run) and the correctness."""
+    import torch
+
+    from hlwb import checkpoint
+
+    g = torch.Generator().manual_seed(0)
+    easy = torch.rand(n, generator=g)  # shared image difficulty: the arms agree on most images
+    rows, corr = [], {}
+    for name, (seed, acc) in runs.items():
+        c = (easy + 0.25 * torch.rand(n, generator=g)) < acc * 1.125
+        corr[name] = c
+        ref = name.startswith("ref-")
+        row = {"encoder": name, "method": "reference" if ref else "simclr", "strategy": name.split("-")[1],
+               "seed": seed, "target": "fashion_mnist", "protocol": "linear", "metric": "top1",
+               "value": c.float().mean().item(), "draw": "", "precision": "fp32" if ref else "bf16",
+               "pretrain_cpu": "" if ref else "Intel Xeon", "eval_cpu": "AMD EPYC"}
+        rows.append(row)
+        (tmp_path / f"{name}.csv").write_text(pd.DataFrame([row]).to_csv(index=False))
+        checkpoint.save(tmp_path / f"{name}.correct.pt", {"fashion_mnist": {"linear": c}}, kind="correct")
+    return pd.DataFrame(rows), corr
+
+
+def test_arm_differences_pair_seeds_and_carry_holm_and_provenance(tmp_path):
+    import numpy as np
+
+    from hlwb import intervals
+
+    runs = {f"simclr-a-s{s}": (s, 0.85 + 0.004 * s) for s in range(5)}
+    runs |= {f"simclr-b-s{s}": (s, 0.84 + 0.004 * s) for s in range(5)}
+    runs |= {f"simclr-c-s{s}": (s, 0.84) for s in range(5, 8)}
+    _, corr = _cache(tmp_path, runs)
+    a, b, c = ([n for n in runs if n.startswith(f"simclr-{x}-")] for x in "abc")
+    d = transfer.differences(tmp_path, [("a", a, "b", b[::-1]), ("a", a, "c", c)], protocols=("linear",),
+                             family="verdict")
+    assert list(d.columns) == transfer.DIFF_COLUMNS
+    ab, ac = d.iloc[0], d.iloc[1]
+    # seed s of a against seed s of b, whatever order the names come in: the paired t of the per-seed differences
+    want = intervals.seed_interval(np.stack([corr[n].numpy() for n in a]), np.stack([corr[n].numpy() for n in b]),
+                                   paired=True)
+    assert (ab.method, ab.ci_low, ab.ci_high) == ("paired_t", pytest.approx(want.ci_low), pytest.approx(want.ci_high))
+    assert ac.method == "welch_t" and (ac.seeds_a, ac.seeds_b) == (5, 3)  # other seeds: unpaired
+    assert list(d.p_holm) == pytest.approx(list(intervals.holm(d.p_value))) and set(d.family) == {"verdict"}
+    assert list(d.resolved_holm) == [p < 0.05 for p in d.p_holm]
+    assert (ab.precision, ab.pretrain_cpu, ab.eval_cpu) == ("bf16", "Intel Xeon", "AMD EPYC")
+    boot = transfer.differences(tmp_path, [("a", a, "b", b)], protocols=("linear",), interval="bootstrap",
+                                n_boot=200).iloc[0]
+    assert boot.method == "bootstrap" and boot["diff"] == pytest.approx(ab["diff"])
+
+
+def test_gains_table_averages_the_random_trunks_init_seeds(tmp_path):
+    runs = {f"simclr-a-s{s}": (s, 0.85 + 0.004 * s) for s in range(5)}
+    runs |= {"ref-pixels": (0, 0.83), "ref-random": (0, 0.78), "ref-random-s1": (1, 0.74), "ref-random-s2": (2, 0.8)}
+    df, corr = _cache(tmp_path, runs)
+    assert transfer.reference_runs(df, "ref-random") == ["ref-random", "ref-random-s1", "ref-random-s2"]
+    assert transfer.reference_runs(df, "ref-pixels") == "ref-pixels"
+    tab = transfer.gains_table(df, tmp_path, {"a": [n for n in runs if n.startswith("simclr-")]},
+                               protocols=("linear",))
+    r = tab.iloc[0]
+    trunk = sum(corr[n].float().mean().item() for n in ("ref-random", "ref-random-s1", "ref-random-s2")) / 3
+    assert r.gain_random == pytest.approx(r["mean"] - 100 * trunk)
+    assert (r.method_random, r.seeds_random, r.method_pixels, r.seeds_pixels) == ("welch_t", 3, "one_sample_t", 0)
+    assert r.p_holm_pixels == pytest.approx(r.p_value_pixels) and r.resolved_holm_pixels == (r.p_holm_pixels < 0.05)
+    assert (r.precision, r.pretrain_cpu) == ("bf16", "Intel Xeon")
+    # one init seed only (the former reference): its seed variance is not counted, and the interval says so
+    one = transfer.paired_gains(tmp_path, {"a": [n for n in runs if n.startswith("simclr-")]}, "ref-random")["a"]
+    assert one["method"] == "one_sample_t" and one["n_seeds_ref"] == 0
