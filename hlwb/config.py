@@ -294,6 +294,7 @@ class OodParams:
     n_bank: int = 10000              # Fashion-MNIST train images of the feature bank
     bg_rate: float = 0.2             # the background model's pixel mutation rate (Ren et al.: 0.1-0.3)
     bg_steps: int = 0                # background model steps (0: the foreground runs' steps)
+    bg_weight_decay: float = 0.02    # the background model's L2 weight (SGD weight decay; hlwb.ood.background_config)
     bits_test: int = 2000            # Fashion-MNIST test images of the bits/dim table
     n_samples: int = 64              # samples of the generative head (grid and FD_oracle, at matched n)
     seed: int = 0                    # seed of every draw in the notebook

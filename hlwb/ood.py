@@ -9,10 +9,12 @@ Scores (each returns (N,), one per image):
 
 * :func:`log_likelihood`: log p(x) in nats under a GCRL generative head (:mod:`hlwb.ssl.gcrl`).
 * :func:`likelihood_ratio`: log p_fg(x) - log p_bg(x) (Ren et al. 2019): the background model
-  is the same head trained on inputs whose pixels were replaced at rate mu in [0.1, 0.3] by
-  uniform random intensities (:func:`mutate`, :class:`MutatedViews` to train it with
-  :func:`hlwb.pretrain.pretrain` with ``method="gcrl", gcrl_alpha=1, gcrl_beta=0``), so it models the low-level statistics that dominate
-  likelihoods, and the ratio keeps the semantic part.
+  is the same head trained on inputs whose values were replaced at rate mu in [0.1, 0.3] by
+  uniform random intensities (:func:`mutate`) and with a stronger L2 weight (SGD weight decay), so
+  it models the low-level statistics that dominate likelihoods, and the ratio keeps the semantic
+  part. :func:`background_config` and :func:`background_source` build its run for
+  :func:`hlwb.pretrain.pretrain`: the foreground's trunk, head and budget, alpha only, on GCRL's
+  weak/strong views of the real train images (:class:`hlwb.ssl.gcrl.WeakStrongViews`), mutated.
 * :func:`complexity_score`: -S(x) of Serra et al. 2020, S(x) = -log2 p(x) - L(x), with L(x) the
   length in bits of the quantised image (uint8 bin centres, the head's bins) compressed
   losslessly as PNG (Pillow, compression level 9, the whole file: its constant ~70-byte
@@ -46,7 +48,7 @@ from . import data, devices
 from . import targets as T
 from .latents import EXTRA, NOISE, make_generator, row_seed
 from .spec import ImageSpec
-from .ssl.pixelcnn import dequantize, quantize
+from .ssl.pixelcnn import dequantization_bits, dequantize, quantize
 
 # ---- metrics (in-distribution = positive class) ----
 
@@ -101,9 +103,11 @@ def likelihood_ratio(foreground: nn.Module, background: nn.Module, images: Tenso
 
 
 def mutate(images: Tensor, rate: float, seed: int) -> Tensor:
-    """Each pixel replaced, independently with probability ``rate``, by a uniform random
-    intensity (one of the 256 uint8 levels, in [-1, 1]); ``images`` (N, C, H, W) in [-1, 1] (each
-    channel value of a pixel drawn on its own)."""
+    """Each value replaced, independently with probability ``rate``, by a uniform random
+    intensity (one of the 256 uint8 levels, in [-1, 1]); ``images`` (N, C, H, W) in [-1, 1]. As
+    Ren et al.'s code (google-research genomics_ood/images_ood, ``mutate_x``): each channel value of
+    a pixel on its own (grayscale: a fraction ``rate`` of the pixels), drawn from ``seed``: first
+    the (N, C, H, W) uniforms that pick the values, then their levels."""
     if not 0 <= rate <= 1:
         raise ValueError(f"rate must be in [0, 1], got {rate}")
     g = make_generator(seed)
@@ -127,6 +131,53 @@ class MutatedViews:
         x1, x2 = self.source.batch_at(step)
         return (mutate(x1, self.rate, row_seed(self.seed, step, NOISE)),
                 mutate(x2, self.rate, row_seed(self.seed, step, EXTRA)))
+
+
+BG_RATE = 0.2           # the background's mutation rate mu (Ren et al.: 0.1-0.3)
+BG_WEIGHT_DECAY = 0.02  # its L2 weight: SGD weight decay on the per-dimension loss (background_config)
+
+
+def background_config(foreground: dict, steps: int = 0, seed: int = 0,
+                      weight_decay: float = BG_WEIGHT_DECAY):
+    """The background model's :class:`hlwb.pretrain.PretrainConfig`: the foreground run's stored
+    config (``foreground``: a GCRL file's ``meta["pretrain"]``, its trunk, head, batch, precision and
+    dataset) with alpha 1, beta 0 (the head alone), no kNN monitor, ``seed``, ``steps`` (0: the
+    foreground's) and the L2 weight ``weight_decay``.
+
+    Ren et al.'s code gives its PixelCNN's layers an L2 coefficient lambda in {0, 10, 100} (Keras' l2:
+    lambda * sum(w^2)); as a term on the per-image NLL, the same term on hlwb's per-dimension loss
+    (NLL / D) is SGD weight decay wd = 2 lambda / D: 0.02 is lambda ~ 10 at D = 1024 (1 x 32 x 32).
+    Ren et al. chose mu and lambda on validation OOD data; here they are parameters, not tuned."""
+    from .pretrain import PretrainConfig
+
+    base = {k: v for k, v in foreground.items() if k in PretrainConfig.__dataclass_fields__}
+    steps = steps or base.get("steps", PretrainConfig.steps)
+    return PretrainConfig(**{**base, "method": "gcrl", "gcrl_alpha": 1.0, "gcrl_beta": 0.0, "knn_every": 0,
+                             "seed": seed, "steps": steps, "ckpt_every": max(1, steps // 5),
+                             "weight_decay": weight_decay})
+
+
+def background_source(cfg, rate: float = BG_RATE, seed: int = 0, device: str | torch.device = "auto"):
+    """The background model's views: GCRL's weak/strong views of ``cfg.dataset``'s real train images
+    (the fair T_x as the strong one, as the foreground's real arm), every value :func:`mutate`d at
+    ``rate`` (:class:`MutatedViews`); ``cfg`` from :func:`background_config`."""
+    from .ssl.gcrl import WeakStrongViews
+    from .views import make_source
+
+    real = make_source("real", cfg.batch, augment="fair", seed=seed, precision=cfg.precision, device=device,
+                       dataset=cfg.dataset, image_size=cfg.image_size or None)
+    return MutatedViews(WeakStrongViews(real), rate, seed=seed)
+
+
+def bits_per_dim(model: nn.Module, images: Tensor, batch: int = 256,
+                 device: str | torch.device = "auto") -> tuple[Tensor, Tensor]:
+    """(bits/dim per ``model.bins``-level value, bits/dim in 8-bit units), each (N,) float64 on the
+    host, of images (N, C, S, S) under a GCRL head (:func:`log_likelihood`; D = C * S * S). 8-bit
+    units: uniform dequantisation within a bin, + log2(levels in the bin) per value
+    (:func:`hlwb.ssl.pixelcnn.dequantization_bits`; + log2(256 / bins) = + 4 for 16 bins)."""
+    d = images[0].numel()
+    bits = -log_likelihood(model, images, batch=batch, device=device).double() / math.log(2)
+    return bits / d, (bits + dequantization_bits(quantize(images, model.bins), model.bins).cpu()) / d
 
 
 def compressed_bits(images: Tensor, bins: int = 16) -> Tensor:

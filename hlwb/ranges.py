@@ -262,7 +262,7 @@ RANGES: dict[str, dict[str, Rule]] = {
         "run_seed": SEED, "n_ood": _held(1, 4, "the in-distribution set and each OOD set"), "knn_k": lambda c: Range(1, c.n_bank, why=f"a neighbour among n_bank = {c.n_bank}"),
         "n_bank": Range(1, 60_000, why="Fashion-MNIST train images"),
         "bg_rate": Range(0.1, 0.3, why="the background model's mutation rate (Ren et al. 2019)"),
-        "bg_steps": at_least(0, why="0: the foreground runs' steps"), "bits_test": Range(1, 10_000, why="Fashion-MNIST test images"),
+        "bg_steps": at_least(0, why="0: the foreground runs' steps"), "bg_weight_decay": NONNEG, "bits_test": Range(1, 10_000, why="Fashion-MNIST test images"),
         "n_samples": _held(2, 2, "generated samples (a Frechet distance needs 2)"), "seed": SEED,
     },
     # library configs

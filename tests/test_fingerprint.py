@@ -90,3 +90,16 @@ def test_module_docs_and_comments_do_not_count_but_code_does(tmp_path):
     assert F.stage_fingerprint(nb, {}, [], pkg) == second
     (pkg / "d.py").write_text('"""Other words."""\n\ndef f():\n    return 2\n\nX = 1\n')
     assert F.stage_fingerprint(nb, {}, [], pkg) != second
+
+
+def test_machine_reads_the_cpu_model_and_its_bf16_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n"
+                    "flags\t\t: fpu sse2 avx512f avx512_bf16 amx_tile amx_bf16\n\n"
+                    "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n")
+    m = F.machine(info)
+    assert m["cpu"] == "Intel(R) Xeon(R) Platinum 8480+" and m["bf16_flags"] == ["amx_bf16", "amx_tile", "avx512_bf16"]
+    assert m["torch"] and m["cores"] >= 1
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu avx2\n")
+    assert F.machine(info)["bf16_flags"] == []  # no native bf16: bf16 runs are emulated
+    assert F.machine(tmp_path / "missing")["cpu"]  # no cpuinfo: platform's name, never empty

@@ -202,3 +202,78 @@ def test_a_gcrl_method_file_round_trips_with_its_head(tmp_path):
     checkpoint.save(tmp_path / "bad.pt", state, kind="gcrl")
     with pytest.raises(checkpoint.CheckpointError, match="bad.pt"):
         load_gcrl(tmp_path / "bad.pt")
+
+
+def _shifts_and_flips(x: torch.Tensor, shift: int) -> torch.Tensor:
+    """Every weak view of one image x (C, S, S): (2 (2 shift + 1)^2, C, S, S), by naive slicing."""
+    out = []
+    for img in (x, x.flip(-1)):
+        pad = torch.full((x.shape[0], x.shape[1] + 2 * shift, x.shape[2] + 2 * shift), -1.0)
+        pad[:, shift:shift + x.shape[1], shift:shift + x.shape[2]] = img
+        out += [pad[:, dy:dy + x.shape[1], dx:dx + x.shape[2]] for dy in range(2 * shift + 1)
+                for dx in range(2 * shift + 1)]
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_weak_strong_views_model_a_flip_and_small_shift_of_the_clean_image(channels):
+    from hlwb.ssl.gcrl import STRONG, WeakStrongViews
+
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.rand(40, channels, 16, 16, generator=g) * 2 - 1
+    src = views.RealViews(imgs, batch=8, preset="simclr", seed=3)
+    src.spec = {"strategy": "real"}
+    aug = src.aug
+    w = WeakStrongViews(src)
+    assert w.shift == 1 and src.aug is aug  # 16 px: 1 px; the source itself is untouched
+    assert w.spec["strategy"] == "real" and w.spec["gcrl_views"]["weak_shift_px"] == 1
+    x1, x2 = w.batch_at(2)
+    clean, _ = views.RealViews(imgs, batch=8, preset="none", seed=3).batch_at(2)  # the un-augmented images
+    for a, x in zip(x1, clean):  # x1: one of the 18 flips / shifts of its clean image, exactly
+        assert (_shifts_and_flips(x, 1) == a).flatten(1).all(1).any()
+    assert not all(torch.equal(a, x) for a, x in zip(x1, clean))
+    with torch.random.fork_rng():  # x2: the source's own (strong) T_x of the same images, seeded per step
+        torch.manual_seed(row_seed(3, 2, STRONG))
+        torch.testing.assert_close(x2, aug(clean))
+    a1, a2 = w.batch_at(2)
+    assert torch.equal(a1, x1) and torch.equal(a2, x2) and not torch.equal(w.batch_at(3)[0], x1)
+    with pytest.raises(ValueError, match="identity"):
+        WeakStrongViews(views.RealViews(imgs, batch=8, preset="none")).batch_at(0)
+    with pytest.raises(ValueError, match="shift"):
+        WeakStrongViews(src, shift=8)
+
+
+def test_a_gcrl_run_gets_weak_strong_views_and_simclr_its_own(monkeypatch):
+    from hlwb import pretrain
+    from hlwb.config import PretrainParams
+    from hlwb.ssl.gcrl import WeakStrongViews
+
+    def small(strategy, batch, **kw):  # make_source's real views of a few images (loading all of train is slow)
+        src = views.RealViews(data.fashion_mnist("test").float_images()[:32], batch, preset="simclr", seed=kw["seed"])
+        src.spec = {"strategy": strategy, "preset": "simclr"}
+        return src
+
+    monkeypatch.setattr(pretrain, "make_source", small)
+    src = pretrain.run_source(PretrainParams(method="gcrl", strategy="real", batch=4, precision="fp32"), "cpu")
+    assert isinstance(src, WeakStrongViews) and src.spec["preset"] == "simclr" and "gcrl_views" in src.spec
+    assert src.batch_at(0)[0].shape == (4, 1, 32, 32)
+    plain = pretrain.run_source(PretrainParams(method="simclr", strategy="real", batch=4, precision="fp32"), "cpu")
+    assert isinstance(plain, views.RealViews) and "gcrl_views" not in plain.spec
+
+
+def test_bits_per_dim_in_8bit_units_add_log2_of_the_levels_per_bin():
+    """A uniform head scores log2(bins) per value: 16 bins: 4, in 8-bit units 4 + 4 = 8 = log2 256; 8
+    bins: 3 + 5. With 3 bins (85, 85, 86 uint8 levels) an image in the top bin costs log2 3 + log2 86."""
+    from hlwb.ssl.pixelcnn import dequantization_bits, levels_per_bin
+
+    assert levels_per_bin(16).tolist() == [16] * 16 and levels_per_bin(3).tolist() == [85, 85, 86]
+    x = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for bins, want, want8 in ((16, 4.0, 8.0), (8, 3.0, 8.0)):
+        m = ssl.build("gcrl", ResNetTrunk(4, (1, 1)), bins=bins, head_width=8, head_layers=1)
+        last = m.head.out[-1]
+        torch.nn.init.zeros_(last.weight)  # logits 0: the uniform model
+        torch.nn.init.zeros_(last.bias)
+        _, logs = m(x, x.flip(3))
+        assert logs["bits_per_dim"] == pytest.approx(want) and logs["bits_per_dim_8bit"] == pytest.approx(want8)
+    top = torch.ones(2, 1, 4, 4)
+    assert dequantization_bits(quantize(top, 3), 3).tolist() == pytest.approx([16 * math.log2(86)] * 2)

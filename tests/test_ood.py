@@ -170,3 +170,39 @@ def test_ood_table_scores_equal_the_score_functions():
                                                       ood.complexity_score(fg, x, device="cpu"))
         assert rows[("likelihood_ratio", name)] == ood.auroc(ood.likelihood_ratio(fg, bg, x_in, device="cpu"),
                                                             ood.likelihood_ratio(fg, bg, x, device="cpu"))
+
+
+def test_mutation_replaces_the_seeds_draw_and_the_background_gets_its_weight_decay(tmp_path, monkeypatch):
+    """mutate: the values the seed's first (N, C, H, W) uniforms pick (< rate, ~ rate of them), set to
+    the levels of its next draw; the background run: mutated weak/strong real views, alpha only, and
+    the L2 weight reaches the optimiser (its checkpointed state)."""
+    from hlwb import checkpoint, data, views
+    from hlwb.latents import make_generator
+    from hlwb.pretrain import pretrain
+
+    x = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(9)) * 2 - 1
+    m = ood.mutate(x, 0.2, seed=4)
+    g = make_generator(4)
+    hit = torch.rand(x.shape, generator=g) < 0.2
+    level = torch.randint(0, 256, x.shape, generator=g).float() / 127.5 - 1
+    assert torch.equal(m, torch.where(hit, level, x)) and abs(hit.float().mean().item() - 0.2) < 0.02
+    fg = {"method": "gcrl", "width": 4,
+          "blocks": "1,1", "batch": 4, "steps": 2, "warmup": 1, "gcrl_beta": 1.0, "knn_every": 100}
+    cfg = ood.background_config(fg, seed=1, weight_decay=0.05)
+    assert (cfg.gcrl_alpha, cfg.gcrl_beta, cfg.knn_every, cfg.steps, cfg.weight_decay) == (1.0, 0.0, 0, 2, 0.05)
+    asked = {}
+
+    def small(strategy, batch, **kw):  # make_source's real views of a few images (loading all of train is slow)
+        asked.update(kw, strategy=strategy)
+        src = views.RealViews(data.fashion_mnist("test").float_images()[:32], batch, preset="simclr", seed=kw["seed"])
+        src.spec = {"strategy": strategy}
+        return src
+
+    monkeypatch.setattr(views, "make_source", small)
+    src = ood.background_source(cfg, rate=0.3, seed=1, device="cpu")
+    assert asked["strategy"] == "real" and asked["augment"] == "fair" and asked["dataset"] == "fashion_mnist"
+    assert src.spec["mutation_rate"] == 0.3 and "gcrl_views" in src.spec and src.spec["strategy"] == "real"
+    pretrain(src, cfg, work_dir=tmp_path / "bg", device="cpu")
+    state = checkpoint.load(tmp_path / "bg" / "train_state.pt", kind="train-state")
+    assert state["optimizers"]["sgd"]["param_groups"][0]["weight_decay"] == 0.05
+    assert state["meta"]["config"]["weight_decay"] == 0.05

@@ -1,11 +1,32 @@
 """GCRL (Kim, Kim, Lee 2021, arXiv 2106.06162): one trunk trained by a generative and a
-contrastive loss, L = alpha * L_gen + beta * L_con (METHODS.md §4).
+contrastive loss, L = alpha * L_gen + beta * L_con (docs/methods.md, GCRL).
 
 * L_con: SimCLR's NT-Xent on the two views, with SimCLR's projection head
-  (:class:`hlwb.ssl.simclr.SimCLR`); at ``alpha = 0`` the loss is exactly SimCLR's.
+  (:class:`hlwb.ssl.simclr.SimCLR`); at ``alpha = 0`` the loss on a pair is exactly SimCLR's.
 * L_gen: autoregressive NLL of view x1 over ``bins`` quantised intensities per channel under a
   PixelCNN head (:mod:`hlwb.ssl.pixelcnn`), in nats per dimension (the paper's sum over pixels
   divided by D = C H W, so that alpha = beta = 1 weighs the two terms alike; bits/dim = L_gen / ln 2).
+
+Units of bits/dim. ``bits_per_dim`` is per ``bins``-level (default 16) channel value: the uniform
+model scores log2(bins) = 4. To compare with 8-bit (256-level) literature values it is also given in
+8-bit units, ``bits_per_dim_8bit``, under **uniform dequantisation within a bin**: each of the
+uint8 levels a bin holds gets 1 / (levels in the bin) of its probability, which adds log2(levels)
+per dimension; every bin holds 256 / bins levels when bins divides 256, so 8-bit = bin bits +
+log2(256 / bins) (+4 for 16 bins; the uniform model: 4 -> 8 = log2 256).
+(:func:`hlwb.ssl.pixelcnn.dequantization_bits`): the model spends log2(256 / bins) bits per dimension on
+the levels inside a bin, which it does not model.
+
+Which views (:class:`WeakStrongViews`, what :func:`hlwb.pretrain.run_source` gives every GCRL run).
+GCRL's L_c pairs a weak and a strong augmentation of one image and its generative term models the
+weak one. Here x1 is the **weak** view, a random horizontal flip (p 0.5) and a translation by up to
+``size // 16`` px on each axis (2 px at 32 px; at least 1), the border filled with black (uint8 0):
+near the clean images OOD detection later scores, so the density is fitted to what it is asked
+about; x2 is the **strong** view, the source's own T_x (its preset; the study's GCRL runs: SimCLR's).
+L_con is NT-Xent between the weak and the strong view (the paper's pairing, so at alpha = 0 a GCRL
+*run* is SimCLR on a weak/strong pair, not on two strong views: the study's beta-only row is the
+SimCLR runs themselves, strong/strong); L_gen models the weak x1. Both come from the source's
+un-augmented pair (real data: the image twice; generated: anchor and positive), so it works for
+every view strategy and image spec.
 
 Which image, conditioned on what. GCRL models the weakly augmented view x1 with a causal
 Transformer whose early blocks are the shared encoder. A ResNet trunk is not causal: fed x1,
@@ -17,9 +38,8 @@ head only as a per-channel bias (the same at every pixel), and the head reads x1
 masked convolutions, so p(x1 | c) = prod_i p(x1_i | x1_<i, c) is a proper conditional
 likelihood and the gradient of L_gen teaches the trunk what of x2 predicts x1 (content shared
 by the views, not the pixel noise they do not share). A pair of identical views would be the
-leak again: a batch whose views are all identical (``augment`` preset ``none`` on real data) is
-refused. x1 is the view the source lists first; hlwb's view sources augment both views alike,
-so "weak" is nominal unless the source makes x1 weaker.
+leak again: a batch whose views are all identical is refused (and :class:`WeakStrongViews` refuses
+a strong T_x that is the identity on real data, whose x2 would be the clean image x1 is a view of).
 
 Under DDP the NT-Xent term gathers its negatives from all ranks (:func:`hlwb.ssl.nt_xent`), the
 generative term is a mean of per-image terms, so averaging gradients over ranks gives the
@@ -28,16 +48,102 @@ gradient of the loss on the whole batch.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..encoders import ResNetTrunk, mlp
+from ..latents import make_generator, row_seed
 from ..spec import LEGACY, ImageSpec, check
 from .losses import nt_xent
-from .pixelcnn import PixelCNNHead, dequantize, quantize
+from .pixelcnn import PixelCNNHead, dequantization_bits, dequantize, quantize
 from .simclr import _std
+
+# the streams of the weak and strong augmentation draws under a view source's seed, beside
+# hlwb.latents' four (ANCHOR, NOISE, RESAMPLE, EXTRA = 0..3) that the sources themselves use
+WEAK, STRONG = 4, 5
+WEAK_FLIP = 0.5  # probability of the weak view's horizontal flip
+
+
+def weak_shift(spec: ImageSpec) -> int:
+    """The weak view's largest translation in px on each axis: ``size // 16``, at least 1 (2 at 32 px)."""
+    return max(1, spec.size // 16)
+
+
+def weak_augment(x: Tensor, seed: int, shift: int) -> Tensor:
+    """GCRL's weak view of images x (N, C, S, S) in [-1, 1]: each flipped horizontally with
+    probability 0.5, then translated by (dy, dx) uniform in [-shift, shift]^2 px, the uncovered
+    border black (-1, uint8 0). Every draw from ``seed``'s generator (on the host), so a batch is
+    replayable on any device. Returns (N, C, S, S) on x's device."""
+    n, s = x.shape[0], x.shape[-1]
+    g = make_generator(seed)
+    flip = (torch.rand(n, generator=g) < WEAK_FLIP).to(x.device)
+    off = torch.randint(0, 2 * shift + 1, (n, 2), generator=g).to(x.device)  # (N, 2): top-left corner in the padding
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    if shift == 0:
+        return x
+    padded = F.pad(x, (shift,) * 4, value=-1.0)  # (N, C, S + 2 shift, S + 2 shift)
+    ar = torch.arange(s, device=x.device)
+    rows, cols = off[:, :1] + ar, off[:, 1:] + ar  # (N, S) each
+    out = padded[torch.arange(n, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (N, S, S, C)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def _seeded(aug: nn.Module, x: Tensor, seed: int) -> Tensor:
+    """``aug(x)`` replayable from ``seed`` (kornia draws from torch's global RNG: a forked, seeded one)."""
+    with torch.random.fork_rng(devices=[x.device.index] if x.is_cuda else []):
+        torch.manual_seed(seed)
+        return aug(x)
+
+
+class WeakStrongViews:
+    """GCRL's views of a view source: x1 its weak view (:func:`weak_augment`, modelled by the head),
+    x2 the strong one (the source's own T_x), both from the source's un-augmented pair at each step.
+
+    Args:
+        source: a view source with an ``aug`` module and a ``seed`` (:class:`hlwb.views.RealViews`,
+            ``GeneratedViews``, ``FixedViews``, :class:`hlwb.rcg.views.RCGViews`); it is not changed
+            (a shallow copy with the identity T_x gives the un-augmented pairs).
+        shift: the weak view's largest translation in px (None: :func:`weak_shift` of its spec).
+
+    ``spec`` is the source's record plus ``gcrl_views`` (the weak augmentation and the pairing), so a
+    run's checkpoint records it and a work directory of other views is not resumed.
+    """
+
+    def __init__(self, source, shift: int | None = None):
+        aug = getattr(source, "aug", None)
+        if not isinstance(aug, nn.Module) or not hasattr(source, "seed"):
+            raise TypeError(f"GCRL's weak/strong views need a view source with an augmentation module `aug` and a "
+                            f"`seed` (hlwb.views.make_source builds them), got {type(source).__name__}")
+        self.image_spec = source.image_spec
+        self.shift = weak_shift(self.image_spec) if shift is None else int(shift)
+        if not 0 <= self.shift < self.image_spec.size // 2:
+            raise ValueError(f"shift must be in [0, {self.image_spec.size // 2}) px for "
+                             f"{self.image_spec.size} px images, got {shift}")
+        self.strong, self.seed, self.batch = aug, source.seed, getattr(source, "batch", None)
+        self.inner = copy.copy(source)
+        self.inner.aug = nn.Identity()
+        self.spec = {**(getattr(source, "spec", None) or {}),
+                     "gcrl_views": {"x1": "weak (modelled; L_con)", "x2": "strong: the preset (conditions; L_con)",
+                                    "weak_flip": WEAK_FLIP, "weak_shift_px": self.shift, "weak_fill": "black"}}
+
+    def batch_at(self, step: int) -> tuple[Tensor, Tensor]:
+        """(weak x1, strong x2), each (B, C, S, S) in [-1, 1], of step ``step``."""
+        xa, xb = self.inner.batch_at(step)
+        if isinstance(self.strong, nn.Identity) and torch.equal(xa, xb):
+            raise ValueError("GCRL's strong view is the identity (augment preset 'none') on identical images: the "
+                             "head would be conditioned on the clean image it models; use a preset that augments")
+        return (weak_augment(xa, row_seed(self.seed, step, WEAK), self.shift),
+                _seeded(self.strong, xb, row_seed(self.seed, step, STRONG)))
+
+    def __iter__(self):
+        step = 0
+        while True:
+            yield self.batch_at(step)
+            step += 1
 
 
 class GCRL(nn.Module):
@@ -80,9 +186,12 @@ class GCRL(nn.Module):
             logs["z_std"] = _std(h2)
         if self.alpha:
             d = x1[0].numel()  # C * S * S
-            l_gen = self.head.nll(quantize(x1, self.bins), h2).mean() / d  # nats per dimension
+            q1 = quantize(x1, self.bins)
+            l_gen = self.head.nll(q1, h2).mean() / d  # nats per dimension
             loss = loss + self.alpha * l_gen
-            logs |= {"l_gen": l_gen.item(), "bits_per_dim": l_gen.item() / math.log(2)}
+            bpd = l_gen.item() / math.log(2)  # per bins-level value; + the within-bin levels: 8-bit units
+            logs |= {"l_gen": l_gen.item(), "bits_per_dim": bpd,
+                     "bits_per_dim_8bit": bpd + dequantization_bits(q1, self.bins).mean().item() / d}
         logs |= {"uniform_bits_per_dim": math.log2(self.bins), "loss": loss.item()}
         return loss, logs
 
@@ -102,7 +211,8 @@ class GCRL(nn.Module):
 
         ``context`` defaults to x itself: at scoring time there is one image, and the head never
         learnt to read its target off the feature (it was trained on the other view's feature);
-        pass a view of x to score exactly as in training.
+        pass a view of x to score exactly as in training. Nats over the ``bins``-level values; bits/dim
+        in both units: :func:`hlwb.ood.bits_per_dim`.
         """
         c = self.condition(x if context is None else context)
         return -self.head.nll(quantize(x, self.bins), c)

@@ -51,6 +51,21 @@ def dequantize(q: Tensor, bins: int) -> Tensor:
     return (q.float() + 0.5) / bins * 2 - 1
 
 
+def levels_per_bin(bins: int) -> Tensor:
+    """(bins,) int64: how many of the 256 uint8 levels v (as ``v / 127.5 - 1``, :func:`hlwb.data.to_float`)
+    :func:`quantize` puts in each bin; 256 / bins each when bins divides 256."""
+    v = torch.arange(256, dtype=torch.float32).div(127.5).sub(1.0)  # to_float's arithmetic
+    return torch.bincount(quantize(v.view(1, 1, 1, 256), bins).flatten(), minlength=bins)
+
+
+def dequantization_bits(q: Tensor, bins: int) -> Tensor:
+    """(N,) bits per image that turn a ``bins``-level likelihood into an 8-bit one under uniform
+    dequantisation within a bin: sum over the C * H * W values of log2(levels in the value's bin)
+    (:func:`levels_per_bin`), i.e. ``-log2 p_8bit(v) = -log2 P(bin(v)) + log2(levels)``; for bins
+    dividing 256 it is D * log2(256 / bins) (16 bins: 4 bits per dimension). q: (N, C, H, W) bin indices."""
+    return levels_per_bin(bins).to(q.device).double().log2()[q].flatten(1).sum(1)
+
+
 def channel_groups(n: int, channels: int) -> Tensor:
     """The colour group of each of ``n`` feature maps: contiguous blocks, ``(i * channels) // n``;
     (n,) int64. For the image itself (n = C) channel c is group c; for the logits (n = C * bins)
