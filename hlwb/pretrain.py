@@ -308,12 +308,15 @@ def hl_sigmas_for(p: PretrainParams) -> list[float] | None:
 
 def run_source(p: PretrainParams, device: str | torch.device, rank: int = 0) -> ViewSource:
     """The view source of a run (rank ``rank`` of a data-parallel one): :func:`hlwb.views.make_source`
-    with the run's settings; relative paths are the repository root's (:func:`hlwb.config.resolve_path`)."""
+    with the run's settings; relative paths are the repository root's (:func:`hlwb.config.resolve_path`).
+    A GCRL run gets GCRL's weak (modelled) and strong views of that source (:class:`hlwb.ssl.gcrl.WeakStrongViews`)."""
     from .devices import resolve
+    from .ssl.gcrl import WeakStrongViews
 
     dev = resolve(device)
-    return make_source(p.strategy, p.batch, augment=p.augment, generator=p.generator, sampling=p.sampling,
-                       n_fixed=p.n_fixed, hl_sigmas=hl_sigmas_for(p), walkers_dir=resolve_path(p.walkers_dir),
-                       seed=p.seed, rank=rank, decode_chunk=p.decode_chunk or None,
-                       precision=amp.resolve(p.precision, dev), device=dev, dataset=p.dataset,
-                       image_size=p.image_size or None, hl_keep=p.hl_keep, hl_scale=p.hl_scale)
+    src = make_source(p.strategy, p.batch, augment=p.augment, generator=p.generator, sampling=p.sampling,
+                      n_fixed=p.n_fixed, hl_sigmas=hl_sigmas_for(p), walkers_dir=resolve_path(p.walkers_dir),
+                      seed=p.seed, rank=rank, decode_chunk=p.decode_chunk or None,
+                      precision=amp.resolve(p.precision, dev), device=dev, dataset=p.dataset,
+                      image_size=p.image_size or None, hl_keep=p.hl_keep, hl_scale=p.hl_scale)
+    return WeakStrongViews(src) if p.method == "gcrl" else src
