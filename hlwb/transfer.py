@@ -464,7 +464,20 @@ def gains_display(tab: pd.DataFrame) -> pd.DataFrame:
         "− pixels [95 % CI]": [fmt_gain(g, lo, hi) for g, lo, hi in
                                zip(tab.gain_pixels, tab.ci_low_pixels, tab.ci_high_pixels)],
         "− random trunk [95 % CI]": [fmt_gain(g, lo, hi) for g, lo, hi in
-                                     zip(tab.gain_random, tab.ci_low_random, tab.ci_high_random)]})
+                                     zip(tab.gain_random, tab.ci_low_random, tab.ci_high_random)],
+        **({"Holm (pixels, trunk)": [f"{'✓' if a else '·'} {'✓' if b else '·'}" for a, b in
+                                     zip(tab.resolved_holm_pixels, tab.resolved_holm_random)]}
+           if "resolved_holm_random" in tab else {})})
+
+
+def differences_display(diff: pd.DataFrame, label: str = "a − b") -> pd.DataFrame:
+    """A :func:`differences` table as printable columns: the difference with its interval, the
+    interval's method, the Holm-adjusted p and both verdicts (unadjusted, Holm)."""
+    return pd.DataFrame({
+        "a": diff.a, "b": diff.b, "protocol": diff.protocol, "seeds": [f"{x}/{y}" for x, y in zip(diff.seeds_a, diff.seeds_b)],
+        f"{label} [95 % CI]": [fmt_gain(d, lo, hi) for d, lo, hi in zip(diff["diff"], diff.ci_low, diff.ci_high)],
+        "method": diff.method, "p_holm": [f"{p:.3g}" for p in diff.p_holm], "resolved": diff.resolved,
+        "resolved_holm": diff.resolved_holm})
 
 
 def records(t: pd.DataFrame) -> list[dict]:

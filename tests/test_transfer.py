@@ -424,6 +424,8 @@ def test_arm_differences_pair_seeds_and_carry_holm_and_provenance(tmp_path):
     assert list(d.p_holm) == pytest.approx(list(intervals.holm(d.p_value))) and set(d.family) == {"verdict"}
     assert list(d.resolved_holm) == [p < 0.05 for p in d.p_holm]
     assert (ab.precision, ab.pretrain_cpu, ab.eval_cpu) == ("bf16", "Intel Xeon", "AMD EPYC")
+    show = transfer.differences_display(d)
+    assert list(show["seeds"]) == ["5/5", "5/3"] and list(show.method) == ["paired_t", "welch_t"]
     boot = transfer.differences(tmp_path, [("a", a, "b", b)], protocols=("linear",), interval="bootstrap",
                                 n_boot=200).iloc[0]
     assert boot.method == "bootstrap" and boot["diff"] == pytest.approx(ab["diff"])
@@ -443,6 +445,7 @@ def test_gains_table_averages_the_random_trunks_init_seeds(tmp_path):
     assert (r.method_random, r.seeds_random, r.method_pixels, r.seeds_pixels) == ("welch_t", 3, "one_sample_t", 0)
     assert r.p_holm_pixels == pytest.approx(r.p_value_pixels) and r.resolved_holm_pixels == (r.p_holm_pixels < 0.05)
     assert (r.precision, r.pretrain_cpu) == ("bf16", "Intel Xeon")
+    assert "Holm (pixels, trunk)" in transfer.gains_display(tab)
     # one init seed only (the former reference): its seed variance is not counted, and the interval says so
     one = transfer.paired_gains(tmp_path, {"a": [n for n in runs if n.startswith("simclr-")]}, "ref-random")["a"]
     assert one["method"] == "one_sample_t" and one["n_seeds_ref"] == 0
