@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .views import DEFAULT_DATASET  # --dataset's default: the data the shipped models were trained on
+
 DESCRIPTION = """hlwb: hierarchical-latent generators as view generators for contrastive learning.
 
 `python -m hlwb COMMAND --help` shows a command's flags, each with its default. The docs/methods.md
@@ -45,6 +47,7 @@ def _bool(s: str) -> bool:
 
 
 TYPES = {"int": int, "float": float, "str": str, "bool": _bool}
+SHIPPED_ORACLE_DATASET = DEFAULT_DATASET  # the shipped oracle's data: eval-generator needs --oracle for any other
 
 # help of the training-config fields that carry no comment in their dataclass (GANConfig, OracleConfig,
 # RDMConfig, RepGANConfig): the same words for the same setting in every command
@@ -140,8 +143,10 @@ def _gan_run(args: argparse.Namespace) -> None:
         raise KeyError(f"--family {args.family!r} unknown; valid: {', '.join(sorted(GENERATORS))}")
     cfg = _from_args(GANConfig, args)
     train_gan(cfg, args.out, args.work_dir, device=args.device)
-    _outputs(("generator", args.out),
-             then="score it: " + _cmd("python", "-m", "hlwb", "eval-generator", args.out, "--dataset", cfg.dataset))
+    oracle = () if cfg.dataset == SHIPPED_ORACLE_DATASET else ("--oracle", "ORACLE.pt")
+    _outputs(("generator", args.out), then="score it: " + _cmd("python", "-m", "hlwb", "eval-generator", args.out,
+                                                              "--dataset", cfg.dataset, *oracle)
+             + (f"  (ORACLE.pt: python -m hlwb train-oracle --dataset {cfg.dataset} --out ORACLE.pt)" if oracle else ""))
 
 
 def _oracle_args(p: argparse.ArgumentParser) -> None:
@@ -169,7 +174,7 @@ def _rdm_args(p: argparse.ArgumentParser) -> None:
 
     _add_dataclass_args(p, RDMConfig)
     p.add_argument("--encoder", required=True, help="encoder.pt whose train representations of --dataset it models")
-    p.add_argument("--dataset", default="fashion_mnist",
+    p.add_argument("--dataset", default=DEFAULT_DATASET,
                    help=_dataset_help("the train images the encoder represents (its spec must be the encoder's)"))
     p.add_argument("--sampler-only", action="store_true",
                    help="write only the EMA weights in float16 (a shipped sampler: ~1/4 of the full file; "
@@ -193,7 +198,7 @@ def _rep_gan_args(p: argparse.ArgumentParser) -> None:
 
     _add_dataclass_args(p, RepGANConfig)
     p.add_argument("--encoder", required=True, help="encoder.pt whose representations condition the generator")
-    p.add_argument("--dataset", default="fashion_mnist", help=_dataset_help(
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help=_dataset_help(
         "the train images (and their representations) it learns from; the encoder's spec"))
     p.add_argument("--init", default="", help="an unconditional generator of the same size to start from, e.g. "
                    "biggan (default: random initialisation)")
@@ -338,7 +343,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--anchors", type=int, default=1000, help="anchors for the chunk table")
     _device_arg(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the samples and anchors")
-    p.add_argument("--dataset", default="fashion_mnist", help=_dataset_help(
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help=_dataset_help(
         "the real data FD_oracle compares against (the generator's spec must be its)"))
     p.add_argument("--oracle", default="", help="oracle file trained on --dataset (train-oracle; default: the "
                    "shipped Fashion-MNIST one)")
@@ -355,7 +360,7 @@ def _eval_run(args: argparse.Namespace) -> None:
 def _calibrate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("encoders", nargs="+", help="encoder.pt files (from pretrain or notebook 05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the probe's held-out split and the random trunk")
-    p.add_argument("--dataset", default="fashion_mnist", help=_dataset_help(
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help=_dataset_help(
         "labelled dataset whose full train / test splits score the encoders"))
     p.add_argument("--image-size", type=int, default=0, help="its side in px (0: the dataset's own)")
     _device_arg(p)
@@ -451,7 +456,7 @@ def _publish_run(args: argparse.Namespace) -> None:
 
 
 def _download_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="fashion_mnist", help=_dataset_help("the dataset to fetch"))
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help=_dataset_help("the dataset to fetch"))
 
 
 def _download_run(args: argparse.Namespace) -> None:
