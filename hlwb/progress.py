@@ -40,6 +40,9 @@ def setup_logging(level: int | str = "INFO") -> None:
     """Configure the root logger once for notebooks and the CLI (library modules never do)."""
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
                         force=True)
+    # papermill's INFO lines per notebook (input, output and working directory, absolute paths) repeat what the
+    # pipeline's own line says; its warnings and errors still show
+    logging.getLogger("papermill").setLevel(logging.WARNING)
 
 
 def heartbeat_interval() -> float:

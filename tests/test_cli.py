@@ -348,3 +348,14 @@ def test_publish_says_how_many_files_went_where_not_every_path(monkeypatch, caps
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[0].endswith("notebooks/ (8), figures/ (41)") and "published 49 files" in out[0]
     assert "figures/published.json" in out[1] and str(REPO_ROOT) not in "".join(out)
+
+
+def test_logging_keeps_papermill_to_its_warnings():
+    import logging
+
+    from hlwb.progress import setup_logging
+
+    setup_logging()
+    pm = logging.getLogger("papermill")
+    assert not pm.isEnabledFor(logging.INFO) and pm.isEnabledFor(logging.WARNING)
+    assert logging.getLogger("hlwb.pipeline").isEnabledFor(logging.INFO)  # the pipeline's own lines still show
