@@ -32,7 +32,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         d = action.default
-        if (not action.option_strings or action.required or d in (None, "", argparse.SUPPRESS) or "default" in text
+        if (not action.option_strings or action.required or d in (None, "", argparse.SUPPRESS) or "(default" in text
                 or isinstance(action, (argparse._StoreTrueAction, argparse._HelpAction))):
             return text
         return f"{text} (default: %(default)s)"
@@ -210,7 +210,7 @@ def _rep_gan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--posterior-k", type=int, default=128, help="posterior only: dictionary size K")
     p.add_argument("--posterior-t", type=float, default=0.1, help="posterior only: softmax temperature T")
     p.add_argument("--posterior-dicts", type=int, default=64, help="posterior only: training dictionaries")
-    p.add_argument("--rdm", default="", help="posterior with the rdm prior: the RDM file (train-rdm; default: none)")
+    p.add_argument("--rdm", default="", help="posterior with the rdm prior: the RDM file, written by train-rdm (default: none)")
     _training_args(p, "generator file to write (.pt)")
 
 
@@ -345,8 +345,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the samples and anchors")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help=_dataset_help(
         "the real data FD_oracle compares against (the generator's spec must be its)"))
-    p.add_argument("--oracle", default="", help="oracle file trained on --dataset (train-oracle; default: the "
-                   "shipped Fashion-MNIST one)")
+    p.add_argument("--oracle", default="", help="oracle file trained on --dataset, written by train-oracle "
+                   "(default: the shipped Fashion-MNIST one)")
     _json_arg(p)
 
 

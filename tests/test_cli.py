@@ -287,7 +287,7 @@ def test_every_flag_has_help_its_choices_and_its_default():
             text = fmt._get_help_string(a) % {"default": a.default}
             assert a.help and a.help.strip() != a.dest.replace("_", " "), (name, a.dest)  # not just its name
             if a.option_strings and not a.required and not isinstance(a, argparse._StoreTrueAction):
-                assert "default" in text, (name, a.option_strings, text)
+                assert "(default" in text, (name, a.option_strings, text)
             if a.default not in (None, "", False) and a.option_strings:
                 assert str(a.default) in text, (name, a.option_strings, text)
     pre = {a.dest: a for a in sub.choices["pretrain"]._actions}
