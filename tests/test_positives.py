@@ -27,34 +27,34 @@ def gen():
 
 
 def test_identity_positives_agree_everywhere_and_move_nothing(gen):
-    r = positives.stats(gen, IdentityWalker(gen.chunks), _ProjectionOracle(), n=64, batch=32, device="cpu")
+    r = positives.stats(gen, IdentityWalker(gen.chunks), _ProjectionOracle(), n=32, batch=32, device="cpu")
     assert r["mean_delta"] == 0 and r["delta_chunks"] == [0.0] * 4 and r["agreement"] == 1.0
     assert r["agreement_ci"][1] == pytest.approx(1.0) and r["agreement_ci"][0] < 1
 
 
 def test_the_rule_moves_chunks_1_on_and_stronger_noise_agrees_less(gen):
     oracle = _ProjectionOracle()
-    anchors = minmax.anchor_batches(gen, 128, 64, seed=3, oracle=oracle, device="cpu")
-    rule = positives.stats(gen, ChunkNoiseWalker(gen.chunks, [0, 1, 1, 1]), oracle, n=128, seed=3, batch=64,
+    anchors = minmax.anchor_batches(gen, 64, 32, seed=3, oracle=oracle, device="cpu")
+    rule = positives.stats(gen, ChunkNoiseWalker(gen.chunks, [0, 1, 1, 1]), oracle, n=64, seed=3, batch=32,
                            device="cpu", anchors=anchors)
     # TN(0, 1, +-2) noise on 60 dims: E||eps|| ~ sqrt(60 x 0.774) = 6.8 (the rule's 6.79 on the shipped biggan)
     assert rule["delta_chunks"][0] == 0 and rule["mean_delta"] == pytest.approx(6.8, rel=0.05)
-    weak = positives.stats(gen, GaussianWalker(gen.chunks, 0.05), oracle, n=128, seed=3, batch=64, device="cpu",
+    weak = positives.stats(gen, GaussianWalker(gen.chunks, 0.05), oracle, n=64, seed=3, batch=32, device="cpu",
                            anchors=anchors)
     assert weak["mean_delta"] < rule["mean_delta"] and weak["agreement"] > rule["agreement"]
-    alone = positives.stats(gen, ChunkNoiseWalker(gen.chunks, [0, 1, 1, 1]), oracle, n=128, seed=3, batch=64,
+    alone = positives.stats(gen, ChunkNoiseWalker(gen.chunks, [0, 1, 1, 1]), oracle, n=64, seed=3, batch=32,
                             device="cpu")
     assert alone == rule  # shared anchors give the numbers the walker gets alone
-    with pytest.raises(ValueError, match="anchors hold 128 anchors, expected n=64"):
-        positives.stats(gen, IdentityWalker(gen.chunks), oracle, n=64, seed=3, batch=64, anchors=anchors)
+    with pytest.raises(ValueError, match="anchors hold 64 anchors, expected n=32"):
+        positives.stats(gen, IdentityWalker(gen.chunks), oracle, n=32, seed=3, batch=32, anchors=anchors)
 
 
 def test_one_definition_with_the_walker_table_of_notebook_03(gen):
     from hlwb.encoders import Critic
 
     oracle, walker = _ProjectionOracle(1), ChunkNoiseWalker(gen.chunks, [0, 0.5, 0.5, 0.5])
-    mc = minmax.monte_carlo(gen, walker, Critic(width=4), oracle, n_anchors=128, batch=64, seed=9, device="cpu")
-    r = positives.stats(gen, walker, oracle, n=128, seed=9, batch=64, device="cpu")
+    mc = minmax.monte_carlo(gen, walker, Critic(width=4), oracle, n_anchors=64, batch=32, seed=9, device="cpu")
+    r = positives.stats(gen, walker, oracle, n=64, seed=9, batch=32, device="cpu")
     assert r["agreement"] == pytest.approx(mc["oracle_agreement"])
     assert r["delta_chunks"] == pytest.approx([mc[f"delta_mean_{k}"] for k in range(4)])
 
