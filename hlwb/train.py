@@ -163,7 +163,8 @@ def _loop(step, modules, optimizers, steps, start, ckpt_path, ckpt_every, meta, 
             if i % log_every == 0 or i == steps - 1:
                 rec = {"step": i, **{k: float(v) for k, v in logs.items()}}
                 records.append(rec)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
+                bar.set_postfix({k: f"{100 * float(v):.2f} %" if k.endswith("top1") else f"{v:.3g}"  # scores in %
+                                 for k, v in logs.items()}, refresh=False)
                 if log_path:
                     with open(log_path, "a") as f:
                         f.write(json.dumps(rec) + "\n")
