@@ -572,7 +572,7 @@ KEEP_TAG = "keep_output"
 
 
 def publish_notebook(executed: str | Path, dest: str | Path) -> Path:
-    """Turn an executed pipeline notebook into its committed form (DESIGN.md §8).
+    """Turn an executed pipeline notebook into its committed form (what `publish` copies into notebooks/).
 
     Drops papermill's injected-parameters cell and all execution metadata; keeps every code
     cell's execution count (executed top to bottom, as nbstripout ``--keep-count``) and the
