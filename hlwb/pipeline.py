@@ -259,11 +259,14 @@ def stage_estimates(profile: str, out: Path, stages: list[str], jobs: int = 1) -
     """``stage -> (seconds, where the estimate comes from)``: the stage's last successful run in ``out``,
     else the reference machine's measured time (:data:`REFERENCE_S`), else the plan's estimate
     (:func:`hlwb.planning.stage_seconds`: the published laptop run's time where the settings are its, else
-    its cost model), else ``(None, "unknown")`` (a stage the plan does not model)."""
+    its cost model; CPU minutes, so not on a machine with a GPU), else ``(None, "unknown")``."""
+    import torch
+
     from .planning import stage_seconds
 
     reference = REFERENCE_S.get(profile, {})
-    planned = {} if set(stages) <= set(reference) else stage_seconds(profile, out, jobs=jobs)
+    cpu_only = not torch.cuda.is_available()  # the plan's minutes are the reference CPU's: no guide to a GPU run
+    planned = stage_seconds(profile, out, jobs=jobs) if cpu_only and not set(stages) <= set(reference) else {}
     est: dict[str, tuple[float | None, str]] = {}
     for stage in stages:
         last = last_run_time(out, stage).get("wall_s")

@@ -573,3 +573,11 @@ def test_a_running_notebook_sends_a_heartbeat_and_the_kernel_log_stays_quiet(tmp
     beats = [m for m in caplog.messages if "running for" in m]
     assert beats and any("cell 3 of 3" in m for m in beats) and all("pipeline elapsed" in m for m in beats), caplog.messages
     assert "KeyboardInterrupt" not in capfd.readouterr().err and pipeline.KERNEL_ARGS == ["--IPKernelApp.log_level=CRITICAL"]
+
+
+def test_a_gpu_run_gets_no_cpu_minutes_as_its_estimate(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    est = pipeline.stage_estimates("laptop_side", tmp_path, ["01_hl_generator"])
+    assert est["01_hl_generator"] == (None, "unknown")
