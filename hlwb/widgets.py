@@ -85,11 +85,11 @@ class LatentExplorer:
                                  layout=W.Layout(width="70px"))
         self.truncation = W.FloatSlider(value=self.state.truncation, min=0.2, max=E.TRUNCATION_MAX, step=0.1,
                                         description="truncation", continuous_update=False, tooltip=TIPS["truncation"],
-                                        style={"description_width": "70px"}, layout=W.Layout(width="320px"))
-        self.dir_mode = W.ToggleButtons(options=["random", "pca"], value="random", description="directions",
-                                        tooltips=[TIPS["directions"]] * 2,
-                                        style={"description_width": "70px", "button_width": "60px"},
-                                        layout=W.Layout(width="220px"))
+                                        style={"description_width": "70px"}, layout=W.Layout(width="300px"))
+        self.dir_mode = W.ToggleButtons(options=["random", "pca"], value="random", tooltips=[TIPS["directions"]] * 2,
+                                        style={"button_width": "72px"}, layout=W.Layout(width="170px"))
+        # its own label: a ToggleButtons' description takes a line of its own in JupyterLab
+        self.dir_label = W.Label("directions", layout=W.Layout(width="80px"))
         self.new_anchor = W.Button(description="new anchor", tooltip="Draw the next anchor (and new positives)",
                                    layout=W.Layout(width="100px"))
         self.reset_btn = W.Button(description="reset", tooltip="Every chunk control back to its default, same anchor",
@@ -116,7 +116,7 @@ class LatentExplorer:
         self._build_chunk_controls()
         self.controls = W.VBox([
             W.HBox([self.picker, self.path, self.load_btn]),
-            W.HBox([self.truncation, self.dir_mode]),
+            W.HBox([self.truncation, self.dir_label, self.dir_mode]),
             W.HBox([self.new_anchor, self.reset_btn, self.export_btn, self.import_text, self.import_btn]),
             self.chunk_box], layout=W.Layout(width=f"{CONTROLS_PX + 16}px"))
         self.view = W.VBox([self.image, self.message, self.legend],
