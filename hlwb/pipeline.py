@@ -262,11 +262,13 @@ def stage_estimates(profile: str, out: Path, stages: list[str], jobs: int = 1) -
     its cost model; CPU minutes, so not on a machine with a GPU), else ``(None, "unknown")``."""
     import torch
 
-    from .planning import stage_seconds
-
     reference = REFERENCE_S.get(profile, {})
     cpu_only = not torch.cuda.is_available()  # the plan's minutes are the reference CPU's: no guide to a GPU run
-    planned = stage_seconds(profile, out, jobs=jobs) if cpu_only and not set(stages) <= set(reference) else {}
+    planned = {}
+    if cpu_only and not set(stages) <= set(reference):
+        from .planning import stage_seconds  # planning imports this module: here, not at the top
+
+        planned = stage_seconds(profile, out, jobs=jobs)
     est: dict[str, tuple[float | None, str]] = {}
     for stage in stages:
         last = last_run_time(out, stage).get("wall_s")

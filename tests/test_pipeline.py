@@ -4,7 +4,7 @@ import math
 import nbformat
 import pytest
 
-from hlwb import parallel, pipeline
+from hlwb import parallel, pipeline, planning  # noqa: F401  (planning binds pipeline.stage_params before a test patches it)
 
 pytestmark = pytest.mark.slow
 
