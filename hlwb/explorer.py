@@ -117,7 +117,7 @@ def default_state(gen_name: str = "biggan", device: str | torch.device = "auto")
 
 CONFIDENT_P = 0.9
 """The oracle confidence an anchor of the first screen must reach (:func:`confident_anchor`)."""
-ANCHOR_SEARCH = 64  # anchor seeds searched for a confident one
+ANCHOR_SEARCH, ANCHOR_BLOCK = 64, 16  # anchor seeds searched for a confident one, decoded this many at a time
 
 
 @torch.no_grad()
@@ -133,15 +133,19 @@ def confident_anchor(gen_name: str, oracle: oracle_mod.Oracle | None = None, sta
     orc = oracle or oracle_mod.load(device=gen.device)
     state = default_state(gen_name, device)
     state.n_positives = n_positives
-    seeds = range(start, start + n)
-    z = [torch.cat(parts) for parts in zip(*(gen.sample_latents(1, seed=s, truncation=state.truncation)
-                                              for s in seeds))]  # one (n, dim) tensor per chunk
-    conf, lab = orc.probs(gen.generate(z)).max(1)  # (n,), (n,)
-    for i in (conf >= level).nonzero().flatten().tolist():
-        zp = positive_latents(state, [t[i:i + 1] for t in z], device)
-        if not n_positives or bool((orc.probs(gen.generate(zp)).argmax(1) == lab[i]).all()):
-            return seeds[i]
-    return seeds[int(conf.argmax())]
+    best, best_p = start, -1.0
+    for lo in range(start, start + n, ANCHOR_BLOCK):  # blocks of seeds: a confident one is usually early
+        seeds = range(lo, min(lo + ANCHOR_BLOCK, start + n))
+        z = [torch.cat(parts) for parts in zip(*(gen.sample_latents(1, seed=s, truncation=state.truncation)
+                                                  for s in seeds))]  # one (len(seeds), dim) tensor per chunk
+        conf, lab = orc.probs(gen.generate(z)).max(1)  # (len(seeds),) each
+        for i in (conf >= level).nonzero().flatten().tolist():
+            zp = positive_latents(state, [t[i:i + 1] for t in z], device)
+            if not n_positives or bool((orc.probs(gen.generate(zp)).argmax(1) == lab[i]).all()):
+                return seeds[i]
+        if float(conf.max()) > best_p:
+            best, best_p = seeds[int(conf.argmax())], float(conf.max())
+    return best
 
 
 def random_directions(gen: G.HLGenerator, seed: int = 0) -> list[torch.Tensor]:
