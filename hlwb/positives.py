@@ -12,7 +12,7 @@ walker table): the same anchors (:func:`hlwb.minmax.anchor_batches`, seed ``10**
 generator's family samples them) and the same noise stream per anchor batch (``row_seed(seed, j,
 EXTRA)``), so a walker scores the same here as there. Accuracy set against ``mean_delta`` asks
 whether gains follow diversity; set against ``agreement``, whether they follow semantic consistency
-(docs/methods.md §5). The real arm (no walker) and RCG (no latent walker) have no row.
+(docs/methods.md §4, §7). The real arm (no walker) and RCG (no latent walker) have no row.
 """
 
 from __future__ import annotations

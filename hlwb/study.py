@@ -25,8 +25,7 @@ measures the one thing it claims to:
   T_x, on real data and on the best HL arm: alpha only (generative) and a mix (:data:`GCRL_RUNS`).
   Its beta-only row is SimCLR itself (at alpha = 0 GCRL's loss is SimCLR's, tested), so the headline's
   SimCLR runs of the same arm and seeds are that row; they are not trained again.
-
-* **controls** (issue 29; docs/methods.md §5) — separate "hierarchy" from "leave the global chunk
+* **controls** (issue 29; docs/methods.md §2, §7) — separate "hierarchy" from "leave the global chunk
   alone", all at the HL arm's T_x: ``hl_keep{k}`` (the paper rule's sigma on every chunk but chunk k,
   k = 1..K-1; ``hl_keep0`` is the paper rule), the strength curves ``hl_scale{s}`` (the rule's sigmas x s
   on chunks 1..K-1, chunk 0 fixed) beside ``flat_matched{s}`` (every chunk at the same mean ||z' - z||),
@@ -46,7 +45,7 @@ Profiles (each <= 150 min on this project's 2-core CPU at ``--jobs 2``; ``python
   **moved to** ``laptop_side``: the other SSL methods, continuous vs fixed sampling, the paper-T_x
   contrast, GCRL (with notebook 08, which scores its runs) and the learned walkers (with notebook 03,
   which trains them: 37 of those 145 min). They are context, not the verdict (hl_random_paper was the
-  best HL arm there; the learned walkers trailed it); with them ``laptop`` would need ~4 h.
+  best HL arm there; the learned walkers trailed it); with them ``laptop`` would need ~3.5 h.
 * ``laptop_side`` — those side studies at the seeds they had, on the same budget, with real, GenRep
   and the paper rule (2 seeds) as their references.
 * ``laptop_deep`` — the verdict at the budget where the real-data encoder clears raw pixels on the
