@@ -10,7 +10,9 @@ For a generated arm (a view strategy whose positive is ``g(walker(z))``), on ``n
 This is one definition with :func:`hlwb.minmax.monte_carlo`'s ``oracle_agreement`` (notebook 03's
 walker table): the same anchors (:func:`hlwb.minmax.anchor_batches`, seed ``10**6``, truncated as the
 generator's family samples them) and the same noise stream per anchor batch (``row_seed(seed, j,
-EXTRA)``), so a walker scores the same here as there. Accuracy set against ``mean_delta`` asks
+EXTRA)``), so at the same ``batch`` a walker scores the same here as there (tested). The issue-29
+review's 0.665 (paper rule) and 0.734 (GenRep) came from no code in the repository; this definition on
+2000 anchors of the shipped biggan gives 0.664 and 0.749. Accuracy set against ``mean_delta`` asks
 whether gains follow diversity; set against ``agreement``, whether they follow semantic consistency
 (docs/methods.md §4, §7). The real arm (no walker) and RCG (no latent walker) have no row.
 """
