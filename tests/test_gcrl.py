@@ -277,3 +277,22 @@ def test_bits_per_dim_in_8bit_units_add_log2_of_the_levels_per_bin():
         assert logs["bits_per_dim"] == pytest.approx(want) and logs["bits_per_dim_8bit"] == pytest.approx(want8)
     top = torch.ones(2, 1, 4, 4)
     assert dequantization_bits(quantize(top, 3), 3).tolist() == pytest.approx([16 * math.log2(86)] * 2)
+
+
+def test_weak_strong_views_of_a_generated_arm_use_its_anchor_and_positive():
+    """Generated views: x1 a flip / shift of the anchor g(z), x2 the strong T_x of the positive g(T_z(z))."""
+    from hlwb.generators.biggan import BigGANGenerator
+    from hlwb.ssl.gcrl import STRONG, WeakStrongViews
+    from hlwb.walkers import ChunkNoiseWalker
+
+    torch.manual_seed(0)
+    gen = BigGANGenerator(ch=4).eval()
+    src = views.GeneratedViews(gen, ChunkNoiseWalker(gen.chunks, [0, 0.5, 0.5, 1.0]), batch=3, preset="no_color",
+                               seed=5)
+    x1, x2 = WeakStrongViews(src).batch_at(1)
+    anchor, positive = src.pair_at(1)
+    for a, x in zip(x1, anchor):
+        assert (_shifts_and_flips(x, 2) - a).abs().flatten(1).amax(1).min() < 1e-6
+    with torch.random.fork_rng():
+        torch.manual_seed(row_seed(5, 1, STRONG))
+        torch.testing.assert_close(x2, src.aug(positive))
