@@ -332,7 +332,8 @@ def run_sweep(stage: str, profile: str, out: Path, force: bool = False, jobs: in
         progress = Progress(len(items), f"{stage} {part}", log=logger.info)
 
         def report(i: int, r: StageResult) -> None:
-            progress(runs[i][0], f"{r.status} in {r.wall_s:.0f} s", cached=r.status == "cached")
+            progress(runs[i][0], f"{r.status} in {r.wall_s:.0f} s" + (f"; pipeline {eta.text()}" if eta else ""),
+                     cached=r.status == "cached")
 
         def beat() -> str:
             return (f"{stage} {part}: {progress.done} of {len(items)} runs done, up to {jobs} side by side"
