@@ -115,6 +115,9 @@ def default_state(gen_name: str = "biggan", device: str | torch.device = "auto")
     return ExplorerState(generator=gen_name, truncation=gen.default_truncation or 2.0, chunks=chunks)
 
 
+VIEW_SIZE = 224
+"""The anchor's side in px in a composed view: with its strip of positives 521 px wide, beside the
+controls on a 1366 px laptop screen (:mod:`hlwb.widgets`)."""
 CONFIDENT_P = 0.9
 """The oracle confidence an anchor of the first screen must reach (:func:`confident_anchor`)."""
 ANCHOR_SEARCH, ANCHOR_BLOCK = 64, 16  # anchor seeds searched for a confident one, decoded this many at a time
@@ -266,9 +269,10 @@ def positive_latents(state: ExplorerState, z: L.Latents, device: str | torch.dev
     return L.perturb(gen.chunks, zk, sigmas, seed=state.positive_seed)
 
 
-def render(state: ExplorerState, oracle: oracle_mod.Oracle | None = None, size: int = 256,
+def render(state: ExplorerState, oracle: oracle_mod.Oracle | None = None, size: int | None = None,
            device: str | torch.device = "auto") -> Rendered:
-    """Images (on ``device``), oracle labels and the composed PNG for ``state``."""
+    """Images (on ``device``), oracle labels and the composed PNG for ``state`` (the anchor at ``size`` px,
+    None: :data:`VIEW_SIZE`)."""
     gen = validate(state, device)
     orc = oracle or oracle_mod.load(device=gen.device)
     z = edited_latents(state, device)
@@ -278,7 +282,7 @@ def render(state: ExplorerState, oracle: oracle_mod.Oracle | None = None, size: 
     probs = orc.probs(x)
     conf, lab = probs.max(1)
     labels = [orc.spec.classes[i] for i in lab.tolist()]
-    png = compose_png(x, labels, conf.tolist(), size=size)
+    png = compose_png(x, labels, conf.tolist(), size=size or VIEW_SIZE)
     return Rendered(x[:1], x[1:], labels, conf.tolist(), z, png)
 
 

@@ -38,10 +38,9 @@ TIPS = {
 
 
 # Layout for a 1366 x 768 laptop screen: the controls (left) and the view (right) side by side, each
-# row of the controls at most CONTROLS_PX wide (two rows per chunk), the composed view VIEW_SIZE px
-# per anchor (its PNG: VIEW_SIZE + 12 + 3 x (VIEW_SIZE / 2.5 + 6) px wide). On a narrower page the
-# view wraps below the controls.
-CONTROLS_PX, VIEW_SIZE, ROW_PX = 560, 224, 34
+# row of the controls at most CONTROLS_PX wide (two rows per chunk), the composed view
+# hlwb.explorer.composed_width(VIEW_SIZE) px wide. On a narrower page the view wraps below the controls.
+CONTROLS_PX, ROW_PX = 560, 34
 NAME_PX = 200  # a chunk's name: "0: coarse_4-8px (global)" whole; a longer one widens its row, never cut
 
 
@@ -120,7 +119,7 @@ class LatentExplorer:
             W.HBox([self.new_anchor, self.reset_btn, self.export_btn, self.import_text, self.import_btn]),
             self.chunk_box], layout=W.Layout(width=f"{CONTROLS_PX + 16}px"))
         self.view = W.VBox([self.image, self.message, self.legend],
-                           layout=W.Layout(width=f"{E.composed_width(VIEW_SIZE) + 16}px"))
+                           layout=W.Layout(width=f"{E.composed_width(E.VIEW_SIZE) + 16}px"))
         self.widget = W.HBox([self.controls, self.view], layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.refresh()
 
@@ -210,7 +209,7 @@ class LatentExplorer:
 
     def refresh(self) -> E.Rendered | None:
         try:
-            self.rendered = E.render(self.state, oracle=self.oracle, size=VIEW_SIZE, device=self.device)
+            self.rendered = E.render(self.state, oracle=self.oracle, device=self.device)
         except E.ExplorerError as e:
             self.message.value = f"<span style='color:#b00'>{e}</span>"
             return None

@@ -70,7 +70,7 @@ def test_slider_changes_the_image_in_jupyterlab(lab):
             executable_path=CHROMIUM, headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1366, "height": 768})  # a laptop screen
         try:
             page.goto(f"{lab}/lab/tree/02_latent_explorer.ipynb", timeout=120_000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
@@ -82,6 +82,15 @@ def test_slider_changes_the_image_in_jupyterlab(lab):
             # ipywidgets 8 shows the PNG bytes through a blob: URL, a new one per value
             page.wait_for_function("document.querySelector('img.widget-image').src.startsWith('blob:')",
                                    timeout=60_000)
+            # the first screen at 1366 x 768: with the widget's top at the top, the controls (down to the
+            # finest chunk's σ) and the view are visible together
+            page.evaluate("document.querySelector('.widget-hbox .widget-dropdown').scrollIntoView({block: 'start'})")
+            time.sleep(1)
+            last_handle = page.locator(".widget-slider .noUi-handle").last.bounding_box()
+            shown = img.bounding_box()
+            assert last_handle["y"] + last_handle["height"] <= 768 and shown["y"] + shown["height"] <= 768, (
+                last_handle, shown)
+            page.screenshot(path=str(ARTIFACTS / "00_first_screen_1366x768.png"))
             img.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "01_after_run_all.png"))
             before = img.get_attribute("src")
@@ -119,6 +128,18 @@ def test_slider_changes_the_image_in_jupyterlab(lab):
                 "(before) => document.querySelector('img.widget-image').src !== before", arg=dragged, timeout=60_000)
             assert "locked" in locks.nth(3).inner_text()
             page.screenshot(path=str(ARTIFACTS / "04_after_lock.png"))
+            # "Run All" a second time in the same kernel: the same parameters, no error, a fresh widget
+            locked = page.locator("img.widget-image").last.get_attribute("src")
+            page.click("text=Run", timeout=30_000)
+            page.click("text=Run All Cells", timeout=30_000)
+            page.wait_for_function("(before) => [...document.querySelectorAll('img.widget-image')]"
+                                   ".some(i => i.src.startsWith('blob:') && i.src !== before)", arg=locked,
+                                   timeout=180_000)
+            page.wait_for_function("!document.querySelector('.jp-Notebook').innerText.includes('[*]')",
+                                   timeout=180_000)
+            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            assert not [t for t in errors.all_inner_texts() if "Error" in t], errors.all_inner_texts()
+            page.screenshot(path=str(ARTIFACTS / "05_after_second_run_all.png"))
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"))
             raise

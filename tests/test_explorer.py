@@ -49,7 +49,7 @@ def test_first_screen_shows_the_hierarchy_and_full_class_names(tiny_gen):
     from PIL import Image
 
     img = Image.open(__import__("io").BytesIO(r.png))
-    assert img.height >= 256 + 26  # two text lines under the anchor
+    assert img.height >= E.VIEW_SIZE + 26  # two text lines under the anchor
 
 
 def test_strip_matches_the_view_generator(tiny_gen):
