@@ -317,14 +317,15 @@ def test_rcg_views_are_addressable_float32_in_range_and_differ_by_step():
     assert all(torch.allclose(p, q, atol=1e-5) for p, q in zip(chunked.pair_at(1), (a1, a2)))
 
 
-def test_rcg_views_guidance_blends_with_the_null_path():
+def test_rcg_views_guidance_acts_on_the_conditioning():
     v0, v2 = _views(0.0), _views(2.0)
     x0, x2 = v0.pair_at(0)[0], v2.pair_at(0)[0]
     assert not torch.allclose(x0, x2)
     r, z = v2.reps_at(0), v2.gen.sample_latents(4, seed=3)
     with torch.no_grad():
-        ref = torch.tanh(3 * v2.gen.activation(z, r) - 2 * v2.gen.activation(z, None))
-    assert torch.allclose(x2, ref, atol=1e-5)
+        ref = torch.tanh(v2.gen.activation(z, r, guidance=2.0))  # c(null) + 3 (c(r) - c(null))
+        output_x = torch.tanh(3 * v2.gen.activation(z, r) - 2 * v2.gen.activation(z, None))
+    assert torch.allclose(x2, ref, atol=1e-5) and not torch.allclose(x2, output_x, atol=1e-3)
 
 
 # --- the rcg strategy of make_source ---
