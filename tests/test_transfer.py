@@ -51,7 +51,7 @@ def test_find_encoders_lists_every_run_folder(tmp_path):
 
 
 def test_find_encoders_on_an_empty_sweep_points_at_notebook_05(tmp_path):
-    with pytest.raises(FileNotFoundError, match="notebook 05"):
+    with pytest.raises(FileNotFoundError, match="--only 05_contrastive_pretraining"):  # the command that writes them
         transfer.find_encoders(tmp_path)
 
 
