@@ -351,8 +351,8 @@ def test_evaluate_all_gives_every_job_the_device(device, tmp_path, monkeypatch, 
     monkeypatch.setattr(parallel, "run_parallel", run)
     df = transfer.evaluate_all({"e": _encoder_file(tmp_path / "enc.pt")}, ["pixels", "random"], [("toy", "toy", {})],
                                ["linear", "knn"], seed=0, cache=tmp_path / "rows", ref_width=4, ref_blocks=(1, 1),
-                               keep_correct=(), device=device)
-    assert set(df.encoder) == {"e", "ref-pixels", *transfer.random_names(0)} and len(encoder_loads) == 1
+                               keep_correct=(), device=device, random_seeds=1)
+    assert set(df.encoder) == {"e", "ref-pixels", "ref-random"} and len(encoder_loads) == 1
     assert {j[-2] for j in jobs} == {str(devices.resolve(device))}  # each (spawned) job carries the device (then the spec)
     _all_on(device, *encoder_loads)
 
