@@ -73,7 +73,7 @@ SMOKE = textwrap.dedent('''
 @pytest.fixture
 def own(tmp_path, monkeypatch):
     """The module written outside the package, its generator saved; the registry restored afterwards."""
-    monkeypatch.delenv(modules.ENV, raising=False)
+    monkeypatch.setenv(modules.ENV, "")  # restored after the test (use() extends it)
     monkeypatch.setattr(G, "GENERATORS", G.GENERATORS)  # restored below: use() registers into it
     before, used = dict(G.GENERATORS), dict(modules._USED)
     (tmp_path / "my_own_gen.py").write_text(MODULE)
@@ -156,16 +156,19 @@ def test_smoke_path_of_notebooks_02_to_05_in_a_new_process(own):
     assert r.returncode == 0 and "smoke ok" in r.stdout, r.stderr[-3000:]
 
 
-def test_pretrain_by_file_on_the_command_line(own):
+def test_pretrain_by_file_on_the_command_line(own, capsys):
+    from hlwb import cli
+
     path = _saved(own)
-    flags = [sys.executable, "-m", "hlwb", "pretrain", "--generator", path, "--strategy", "hl_random", "--steps", "2",
-             "--batch", "4", "--width", "4", "--warmup", "1", "--knn-every", "0", "--knn-train", "200",
-             "--knn-test", "20", "--work-dir", str(own / "pre")]
-    r = subprocess.run(flags, env=_env(own), capture_output=True, text=True, timeout=300,
-                       check=False)  # the module not named
-    assert r.returncode == 2 and "--generator-module my_own_gen" in r.stderr, r.stderr[-2000:]
-    r = subprocess.run([*flags, "--generator-module", "my_own_gen"], env=_env(own), capture_output=True, text=True, check=False,
-                       timeout=300)
+    flags = ["pretrain", "--generator", path, "--strategy", "hl_random", "--steps", "2", "--batch", "4", "--width", "4",
+             "--warmup", "1", "--knn-every", "0", "--knn-train", "200", "--knn-test", "20", "--work-dir", str(own / "pre")]
+    del G.GENERATORS["tiny_own"]  # as a process that was not told
+    modules._USED.clear()
+    os.environ[modules.ENV] = ""
+    sys.modules.pop("my_own_gen")
+    assert cli.main(flags) == 2 and "--generator-module my_own_gen" in capsys.readouterr().err
+    r = subprocess.run([sys.executable, "-m", "hlwb", *flags, "--generator-module", "my_own_gen"], env=_env(own),
+                       capture_output=True, text=True, check=False, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert torch.load(own / "pre" / "encoder.pt", weights_only=True)["meta"]["generator"] == path
 
