@@ -274,6 +274,11 @@ def best_hl_arm(results: dict[str, dict]) -> str:
     """The HL arm (:data:`HL_ARMS`) with the highest mean validation kNN over its fair-T_x,
     continuous runs of the headline method; results without ``knn_split == "val"`` are refused."""
     best = _best(results, HL_ARMS, "best HL arm")
+    if best is None and not results:  # notebooks 06 and 08 in a clone without the sweep's runs
+        from .published import producer
+
+        raise FileNotFoundError("no finished run of the pretraining sweep (notebook 05) to choose the best HL arm "
+                                "from: " + producer("05_contrastive_pretraining"))
     if best is None:
         raise ValueError("the sweep ran no HL arm; nothing to choose the best HL arm from")
     return best

@@ -105,6 +105,10 @@ def test_a_missing_earlier_stage_says_the_command_and_its_time(tmp_path):
     assert want in line and "figures/results_laptop.json" in line
     with pytest.raises(FileNotFoundError, match=r"hl_rule='paper'.*--only 04_chunk_perturbations` .*about \d+ min"):
         views.load_hl_sigmas(tmp_path / "hl_sigmas.json", "biggan")
+    from hlwb import study
+
+    with pytest.raises(FileNotFoundError, match="pretraining sweep.*--only 05_contrastive_pretraining`"):
+        study.best_hl_arm({})  # notebooks 06 and 08 in a clone without the sweep
     assert published.producer("03_walkers", times={}).endswith("(its time is not recorded in this checkout)")
     assert published.needed("08_ood") == ["03_walkers", "04_chunk_perturbations", "05_contrastive_pretraining",
                                           "06_transfer", "08_ood"]
