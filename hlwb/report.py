@@ -156,15 +156,18 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
 
 
 RCG_ROWS = {  # what conditions each row of notebook 07's ablation (hlwb.rcg.evaluation)
-    "unconditional": "the null vector (the generator's unconditional path)",
+    "unconditional_trained": "none: the same architecture trained with the null vector always (budget above)",
+    "unconditional": "the null vector (the conditioned generator's classifier-free branch, ~10 % of its training)",
     "clusters_": "a k-means cluster centroid of the train representations",
     "class_labels": "a class prototype, fed to the representation-conditioned generator",
     "class_trained": "a class prototype, fed to a generator trained on class prototypes",
+    "rdm_cfg": "RDM samples at classifier-free guidance w on the conditioning (rdm_cfg<w>)",
     "rdm": "RDM samples (the full RCG pipeline: nothing real at sampling)",
+    "real_reps": "representations of real train images (RCG's \"oracle\" row)",
     "oracle": "representations of real train images (RCG's oracle row)",
     "posterior": "draws of the contrastive-softmax posterior",
     "biggan": "none: the unconditional BigGAN (reference)",
-    "real": "none: real test images (the floor)",
+    "real": "none: real train images (the floor)",
 }
 
 
@@ -179,18 +182,29 @@ def rcg_markdown(rcg: dict) -> list[str]:
     lines = [(f"**Conditioning ablation** ({rcg.get('n_samples', '?')} samples per row; FD_oracle against "
              f"{rcg.get('n_test', '?')} real test images; label entropy of the oracle's labels in bits):"), "",
              "| row | conditioned on | FD_oracle | label entropy | smallest class share |", "| --- | --- | --- | --- | --- |"]
+    distilled = rcg.get("representation_space", {}).get("distillation")
+    if distilled:  # the representation space is one of the compared runs (hlwb.rcg.views.distillation)
+        lines[:0] = [f"**Representation space**: {distilled}.", ""]
+    b = rcg.get("budget")
+    if b:
+        lines[-2:-2] = [(f"Budget: the trained rows {b['conditioned']['steps']} steps x batch {b['conditioned']['batch']} "
+                         f"from {b['init']}; unconditional_trained {b['unconditional_trained']['steps']} x "
+                         f"{b['unconditional_trained']['batch']}."), ""]
     for name, r in rcg.get("ablation", {}).items():
         lines.append(f"| {name} | {_rcg_row(name)} | {r['fd_oracle']:.2f} | {r['label_entropy']:.2f} | "
                      f"{100 * r['min_class_share']:.1f} % |")
     fd = rcg.get("rep_fd")
     if fd:
         lines += ["", (f"**Representation FD** ({fd.get('n')} draws; RDM after {fd.get('rdm_steps')} steps): RDM vs train "
-                       f"{fd['rdm_vs_train']:.3f}, RDM vs test {fd['rdm_vs_test']:.3f}; real train vs test "
-                       f"{fd['real_train_vs_test']:.3f} (the floor)")]
+                       f"{fd['rdm_vs_train']:.3f}, RDM vs test {fd['rdm_vs_test']:.3f}; the floors: real train vs test "
+                       f"{fd['real_train_vs_test']:.3f}, real train vs the disjoint rest of train "
+                       f"{fd.get('real_train_vs_train', float('nan')):.3f}")]
     rows = rcg.get("posterior", [])
     if rows:
+        ceiling = (f"; the plug-in MI from N = {rcg['posterior_n']} test images is at most log2 N = "
+                   f"{rcg['posterior_mi_ceiling_bits']:.2f} bits" if "posterior_mi_ceiling_bits" in rcg else "")
         lines += ["", ("**Contrastive-softmax posterior** (rate and mutual information in bits; agreement: the oracle's "
-                  "label of the sample vs of the conditioning image):"), "",
+                  f"label of the sample vs of the conditioning image{ceiling}):"), "",
                   "| prior | K | T | rate bits | MI bits | agreement |", "| --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {r['prior']} | {r['K']} | {r['T']:g} | {r['rate_bits']:.2f} | {r['mi_bits']:.2f} | "
                   f"{100 * r['agreement']:.1f} % |" for r in rows]

@@ -390,3 +390,24 @@ def test_representation_space_and_distillation_name_a_compared_encoder():
     assert distillation({**space, "seed": 1000}, "simclr", arms) == ""  # a dedicated seed: not a compared run
     assert distillation(space, "byol", arms) == "" and distillation({**space, "arm": "synth"}, "simclr", arms) == ""
     assert distillation(representation_space(_rep_gen()), "simclr", arms) == ""  # nothing recorded
+
+
+def test_report_rcg_table_says_the_distillation_budget_floor_and_mi_ceiling():
+    from hlwb.report import rcg_markdown
+
+    row = {"fd_oracle": 7.0, "label_entropy": 3.3, "min_class_share": 0.08}
+    rcg_block = {"ablation": {"real_reps": row, "unconditional_trained": row, "rdm_cfg1": row}, "n_samples": 2000,
+                 "n_test": 10000, "representation_space": {"distillation": "distillation: the 'real' arm's seed-0"},
+                 "budget": {"conditioned": {"steps": 2000, "batch": 64}, "unconditional_trained": {"steps": 2000, "batch": 64},
+                            "init": "biggan"},
+                 "rep_fd": {"n": 10000, "rdm_steps": 50, "rdm_vs_train": 0.9, "rdm_vs_test": 0.95,
+                            "real_train_vs_test": 0.07, "real_train_vs_train": 0.05},
+                 "posterior": [{"prior": "rdm", "K": 8, "T": 0.1, "rate_bits": 2.0, "mi_bits": 1.9, "agreement": 0.3}],
+                 "posterior_n": 500, "posterior_mi_ceiling_bits": math.log2(500)}
+    text = "\n".join(rcg_markdown(rcg_block))
+    assert "**Representation space**: distillation: the 'real' arm's seed-0." in text
+    assert "the trained rows 2000 steps x batch 64 from biggan; unconditional_trained 2000 x 64" in text
+    assert "real train vs the disjoint rest of train 0.050" in text and "at most log2 N = 8.97 bits" in text
+    assert "| real_reps | representations of real train images (RCG's \"oracle\" row) |" in text
+    assert "| unconditional_trained | none: the same architecture trained with the null vector always" in text
+    assert "| rdm_cfg1 | RDM samples at classifier-free guidance w on the conditioning" in text
