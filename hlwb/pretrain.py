@@ -250,7 +250,7 @@ def pretrain(source, cfg: PretrainConfig, work_dir: str | Path | None = None,
         method.after_step((i + 1) / cfg.steps)
         if monitor is not None and ((i + 1) % cfg.knn_every == 0 or i + 1 == cfg.steps):
             logs["knn_top1"] = monitor(method.encoder)
-            logger.info("step %d: loss %.4f, kNN top-1 %.4f", i + 1, logs["loss"], logs["knn_top1"])
+            logger.info("step %d: loss %.4f, kNN top-1 %.2f %%", i + 1, logs["loss"], 100 * logs["knn_top1"])
         return logs
 
     work = Path(work_dir) if work_dir else None

@@ -141,7 +141,8 @@ def _held(lo: int | Callable[[Any], int], per: int, what: str) -> Callable[[Any]
 
 
 def _warmup(c) -> Range:
-    return Range(0, c.steps, hi_open=True, why=f"the warm-up ends before the last step: < steps = {c.steps}")
+    return Range(0, c.steps, hi_open=True, why=f"the warm-up ends before the last step: < steps = {c.steps}; "
+                 f"e.g. warmup = {c.steps // 10}, a tenth of the steps, what pretrain does without --warmup")
 
 
 def _knn_test(c) -> Range:
