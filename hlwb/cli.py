@@ -293,7 +293,7 @@ def pretrain_params(args: argparse.Namespace):
 
 
 def _pretrain_run(args: argparse.Namespace) -> None:
-    from . import devices, distributed
+    from . import devices, distributed, fingerprint
     from .checkpoint import atomic_write_json
     from .encoders import save_encoder
     from .pretrain import config_dict, pretrain, run_source, settings
@@ -315,7 +315,8 @@ def _pretrain_run(args: argparse.Namespace) -> None:
         hist = method.run_meta.get("history", [])
         save_encoder(work / "encoder.pt", method.encoder, meta={
             "method": cfg.method, **views, "seed": cfg.seed, "pretrain": run, "views": method.run_meta.get("views"),
-            "history": hist, "world_size": info.world_size, "device": str(dev)})
+            "history": hist, "world_size": info.world_size, "device": str(dev), "precision": cfg.precision,
+            "machine": fingerprint.machine()})
         atomic_write_json(work / "config.json", {**run, **views, "world_size": info.world_size, "history": hist,
                                                  "device": str(dev)})
     finally:

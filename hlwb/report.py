@@ -335,8 +335,16 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
             return {"linear": 100 * float(v["linear"]), "knn": 100 * float(v["knn_k20"]),
                     "knn_k200": 100 * float(v["knn_k200"])}
 
-        refs = {"pixels": "ref-pixels", "random_trunk": "ref-random"}
-        res["references"] = {k: scores(fm[fm.encoder == e]) for k, e in refs.items() if (fm.encoder == e).any()}
+        from .transfer import reference_runs
+
+        res["references"] = {}
+        for key, ref in {"pixels": "ref-pixels", "random_trunk": "ref-random"}.items():
+            names = reference_runs(fm, ref)  # the random trunk: each of its init seeds
+            names = names if isinstance(names, list) else [names]
+            per = [scores(fm[fm.encoder == n]) for n in names if (fm.encoder == n).any()]
+            if per:  # the mean over init seeds, and how many
+                res["references"][key] = {**{m: sum(p[m] for p in per) / len(per) for m in per[0]},
+                                          "n_init_seeds": len(per)}
         if sweep.exists():
             runs = json.loads(sweep.read_text())["runs"]
         else:  # a sweep stopped part-way: the runs that finished

@@ -321,7 +321,8 @@ def test_results_file_gathers_budget_references_arms_and_walkers(tmp_path):
     from hlwb import report
 
     rows = []
-    for enc, val in (("ref-pixels", 0.846), ("ref-random", 0.795), ("simclr-real-s0", 0.87), ("simclr-real-s1", 0.88),
+    for enc, val in (("ref-pixels", 0.846), ("ref-random", 0.795), ("ref-random-s1", 0.815), ("ref-random-s2", 0.785),
+                     ("simclr-real-s0", 0.87), ("simclr-real-s1", 0.88),
                      ("simclr-real-paper-s0", 0.86), ("byol-real-s0", 0.5), ("simclr-hl_learned-fixed-s0", 0.1)):
         for protocol, v in (("linear", val), ("knn_k20", val - 0.03), ("knn_k200", val - 0.01)):
             rows.append({"encoder": enc, "target": "fashion_mnist", "protocol": protocol, "metric": "top1",
@@ -349,9 +350,12 @@ def test_results_file_gathers_budget_references_arms_and_walkers(tmp_path):
     assert res["budget"] == {"steps": 200, "batch": 128, "width": 16, "blocks": "1,1,1,1", "wall_s": 12.0}
     # knn is k = 20, the declared k, even where k = 200 scores higher
     assert res["references"]["pixels"] == {"linear": pytest.approx(84.6), "knn": pytest.approx(81.6),
-                                           "knn_k200": pytest.approx(83.6)}
+                                           "knn_k200": pytest.approx(83.6), "n_init_seeds": 1}
     assert res["study"] == {"headline": [1]} and "other" not in res and "calibration" not in res
-    assert res["references"]["random_trunk"]["linear"] == pytest.approx(79.5)
+    # the random trunk: the mean over its three init seeds (79.5, 81.5, 78.5), not seed 0 alone
+    assert res["references"]["random_trunk"]["linear"] == pytest.approx(239.5 / 3)
+    assert res["references"]["random_trunk"]["n_init_seeds"] == 3
+    assert res["references"]["random_trunk"]["knn"] == pytest.approx(230.5 / 3)
     assert set(res["arms"]) == {"real", "real (paper T_x)"}  # byol and the fixed-set run are not headline arms
     real = res["arms"]["real"]
     assert real["seeds"] == [0, 1] and real["linear"] == [pytest.approx(87.0), pytest.approx(88.0)]
