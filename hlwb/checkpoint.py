@@ -124,9 +124,10 @@ def save(path: str | Path, state: dict[str, Any], kind: str, sidecar: dict[str, 
     non-finite tensor is refused (:class:`NonFiniteError`) and the file on disk is left as it was.
 
     ``sidecar``: also write ``NAME.json`` with it and the file's SHA-256 (:func:`write_sidecar`), so
-    that :func:`load` checks the file instead of warning. An older sidecar is removed *before* the
-    file is replaced: a kill in between leaves a file without a digest (a warning at load), never a
-    file whose recorded digest is another file's (a refusal)."""
+    that :func:`load` checks the file instead of warning. An older sidecar digest (a ``NAME.json``
+    recording a ``sha256``) is removed *before* the file is replaced, with or without ``sidecar``: a
+    kill in between, or a caller writing its own sidecar afterwards, leaves at worst a file without a
+    digest (a warning at load), never a file whose recorded digest is another file's (a refusal)."""
     bad = nonfinite_keys(state)
     if bad:
         raise NonFiniteError(f"{path}: not written — {', '.join(bad[:4])}{' …' if len(bad) > 4 else ''} "
@@ -140,7 +141,7 @@ def save(path: str | Path, state: dict[str, Any], kind: str, sidecar: dict[str, 
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{path}: state holds a value that is not a tensor or plain Python "
                               f"value, so it could not be loaded safely; convert it first ({e})") from e
-    if sidecar is not None:
+    if recorded_sha256(path) is not None:
         sidecar_path(path).unlink(missing_ok=True)
     atomic_write_bytes(path, buf.getvalue())
     if sidecar is not None:

@@ -418,6 +418,9 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, help="sweep runs side by side, one thread each")
     p.add_argument("--plan", action="store_true", help="print every stage and run of the profile with its estimated "
                    "cost, and train nothing")
+    p.add_argument("--generator", default=None, metavar="FILE", help="a checkpoint of your own generator (saved with "
+                   "hlwb.generators.save; its module named by --generator-module) used by stages 02-05 instead of "
+                   "the profile's; recorded in the run folder (default: the profile's generators)")
 
 
 def _pipeline_run(args: argparse.Namespace) -> None:
@@ -429,7 +432,7 @@ def _pipeline_run(args: argparse.Namespace) -> None:
 
         print(describe(args.profile, args.out))
         return
-    run_pipeline(args.profile, out=args.out, only=args.only, force=args.force, jobs=args.jobs)
+    run_pipeline(args.profile, out=args.out, only=args.only, force=args.force, jobs=args.jobs, generator=args.generator)
     out = run_folder(args.profile, args.out)
     _outputs(("report", shown(out / "report.md")), ("every result, one table", shown(out / "summary.md")),
              ("numbers", shown(out / f"results_{args.profile}.json")),

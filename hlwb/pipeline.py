@@ -57,8 +57,36 @@ def run_folder(profile: str, out: str | Path | None = None) -> Path:
     return Path(out).expanduser().resolve() if out else config.REPO_ROOT / "runs" / profile
 
 
+OVERRIDES = "overrides.json"  # a run folder's choices beyond its profile (``pipeline --generator``)
+OWN_GENERATOR_STAGES = ("02_latent_explorer", "03_walkers", "04_chunk_perturbations", "05_contrastive_pretraining")
+"""The stages whose ``generator`` / ``generators`` parameter ``pipeline --generator FILE`` replaces (01 shows or
+trains the profile's generators; 07's ``generator`` is RCG's representation-conditioned one)."""
+
+
+def run_overrides(out: Path) -> dict:
+    """What ``pipeline --generator`` recorded in the run folder (``{}``: the profile as it is)."""
+    p = Path(out) / OVERRIDES
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def set_generator(out: Path, generator: str) -> Path:
+    """Record ``generator`` (a checkpoint file of yours) as the run folder's generator of stages 02-05,
+    after loading it once here: a file that does not load (its module not named: ``--generator-module``;
+    another kind of file) is refused before any stage runs. Returns the file, absolute."""
+    from . import generators
+
+    path = Path(generator).expanduser().resolve()
+    if not path.is_file():
+        raise PipelineError(f"--generator {generator}: no such file; give a generator checkpoint saved with "
+                            "hlwb.generators.save (docs/own_generator.md)")
+    generators.load(str(path))  # refused here, naming the fix, rather than in stage 02's kernel
+    Path(out).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(Path(out) / OVERRIDES, {**run_overrides(out), "generator": str(path)})
+    return path
+
+
 def stage_params(stage: str, profile: str, out: Path) -> dict:
-    """The flat papermill parameters of ``stage`` in ``profile``."""
+    """The flat papermill parameters of ``stage`` in ``profile`` (and the run folder's :func:`run_overrides`)."""
     cls = config.NOTEBOOKS[stage]
     cfg = config.from_params(cls, {}, profile=profile)
     params = dataclasses.asdict(cfg)
@@ -83,6 +111,11 @@ def stage_params(stage: str, profile: str, out: Path) -> dict:
                 params[key] = ",".join(trained.get(g.strip(), g.strip()) for g in params[key].split(","))
         if "oracle" in params and not params["oracle"] and "oracle" in trained:
             params["oracle"] = trained["oracle"]
+    own = run_overrides(out).get("generator")
+    if own and stage in OWN_GENERATOR_STAGES:  # your generator replaces the profile's in every stage that uses one
+        for key in ("generator", "generators"):
+            if key in params:
+                params[key] = own
     return params
 
 
@@ -229,9 +262,11 @@ def run_stage(stage: str, profile: str, out: Path, force: bool = False, variant:
 
 
 def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: str | None = None,
-                 force: bool = False, jobs: int = 1) -> str:
+                 force: bool = False, jobs: int = 1, generator: str | None = None) -> str:
     """Run every stage (or ``only`` one) in order; returns the summary as Markdown. ``jobs`` > 1
-    runs that many independent sweep variants side by side, one CPU thread each."""
+    runs that many independent sweep variants side by side, one CPU thread each. ``generator``: a
+    checkpoint of your own generator for stages 02-05 (:func:`set_generator`; kept in the run folder,
+    so a resumed run uses it again)."""
     if profile not in config.PROFILES:
         raise PipelineError(f"unknown profile {profile!r}; valid: {', '.join(config.PROFILES)}")
     if only is not None and only not in profile_stages(profile):
@@ -242,6 +277,12 @@ def run_pipeline(profile: str = "laptop", out: str | Path | None = None, only: s
     from .lock import DirLock
 
     with DirLock(out, what=f"hlwb pipeline --profile {profile}"):  # one pipeline per run folder
+        if generator:
+            set_generator(out, generator)
+        own = run_overrides(out).get("generator")
+        if own:
+            logger.info("stages %s use your generator %s (recorded in %s)", ", ".join(OWN_GENERATOR_STAGES),
+                        shown(Path(own)), shown(out / OVERRIDES))
         return _run_stages(profile, out, only, force, jobs)
 
 

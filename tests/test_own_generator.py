@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -179,3 +180,27 @@ def test_a_module_or_model_object_is_not_a_generator_file(own):
     for wrong in (types.ModuleType("my_gen"), G.GENERATORS["biggan"](ch=2, chunk_dim=2)):
         with pytest.raises(TypeError, match="shipped name .* or a checkpoint path.*generators.save"):
             G.load(wrong, device="cpu")
+
+
+def test_the_pipeline_takes_your_generator_for_stages_02_to_05(own, tmp_path):
+    from hlwb import pipeline
+
+    path = _saved(own)
+    out = tmp_path / "run"
+    assert pipeline.set_generator(out, path) == Path(path).resolve()
+    assert pipeline.run_overrides(out) == {"generator": str(Path(path).resolve())}
+    for stage in pipeline.OWN_GENERATOR_STAGES:
+        p = pipeline.stage_params(stage, "smoke", out)
+        assert p.get("generator", p.get("generators")) == str(Path(path).resolve()), stage
+    assert pipeline.stage_params("01_hl_generator", "smoke", out)["generators"] != str(Path(path).resolve())
+    assert pipeline.stage_params("06_transfer", "smoke", tmp_path / "plain").get("generator") is None
+    # a file whose module this process was not told about is refused before any stage runs
+    del G.GENERATORS["tiny_own"]
+    modules._USED.clear()
+    os.environ.pop(modules.ENV, None)
+    sys.modules.pop("my_own_gen")
+    with pytest.raises(G.GeneratorModuleError, match="--generator-module my_own_gen"):
+        pipeline.run_pipeline("smoke", out=tmp_path / "refused", generator=path)
+    assert not (tmp_path / "refused" / pipeline.OVERRIDES).exists()
+    with pytest.raises(pipeline.PipelineError, match="no such file"):
+        pipeline.set_generator(tmp_path / "x", tmp_path / "missing.pt")

@@ -60,7 +60,7 @@ def save(path: str | Path, gen: HLGenerator, meta: dict | None = None) -> None:
     mod = _modules.record(gen)
     checkpoint.save(path, {"family": gen.family, "config": gen.config(), "spec": gen.spec.record(),
                            "state_dict": gen.state_dict(), "meta": meta or {}, **({"module": mod} if mod else {})},
-                    kind="generator")
+                    kind="generator", sidecar={"family": gen.family, **({"module": mod} if mod else {})})
 
 
 def load(name_or_path: str | Path, device: str | torch.device = "auto", verify_module: bool = True) -> HLGenerator:
