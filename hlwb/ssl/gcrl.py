@@ -88,8 +88,11 @@ def weak_augment(x: Tensor, seed: int, shift: int) -> Tensor:
     padded = F.pad(x, (shift,) * 4, value=-1.0)  # (N, C, S + 2 shift, S + 2 shift)
     ar = torch.arange(s, device=x.device)
     rows, cols = off[:, :1] + ar, off[:, 1:] + ar  # (N, S) each
-    out = padded[torch.arange(n, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (N, S, S, C)
-    return out.permute(0, 3, 1, 2).contiguous()
+    # one gather with all four indices broadcast to (N, C, S, S): a plain contiguous result (a permuted
+    # (N, S, S, 1) one also reads as channels-last, and a trunk's backward on it hung in oneDNN, torch 2.13)
+    idx_n = torch.arange(n, device=x.device)[:, None, None, None]
+    idx_c = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[idx_n, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def _seeded(aug: nn.Module, x: Tensor, seed: int) -> Tensor:
