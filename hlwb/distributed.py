@@ -1,4 +1,4 @@
-"""Distributed helpers for ``torchrun``: one code path for world size 1 and N (DESIGN.md §7).
+"""Distributed helpers for ``torchrun``: one code path for world size 1 and N (docs/methods.md §5: one machine or torchrun).
 
 Launched by ``torchrun`` (which sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``
 and ``MASTER_PORT``), :func:`init_from_env` joins the process group; otherwise everything here

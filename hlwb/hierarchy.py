@@ -1,6 +1,6 @@
 """The hierarchy of an HL generator, made visible and measured.
 
-``resample_grid`` builds the figure DESIGN.md §4 asks of notebook 01: rows are anchors,
+``resample_grid`` builds the figure notebook 01 shows: rows are anchors,
 columns resample one chunk at a time from global to fine. ``chunk_agreement`` quantifies
 it with the oracle: how often the oracle's label of an anchor survives resampling chunk k.
 """

@@ -24,7 +24,10 @@ measures the one thing it claims to:
 * **gcrl** — the hybrid generative-contrastive method (:mod:`hlwb.ssl.gcrl`) at the same budget and
   T_x, on real data and on the best HL arm: alpha only (generative) and a mix (:data:`GCRL_RUNS`).
   Its beta-only row is SimCLR itself (at alpha = 0 GCRL's loss is SimCLR's, tested), so the headline's
-  SimCLR runs of the same arm and seeds are that row; they are not trained again.
+  SimCLR runs of the same arm and seeds are that row; they are not trained again. **Caveat**: a GCRL run
+  pairs a weak view (flip, small shift: what its density models) with a strong one, while SimCLR pairs two
+  strong views, so "mix − beta only" measures L_gen *and* the change of pairing; a GCRL alpha = 0 row on
+  the weak/strong pairs (``GcrlRun(0.0, 1.0, ...)``) would separate them (not in the plans yet).
 * **controls** (issue 29; docs/methods.md §2, §7) — separate "hierarchy" from "leave the global chunk
   alone", all at the HL arm's T_x: ``hl_keep{k}`` (the paper rule's sigma on every chunk but chunk k,
   k = 1..K-1; ``hl_keep0`` is the paper rule), the strength curves ``hl_scale{s}`` (the rule's sigmas x s

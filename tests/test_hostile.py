@@ -173,6 +173,7 @@ def test_gcrl_file_with_nan_weights_is_refused(tmp_path):
     state.pop("format")
     bad, key = _poison(state, float("nan"))
     _write_raw(tmp_path / "gcrl.pt", "gcrl", bad)
+    (tmp_path / "gcrl.json").unlink()  # a foreign writer leaves no digest sidecar (save_gcrl's would not match)
     with pytest.raises(checkpoint.CheckpointError, match=rf"gcrl\.pt: refused — tensor '{key}' holds NaN"):
         load_gcrl(tmp_path / "gcrl.pt")
 

@@ -50,8 +50,9 @@ def test_smoke_pipeline_end_to_end(smoke_run):
     r = json.loads((sweep / "simclr-rcg-s0" / "results.json").read_text())
     assert (r["strategy"], r["generator"]) == ("rcg", "rcg") and (sweep / "simclr-rcg-s0" / "encoder.pt").is_file()
     rcg = numbers["rcg"]
-    assert {"unconditional", "clusters_3", "clusters_5", "class_labels", "class_trained", "rdm", "rdm_w1", "oracle",
-            "biggan", "real"} <= set(rcg["ablation"])
+    # guidance on the conditioning (rdm_cfg<w>), real representations named so, the same-budget unconditional row
+    assert {"unconditional", "unconditional_trained", "clusters_3", "clusters_5", "class_labels", "class_trained", "rdm",
+            "rdm_cfg1", "real_reps", "biggan", "real"} <= set(rcg["ablation"])
     assert all(v["fd_oracle"] > 0 and 0 <= v["label_entropy"] <= math.log2(10) + 1e-9 and 0 <= v["min_class_share"] <= 1
                for v in rcg["ablation"].values())
     assert rcg["rep_fd"]["rdm_vs_train"] > 0 and rcg["rep_fd"]["real_train_vs_test"] > 0

@@ -1,4 +1,4 @@
-"""RCG on hlwb: generate representations, then images conditioned on them (METHODS.md §3).
+"""RCG on hlwb: generate representations, then images conditioned on them (docs/methods.md §7b).
 
     space      the standardised representation space, a uniform prior, Fréchet distance
     rdm        the representation diffusion model (RDM): train, DDIM-sample, save, load

@@ -1,6 +1,6 @@
 """The contrastive-softmax posterior: pick one of K prior representations by cosine to e(x).
 
-METHODS.md §3 (a reviewer's comment on RCG, formalised in notes/rcg_gcrl_ssl.md B): given
+docs/methods.md §7b (a reviewer's comment on RCG, formalised there): given
 encoder embeddings ``e(x) (N, d)`` and a dictionary ``R (K, d)`` drawn from a prior (RDM samples,
 or :func:`hlwb.rcg.space.sphere_prior`), x selects r_k with probability
 ``q(k | x, R) = softmax_k(cos(e(x), r_k) / T)``. The choice carries at most

@@ -1,7 +1,7 @@
 """The representation diffusion model (RDM) of RCG: a denoising diffusion over representations.
 
 Li, Katabi, He, "Return of Unconditional Generation" (NeurIPS 2024), §3 and Tables 5, 8; the
-constants below are theirs (METHODS.md §3). Representations are standardised per sample
+constants below are theirs (docs/methods.md §7b). Representations are standardised per sample
 (:func:`hlwb.rcg.space.standardize`, where the choice is argued). The network is an MLP of
 residual blocks, each ``LayerNorm - SiLU - Linear`` plus a projected timestep embedding, then
 ``LayerNorm - SiLU - Linear`` back to the residual stream; every block's output layer and the

@@ -5,7 +5,7 @@ its seed: continuous sampling, nothing real is used) and renders each one twice,
 independent generator noises: anchor and positive share the representation and differ in
 everything the representation leaves free. Then the study's T_x augments both. So the
 "semantic" part of a pair is what the encoder's representation space holds, and the nuisance
-part is what the generator's noise holds (METHODS.md §3, issue 18 §5).
+part is what the generator's noise holds (docs/methods.md §7b).
 
 The shipped models (``hlwb/checkpoints/rcg_*.pt``): the encoder whose representations they live
 in, the RDM over them, and the generator conditioned on them. :func:`shipped_path` names them.

@@ -100,7 +100,7 @@ class PixelCNNHead(nn.Module):
 
     Args:
         cond_dim: D of the conditioning feature c (N, D).
-        bins: intensity levels per channel (8-16 for grayscale, METHODS.md §4).
+        bins: intensity levels per channel (8-16 for grayscale, docs/methods.md §5, GCRL).
         width: channels of every layer (>= ``channels``: each colour group needs one);
         layers: residual mask-B blocks; kernel: mask-A kernel.
         channels, size: the image spec it models (default 1 x 32 x 32, :data:`hlwb.spec.LEGACY`).
