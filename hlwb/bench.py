@@ -101,7 +101,7 @@ def bench_views(n: int = 20, batch: int = 128, generator: str = "biggan", width:
         return aug(x[:batch]), aug(x[batch:])
 
     gen.eval()
-    out = {"batch": batch, "n": n, "threads": torch.get_num_threads(), "shared_prefix_level": level,
+    out = {"batch": batch, "width": width, "n": n, "threads": torch.get_num_threads(), "shared_prefix_level": level,
            "precision": precision, "device": devices.describe(dev)}
     sources = {"a_real": real.batch_at, "b_two_passes": two_passes, "b1_one_pass_2B": cont.batch_at,
                "b2_decode_chunk_B": cont_chunked.batch_at, "c_shared_prefix": shared_prefix}

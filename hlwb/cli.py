@@ -384,6 +384,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
                         "optimiser, kNN evaluation)")
     p.add_argument("--n", type=int, default=50, help="repetitions")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="views only: precision (hlwb.amp)")
+    p.add_argument("--batch", type=int, default=128, help="views and step only: pairs per batch")
+    p.add_argument("--width", type=int, default=16, help="views and step only: trunk width of the timed training step")
     _device_arg(p)
     _json_arg(p)
 
@@ -397,7 +399,13 @@ def _bench_run(args: argparse.Namespace) -> None:
         raise ValueError(f"--precision is a setting of `bench views`, not of `bench {args.what}`")
     if args.what not in ("views", "step") and args.device != "auto":
         raise ValueError(f"--device is a setting of `bench views`, not (yet) of `bench {args.what}`")
-    _print_json(BENCHES[args.what](args.n, **({"precision": args.precision, "device": args.device}
+    if args.what not in ("views", "step") and (args.batch, args.width) != (128, 16):
+        raise ValueError(f"--batch and --width are settings of `bench views` and `bench step`, not of `bench {args.what}`")
+    for flag in ("batch", "width"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag} {getattr(args, flag)}: must be a positive integer")
+    _print_json(BENCHES[args.what](args.n, **({"precision": args.precision, "device": args.device,
+                                               "batch": args.batch, "width": args.width}
                                               if args.what in ("views", "step") else {})), args.json)
 
 
