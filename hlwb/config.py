@@ -51,6 +51,7 @@ class HLGeneratorParams:
     generators: str = "biggan,stylegan"  # comma-separated shipped names or checkpoint paths
     train: bool = False              # train a generator instead of loading the shipped one
     train_steps: int = 7000          # generator steps when train is true
+    stat_batches: int = 64           # batches of 256 latents for a trained generator's standing batch-norm statistics
     train_oracle: bool = False       # train the oracle on dataset first, into <run_dir>/oracle.pt (data without one)
     oracle_epochs: int = 6           # its epochs when train_oracle is true (the shipped oracle: 6)
     oracle_steps: int = 0            # stop its training after this many steps (0: oracle_epochs full epochs)
@@ -252,7 +253,8 @@ class RCGParams:
     unconditional_steps: int = 0     # its training steps when trained here (0: the conditioned generators' own, read from their file: the same budget)
     study_profile: str = "laptop"    # the study plan (hlwb.study.PLANS) whose runs the representation space is checked against (distillation)
     n_samples: int = 2000            # samples per ablation row (FD_oracle, label entropy); the floor at the same n
-    n_test: int = 10000              # real test images FD_oracle compares against
+    n_test: int = 10000              # real test images FD_oracle and the representation FD compare against
+    n_train: int = 0                 # train images encoded (0: all; fewer: a seeded subset, for quick runs such as smoke)
     kmeans_ks: str = "10,100"        # k of the cluster-label rows (k-means on the train representations)
     rdm_steps: int = 50              # DDIM steps of every RDM draw
     guidances: str = "0,1,3"         # classifier-free guidance scales of the RDM row (0: conditional pass only)
@@ -329,10 +331,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                         "targets": "digits,fashion_mnist_shift", "corruptions": "blur", "protocols": "linear,knn",
                         "references": "pixels,random", "study_profile": "smoke", "study_target": "digits",
                         "calibration_file": "",
-                        "eval_jobs": 1, "n_boot": 200, "positive_anchors": 32},
+                        "eval_jobs": 2, "n_boot": 200, "positive_anchors": 32},
         "07_representation_generation": {"run_dir": "runs/smoke/07_representation_generation", "n_samples": 64,
                                          "n_test": 500, "kmeans_ks": "3,5", "rdm_steps": 5, "guidances": "0,1",
-                                         "unconditional_steps": 3, "study_profile": "smoke",
+                                         "unconditional_steps": 3, "study_profile": "smoke", "n_train": 2000,
                                          "rep_fd_n": 200, "grid_n": 4, "posterior_n": 16, "posterior_ks": "2,8",
                                          "posterior_temperatures": "0.1,1", "posterior_dicts": 2},
         "08_ood": {"run_dir": "runs/smoke/08_ood", "pretrain_dir": "runs/smoke/05_contrastive_pretraining",
@@ -407,7 +409,7 @@ PROFILES["smoke_color"] = _on_dataset({
     **{nb: {k: v.replace("runs/smoke/", "runs/smoke_color/") if isinstance(v, str) else v for k, v in p.items()}
        for nb, p in PROFILES["smoke"].items()},
     "01_hl_generator": {"run_dir": "runs/smoke_color/01_hl_generator", "generators": "biggan", "train": True,
-                        "train_steps": 10, "train_oracle": True, "oracle_epochs": 1, "oracle_steps": 30, "n_samples": 500,
+                        "train_steps": 10, "stat_batches": 4, "train_oracle": True, "oracle_epochs": 1, "oracle_steps": 30, "n_samples": 500,
                         "n_test": 1000, "n_anchors": 200, "grid_anchors": 4},
     "04_chunk_perturbations": {**PROFILES["smoke"]["04_chunk_perturbations"], "generators": "biggan",
                                "run_dir": "runs/smoke_color/04_chunk_perturbations"},

@@ -194,7 +194,7 @@ RANGES: dict[str, dict[str, Rule]] = {
     "HLGeneratorParams": {
         "oracle_epochs": COUNT, "oracle_steps": NONNEG,
         "image_size": IMAGE_SIZE,
-        "train_steps": COUNT,
+        "train_steps": COUNT, "stat_batches": Range(1, 10_000, why="batches of 256 latents"),
         "n_samples": Range(2, FASHION_TRAIN, why="the real-vs-real FD draws as many Fashion-MNIST train images"),
         "n_test": Range(2, FASHION_TEST, why="Fashion-MNIST test images"),
         "n_anchors": _held(1, 4, "anchors of the chunk table"), "grid_anchors": _held(1, 16, "rows of the figure"),
@@ -252,6 +252,10 @@ RANGES: dict[str, dict[str, Rule]] = {
         "rep_fd_n": Range(2, FASHION_TRAIN // 2, why="the real-vs-real reference compares two disjoint sets of train "
                           "representations: n and the other N - n >= n"),
         "unconditional_steps": NONNEG,
+        "n_train": lambda c: Range(0, FASHION_TRAIN) if c.n_train == 0 else Range(
+            max(c.n_samples, 2 * c.rep_fd_n, *[int(k) for k in c.kmeans_ks.split(",") if k.strip()]), FASHION_TRAIN,
+            why="0 encodes every train image; a subset must hold n_samples, twice rep_fd_n (two disjoint sets) and "
+                "the largest k of kmeans_ks"),
         "grid_n": lambda c: Range(1, c.n_samples, why=f"drawn from the n_samples = {c.n_samples} of each row"),
         "posterior_n": Range(1, FASHION_TEST, why="Fashion-MNIST test images"),
         "posterior_ks": Numbers(Range(2, 1_000_000), integer=True, increasing=True),
@@ -279,6 +283,7 @@ RANGES: dict[str, dict[str, Rule]] = {
         "steps": COUNT, "batch": _train_batch, "g_ch": COUNT, "d_ch": COUNT, "chunk_dim": COUNT, "lr_g": LR,
         "lr_d": LR, "beta1": BETA, "beta2": BETA, "ema": Range(0, 1, why="EMA decay"), "ema_start": NONNEG, "seed": SEED,
         "ckpt_every": COUNT, "threads": THREADS, "image_size": IMAGE_SIZE,
+        "stat_batches": Range(1, 10_000, why="batches of 256 latents"),
     },
     "OracleConfig": {
         "epochs": COUNT, "batch": Range(2, FASHION_TRAIN, why="an epoch is 60000 // batch steps"), "lr": LR,

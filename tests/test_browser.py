@@ -61,7 +61,7 @@ def lab(tmp_path_factory):
 
 
 def test_slider_changes_the_image_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
@@ -124,9 +124,11 @@ def test_slider_changes_the_image_in_jupyterlab(lab):
             locks = page.locator(".widget-checkbox")
             assert locks.count() == 4
             locks.nth(3).locator("input").click()
+            # the kernel's answer to the click: the box's label first, then a new image (a render of the drag
+            # still in flight can change the image before the click's messages arrive: wait for the label)
+            expect(locks.nth(3)).to_contain_text("locked", timeout=60_000)
             page.wait_for_function(
                 "(before) => document.querySelector('img.widget-image').src !== before", arg=dragged, timeout=60_000)
-            assert "locked" in locks.nth(3).inner_text()
             page.screenshot(path=str(ARTIFACTS / "04_after_lock.png"))
             # "Run All" a second time in the same kernel: the same parameters, no error, a fresh widget
             locked = page.locator("img.widget-image").last.get_attribute("src")

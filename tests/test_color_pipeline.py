@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 def test_smoke_color_pipeline_end_to_end(tmp_path):
     out = tmp_path / "run"
-    pipeline.run_pipeline("smoke_color", out=out)
+    pipeline.run_pipeline("smoke_color", out=out, jobs=2)  # the sweep two runs side by side (CI: 2 cores)
     s = json.loads((out / "summary.json").read_text())
     assert set(s["stages"]) == set(config.DATASET_STAGES)
     assert all(v["status"] == "ran" for v in s["stages"].values())

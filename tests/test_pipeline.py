@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke_run")
-    summary = pipeline.run_pipeline("smoke", out=out)
+    summary = pipeline.run_pipeline("smoke", out=out, jobs=2)  # the sweep two runs side by side (CI: 2 cores)
     return out, summary
 
 
@@ -257,7 +257,9 @@ def test_run_sweep_follows_the_study_plan(tmp_path, monkeypatch):
     assert saved["best_hl_arm"] == "hl_learned" and "validation" in saved["selected_on"]
     assert saved["best_control"] == "hl_keep1"  # the smoke plan brings it to no more seeds
     assert sorted(saved["runs"]) == sorted(names)
-    assert (res.stage, res.status, res.wall_s) == (stage, "ran", 1.0 * len(names)) and res.results == saved
+    assert (res.stage, res.status) == (stage, "ran") and res.results == saved
+    # the stage's wall-clock time, not the sum of its runs' recorded times (1 s each here; runs overlap under jobs)
+    assert 0 < res.wall_s < 1.0 * len(names)
 
 
 def test_run_sweep_is_cached_when_every_run_was(tmp_path, monkeypatch):

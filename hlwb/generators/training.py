@@ -56,6 +56,7 @@ class GANConfig:
     seed: int = 0
     ckpt_every: int = 250
     threads: int = 0           # torch CPU threads (0: leave torch's default)
+    stat_batches: int = 64     # batches of 256 latents for the EMA generator's standing batch-norm statistics (BigGAN)
 
     def __post_init__(self) -> None:
         check_ranges(self)  # hlwb.ranges.RANGES
@@ -91,9 +92,10 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         pe.lerp_(p, 1.0 - decay)
 
 
-GAN_RESUMABLE = ("steps",)
+GAN_RESUMABLE = ("steps", "stat_batches")
 """A GAN's updates do not depend on the total (constant learning rates, an EMA that starts at
-``ema_start``): a finished run may be extended with more ``steps``, never shortened."""
+``ema_start``): a finished run may be extended with more ``steps``, never shortened; the standing
+statistics are computed after the last step, so their ``stat_batches`` may change too."""
 
 
 def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = None,
@@ -156,7 +158,7 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
         meta=meta, desc=f"train-generator {cfg.family}",
         log_path=work / "log.jsonl", log_every=50, seed=cfg.seed, ignore=GAN_RESUMABLE)
 
-    G_ema.recompute_statistics(seed=cfg.seed + 7)
+    G_ema.recompute_statistics(seed=cfg.seed + 7, n_batches=cfg.stat_batches)
     meta = {"config": dataclasses.asdict(cfg), **({"history": meta["history"]} if "history" in meta else {}),
             "command": "python -m hlwb " + shlex.join(sys.argv[1:])
             if sys.argv and sys.argv[0].endswith(("hlwb", "__main__.py")) else "hlwb.generators.training.train_gan",
@@ -169,7 +171,7 @@ def train_gan(cfg: GANConfig, out: str | Path, work_dir: str | Path | None = Non
 
 def obtain(name: str, train: bool, out_dir: str | Path, steps: int, seed: int = 0,
            device: str | torch.device = "auto", dataset: str = GANConfig.dataset,
-           image_size: int = GANConfig.image_size) -> HLGenerator:
+           image_size: int = GANConfig.image_size, stat_batches: int = GANConfig.stat_batches) -> HLGenerator:
     """The shipped generator ``name`` (or a checkpoint path), or (``train=True``) one of that family
     trained now on ``dataset`` at ``image_size`` into ``out_dir``, on ``device``
     (:func:`hlwb.devices.resolve`; training runs there too)."""
@@ -182,5 +184,5 @@ def obtain(name: str, train: bool, out_dir: str | Path, steps: int, seed: int = 
         raise KeyError(f"cannot train {name!r}: not a generator family; valid: {', '.join(sorted(GENERATORS))}")
     ckpt = Path(out_dir) / f"{name}.pt"
     train_gan(GANConfig(family=name, dataset=dataset, image_size=image_size, steps=steps, seed=seed,
-                        ema_start=min(500, steps // 2)), ckpt, work_dir=Path(out_dir) / f"{name}_train", device=device)
+                        ema_start=min(500, steps // 2), stat_batches=stat_batches), ckpt, work_dir=Path(out_dir) / f"{name}_train", device=device)
     return load(ckpt, device=device)

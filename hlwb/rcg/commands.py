@@ -57,10 +57,11 @@ def posterior_conditions(reps: torch.Tensor, prior: str, k: int, temperature: fl
 
 
 def encode_train(encoder_path: str | Path, device: str | torch.device = "auto",
-                 dataset: str = "fashion_mnist") -> tuple[torch.Tensor, torch.Tensor, dict]:
+                 dataset: str = "fashion_mnist", n: int = 0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """``(images uint8 (N, C, S, S), representations (N, D) float32 on the CPU, source)``: the encoder's
     frozen features of ``dataset``'s train split (at the encoder's image size), and what they came from
-    (``source["labels"]`` holds the train labels, not written to files)."""
+    (``source["labels"]`` holds the train labels, not written to files). ``n`` > 0: a subset of ``n``
+    images drawn with ``seed`` (in train order), for quick runs; 0: every train image."""
     from ..devices import resolve
     from ..encoders import load_encoder
     from ..evaluate import features
@@ -68,12 +69,16 @@ def encode_train(encoder_path: str | Path, device: str | torch.device = "auto",
     dev = resolve(device)
     enc = load_encoder(encoder_path, device=str(dev))
     train = data.load(dataset, "train", enc.spec.size)
-    reps = features(enc, train.images).cpu()  # an encoder of another spec refuses the images, naming both
+    images, labels, what = train.images, train.labels, f"{dataset} train ({len(train)})"
+    if 0 < n < len(train):
+        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        images, labels, what = images[idx], labels[idx], f"{dataset} train ({n} of {len(train)}, subset seed {seed})"
+    reps = features(enc, images).cpu()  # an encoder of another spec refuses the images, naming both
     source = {"encoder": str(encoder_path), "encoder_sha256": file_sha256(Path(encoder_path)),
               "encoder_meta": {k: enc.meta.get(k) for k in ("method", "strategy", "arm", "augment", "seed")
                                if k in enc.meta},
-              "images": f"{dataset} train ({len(train)})", "dim": int(reps.shape[1]), "labels": train.labels}
-    return train.images, reps, source
+              "images": what, "dim": int(reps.shape[1]), "labels": labels}
+    return images, reps, source
 
 
 def train_rdm_command(encoder: str | Path, out: str | Path, cfg, work_dir: str | Path | None = None,
