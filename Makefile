@@ -7,7 +7,7 @@ PROFILE ?= laptop
 JOBS    ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: pipeline test env data smoke clean-notebooks
+.PHONY: pipeline test env data smoke lab clean-notebooks
 
 # the git filter that keeps notebooks clean in commits: outputs only of cells tagged keep_output,
 # execution counts and cell ids kept, JupyterLab's metadata dropped (tests/test_notebooks.py reads this line)
@@ -36,6 +36,10 @@ pipeline: data
 
 smoke: data
 	HLWB_HEADLESS=1 $(BIN)/python -m hlwb pipeline --profile smoke
+
+# JupyterLab on the notebooks (builds .venv/ first if needed); interactive runs write under runs/interactive/
+lab: env
+	$(BIN)/jupyter lab notebooks/
 
 test: data
 	$(BIN)/ruff check .

@@ -251,7 +251,7 @@ def test_train_walker_and_its_evaluation_stay_on_the_device(device, tmp_path, mo
 def test_train_gan_and_obtain_stay_on_the_device(device, tmp_path, monkeypatch, tiny_fashion):
     seen = _watch_fit(monkeypatch, training)
     real_stats = BigGANGenerator.recompute_statistics  # the standing statistics, in 1 batch of 8 (not 64 of 256)
-    monkeypatch.setattr(BigGANGenerator, "recompute_statistics", lambda self, seed: real_stats(self, seed, 1, 8))
+    monkeypatch.setattr(BigGANGenerator, "recompute_statistics", lambda self, seed, n_batches=64, batch=256: real_stats(self, seed, 1, 8))
     cfg = training.GANConfig(steps=2, batch=4, g_ch=4, d_ch=4, ema_start=1, ckpt_every=2)
     out = training.train_gan(cfg, tmp_path / "g.pt", tmp_path / "work", device=device)
     assert set(seen["modules"]) == {"G", "D", "G_ema"} and seen["steps"] == 2
