@@ -29,17 +29,18 @@ data: env
 	@$(BIN)/python -c "from hlwb.data import find_fashion_mnist as f; print('Fashion-MNIST:', f())" 2>/dev/null \
 	  || $(BIN)/python -m hlwb download-data
 
-# the run writes only under runs/$(PROFILE); the laptop run is then published into notebooks/ and figures/
+# the run writes only under runs/$(PROFILE); a run of the published study is then published: laptop into
+# notebooks/ and figures/, laptop_side and laptop_deep into figures/<profile>/
 pipeline: data
 	HLWB_HEADLESS=1 $(BIN)/python -m hlwb pipeline --profile $(PROFILE) --jobs $(JOBS)
-	@if [ "$(PROFILE)" = laptop ]; then $(BIN)/python -m hlwb publish --run runs/laptop; fi
+	@case "$(PROFILE)" in laptop|laptop_side|laptop_deep) $(BIN)/python -m hlwb publish --run runs/$(PROFILE);; esac
 
 smoke: data
 	HLWB_HEADLESS=1 $(BIN)/python -m hlwb pipeline --profile smoke
 
 # JupyterLab on the notebooks (builds .venv/ first if needed); interactive runs write under runs/interactive/
-lab: env
-	$(BIN)/jupyter lab notebooks/
+lab: env  # (as root, e.g. in a container, Jupyter needs --allow-root)
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: data
 	$(BIN)/ruff check .

@@ -444,7 +444,14 @@ def _pipeline_run(args: argparse.Namespace) -> None:
     out = run_folder(args.profile, args.out)
     _outputs(("report", shown(out / "report.md")), ("every result, one table", shown(out / "summary.md")),
              ("numbers", shown(out / f"results_{args.profile}.json")),
-             then=f"publish it into notebooks/ and figures/: {_cmd('python', '-m', 'hlwb', 'publish', '--run', shown(out))}")
+             then=f"publish it into {_published_into(args.profile)}: "
+                  f"{_cmd('python', '-m', 'hlwb', 'publish', '--run', shown(out))}")
+
+
+def _published_into(profile: str) -> str:
+    from .pipeline import SIDE_PROFILES
+
+    return f"figures/{profile}/ and figures/results_{profile}.json" if profile in SIDE_PROFILES else "notebooks/ and figures/"
 
 
 def _publish_args(p: argparse.ArgumentParser) -> None:

@@ -472,7 +472,7 @@ def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> 
     report.write_report(out, profile, summary, fig_dirs, swept=SWEEPS)
     sweep = "05_contrastive_pretraining"
     p5 = stage_params(sweep, profile, out)
-    numbers = report.results_file(out, {k: p5[k] for k in ("steps", "batch", "width", "blocks")},
+    numbers = report.results_file(out, {k: p5[k] for k in ("steps", "batch", "width", "blocks", "precision") if k in p5},
                                   summary["stages"].get(sweep, {}).get("last_wall_s"))
     numbers["stage_wall_s"] = {st: v.get("last_wall_s") for st, v in summary["stages"].items()}
     numbers["sweep_run_s"] = summary["stages"].get(sweep, {}).get("last_run_s")
@@ -483,25 +483,36 @@ def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> 
 PUBLISHED_PROFILE = "laptop"
 """The profile whose run the repository's notebooks/ and figures/ hold (``make pipeline`` publishes it)."""
 
+SIDE_PROFILES = ("laptop_side", "laptop_deep")
+"""The published study's other parts: a run of one is published into ``figures/<profile>/`` (its figures,
+report, manifest and executed notebooks under ``notebooks/``) and ``figures/results_<profile>.json``."""
+
 MANIFEST = "published.json"
 """``figures/published.json``: which run the published files came from (profile, commit, machine) and the files."""
+
+CODE_PATHS = ("hlwb", "pyproject.toml")
+"""What makes a run's numbers besides the notebooks (whose code cells each stage's fingerprint holds): a run
+made at another commit is the checked-out code's when no file under these differs between the two commits."""
 
 
 def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figures",
                 notebooks: str | Path = NOTEBOOK_DIR, force: bool = False,
-                profile: str = PUBLISHED_PROFILE) -> list[Path]:
+                profile: str | None = None) -> list[Path]:
     """Copy a finished run into the repository (the explicit step after a pipeline: the run
-    itself writes only inside its folder): its executed notebooks, cleaned
-    (:func:`publish_notebook`), into ``notebooks``; its figures, ``results_<profile>.json`` and
-    ``report.md`` (as ``report_<profile>.md``, figure links rewritten) into ``figures``, and
-    :data:`MANIFEST` recording the run's profile, commit and machine and the files written.
+    itself writes only inside its folder). A ``laptop`` run: its executed notebooks, cleaned
+    (:func:`publish_notebook`), into ``notebooks``; its figures, ``results_laptop.json`` and ``report.md``
+    (as ``report_laptop.md``, figure links rewritten) into ``figures``, and :data:`MANIFEST` recording the
+    run's profile, commit and machine and the files written. A run of a :data:`SIDE_PROFILES` profile: the
+    same into ``figures/<profile>/`` (notebooks into ``figures/<profile>/notebooks/``), its results file
+    into ``figures/results_<profile>.json`` -- the laptop run's files stay.
 
-    Refused (:class:`PipelineError`, nothing written): a run of another profile than ``profile``
-    (the one the repository's files come from: its numbers would replace them); a run folder another
-    process holds (:class:`hlwb.lock.LockedError`: a pipeline writing it) or with a stage not marked
-    finished; and, unless ``force``, a run whose numbers were made by another commit than the one
-    checked out, or whose stages' code or inputs differ from it now (their fingerprints). With
-    ``force`` the replaced files and where they came from are logged.
+    Refused (:class:`PipelineError`, nothing written): a run of another profile than ``profile`` (default:
+    any published one -- a smoke run's numbers would replace the study's); a run folder another process
+    holds (:class:`hlwb.lock.LockedError`: a pipeline writing it) or with a stage not marked finished; and,
+    unless ``force``, a run whose numbers were made by other code than the one checked out: another commit
+    whose :data:`CODE_PATHS` differ from this one's (or that this repository does not know), or stages whose
+    fingerprint (code, parameters, inputs) differs from what this code computes. With ``force`` the
+    replaced files and where they came from are logged.
     """
     from .lock import DirLock
 
@@ -510,10 +521,12 @@ def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figur
         raise PipelineError(f"{run} holds no finished pipeline run (no summary.json); run the pipeline first")
     with DirLock(run, what="hlwb publish"):  # a pipeline writing the run refuses us (and waits while we copy)
         made = json.loads((run / "summary.json").read_text()).get("profile", run.name)
-        if made != profile:
+        allowed = (profile,) if profile else (PUBLISHED_PROFILE, *SIDE_PROFILES)
+        if made not in allowed:
             raise PipelineError(
-                f"{run} is a {made}-profile run, but notebooks/ and figures/ hold the {profile} profile's results: "
-                f"publishing would overwrite them with {made} numbers. Publish a {profile} run (make pipeline); "
+                f"{run} is a {made}-profile run, but notebooks/ and figures/ hold the {PUBLISHED_PROFILE} profile's "
+                f"results (figures/<profile>/ those of {', '.join(SIDE_PROFILES)}): publishing would overwrite them "
+                f"with {made} numbers. Publish a run of {' or '.join(allowed)} (make pipeline PROFILE=...); "
                 f"a {made} run's report and results stay in {run}")
         unfinished = _unfinished_stages(run)
         if unfinished:
@@ -525,20 +538,32 @@ def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figur
         if stale and not force:
             raise PipelineError(f"{run}: its numbers were not made by the code checked out — {'; '.join(stale)}. "
                                 "Run the pipeline again with this code, or pass --force to publish them anyway")
+        if made in SIDE_PROFILES:  # its own folder: the laptop run's files stay
+            results_dir, figures, notebooks = figures, figures / made, figures / made / "notebooks"
+        else:
+            results_dir = figures
         if force and stale:
             before = _read_json(figures / MANIFEST)
             logger.warning("publish --force: replacing the published files of %s with %s's (%s)",
                            _describe(before) if before else "an unrecorded run", run, "; ".join(stale))
-        written = _copy_run(run, made, figures, notebooks)
+        written = _copy_run(run, made, figures, notebooks, results_dir)
         manifest = {"run": shown(run), "profile": made, **{k: source.get(k) for k in ("commit", "dirty", "machine")},
                     "published_at": time.strftime("%Y-%m-%d %H:%M:%S"), "published_from_commit":
                     report.provenance().get("commit"), "forced": bool(force and stale),
-                    "files": sorted(str(p.relative_to(p.parents[1])) for p in written)}
+                    "files": sorted(_repo_relative(p, results_dir.parent) for p in written)}
         atomic_write_json(figures / MANIFEST, manifest)
         return [*written, figures / MANIFEST]
 
 
-def _copy_run(run: Path, profile: str, figures: Path, notebooks: Path) -> list[Path]:
+def _repo_relative(path: Path, root: Path) -> str:
+    """``figures/x.png``, ``notebooks/01_hl_generator.ipynb``, ``figures/laptop_deep/notebooks/05_pretrain.ipynb``."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path.relative_to(path.parents[1]))
+
+
+def _copy_run(run: Path, profile: str, figures: Path, notebooks: Path, results_dir: Path) -> list[Path]:
     written = []
     for stage in STAGES:
         src = executed_notebook(run, stage)
@@ -550,8 +575,8 @@ def _copy_run(run: Path, profile: str, figures: Path, notebooks: Path) -> list[P
             atomic_write_bytes(figures / f.name, f.read_bytes())
             written.append(figures / f.name)
     if (run / f"results_{profile}.json").is_file():
-        atomic_write_bytes(figures / f"results_{profile}.json", (run / f"results_{profile}.json").read_bytes())
-        written.append(figures / f"results_{profile}.json")
+        atomic_write_bytes(results_dir / f"results_{profile}.json", (run / f"results_{profile}.json").read_bytes())
+        written.append(results_dir / f"results_{profile}.json")
     if (run / "report.md").is_file():
         text = (run / "report.md").read_text().replace("](figures/", "](")
         atomic_write_text(figures / f"report_{profile}.md", text)
@@ -596,7 +621,12 @@ def _stale(run: Path, source: dict) -> list[str]:
     if not source.get("commit"):
         why.append("the run records no commit (made before runs recorded one)")
     elif source["commit"] != here.get("commit"):
-        why.append(f"it was made at commit {source['commit'][:12]}, {here.get('commit', 'unknown')[:12]} is checked out")
+        code = code_changes(source["commit"], here.get("commit"))
+        if code is None or code:
+            what = (f" ({len(code)} file(s) of {', '.join(CODE_PATHS)} differ: {', '.join(code[:4])}"
+                    f"{' …' if len(code) > 4 else ''})" if code else "")
+            why.append(f"it was made at commit {source['commit'][:12]}, {str(here.get('commit') or 'unknown')[:12]} "
+                       f"is checked out{what}")
     changed = []
     for m in _markers(run):
         rec = _read_json(m)
@@ -610,6 +640,21 @@ def _stale(run: Path, source: dict) -> list[str]:
         why.append(f"the code or inputs of {len(changed)} stage(s) changed since they ran ({', '.join(changed[:4])}"
                    f"{' …' if len(changed) > 4 else ''})")
     return why
+
+
+def code_changes(a: str, b: str | None, root: Path = config.REPO_ROOT) -> list[str] | None:
+    """The files under :data:`CODE_PATHS` that differ between commits ``a`` and ``b`` of the git repository
+    at ``root`` (``[]``: the same code); None when git cannot tell (a commit it does not know, no git)."""
+    import subprocess
+
+    if not b:
+        return None
+    try:
+        r = subprocess.run(["git", "diff", "--name-only", a, b, "--", *CODE_PATHS], cwd=root,
+                           capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.split() if r.returncode == 0 else None
 
 
 def _describe(manifest: dict) -> str:

@@ -315,7 +315,8 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
     ``label_entropy``, ``min_class_share``; ``rep_fd``; ``posterior``: rows with ``prior``, ``K``,
     ``T``, ``rate_bits``, ``mi_bits``, ``agreement``); ``provenance``: the commit, machine and torch the
     numbers were collected with (:func:`provenance`; ``publish`` compares the commit with the one checked
-    out). ``knn`` is k 20 (the study's declared probe), ``knn_k200`` k 200.
+    out); ``machine`` (given ``plan_budget["precision"]``): the CPU model, cores, bf16 flags, torch, the
+    pretraining precision resolved on this machine and the commit. ``knn`` is k 20 (the study's declared probe), ``knn_k200`` k 200.
     Reads ``<out>/06_transfer/transfer.csv``, ``<out>/05_contrastive_pretraining/results.json`` and
     ``<out>/03_walkers/results.json``; a missing file leaves its part out.
     """
@@ -323,7 +324,13 @@ def results_file(out: Path, plan_budget: dict, sweep_wall_s: float | None = None
 
     import pandas as pd
 
-    res: dict = {"budget": {**plan_budget, "wall_s": sweep_wall_s}, "provenance": provenance()}
+    from . import amp, fingerprint
+
+    prov = provenance()
+    res: dict = {"budget": {**plan_budget, "wall_s": sweep_wall_s}, "provenance": prov}
+    if "precision" in plan_budget:  # where the numbers were made: CPU model, precision (resolved here), torch, commit
+        res["machine"] = {**fingerprint.machine(), "precision": amp.resolve(plan_budget["precision"]),
+                          "commit": prov.get("commit"), "dirty": prov.get("dirty")}
     csv = out / "06_transfer" / "transfer.csv"
     sweep = out / "05_contrastive_pretraining" / "results.json"
     if csv.exists():

@@ -551,6 +551,71 @@ def test_publishing_a_stage_run_with_other_code_is_refused(tmp_path, published):
     assert _unchanged(published)
 
 
+def test_publishing_a_side_profile_goes_to_its_own_folder_and_keeps_the_laptop_files(tmp_path, published):
+    from hlwb import pipeline
+
+    figs, nbs = published
+    run = _fake_run(tmp_path, "laptop_deep")
+    written = pipeline.publish_run(run, *published)
+    assert _unchanged(published) is False  # figures/ gained the side folder and results file -- and only those:
+    assert sorted(p.name for p in figs.iterdir()) == ["chunk_agreement.png", "laptop_deep", "results_laptop_deep.json"]
+    assert (figs / "chunk_agreement.png").read_bytes() == b"laptop figure"
+    assert (nbs / "01_hl_generator.ipynb").read_text() == "laptop notebook" and len(list(nbs.iterdir())) == 1
+    side = figs / "laptop_deep"
+    assert (side / "chunk_agreement.png").read_bytes() == b"new figure"
+    assert (side / "notebooks" / "05_contrastive_pretraining.ipynb").is_file() and (side / "report_laptop_deep.md").is_file()
+    manifest = json.loads((side / "published.json").read_text())
+    assert manifest["profile"] == "laptop_deep" and manifest["forced"] is False
+    assert {"figures/results_laptop_deep.json", "figures/laptop_deep/chunk_agreement.png",
+            "figures/laptop_deep/notebooks/05_contrastive_pretraining.ipynb"} <= set(manifest["files"])
+    assert side / "published.json" in written and not (figs / "published.json").exists()
+
+
+def test_a_run_of_another_commit_with_the_same_code_publishes_without_force(tmp_path, published, monkeypatch):
+    from hlwb import pipeline
+
+    seen = []
+    monkeypatch.setattr(pipeline, "code_changes", lambda a, b: seen.append((a, b)) or [])
+    run = _fake_run(tmp_path, "laptop", commit="1" * 40)  # e.g. made before the commit that added its results
+    pipeline.publish_run(run, *published)
+    manifest = json.loads((published[0] / "published.json").read_text())
+    assert seen and seen[0][0] == "1" * 40 and manifest["commit"] == "1" * 40 and manifest["forced"] is False
+    monkeypatch.setattr(pipeline, "code_changes", lambda a, b: ["hlwb/views.py"])  # the code moved on
+    with pytest.raises(pipeline.PipelineError, match=r"made at commit 111111111111.*1 file\(s\) of hlwb, "
+                                                     r"pyproject.toml differ: hlwb/views.py"):
+        pipeline.publish_run(run, *published)
+
+
+def test_code_changes_names_the_code_files_two_commits_differ_in(tmp_path):
+    import subprocess
+
+    from hlwb import pipeline
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "hlwb").mkdir()
+    (tmp_path / "hlwb" / "views.py").write_text("a = 1\n")
+    (tmp_path / "README.md").write_text("x\n")
+    git("add", "-A")
+    git("commit", "-qm", "a")
+    a = git("rev-parse", "HEAD")
+    (tmp_path / "README.md").write_text("results\n")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "results_laptop.json").write_text("{}")
+    git("add", "-A")
+    git("commit", "-qm", "results")
+    b = git("rev-parse", "HEAD")
+    (tmp_path / "hlwb" / "views.py").write_text("a = 2\n")
+    git("commit", "-qam", "code")
+    c = git("rev-parse", "HEAD")
+    assert pipeline.code_changes(a, b, root=tmp_path) == []
+    assert pipeline.code_changes(a, c, root=tmp_path) == ["hlwb/views.py"]
+    assert pipeline.code_changes("0" * 40, c, root=tmp_path) is None and pipeline.code_changes(a, None) is None
+
+
 # --- notebook parameter errors in one line naming the parameter, its value and the valid choices -------------
 
 def test_an_unknown_strategy_names_the_parameter_in_one_line():

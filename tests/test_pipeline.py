@@ -365,6 +365,12 @@ def test_results_file_gathers_budget_references_arms_and_walkers(tmp_path):
     assert real["knn"] == [pytest.approx(84.0), pytest.approx(85.0)] and real["augment"] == "fair"
     assert res["walkers"] == {"hl": {"rule": "reference", "samples": 5120, "oracle_agreement": 0.685,
                                      "mean_delta": 0.88, "triggered": True}}
+    assert "machine" not in res  # no precision given: nothing to say about it
+    res = report.results_file(tmp_path, {"steps": 200, "batch": 128, "width": 16, "blocks": "1,1,1,1",
+                                         "precision": "fp32"}, 12.0)
+    m = res["machine"]  # beside every number: the CPU model, the precision, torch and the commit
+    assert m["precision"] == "fp32" and m["commit"] == res["provenance"]["commit"] and m["cpu"] and m["torch"]
+    assert res["budget"]["precision"] == "fp32"
 
 
 def test_run_parallel_reports_each_item_as_it_finishes_and_progress_counts():
