@@ -335,6 +335,8 @@ def test_pipeline_prints_where_its_outputs_are_not_the_results_table(tmp_path, m
 
     assert cli.main(["pipeline", "--profile", "smoke", "--out", str(REPO_ROOT / "runs" / "smoke")]) == 0
     assert "report: runs/smoke/report.md" in capsys.readouterr().out  # inside the repository: relative to it
+    assert cli.main(["pipeline", "--profile", "laptop_deep", "--out", str(tmp_path / "deep")]) == 0
+    assert "publish it into figures/laptop_deep/ and figures/results_laptop_deep.json" in capsys.readouterr().out
 
 
 def test_publish_says_how_many_files_went_where_not_every_path(monkeypatch, capsys, tmp_path):
