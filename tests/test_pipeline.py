@@ -46,6 +46,10 @@ def test_smoke_pipeline_end_to_end(smoke_run):
     assert ("gcrl_a1_b1", "likelihood_ratio") in scores and ("gcrl_a0_b1 (simclr)", "log_likelihood") not in scores
     assert all(0 <= o["auroc"] <= 1 for o in g["ood"]) and (out / "figures" / "ood_auroc.png").is_file()
     assert s["stages"]["08_ood"]["status"] == "ran"
+    # notebook 06 compares the arms stage 05 chose on validation before its follow-up seeds, not a choice made again
+    chosen, study_06 = (json.loads(p.read_text()) for p in (sweep / "results.json", out / "06_transfer" / "results.json"))
+    assert (study_06["study"]["best_hl_arm"], study_06["study"]["best_control"]) == (chosen["best_hl_arm"],
+                                                                                   chosen["best_control"])
     # RCG: the rcg arm's run in the sweep, notebook 07's ablation, representation FD and posterior rows
     r = json.loads((sweep / "simclr-rcg-s0" / "results.json").read_text())
     assert (r["strategy"], r["generator"]) == ("rcg", "rcg") and (sweep / "simclr-rcg-s0" / "encoder.pt").is_file()
