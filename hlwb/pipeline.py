@@ -645,16 +645,10 @@ def _stale(run: Path, source: dict) -> list[str]:
 def code_changes(a: str, b: str | None, root: Path = config.REPO_ROOT) -> list[str] | None:
     """The files under :data:`CODE_PATHS` that differ between commits ``a`` and ``b`` of the git repository
     at ``root`` (``[]``: the same code); None when git cannot tell (a commit it does not know, no git)."""
-    import subprocess
-
     if not b:
         return None
-    try:
-        r = subprocess.run(["git", "diff", "--name-only", a, b, "--", *CODE_PATHS], cwd=root,
-                           capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return r.stdout.split() if r.returncode == 0 else None
+    names = report.git("diff", "--name-only", a, b, "--", *CODE_PATHS, root=root, timeout=60)
+    return None if names is None else names.split()
 
 
 def _describe(manifest: dict) -> str:

@@ -21,7 +21,7 @@ REPORT_FIGURES = {
     "03_walkers": ("walkers_infonce_*.png", "walkers_oracle_agreement_*.png"),
     "04_chunk_perturbations": ("sigma_agreement.png", "*_sigma_grid.png"),
     "06_transfer": ("calibration_curve.png", "study_gain_over_pixels.png", "study_arm_differences.png",
-                    "transfer_linear_top1.png", "transfer_gain_over_real.png"),
+                    "study_strength.png", "transfer_linear_top1.png", "transfer_gain_over_real.png"),
     "07_representation_generation": ("rcg_ablation_grid.png", "rcg_posterior_bits.png", "rcg_posterior_agreement.png"),
     "08_ood": ("ood_auroc.png",),
 }
@@ -44,26 +44,29 @@ def stage_seconds(st: dict) -> float:
     return st.get("last_wall_s", st["wall_s"])
 
 
+def git(*args: str, root: Path | None = None, timeout: float = 30) -> str | None:
+    """``git ARGS`` in ``root`` (default: the repository of this package): its stripped stdout, or None when
+    git is missing, fails (not a checkout, an unknown commit) or takes longer than ``timeout`` seconds."""
+    import subprocess
+
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    try:
+        r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
 def provenance(root: Path | None = None) -> dict:
     """Where numbers computed now come from: the commit checked out in ``root`` (default: the repository
     of this package; None outside a git checkout) and whether tracked files differ from it (``dirty``),
     the machine (host, architecture, CPU cores, GPU) and torch."""
     import platform
-    import subprocess
 
     import torch
 
-    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str | None:
-        try:
-            r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return r.stdout.strip() if r.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    commit = git("rev-parse", "HEAD", root=root)
+    status = git("status", "--porcelain", "--untracked-files=no", root=root) if commit else None
     gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
     return {"commit": commit, "dirty": bool(status) if status is not None else None,
             "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPU cores{gpu})",
@@ -138,21 +141,88 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
         if not rows:
             return
         nonlocal lines
-        lines += [title, "", "| a | b | probe | seeds a / b | a − b [95 % CI] | resolved |", "| --- | --- | --- | --- | --- | --- |"]
+        how = _interval_words(rows)  # into the title's parenthesis, or one of its own
+        lines += [f"{title[:-2]}; {how}):" if title.endswith("):") else f"{title.removesuffix(':')} ({how}):", "",
+                  "| a | b | probe | seeds a / b | a − b [95 % CI] | interval | p (Holm) | resolved (Holm) | resolved (unadjusted) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {r['a']} | {r['b']} | {r['protocol']} | {r['seeds_a']} / {r['seeds_b']} | "
-                  f"{_ci(r['diff'], r['ci_low'], r['ci_high'])} | {'yes' if r['resolved'] else 'no'} |" for r in rows]
+                  f"{_ci(r['diff'], r['ci_low'], r['ci_high'])} | {r.get('method') or '?'} | {_p(r.get('p_holm'))} | "
+                  f"{_yes(r.get('resolved_holm'))} | {_yes(r['resolved'])} |" for r in rows]
         lines.append("")
 
+    def where() -> None:  # the CPUs and precision behind every row of the study's tables, said once
+        rows = [r for k, v in study.items() if isinstance(v, list) for r in v if isinstance(r, dict)]
+        said = {k: sorted({x for r in rows for x in str(r.get(k) or "").split(" | ") if x})
+                for k in ("pretrain_cpu", "precision", "eval_cpu")}
+        if any(said.values()):
+            nonlocal lines
+            lines += [(f"Every encoder of these tables was pretrained on {' / '.join(said['pretrain_cpu']) or '?'} in "
+                       f"{' / '.join(said['precision']) or '?'} and scored on {' / '.join(said['eval_cpu']) or '?'} "
+                       "(each row's `pretrain_cpu`, `precision`, `eval_cpu` in the results file)."), ""]
+
     tgt = study.get("target", "fashion_mnist")
-    gains(f"**Headline** ({study.get('method')}, every arm at the same T_x, {tgt} test; best HL arm on the "
-          f"validation kNN: {study.get('best_hl_arm')}):", study.get("headline", []))
-    diffs("**Arm differences** (paired over test images, seeds resampled on both sides):", study.get("differences", []))
+    where()
+    control = f"; best control: {study['best_control']}" if study.get("best_control") else ""
+    gains(f"**Headline** ({study.get('method')}, every arm at the same T_x, {tgt} test; chosen on the validation "
+          f"kNN before any test score: best HL arm {study.get('best_hl_arm')}{control}):", study.get("headline", []))
+    diffs("**Arm differences** (paired over the same test images):", study.get("differences", []))
+    lines += positives_markdown(study.get("positives", []))
     gains("**The paper's T_x setting** (contrast; real and GenRep rows are the headline runs):", study.get("paper_setting", []))
     diffs("**Paper T_x vs fair T_x**:", study.get("paper_vs_fair", []))
     gains("**Other methods** (one seed):", [r for r in study.get("methods", []) if r.get("method") != study.get("method")])
     gains("**Fixed-set runs**:", study.get("fixed", []))
     diffs("**Continuous − fixed sampling** (equal steps):", study.get("continuous_vs_fixed", []))
     return lines
+
+
+def _p(p) -> str:
+    import math
+
+    return "–" if p is None or math.isnan(p) else f"{p:.3g}"
+
+
+def _yes(v) -> str:
+    return "–" if v is None else ("yes" if v else "no")
+
+
+INTERVAL_WORDS = {  # hlwb.intervals.METHODS, as a table caption says them
+    "paired_t": "paired_t = a t over the seed-level paired differences (both sides ran the same seeds)",
+    "one_sample_t": "one_sample_t = a t over the arm's per-seed gains (a deterministic reference)",
+    "welch_t": "welch_t = a Welch t over the two sides' seed means (different seeds)",
+    "pooled_t": "pooled_t = a t with the one-seed side's variance taken as the other side's",
+    "images_only": "images_only = one seed a side: test-image sampling only, seed variance not covered",
+    "bootstrap": "bootstrap = a two-level bootstrap (seeds, then images)"}
+
+
+def _interval_words(rows: list[dict]) -> str:
+    """How a table's intervals were made: each interval method its rows use (:func:`hlwb.transfer.differences`'s
+    ``method``), and the Holm family with its size."""
+    methods = list(dict.fromkeys(r.get("method") for r in rows if r.get("method")))
+    words = "; ".join(INTERVAL_WORDS.get(m, m) for m in methods) or "interval method not recorded"
+    families = list(dict.fromkeys(r.get("family") for r in rows if r.get("family")))
+    holm = (f"Holm over the family \"{families[0]}\" ({len(rows)} rows: every pair × probe of this table)"
+            if len(families) == 1 else "Holm over each row's family")
+    return f"95 % intervals: {words}; {holm}"
+
+
+def positives_markdown(rows: list[dict]) -> list[str]:
+    """Notebook 06's positives per generated arm (:mod:`hlwb.positives`): the mean ``||z' - z||`` of its
+    views and the oracle's agreement between anchor and positive, beside its accuracy — whether gains track
+    the views' strength (diversity) or their label consistency."""
+    if not rows:
+        return []
+    probes = [k for k in ("linear", "knn_k20") if any(k in r for r in rows)]
+    lines = [("**Positives per arm** (the same anchors for every arm; mean ||z′ − z|| of the views, the oracle "
+              "classifier's agreement of anchor and positive with its 95 % Wilson interval, the arm's mean test "
+              "top-1 %):"), "",
+             "| arm | views | mean ‖z′ − z‖ | oracle agreement [95 % CI] | " + " | ".join(probes) + " |",
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in probes) + " |"]
+    for r in sorted(rows, key=lambda r: r.get("mean_delta", 0.0)):
+        ci = r.get("agreement_ci") or [float("nan")] * 2
+        acc = " | ".join("–" if r.get(k) is None else f"{r[k]:.2f}" for k in probes)
+        lines.append(f"| {r['arm']} | {r.get('strategy', '')} | {r['mean_delta']:.3f} | "
+                     f"{r['agreement']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] | {acc} |")
+    return lines + [""]
 
 
 RCG_ROWS = {  # what conditions each row of notebook 07's ablation (hlwb.rcg.evaluation)
@@ -269,9 +339,12 @@ def write_report(out: Path, profile: str, summary: dict, figure_dirs: dict[str, 
             lines += rcg_markdown(res["rcg"])
         if stage in swept:
             runs = res.get("runs", {})
-            lines += [f"best HL arm (chosen on the validation kNN): **{res.get('best_hl_arm')}**", "",
-                      "| run | kNN top-1 (validation) | wall s |", "| --- | --- | --- |"]
-            lines += [f"| {n} | {100 * r['knn_top1']:.2f} | {r['wall_s']:.0f} |" for n, r in runs.items()]
+            control = f"; best control: **{res['best_control']}**" if res.get("best_control") else ""
+            lines += [(f"Chosen on the validation kNN over the headline runs, before the follow-up runs: best HL arm "
+                       f"**{res.get('best_hl_arm')}**{control}"), "",
+                      "| run | kNN top-1 (validation) | precision | CPU | wall s |", "| --- | --- | --- | --- | --- |"]
+            lines += [f"| {n} | {100 * r['knn_top1']:.2f} | {r.get('precision', '?')} | "
+                      f"{(r.get('machine') or {}).get('cpu', '?')} | {r['wall_s']:.0f} |" for n, r in runs.items()]
         elif not rcg:
             flat = {k: v for k, v in flatten(res).items() if isinstance(v, (int, float, str, bool))}
             lines += ["| result | value |", "| --- | --- |"]

@@ -49,8 +49,10 @@ Profiles (each <= 150 min on this project's 2-core CPU at ``--jobs 2``; ``python
   contrast, GCRL (with notebook 08, which scores its runs) and the learned walkers (with notebook 03,
   which trains them: 37 of those 145 min). They are context, not the verdict (hl_random_paper was the
   best HL arm there; the learned walkers trailed it); with them ``laptop`` would need ~3.5 h.
-* ``laptop_side`` — those side studies at the seeds they had, on the same budget, with real, GenRep
-  and the paper rule (2 seeds) as their references.
+* ``laptop_side`` — those side studies on the same budget, with real, GenRep and the paper rule (3 seeds)
+  as their references; every pair it compares ran the same seeds, so each interval is paired seed by
+  seed: continuous vs fixed sampling (seeds 0-2 of the paper rule), the paper T_x vs the fair one
+  (seeds 0-2), GCRL's mix vs SimCLR on real data (seeds 0-2). The learned walkers' arms keep 2 seeds.
 * ``laptop_deep`` — the verdict at the budget where the real-data encoder clears raw pixels on the
   linear probe by >= 2.5 points (figures/calibration_laptop.json: width 16, 2000 steps, +2.85): real,
   GenRep, the paper rule and the flat control with 3 seeds, every control with 1 and the best control
@@ -153,7 +155,7 @@ class Plan:
     contrast: tuple[str, ...] = ()           # arm names also run in the paper's T_x setting
     contrast_seeds: tuple[int, ...] = (0,)   # seeds of those paper-setting runs
     methods: tuple[str, ...] = ()            # other methods, on real, gaussian and the best HL arm (seed 0)
-    fixed_seeds: tuple[int, ...] = ()        # fixed-set runs of the best HL arm
+    fixed_seeds: tuple[int, ...] = ()        # fixed-set runs of the best HL arm (those of its seeds)
     fixed_passes: int = 10                   # the fixed set holds steps x batch / passes pairs
     gcrl: tuple[GcrlRun, ...] = ()           # GCRL runs (their beta-only row: the SimCLR runs)
     best_control_seeds: tuple[int, ...] = ()  # the seeds the best control reaches (its missing ones: follow-up)
@@ -198,8 +200,8 @@ PLANS: dict[str, Plan] = {
                    + (Arm("synth", "synth", TWO), Arm("hl_random_delta", "hl_random", TWO, hl_rule="delta",
                                                       oracle_calibrated=True)),
                    best_control_seeds=FIVE),
-    "laptop_side": Plan("simclr", _verdict(TWO)[:3] + _side(TWO)[1:3], contrast=("real", "gaussian", "hl_random_paper"),
-                        contrast_seeds=TWO, methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=THREE,
+    "laptop_side": Plan("simclr", _verdict(THREE)[:3] + _side(TWO)[1:3], contrast=("real", "gaussian", "hl_random_paper"),
+                        contrast_seeds=THREE, methods=("simsiam", "moco", "byol", "swav"), fixed_seeds=THREE,
                         gcrl=GCRL_RUNS),
     "laptop_deep": Plan("simclr", _verdict(THREE) + control_arms((0,)), best_control_seeds=THREE),
     # the smoke plan on the colour set, without rcg (Fashion-MNIST's shipped models)
@@ -297,7 +299,8 @@ def followup_runs(plan: Plan, best: str, steps: int, batch: int,
                   best_control: str | None = None) -> list[tuple[str, dict]]:
     """(variant, parameters) of the follow-up runs, given the best HL arm and the best control: the
     best control's seeds of :attr:`Plan.best_control_seeds` it lacks (they complete the verdict), the
-    fixed-set runs (they complete the SimCLR study), the other methods and the GCRL runs."""
+    fixed-set runs (they complete the SimCLR study; only at seeds the best HL arm's continuous runs have, so
+    continuous − fixed is paired seed by seed), the other methods and the GCRL runs."""
     runs = []
     if best_control is not None and plan.best_control_seeds:
         c = plan.arm(best_control)
@@ -305,7 +308,7 @@ def followup_runs(plan: Plan, best: str, steps: int, batch: int,
                  for s in plan.best_control_seeds if s not in c.seeds]
     a = plan.arm(best)
     n_fixed = max(batch, steps * batch // plan.fixed_passes)  # each pair seen ~fixed_passes times
-    for s in plan.fixed_seeds:
+    for s in (s for s in plan.fixed_seeds if s in a.seeds):  # paired with its continuous runs, seed by seed
         runs.append((variant(plan.method, best, s, sampling="fixed"),
                      {**a.params(), "method": plan.method, "augment": "fair", "seed": s, "sampling": "fixed",
                       "n_fixed": n_fixed}))
@@ -342,6 +345,23 @@ def sweep_results(pretrain_dir) -> dict[str, dict]:
     from pathlib import Path
 
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(Path(pretrain_dir).glob("*/results.json"))}
+
+
+def sweep_choices(pretrain_dir, method: str = "simclr") -> tuple[str, str | None]:
+    """``(best HL arm, best control)`` of a sweep folder: the choices the sweep itself recorded in its
+    ``results.json`` (made on the validation kNN over the headline runs, *before* the follow-up runs
+    brought the best control to more seeds), else chosen here the same way (:func:`best_hl_arm`,
+    :func:`best_control`) over the ``method`` runs of ``*/results.json`` (a sweep run by hand). Choosing
+    again over a finished sweep would set the best control's mean over its follow-up seeds against its
+    rivals' fewer ones, so a notebook reads the sweep's choice rather than making its own."""
+    import json
+    from pathlib import Path
+
+    saved = Path(pretrain_dir) / "results.json"
+    chosen = json.loads(saved.read_text()) if saved.is_file() else {}
+    mine = {n: r for n, r in sweep_results(pretrain_dir).items() if r.get("method") == method}
+    best = chosen.get("best_hl_arm") or best_hl_arm(mine)
+    return best, chosen["best_control"] if "best_control" in chosen else best_control(mine)  # None: no controls
 
 
 def comparisons(plan: Plan, best: str, best_control: str | None = None) -> list[tuple[str, str]]:

@@ -409,21 +409,50 @@ def test_last_run_time_spans_side_by_side_sweep_runs(tmp_path):
 
 
 def test_report_shows_the_study_tables_and_warns_on_smoke(tmp_path):
-    from hlwb import report
+    from hlwb import intervals, report
 
     gain = {"arm": "real", "protocol": "linear", "n_seeds": 3, "mean": 85.0, "std": 0.3, "gain_pixels": 0.4,
             "ci_low_pixels": -0.1, "ci_high_pixels": 0.9, "gain_random": 5.5, "ci_low_random": 5.0,
             "ci_high_random": 6.0}
     diff = {"a": "hl_random_paper", "b": "real", "protocol": "linear", "seeds_a": 3, "seeds_b": 3, "diff": -1.2,
-            "ci_low": -1.9, "ci_high": -0.5, "resolved": True}
+            "ci_low": -1.9, "ci_high": -0.5, "resolved": True, "method": "paired_t", "p_value": 0.01,
+            "family": "arm differences", "p_holm": 0.06, "resolved_holm": False}
+    gain |= {"pretrain_cpu": "AMD EPYC", "precision": "fp32", "eval_cpu": "AMD EPYC"}
+    diff |= {"pretrain_cpu": "AMD EPYC | Intel Xeon", "precision": "fp32", "eval_cpu": "AMD EPYC"}
+    welch = {**diff, "b": "gaussian", "seeds_b": 2, "method": "welch_t", "p_holm": 0.0123, "resolved_holm": True}
+    pos = [{"arm": "flat_matched", "strategy": "flat_matched", "mean_delta": 2.5, "agreement": 0.61,
+            "agreement_ci": [0.59, 0.63], "linear": 84.1, "knn_k20": 80.2},
+           {"arm": "hl_random_paper", "strategy": "hl_random", "mean_delta": 2.5, "agreement": 0.66,
+            "agreement_ci": [0.64, 0.68], "linear": 85.3, "knn_k20": None}]
     summary = {"profile": "smoke", "wall_s": 5.0, "stages": {"06_transfer": {
         "status": "ran", "wall_s": 5.0, "last_wall_s": 5.0,
         "results": {"study": {"method": "simclr", "target": "fashion_mnist", "best_hl_arm": "hl_learned",
-                              "headline": [gain], "differences": [diff]}}}}}
+                              "best_control": "hl_keep2", "headline": [gain], "differences": [diff, welch],
+                              "continuous_vs_fixed": [diff], "paper_vs_fair": [welch],
+                              "positives": pos}}}}}
     text = report.write_report(tmp_path, "smoke", summary, {}).read_text()
     assert "Smoke profile" in text and str(tmp_path) not in text  # a run folder outside the repository: not named
     assert "| real | linear | 3 | 85.00 ± 0.30 | +0.40 [-0.10, +0.90] | +5.50 [+5.00, +6.00] |" in text
-    assert "| hl_random_paper | real | linear | 3 / 3 | -1.20 [-1.90, -0.50] | yes |" in text
+    assert "best HL arm hl_learned; best control: hl_keep2" in text
+    # the machines behind the numbers, said once (a mix is shown as a mix)
+    assert "pretrained on AMD EPYC / Intel Xeon in fp32 and scored on AMD EPYC" in text
+    # each difference with its interval method and the Holm verdict beside the unadjusted one
+    assert "| hl_random_paper | real | linear | 3 / 3 | -1.20 [-1.90, -0.50] | paired_t | 0.06 | no | yes |" in text
+    assert "| hl_random_paper | gaussian | linear | 3 / 2 | -1.20 [-1.90, -0.50] | welch_t | 0.0123 | yes | yes |" in text
+    caption = next(line for line in text.splitlines() if line.startswith("**Arm differences**"))
+    assert "seed-level paired differences" in caption and "Welch" in caption and "resampled" not in caption
+    assert set(report.INTERVAL_WORDS) == set(intervals.METHODS)  # every interval method has its words
+    assert 'Holm over the family "arm differences" (2 rows' in caption
+    assert "**Continuous − fixed sampling** (equal steps; 95 % intervals: paired_t = a t over the seed-level paired" in text
+    assert "**Paper T_x vs fair T_x** (95 % intervals: welch_t = a Welch t" in text
+    # the positives beside the accuracy: strength (mean ||z' - z||) and label consistency (oracle agreement)
+    assert "| flat_matched | flat_matched | 2.500 | 0.610 [0.590, 0.630] | 84.10 | 80.20 |" in text
+    assert "| hl_random_paper | hl_random | 2.500 | 0.660 [0.640, 0.680] | 85.30 | – |" in text
+    # a results file of before the Holm columns: the table still renders, the missing values marked
+    summary["stages"]["06_transfer"]["results"]["study"]["differences"] = [
+        {k: v for k, v in diff.items() if k not in ("method", "p_value", "family", "p_holm", "resolved_holm")}]
+    text = report.write_report(tmp_path, "smoke", summary, {}).read_text()
+    assert "| hl_random_paper | real | linear | 3 / 3 | -1.20 [-1.90, -0.50] | ? | – | – | yes |" in text
 
 
 def test_a_changed_stage_starts_clean_but_keeps_self_checking_caches(tmp_path, monkeypatch):

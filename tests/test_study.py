@@ -39,6 +39,12 @@ def test_side_and_deep_plans():
     assert {a.name for a in side.arms} == {"real", "gaussian", "hl_random_paper", "learned_all", "hl_learned"}
     assert {"real", "gaussian", "hl_random_paper"} <= set(side.contrast)
     assert len(side.fixed_seeds) >= 3 and side.fixed_passes >= 10 and side.gcrl == study.GCRL_RUNS
+    # every pair the side study compares ran the same seeds (paired intervals): the references, the paper-T_x
+    # contrast, the fixed sets and GCRL's mix on real data all at 3 seeds
+    for name in ("real", "gaussian", "hl_random_paper"):
+        assert side.arm(name).seeds == side.contrast_seeds == side.fixed_seeds == (0, 1, 2)
+    mix_on_real = next(g for g in side.gcrl if g.arm == "real" and g.beta > 0)
+    assert mix_on_real.seeds == side.arm("real").seeds
     assert set(side.methods) == {"simsiam", "moco", "byol", "swav"}
     deep = study.PLANS["laptop_deep"]
     assert all(len(deep.arm(n).seeds) >= 3 for n in study.VERDICT) and len(deep.best_control_seeds) >= 3
@@ -53,11 +59,11 @@ def test_headline_runs_share_one_t_x_and_the_contrast_uses_the_papers():
     assert {views.preset_for(p["strategy"], p["augment"]) for p in fair.values()} == {views.FAIR_PRESET}
     paper = {n: p for n, p in runs.items() if p["augment"] == "paper"}
     # real and GenRep get SimCLR's T_x in both settings: not trained twice; the HL arm's T_x changes
-    assert set(paper) == {"simclr-hl_random_paper-paper-s0", "simclr-hl_random_paper-paper-s1"}
+    assert set(paper) == {f"simclr-hl_random_paper-paper-s{s}" for s in (0, 1, 2)}
     assert views.preset_for("hl_random", "paper") != views.preset_for("real", "paper")  # the confound, shown
-    assert len(runs) == sum(len(a.seeds) for a in study.PLANS["laptop_side"].arms) + 2
+    assert len(runs) == sum(len(a.seeds) for a in study.PLANS["laptop_side"].arms) + 3
     rows = study.paper_setting(study.PLANS["laptop_side"])
-    assert rows["real"] == ["simclr-real-s0", "simclr-real-s1"]  # the fair runs, same T_x
+    assert rows["real"] == ["simclr-real-s0", "simclr-real-s1", "simclr-real-s2"]  # the fair runs, same T_x
     assert rows["hl_random_paper"] == sorted(paper)
     assert all(set(v) <= set(runs) for v in rows.values())
 
@@ -100,7 +106,10 @@ def test_followup_runs_methods_and_fixed_sets():
     assert {n for n in runs if not n.startswith(("simclr", "gcrl"))} == {
         f"{m}-{a}-s0" for m in plan.methods for a in ("real", "gaussian", "hl_learned")}
     fixed = [p for n, p in runs.items() if p.get("sampling") == "fixed"]
-    assert [p["seed"] for p in fixed] == [0, 1, 2] and all(p["n_fixed"] == 12_800 for p in fixed)  # 10 passes
+    # the fixed sets at the best HL arm's own seeds (hl_learned: 2), so continuous - fixed is paired seed by seed
+    assert [p["seed"] for p in fixed] == [0, 1] and all(p["n_fixed"] == 12_800 for p in fixed)  # 10 passes
+    fixed = [p for p in dict(study.followup_runs(plan, "hl_random_paper", 1000, 128)).values() if p.get("sampling") == "fixed"]
+    assert [p["seed"] for p in fixed] == [0, 1, 2] == list(plan.arm("hl_random_paper").seeds)
     assert study.variant("simclr", "real", 2, augment="paper", sampling="fixed") == "simclr-real-paper-fixed-s2"
 
 
@@ -136,7 +145,7 @@ def test_gcrl_runs_alpha_only_and_the_mix_with_simclr_as_the_beta_only_row():
     assert (r["gcrl_alpha"], r["gcrl_beta"], r["strategy"]) == (1.0, 0.0, "real")
     assert all(p["augment"] == "fair" for p in runs.values())  # the headline's T_x
     rows = study.gcrl_rows(plan, "hl_learned")
-    assert rows["real"] == {"gcrl_a0_b1 (simclr)": ["simclr-real-s0", "simclr-real-s1"],
+    assert rows["real"] == {"gcrl_a0_b1 (simclr)": ["simclr-real-s0", "simclr-real-s1", "simclr-real-s2"],
                             "gcrl_a1_b0": ["gcrl_a1_b0-real-s0"],
                             "gcrl_a1_b1": ["gcrl_a1_b1-real-s0", "gcrl_a1_b1-real-s1", "gcrl_a1_b1-real-s2"]}
     assert rows["hl_learned"]["gcrl_a0_b1 (simclr)"] == ["simclr-hl_learned-s0"]  # seeds matched to the mix's
@@ -146,3 +155,24 @@ def test_gcrl_runs_alpha_only_and_the_mix_with_simclr_as_the_beta_only_row():
     assert set(need) == {v for vs in rows["real"].values() for v in vs}
     assert need["simclr-real-s1"] == headline["simclr-real-s1"] and need["gcrl_a1_b1-real-s2"] == runs["gcrl_a1_b1-real-s2"]
     assert study.gcrl_label(0.5, 2.0) == "gcrl_a0p5_b2" and study.gcrl_runs(plan, "hl_learned", "gaussian") == []
+
+
+def test_sweep_choices_reads_the_sweeps_own_choice_else_chooses(tmp_path):
+    """Notebooks 06 and 08 take stage 05's choice (made before its follow-up seeds); a sweep folder without
+    the sweep's results.json (runs made by hand) is chosen from its runs, the same way."""
+    import json
+
+    for name, r in {"simclr-hl_random_paper-s0": _res("hl_random_paper", 0.70), "simclr-hl_keep1-s0": _res("hl_keep1", 0.8),
+                    "simclr-hl_keep2-s0": _res("hl_keep2", 0.7), "byol-hl_learned-s0": _res("hl_learned", 0.9)}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({**r, "method": name.split("-")[0]}))
+    assert study.sweep_choices(tmp_path) == ("hl_random_paper", "hl_keep1")  # byol's run is not simclr's choice
+    # the follow-ups brought hl_keep2 to more seeds, better ones: the sweep's own choice still stands
+    (tmp_path / "simclr-hl_keep2-s3").mkdir()
+    (tmp_path / "simclr-hl_keep2-s3" / "results.json").write_text(json.dumps({**_res("hl_keep2", 0.95), "method": "simclr"}))
+    (tmp_path / "results.json").write_text(json.dumps({"best_hl_arm": "hl_random_paper", "best_control": "hl_keep1"}))
+    assert study.sweep_choices(tmp_path) == ("hl_random_paper", "hl_keep1")
+    (tmp_path / "results.json").write_text(json.dumps({"best_hl_arm": "hl_random_paper", "best_control": None}))
+    assert study.sweep_choices(tmp_path) == ("hl_random_paper", None)  # a plan without controls
+    (tmp_path / "results.json").unlink()
+    assert study.sweep_choices(tmp_path) == ("hl_random_paper", "hl_keep2")  # chosen here: (0.7 + 0.95) / 2 > 0.8
