@@ -11,6 +11,11 @@ fp32 on one core of 2 (README, ``bench views``), i.e. 2 x 128 / 1.36 = 188 train
 trunk with ``width**2 * sum(blocks) = 1024`` at 1024 pixels; other trunks, generators and image sizes are
 scaled by their ``width**2 * depth * pixels`` against that one. No GPU throughput has been measured yet, so
 no GPU time is printed: read the CPU hours as relative costs.
+
+Another CPU runs at its own pace (an AMD EPYC without AVX-512 runs fp32: ~3.7x the reference's seconds per
+real-data run, ~4.8x per generated-view run): where this machine has finished notebook-05 runs at the
+precision the profile resolves to (:func:`measured_here`), the plan also prints the sweep at that measured pace,
+and the pipeline's ETA uses it.
 """
 
 from __future__ import annotations
@@ -47,14 +52,58 @@ PATH_KEYS = ("run_dir", "figures_dir", "pretrain_dir", "transfer_dir", "hl_sigma
              "study_profile")  # settings that move a stage's files, not its cost
 
 
+def run_kind(params: dict) -> str:
+    """The :data:`RUN_S` row of a notebook-05 run: real, generated, learned (walkers) or rcg."""
+    strategy = params.get("strategy", "real")
+    return ("real" if strategy == "real" else "rcg" if strategy == "rcg"
+            else "learned" if strategy in ("learned_all", "hl_learned") else "generated")
+
+
 def run_seconds(params: dict, size: int) -> float:
     """Estimated seconds of one notebook-05 run (``params``: its flat parameters), two side by side."""
-    strategy = params.get("strategy", "real")
-    kind = ("real" if strategy == "real" else "rcg" if strategy == "rcg"
-            else "learned" if strategy in ("learned_all", "hl_learned") else "generated")
     work = _trunk_work(params["width"], params["blocks"], size) / _trunk_work(16, "1,1,1,1", 32)
-    return RUN_S[kind] * METHOD_FACTOR.get(params.get("method", "simclr"), 2.0) * params["steps"] * params[
+    return RUN_S[run_kind(params)] * METHOD_FACTOR.get(params.get("method", "simclr"), 2.0) * params["steps"] * params[
         "batch"] / REF_RUN * work
+
+
+MIN_PLANNED_S = 30.0  # runs planned shorter (smoke runs: a few steps) measure start-up, not the machine's pace
+
+
+def measured_here(precision: str = "auto", runs: str | Path | None = None) -> dict | None:
+    """How much slower (> 1) or faster this machine runs notebook-05 runs than :data:`RUN_S`'s reference CPU
+    (Intel with AMX, bf16): over the finished runs under ``runs`` (default ``<repo>/runs``; every
+    ``*/05_contrastive_pretraining/*/results.json`` with its ``config.json``) made on this machine (CPU model,
+    cores, torch: :func:`hlwb.fingerprint.machine`) at the precision ``precision`` resolves to here and planned
+    to take at least :data:`MIN_PLANNED_S` on the reference CPU, the median
+    of measured / planned seconds per run kind (:func:`run_kind`) and over all. None: no such run yet.
+
+    Returns ``{"cpu", "precision", "n", "all": ratio, "kinds": {kind: (ratio, n)}}``."""
+    import json
+    import statistics
+
+    from .amp import resolve
+    from .fingerprint import machine
+
+    here, prec = machine(), resolve(precision)
+    root = Path(runs) if runs is not None else config.REPO_ROOT / "runs"
+    ratios: dict[str, list[float]] = {}
+    for res in sorted(root.glob("*/05_contrastive_pretraining/*/results.json")):
+        try:
+            r, p = json.loads(res.read_text()), json.loads((res.parent / "config.json").read_text())
+            made = r.get("machine") or {}
+            if (r.get("precision") != prec or any(made.get(k) != here[k] for k in ("cpu", "cores", "torch"))
+                    or not r.get("wall_s")):
+                continue
+            planned = run_seconds(p, data.spec_of(p["dataset"], p.get("image_size") or None).size)
+            if planned >= MIN_PLANNED_S:
+                ratios.setdefault(run_kind(p), []).append(r["wall_s"] / planned)
+        except (OSError, ValueError, KeyError, TypeError):  # a run being written, or of an older layout
+            continue
+    if not ratios:
+        return None
+    every = [x for v in ratios.values() for x in v]
+    return {"cpu": here["cpu"], "precision": prec, "n": len(every), "all": statistics.median(every),
+            "kinds": {k: (statistics.median(v), len(v)) for k, v in sorted(ratios.items())}}
 
 
 def _published_stage_s() -> dict[str, float]:
@@ -133,7 +182,7 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
     if profile not in config.PROFILES:
         raise KeyError(f"unknown profile {profile!r}; valid: {', '.join(config.PROFILES)}")
     out = Path(out) if out else config.REPO_ROOT / "runs" / profile
-    lines, total, seconds = [], 0.0, {}
+    lines, total, seconds, here_s = [], 0.0, {}, {}
     p01 = stage_params("01_hl_generator", profile, out)
     spec = data.spec_of(p01["dataset"], p01["image_size"] or None)
     n_train = TRAIN_SIZES.get(p01["dataset"], 10_000)
@@ -157,6 +206,16 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
                          f"control chosen at run time; listed for {best}" + (f", {control}" if control else "")
                          + f"); each {p['steps']} steps x batch {p['batch']}, trunk width {p['width']} blocks "
                          f"{p['blocks']}: {p['steps'] * p['batch'] * 2:,} passes; ~{sec / 60:.0f} min")
+            here = measured_here(p.get("precision", "auto"))
+            if here:  # this machine's runs so far: the sweep's minutes at its measured pace
+                ratio = {k: r for k, (r, _) in here["kinds"].items()}
+                sec_here = sum(run_seconds({**p, **extra}, spec.size) * ratio.get(run_kind({**p, **extra}), here["all"])
+                               for _, extra in runs + follow) / jobs
+                here_s[stage] = sec_here
+                lines.append(f"    on this machine ({here['cpu']}, {here['precision']}): ~{sec_here / 60:.0f} min -- "
+                             f"measured / planned seconds of its {here['n']} finished runs here: "
+                             + ", ".join(f"{k} x{r:.2f} ({n})" for k, (r, n) in here["kinds"].items())
+                             + f"; other kinds x{here['all']:.2f} (all)")
             for name, extra in runs + follow:
                 lines.append(f"    {name:<44} {extra.get('method', plan.method):<8} {extra.get('strategy', ''):<15}"
                              f" ~{run_seconds({**p, **extra}, spec.size) / 60:.1f} min")
@@ -193,6 +252,13 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
             f", {'within' if total / 60 <= BUDGET_MIN else 'OVER'} the {BUDGET_MIN}-min laptop budget")
     lines.append(f"total: ~{total / 60:.0f} min (~{total / 3600:.1f} CPU hours) on the reference CPU{fits} "
                  "(an estimate; nothing was trained)")
+    if here_s:  # the sweep at this machine's measured pace, the other stages at the reference CPU's
+        mine = total + sum(here_s[s] - seconds[s] for s in here_s)
+        lines.append(f"this machine: ~{mine / 60:.0f} min (~{mine / 3600:.1f} h) with {', '.join(here_s)} at the pace "
+                     "of its runs here, the other stages at the reference CPU's"
+                     + ("" if not profile.startswith("laptop") else
+                        f", {'within' if mine / 60 <= BUDGET_MIN else 'OVER'} the {BUDGET_MIN}-min laptop budget"))
+        seconds |= here_s  # the pipeline's ETA: this machine's pace
     ref = study.PUBLISHED.get(p01["dataset"])
     if ref:
         lines.append(f"published references ({ref['source']}): "

@@ -83,3 +83,53 @@ def test_plan_lists_every_stage_and_run_with_a_cost_and_trains_nothing(tmp_path)
     assert "train the oracle" in text and "train biggan" in text and "CPU hours" in text
     assert "published references (solo-learn" in text and "simclr 90.7 %" in text
     assert not out.exists()  # nothing written
+
+
+def test_the_plan_measures_this_machines_pace_from_its_own_runs_only(tmp_path):
+    """``--plan`` scales the sweep by this machine's measured / planned seconds per run kind: runs of another
+    CPU, another precision or a smoke-sized budget (start-up, not pace) are left out."""
+    import json
+
+    from hlwb import amp, fingerprint, planning
+
+    here, prec = fingerprint.machine(), amp.resolve("auto")
+    p = {"steps": 500, "batch": 128, "width": 16, "blocks": "1,1,1,1", "dataset": "fashion_mnist", "image_size": 0,
+         "method": "simclr"}
+
+    def run(name, strategy, factor, machine=here, precision=prec, **over):
+        d = tmp_path / "runs" / "laptop" / "05_contrastive_pretraining" / name
+        d.mkdir(parents=True)
+        cfg = {**p, "strategy": strategy, **over}
+        (d / "config.json").write_text(json.dumps(cfg))
+        wall = factor * planning.run_seconds(cfg, 32)
+        (d / "results.json").write_text(json.dumps({"wall_s": wall, "precision": precision, "machine": machine}))
+
+    assert planning.measured_here(runs=tmp_path / "runs") is None  # nothing measured yet
+    run("simclr-real-s0", "real", 3.0)
+    run("simclr-real-s1", "real", 4.0)
+    run("simclr-real-s2", "real", 5.0)
+    run("simclr-gaussian-s0", "gaussian", 2.0)
+    run("simclr-gaussian-s1", "gaussian", 100.0, machine={**here, "cpu": "another CPU"})  # another machine
+    run("simclr-gaussian-s2", "gaussian", 100.0, precision="bf16" if prec == "fp32" else "fp32")  # another precision
+    run("simclr-gaussian-s3", "gaussian", 500.0, steps=4, batch=16)  # smoke-sized: start-up dominates
+    m = planning.measured_here(runs=tmp_path / "runs")
+    assert m["n"] == 4 and m["precision"] == prec and m["cpu"] == here["cpu"]
+    assert m["kinds"]["real"] == (pytest.approx(4.0), 3) and m["kinds"]["generated"] == (pytest.approx(2.0), 1)
+    assert m["all"] == pytest.approx(3.5)  # median of 2, 3, 4, 5
+
+
+def test_the_plan_prints_this_machines_minutes_beside_the_reference_cpus(tmp_path, monkeypatch):
+    from hlwb import planning
+
+    monkeypatch.setattr(planning, "measured_here", lambda precision="auto", runs=None: None)  # nothing run here
+    ref = planning.stage_seconds("laptop_deep", tmp_path / "run")
+    monkeypatch.setattr(planning, "measured_here", lambda precision="auto", runs=None: {
+        "cpu": "Test CPU", "precision": "fp32", "n": 2, "all": 3.0, "kinds": {"real": (2.0, 1), "generated": (3.0, 1)}})
+    text = planning.describe("laptop_deep", tmp_path / "run")
+    line = next(ln for ln in text.splitlines() if ln.startswith("this machine:"))
+    minutes = float(line.split("~")[1].split(" min")[0])
+    sweep = planning.stage_seconds("laptop_deep", tmp_path / "run")["05_contrastive_pretraining"]
+    # real runs at 2x, generated at 3x the reference: between the two factors of the reference sweep
+    assert 2.0 * ref["05_contrastive_pretraining"] < sweep < 3.0 * ref["05_contrastive_pretraining"]
+    assert minutes == pytest.approx((sweep + ref["06_transfer"]) / 60, abs=0.6) and "OVER the 150-min" in line
+    assert "on this machine (Test CPU, fp32)" in text and "real x2.00 (1), generated x3.00 (1)" in text
