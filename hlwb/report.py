@@ -123,6 +123,13 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
                   for r in calibration]
         lines.append("")
 
+    chosen = {study[k]: len(study.get("chosen_among", {}).get(k, [])) for k in ("best_hl_arm", "best_control")
+              if study.get(k) and (k == "best_control" or study[k] != PRESPECIFIED_HL_ARM)}
+    calibrated = set(study.get("oracle_calibrated", []))
+
+    def mark(arm: str) -> str:
+        return arm + ("†" if arm in chosen else "") + ("‡" if arm in calibrated else "")
+
     def gains(title: str, rows: list[dict]) -> None:
         if not rows:
             return
@@ -132,7 +139,7 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
         for r in rows:
             sd = f" ± {r['std']:.2f}" if r.get("std") is not None and r["std"] == r["std"] else ""
             lines.append(f"| {r.get('method', '') + ' ' if r.get('method') and r.get('method') != study.get('method') else ''}"
-                         f"{r['arm']} | {r['protocol']} | {r['n_seeds']} | {r['mean']:.2f}{sd} | "
+                         f"{mark(r['arm'])} | {r['protocol']} | {r['n_seeds']} | {r['mean']:.2f}{sd} | "
                          f"{_ci(r['gain_pixels'], r['ci_low_pixels'], r['ci_high_pixels'])} | "
                          f"{_ci(r['gain_random'], r['ci_low_random'], r['ci_high_random'])} |")
         lines.append("")
@@ -145,10 +152,15 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
         lines += [f"{title[:-2]}; {how}):" if title.endswith("):") else f"{title.removesuffix(':')} ({how}):", "",
                   "| a | b | probe | seeds a / b | a − b [95 % CI] | interval | p (Holm) | resolved (Holm) | resolved (unadjusted) |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['a']} | {r['b']} | {r['protocol']} | {r['seeds_a']} / {r['seeds_b']} | "
+        lines += [f"| {mark(r['a'])} | {mark(r['b'])} | {r['protocol']} | {r['seeds_a']} / {r['seeds_b']} | "
                   f"{_ci(r['diff'], r['ci_low'], r['ci_high'])} | {r.get('method') or '?'} | {_p(r.get('p_holm'))} | "
                   f"{_yes(r.get('resolved_holm'))} | {_yes(r['resolved'])} |" for r in rows]
-        lines.append("")
+        marked = {x for r in rows for x in (r["a"], r["b"])}
+        notes = [f"† {a}: chosen on the validation kNN among {n} candidates, then tested on seeds that include the "
+                 "ones it was chosen on: its differences lean optimistic (winner's curse); pre-specified arms' do not"
+                 for a, n in chosen.items() if a in marked]
+        notes += [f"‡ {a}: oracle-calibrated (labels chose its σ): not a label-free method" for a in sorted(calibrated & marked)]
+        lines += ["", *(f"{n}." for n in notes), ""] if notes else [""]
 
     def where() -> None:  # the CPUs and precision behind every row of the study's tables, said once
         rows = [r for k, v in study.items() if isinstance(v, list) for r in v if isinstance(r, dict)]
@@ -184,6 +196,8 @@ def _p(p) -> str:
 def _yes(v) -> str:
     return "–" if v is None else ("yes" if v else "no")
 
+
+PRESPECIFIED_HL_ARM = "hl_random_paper"  # the paper's rule, fixed before the study: chosen by no one
 
 INTERVAL_WORDS = {  # hlwb.intervals.METHODS, as a table caption says them
     "paired_t": "paired_t = a t over the seed-level paired differences (both sides ran the same seeds)",

@@ -420,6 +420,7 @@ def test_report_shows_the_study_tables_and_warns_on_smoke(tmp_path):
     gain |= {"pretrain_cpu": "AMD EPYC", "precision": "fp32", "eval_cpu": "AMD EPYC"}
     diff |= {"pretrain_cpu": "AMD EPYC | Intel Xeon", "precision": "fp32", "eval_cpu": "AMD EPYC"}
     welch = {**diff, "b": "gaussian", "seeds_b": 2, "method": "welch_t", "p_holm": 0.0123, "resolved_holm": True}
+    ctrl = {**diff, "a": "hl_keep2", "b": "hl_random_delta"}
     pos = [{"arm": "flat_matched", "strategy": "flat_matched", "mean_delta": 2.5, "agreement": 0.61,
             "agreement_ci": [0.59, 0.63], "linear": 84.1, "knn_k20": 80.2},
            {"arm": "hl_random_paper", "strategy": "hl_random", "mean_delta": 2.5, "agreement": 0.66,
@@ -427,7 +428,10 @@ def test_report_shows_the_study_tables_and_warns_on_smoke(tmp_path):
     summary = {"profile": "smoke", "wall_s": 5.0, "stages": {"06_transfer": {
         "status": "ran", "wall_s": 5.0, "last_wall_s": 5.0,
         "results": {"study": {"method": "simclr", "target": "fashion_mnist", "best_hl_arm": "hl_learned",
-                              "best_control": "hl_keep2", "headline": [gain], "differences": [diff, welch],
+                              "best_control": "hl_keep2", "headline": [gain], "differences": [diff, welch, ctrl],
+                              "chosen_among": {"best_hl_arm": ["hl_random_paper", "hl_learned"],
+                                               "best_control": [f"hl_keep{k}" for k in (1, 2, 3)]},
+                              "oracle_calibrated": ["hl_random_delta"],
                               "continuous_vs_fixed": [diff], "paper_vs_fair": [welch],
                               "positives": pos}}}}}
     text = report.write_report(tmp_path, "smoke", summary, {}).read_text()
@@ -442,9 +446,14 @@ def test_report_shows_the_study_tables_and_warns_on_smoke(tmp_path):
     caption = next(line for line in text.splitlines() if line.startswith("**Arm differences**"))
     assert "seed-level paired differences" in caption and "Welch" in caption and "resampled" not in caption
     assert set(report.INTERVAL_WORDS) == set(intervals.METHODS)  # every interval method has its words
-    assert 'Holm over the family "arm differences" (2 rows' in caption
+    assert 'Holm over the family "arm differences" (3 rows' in caption
     assert "**Continuous − fixed sampling** (equal steps; 95 % intervals: paired_t = a t over the seed-level paired" in text
     assert "**Paper T_x vs fair T_x** (95 % intervals: welch_t = a Welch t" in text
+    # arms chosen on validation (winner's curse) and oracle-calibrated ones are marked where they are compared;
+    # the paper rule is pre-specified: never marked
+    assert "| hl_keep2† | hl_random_delta‡ | linear |" in text and "hl_random_paper†" not in text
+    assert "† hl_keep2: chosen on the validation kNN among 3 candidates" in text
+    assert "‡ hl_random_delta: oracle-calibrated" in text and "† hl_learned" not in text  # not compared: no note
     # the positives beside the accuracy: strength (mean ||z' - z||) and label consistency (oracle agreement)
     assert "| flat_matched | flat_matched | 2.500 | 0.610 [0.590, 0.630] | 84.10 | 80.20 |" in text
     assert "| hl_random_paper | hl_random | 2.500 | 0.660 [0.640, 0.680] | 85.30 | – |" in text
