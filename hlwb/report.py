@@ -187,6 +187,44 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
     return lines
 
 
+def ood_markdown(res: dict) -> list[str]:
+    """Notebook 08's results: the GCRL encoders (alpha, beta, probes, bits/dim of the clean test images in the
+    head's bins and in 8-bit units) and the OOD table (AUROC of each score of each encoder on each OOD set,
+    Fashion-MNIST test as in-distribution), with the likelihood-ratio's background model."""
+    g = res.get("gcrl") or {}
+    enc, ood = g.get("encoders") or {}, g.get("ood") or []
+    if not enc and not ood:
+        return []
+
+    def num(v, f: str = ".2f") -> str:
+        return "–" if v is None else format(v, f)
+
+
+    extra = next((e["bits_per_dim_8bit"] - e["bits_per_dim"] for e in enc.values()
+                  if e.get("bits_per_dim") is not None and e.get("bits_per_dim_8bit") is not None), None)
+    bins = "?" if extra is None else f"{256 / 2 ** extra:.0f}"  # 8-bit = bins' + log2(256 / bins)
+    lines = [(f"**GCRL encoders** ({res.get('arm', '?')} views, seed {res.get('run_seed', '?')}; test top-1 %; bits/dim "
+              f"of the clean test images in the head's {bins} bins and in 8-bit units — uniform dequantisation within "
+              f"a bin, + log2(256 / {bins}) = {'?' if extra is None else f'{extra:.0f}'} bits per dimension):"), "",
+             f"| encoder | alpha | beta | linear | kNN k20 | bits/dim ({bins} bins) | bits/dim (8-bit) | run |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {name} | {num(e.get('alpha'), 'g')} | {num(e.get('beta'), 'g')} | {num(e.get('linear'))} | "
+              f"{num(e.get('knn'))} | {num(e.get('bits_per_dim'), '.3f')} | {num(e.get('bits_per_dim_8bit'), '.3f')} | "
+              f"{e.get('run', '')} |" for name, e in enc.items()]
+    if ood:
+        sets = list(dict.fromkeys(o["ood_set"] for o in ood))
+        rows = list(dict.fromkeys((o["encoder"], o["score"]) for o in ood))
+        auroc = {(o["encoder"], o["score"], o["ood_set"]): o["auroc"] for o in ood}
+        n = ood[0].get("n_in"), ood[0].get("n_out")
+        bg = res.get("background") or {}
+        lines += ["", (f"**OOD detection** (AUROC; in-distribution: {n[0]} test images, {n[1]} per OOD set; "
+                       f"the likelihood ratio's background model: mutation rate {bg.get('rate', '?')}, L2 weight "
+                       f"{bg.get('weight_decay', '?')}):"), "",
+                  "| encoder | score | " + " | ".join(sets) + " |", "| --- | --- | " + " | ".join("---" for _ in sets) + " |"]
+        lines += [f"| {e} | {sc} | " + " | ".join(num(auroc.get((e, sc, t)), ".3f") for t in sets) + " |" for e, sc in rows]
+    return lines + [""]
+
+
 def _p(p) -> str:
     import math
 
@@ -351,6 +389,9 @@ def write_report(out: Path, profile: str, summary: dict, figure_dirs: dict[str, 
         rcg = stage == "07_representation_generation" and "rcg" in res
         if rcg:  # its own tables say all: no flat table after them
             lines += rcg_markdown(res["rcg"])
+        if stage == "08_ood" and "gcrl" in res:
+            rcg = True  # likewise
+            lines += ood_markdown(res)
         if stage in swept:
             runs = res.get("runs", {})
             control = f"; best control: **{res['best_control']}**" if res.get("best_control") else ""

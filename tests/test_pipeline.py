@@ -636,3 +636,29 @@ def test_a_gpu_run_gets_no_cpu_minutes_as_its_estimate(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     est = pipeline.stage_estimates("laptop_side", tmp_path, ["01_hl_generator"])
     assert est["01_hl_generator"] == (None, "unknown")
+
+
+def test_report_shows_the_gcrl_and_ood_tables(tmp_path):
+    """Notebook 08's results as two tables (no flat dump): the GCRL encoders with bits/dim in the head's
+    bins and in 8-bit units, and AUROC per encoder, score and OOD set."""
+    from hlwb import report
+
+    enc = {"gcrl_a0_b1 (simclr)": {"alpha": 0.0, "beta": 1.0, "bits_per_dim": None, "bits_per_dim_8bit": None,
+                                   "knn": 80.0, "linear": 84.0, "run": "simclr-real-s0"},
+           "gcrl_a1_b1": {"alpha": 1.0, "beta": 1.0, "bits_per_dim": 1.5, "bits_per_dim_8bit": 5.5, "knn": 79.0,
+                          "linear": 83.5, "run": "gcrl_a1_b1-real-s0"}}
+    ood = [{"encoder": e, "score": sc, "ood_set": t, "auroc": a, "fpr95": 0.5, "n_in": 1000, "n_out": 500}
+           for e, sc, t, a in (("gcrl_a1_b1", "likelihood_ratio", "digits", 0.912), ("gcrl_a1_b1", "likelihood_ratio", "vflip", 0.5),
+                               ("gcrl_a0_b1 (simclr)", "knn_k3", "digits", 0.8))]
+    res = {"arm": "real", "run_seed": 0, "background": {"rate": 0.2, "weight_decay": 0.02},
+           "gcrl": {"encoders": enc, "ood": ood}}
+    summary = {"profile": "laptop_side", "wall_s": 5.0, "stages": {"08_ood": {"status": "ran", "wall_s": 5.0,
+                                                                              "results": res}}}
+    text = report.write_report(tmp_path, "laptop_side", summary, {}).read_text()
+    assert "in the head's 16 bins and in 8-bit units" in text and "+ log2(256 / 16) = 4 bits" in text
+    assert "| gcrl_a1_b1 | 1 | 1 | 83.50 | 79.00 | 1.500 | 5.500 | gcrl_a1_b1-real-s0 |" in text
+    assert "| gcrl_a0_b1 (simclr) | 0 | 1 | 84.00 | 80.00 | – | – | simclr-real-s0 |" in text
+    assert "| encoder | score | digits | vflip |" in text and "mutation rate 0.2, L2 weight 0.02" in text
+    assert "| gcrl_a1_b1 | likelihood_ratio | 0.912 | 0.500 |" in text
+    assert "| gcrl_a0_b1 (simclr) | knn_k3 | 0.800 | – |" in text  # a score not run on a set: marked, not 0
+    assert "| result | value |" not in text  # the tables say all
