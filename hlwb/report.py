@@ -179,12 +179,53 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
           f"kNN before any test score: best HL arm {study.get('best_hl_arm')}{control}):", study.get("headline", []))
     diffs("**Arm differences** (paired over the same test images):", study.get("differences", []))
     lines += positives_markdown(study.get("positives", []))
+    lines += controls_markdown(study.get("differences", []))
     gains("**The paper's T_x setting** (contrast; real and GenRep rows are the headline runs):", study.get("paper_setting", []))
     diffs("**Paper T_x vs fair T_x**:", study.get("paper_vs_fair", []))
     gains("**Other methods** (one seed):", [r for r in study.get("methods", []) if r.get("method") != study.get("method")])
     gains("**Fixed-set runs**:", study.get("fixed", []))
     diffs("**Continuous − fixed sampling** (equal steps):", study.get("continuous_vs_fixed", []))
     return lines
+
+
+# issue 29's questions, each answered by a group of the verdict family's differences (a, b) -> in the group
+CONTROL_QUESTIONS = (
+    ("which chunk stays fixed: chunk k fixed, σ as the rule elsewhere, against the rule (chunk 0 fixed)",
+     lambda a, b: a.startswith("hl_keep") and b == "hl_random_paper"),
+    ("chunk 0 fixed against all chunks moved, at matched mean ‖Δ‖ (each strength s; s = 1: the rule and flat_matched)",
+     lambda a, b: (a, b) == ("hl_random_paper", "flat_matched")
+     or (a.startswith("hl_scale") and b == "flat_matched" + a.removeprefix("hl_scale"))),  # the same s
+    ("strength, chunk 0 fixed: the rule's σ × s on chunks 1..K−1, against s = 1",
+     lambda a, b: a.startswith("hl_scale") and b == "hl_random_paper"),
+    ("GenRep's σ with chunk 0 fixed, against GenRep and the rule", lambda a, b: a == "gaussian_keep0"),
+)
+
+
+def controls_markdown(rows: list[dict]) -> list[str]:
+    """The verdict family's control rows grouped by the question each answers (:data:`CONTROL_QUESTIONS`):
+    per pair its difference on each probe with the Holm verdict, and per question how many were resolved
+    after Holm, in which direction — a reading of the intervals, not a new test."""
+    lines: list[str] = []
+    for question, member in CONTROL_QUESTIONS:
+        group = [r for r in rows if member(r["a"], r["b"])]
+        if not group:
+            continue
+        probes = list(dict.fromkeys(r["protocol"] for r in group))
+        pairs = list(dict.fromkeys((r["a"], r["b"]) for r in group))
+        cell = {(r["a"], r["b"], r["protocol"]): r for r in group}
+        up = sum(1 for r in group if r.get("resolved_holm") and r["diff"] > 0)
+        down = sum(1 for r in group if r.get("resolved_holm") and r["diff"] < 0)
+        lines += [(f"*{question[0].upper() + question[1:]}* — resolved after Holm: {up} of {len(group)} with a > b, "
+                  f"{down} with a < b:"), "", "| a − b | " + " | ".join(probes) + " |",
+                  "| --- | " + " | ".join("---" for _ in probes) + " |"]
+        for a, b in pairs:
+            cells = [cell.get((a, b, pr)) for pr in probes]
+            lines.append(f"| {a} − {b} | " + " | ".join(
+                "–" if c is None else f"{_ci(c['diff'], c['ci_low'], c['ci_high'])}{' ✓' if c.get('resolved_holm') else ''}"
+                for c in cells) + " |")
+        lines.append("")
+    return (["**The controls, by question** (rows of the arm differences above; ✓ resolved after Holm):", "", *lines]
+            if lines else [])
 
 
 def ood_markdown(res: dict) -> list[str]:

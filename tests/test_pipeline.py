@@ -662,3 +662,24 @@ def test_report_shows_the_gcrl_and_ood_tables(tmp_path):
     assert "| gcrl_a1_b1 | likelihood_ratio | 0.912 | 0.500 |" in text
     assert "| gcrl_a0_b1 (simclr) | knn_k3 | 0.800 | – |" in text  # a score not run on a set: marked, not 0
     assert "| result | value |" not in text  # the tables say all
+
+
+def test_the_controls_are_grouped_by_the_question_each_answers():
+    from hlwb import report
+
+    def row(a, b, d, holm, protocol="linear"):
+        return {"a": a, "b": b, "protocol": protocol, "diff": d, "ci_low": d - 1, "ci_high": d + 1, "resolved_holm": holm}
+
+    rows = [row("hl_keep1", "hl_random_paper", -2.0, True), row("hl_keep2", "hl_random_paper", -0.5, False),
+            row("hl_random_paper", "flat_matched", 1.5, True), row("hl_scale0.5", "flat_matched0.5", 0.8, False),
+            row("hl_scale0.5", "flat_matched", 3.0, True),  # the best control against flat at s = 1: not "matched"
+            row("hl_scale0.5", "hl_random_paper", -1.0, False), row("gaussian_keep0", "gaussian", 2.0, True),
+            row("hl_random_paper", "real", 1.0, True)]  # not a control question
+    text = "\n".join(report.controls_markdown(rows))
+    assert "*Which chunk stays fixed" in text and "resolved after Holm: 0 of 2 with a > b, 1 with a < b" in text
+    assert "| hl_keep1 − hl_random_paper | -2.00 [-3.00, -1.00] ✓ |" in text
+    matched = text.split("*Chunk 0 fixed against all chunks moved")[1].split("*Strength")[0]
+    assert "hl_scale0.5 − flat_matched0.5" in matched and "hl_scale0.5 − flat_matched |" not in matched
+    assert "1 of 2 with a > b, 0 with a < b" in matched
+    assert "| gaussian_keep0 − gaussian | +2.00 [+1.00, +3.00] ✓ |" in text and "− real" not in text
+    assert report.controls_markdown([row("hl_random_paper", "real", 1.0, True)]) == []  # no controls: no section
