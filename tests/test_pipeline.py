@@ -287,7 +287,8 @@ def test_write_report_has_every_stage_its_numbers_figures_and_the_date(tmp_path)
         "05_contrastive_pretraining": {"status": "cached", "wall_s": 0.0, "results": {
             "best_hl_arm": "hl_learned",
             "runs": {"simclr-hl_learned": {"strategy": "hl_learned", "knn_top1": 0.7123, "wall_s": 5.0},
-                     "simclr-real": {"strategy": "real", "knn_top1": 0.65, "wall_s": 4.0}}}}}}
+                     "simclr-real": {"strategy": "real", "knn_top1": 0.65, "wall_s": 4.0,
+                                     "precision": "fp32", "machine": {"cpu": "AMD EPYC"}}}}}}}
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "biggan_samples.png").write_bytes(b"png")
     (tmp_path / "figures" / "unrelated.png").write_bytes(b"png")
@@ -303,8 +304,9 @@ def test_write_report_has_every_stage_its_numbers_figures_and_the_date(tmp_path)
     assert "## 01_hl_generator (ran, 3 s)" in text and "## 05_contrastive_pretraining (cached, 0 s)" in text
     assert "| biggan.fd_oracle | 12.5 |" in text and "| biggan.agreement_chunk0 | 0.8125 |" in text
     assert "classes" not in text
-    assert "best HL arm (chosen on the validation kNN): **hl_learned**" in text
-    assert "| simclr-hl_learned | 71.23 | 5 |" in text and "| simclr-real | 65.00 | 4 |" in text
+    assert "Chosen on the validation kNN over the headline runs, before the follow-up runs: best HL arm **hl_learned**" in text
+    # each run with the precision and CPU it was trained in ("?": a run that recorded none)
+    assert "| simclr-hl_learned | 71.23 | ? | ? | 5 |" in text and "| simclr-real | 65.00 | fp32 | AMD EPYC | 4 |" in text
     assert "![biggan_samples](figures/biggan_samples.png)" in text and "unrelated" not in text
     assert text.index("## 01_hl_generator") < text.index("## 05_contrastive_pretraining")
 
