@@ -76,6 +76,10 @@ def measured_here(precision: str = "auto", runs: str | Path | None = None) -> di
     cores, torch: :func:`hlwb.fingerprint.machine`) at the precision ``precision`` resolves to here and planned
     to take at least :data:`MIN_PLANNED_S` on the reference CPU, the median
     of measured / planned seconds per run kind (:func:`run_kind`) and over all. None: no such run yet.
+    Runs are taken as the pipeline makes them, two side by side at one thread each (``--jobs 2``, as
+    :data:`RUN_S`): a run's results do not record how it was scheduled, so one made alone on every core, or
+    slowed by other work beside it, is counted at its own pace (the median keeps a few such runs from moving
+    the ratio far).
 
     Returns ``{"cpu", "precision", "n", "all": ratio, "kinds": {kind: (ratio, n)}}``."""
     import json
@@ -206,7 +210,7 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
                          f"control chosen at run time; listed for {best}" + (f", {control}" if control else "")
                          + f"); each {p['steps']} steps x batch {p['batch']}, trunk width {p['width']} blocks "
                          f"{p['blocks']}: {p['steps'] * p['batch'] * 2:,} passes; ~{sec / 60:.0f} min")
-            here = measured_here(p.get("precision", "auto"))
+            here = measured_here(p.get("precision", "auto"), runs=out.parent)  # <runs>/<profile>: its siblings too
             if here:  # this machine's runs so far: the sweep's minutes at its measured pace
                 ratio = {k: r for k, (r, _) in here["kinds"].items()}
                 sec_here = sum(run_seconds({**p, **extra}, spec.size) * ratio.get(run_kind({**p, **extra}), here["all"])

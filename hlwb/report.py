@@ -156,9 +156,9 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
                   f"{_ci(r['diff'], r['ci_low'], r['ci_high'])} | {r.get('method') or '?'} | {_p(r.get('p_holm'))} | "
                   f"{_yes(r.get('resolved_holm'))} | {_yes(r['resolved'])} |" for r in rows]
         marked = {x for r in rows for x in (r["a"], r["b"])}
-        notes = [f"† {a}: chosen on the validation kNN among {n} candidates, then tested on seeds that include the "
-                 "ones it was chosen on: its differences lean optimistic (winner's curse); pre-specified arms' do not"
-                 for a, n in chosen.items() if a in marked]
+        notes = [f"† {a}: chosen on the validation kNN{f' among {n} candidates' if n else ''}, then tested on seeds "
+                 "that include the ones it was chosen on: its differences lean optimistic (winner's curse); "
+                 "pre-specified arms' do not" for a, n in chosen.items() if a in marked]
         notes += [f"‡ {a}: oracle-calibrated (labels chose its σ): not a label-free method" for a in sorted(calibrated & marked)]
         lines += ["", *(f"{n}." for n in notes), ""] if notes else [""]
 
@@ -185,6 +185,8 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
     gains("**Other methods** (one seed):", [r for r in study.get("methods", []) if r.get("method") != study.get("method")])
     gains("**Fixed-set runs**:", study.get("fixed", []))
     diffs("**Continuous − fixed sampling** (equal steps):", study.get("continuous_vs_fixed", []))
+    gains("**GCRL rows** (each (alpha, beta) on an arm; beta only = the headline's SimCLR runs):", study.get("gcrl", []))
+    diffs("**GCRL − SimCLR** (the same arm and seeds):", study.get("gcrl_differences", []))
     return lines
 
 
@@ -197,7 +199,8 @@ CONTROL_QUESTIONS = (
      or (a.startswith("hl_scale") and b == "flat_matched" + a.removeprefix("hl_scale"))),  # the same s
     ("strength, chunk 0 fixed: the rule's σ × s on chunks 1..K−1, against s = 1",
      lambda a, b: a.startswith("hl_scale") and b == "hl_random_paper"),
-    ("GenRep's σ with chunk 0 fixed, against GenRep and the rule", lambda a, b: a == "gaussian_keep0"),
+    ("GenRep's σ with chunk 0 fixed, against GenRep and the rule",
+     lambda a, b: a == "gaussian_keep0" and b in ("gaussian", "hl_random_paper")),  # not its best-control rows
 )
 
 
@@ -215,8 +218,9 @@ def controls_markdown(rows: list[dict]) -> list[str]:
         cell = {(r["a"], r["b"], r["protocol"]): r for r in group}
         up = sum(1 for r in group if r.get("resolved_holm") and r["diff"] > 0)
         down = sum(1 for r in group if r.get("resolved_holm") and r["diff"] < 0)
-        lines += [(f"*{question[0].upper() + question[1:]}* — resolved after Holm: {up} of {len(group)} with a > b, "
-                  f"{down} with a < b:"), "", "| a − b | " + " | ".join(probes) + " |",
+        count = (f"resolved after Holm: {up} of {len(group)} with a > b, {down} with a < b"
+                 if any(r.get("resolved_holm") is not None for r in group) else "no Holm adjustment recorded")
+        lines += [f"*{question[0].upper() + question[1:]}* — {count}:", "", "| a − b | " + " | ".join(probes) + " |",
                   "| --- | " + " | ".join("---" for _ in probes) + " |"]
         for a, b in pairs:
             cells = [cell.get((a, b, pr)) for pr in probes]
@@ -243,7 +247,10 @@ def ood_markdown(res: dict) -> list[str]:
 
     extra = next((e["bits_per_dim_8bit"] - e["bits_per_dim"] for e in enc.values()
                   if e.get("bits_per_dim") is not None and e.get("bits_per_dim_8bit") is not None), None)
-    bins = "?" if extra is None else f"{256 / 2 ** extra:.0f}"  # 8-bit = bins' + log2(256 / bins)
+    if res.get("bins"):  # recorded by notebook 08; older results: from the conversion, 8-bit = bins' + log2(256 / bins)
+        bins = f"{res['bins']:g}"
+    else:
+        bins = "?" if extra is None else f"{256 / 2 ** extra:.0f}"
     lines = [(f"**GCRL encoders** ({res.get('arm', '?')} views, seed {res.get('run_seed', '?')}; test top-1 %; bits/dim "
               f"of the clean test images in the head's {bins} bins and in 8-bit units — uniform dequantisation within "
               f"a bin, + log2(256 / {bins}) = {'?' if extra is None else f'{extra:.0f}'} bits per dimension):"), "",
@@ -263,6 +270,12 @@ def ood_markdown(res: dict) -> list[str]:
                        f"{bg.get('weight_decay', '?')}):"), "",
                   "| encoder | score | " + " | ".join(sets) + " |", "| --- | --- | " + " | ".join("---" for _ in sets) + " |"]
         lines += [f"| {e} | {sc} | " + " | ".join(num(auroc.get((e, sc, t)), ".3f") for t in sets) + " |" for e, sc in rows]
+    smp = res.get("samples") or {}
+    fd = smp.get("fd_oracle") or {}
+    if fd:
+        lines += ["", (f"**Samples** ({smp.get('n', '?')} each; the GCRL head of `{smp.get('sampler', '?')}` sampled "
+                       "autoregressively): FD_oracle " + ", ".join(f"{k} {v:.2f}" for k, v in fd.items())
+                       + " (real_vs_real: the floor at this n).")]
     return lines + [""]
 
 
@@ -293,8 +306,10 @@ def _interval_words(rows: list[dict]) -> str:
     methods = list(dict.fromkeys(r.get("method") for r in rows if r.get("method")))
     words = "; ".join(INTERVAL_WORDS.get(m, m) for m in methods) or "interval method not recorded"
     families = list(dict.fromkeys(r.get("family") for r in rows if r.get("family")))
-    holm = (f"Holm over the family \"{families[0]}\" ({len(rows)} rows: every pair × probe of this table)"
-            if len(families) == 1 else "Holm over each row's family")
+    n = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
+    holm = ("no Holm adjustment recorded" if not any(r.get("p_holm") is not None for r in rows) else
+            f"Holm over the family \"{families[0]}\" ({n}: every pair × probe of this table)" if len(families) == 1
+            else "Holm over each row's family")
     return f"95 % intervals: {words}; {holm}"
 
 
@@ -436,8 +451,9 @@ def write_report(out: Path, profile: str, summary: dict, figure_dirs: dict[str, 
         if stage in swept:
             runs = res.get("runs", {})
             control = f"; best control: **{res['best_control']}**" if res.get("best_control") else ""
-            lines += [(f"Chosen on the validation kNN over the headline runs, before the follow-up runs: best HL arm "
-                       f"**{res.get('best_hl_arm')}**{control}"), "",
+            when = ("over the headline runs, before the follow-up runs" if res.get("complete", True)
+                    else "over the runs finished so far (the sweep is incomplete)")
+            lines += [f"Chosen on the validation kNN {when}: best HL arm **{res.get('best_hl_arm')}**{control}", "",
                       "| run | kNN top-1 (validation) | precision | CPU | wall s |", "| --- | --- | --- | --- | --- |"]
             lines += [f"| {n} | {100 * r['knn_top1']:.2f} | {r.get('precision', '?')} | "
                       f"{(r.get('machine') or {}).get('cpu', '?')} | {r['wall_s']:.0f} |" for n, r in runs.items()]

@@ -435,6 +435,8 @@ def test_report_shows_the_study_tables_and_warns_on_smoke(tmp_path):
                                                "best_control": [f"hl_keep{k}" for k in (1, 2, 3)]},
                               "oracle_calibrated": ["hl_random_delta"],
                               "continuous_vs_fixed": [diff], "paper_vs_fair": [welch],
+                              "gcrl_differences": [{**diff, "a": "gcrl_a1_b1 on real", "b": "gcrl_a0_b1 (simclr) on real",
+                                                    "family": "GCRL vs SimCLR"}],
                               "positives": pos}}}}}
     text = report.write_report(tmp_path, "smoke", summary, {}).read_text()
     assert "Smoke profile" in text and str(tmp_path) not in text  # a run folder outside the repository: not named
@@ -454,6 +456,9 @@ def test_report_shows_the_study_tables_and_warns_on_smoke(tmp_path):
     # arms chosen on validation (winner's curse) and oracle-calibrated ones are marked where they are compared;
     # the paper rule is pre-specified: never marked
     assert "| hl_keep2† | hl_random_delta‡ | linear |" in text and "hl_random_paper†" not in text
+    # each further table names its own Holm family (notebook 06 passes one per call)
+    assert ('**GCRL − SimCLR** (the same arm and seeds; 95 % intervals: paired_t = a t over the seed-level paired '
+            'differences (both sides ran the same seeds); Holm over the family "GCRL vs SimCLR" (1 row:') in text
     assert "† hl_keep2: chosen on the validation kNN among 3 candidates" in text
     assert "‡ hl_random_delta: oracle-calibrated" in text and "† hl_learned" not in text  # not compared: no note
     # the positives beside the accuracy: strength (mean ||z' - z||) and label consistency (oracle agreement)
@@ -462,8 +467,10 @@ def test_report_shows_the_study_tables_and_warns_on_smoke(tmp_path):
     # a results file of before the Holm columns: the table still renders, the missing values marked
     summary["stages"]["06_transfer"]["results"]["study"]["differences"] = [
         {k: v for k, v in diff.items() if k not in ("method", "p_value", "family", "p_holm", "resolved_holm")}]
+    del summary["stages"]["06_transfer"]["results"]["study"]["chosen_among"]
     text = report.write_report(tmp_path, "smoke", summary, {}).read_text()
     assert "| hl_random_paper | real | linear | 3 / 3 | -1.20 [-1.90, -0.50] | ? | – | – | yes |" in text
+    assert "no Holm adjustment recorded" in text and "Holm over" not in text.split("**Arm differences**")[1].split("\n")[0]
 
 
 def test_a_changed_stage_starts_clean_but_keeps_self_checking_caches(tmp_path, monkeypatch):
@@ -653,7 +660,8 @@ def test_report_shows_the_gcrl_and_ood_tables(tmp_path):
            for e, sc, t, a in (("gcrl_a1_b1", "likelihood_ratio", "digits", 0.912), ("gcrl_a1_b1", "likelihood_ratio", "vflip", 0.5),
                                ("gcrl_a0_b1 (simclr)", "knn_k3", "digits", 0.8))]
     res = {"arm": "real", "run_seed": 0, "background": {"rate": 0.2, "weight_decay": 0.02},
-           "gcrl": {"encoders": enc, "ood": ood}}
+           "gcrl": {"encoders": enc, "ood": ood}, "samples": {"n": 64, "sampler": "gcrl_a1_b1",
+                                                              "fd_oracle": {"gcrl_head": 30.5, "real_vs_real": 2.25}}}
     summary = {"profile": "laptop_side", "wall_s": 5.0, "stages": {"08_ood": {"status": "ran", "wall_s": 5.0,
                                                                               "results": res}}}
     text = report.write_report(tmp_path, "laptop_side", summary, {}).read_text()
@@ -664,6 +672,10 @@ def test_report_shows_the_gcrl_and_ood_tables(tmp_path):
     assert "| gcrl_a1_b1 | likelihood_ratio | 0.912 | 0.500 |" in text
     assert "| gcrl_a0_b1 (simclr) | knn_k3 | 0.800 | – |" in text  # a score not run on a set: marked, not 0
     assert "| result | value |" not in text  # the tables say all
+    assert "FD_oracle gcrl_head 30.50, real_vs_real 2.25" in text
+    res["bins"] = 32  # recorded by notebook 08: said as recorded
+    text = report.write_report(tmp_path, "laptop_side", summary, {}).read_text()
+    assert "in the head's 32 bins" in text
 
 
 def test_the_controls_are_grouped_by_the_question_each_answers():
@@ -676,6 +688,7 @@ def test_the_controls_are_grouped_by_the_question_each_answers():
             row("hl_random_paper", "flat_matched", 1.5, True), row("hl_scale0.5", "flat_matched0.5", 0.8, False),
             row("hl_scale0.5", "flat_matched", 3.0, True),  # the best control against flat at s = 1: not "matched"
             row("hl_scale0.5", "hl_random_paper", -1.0, False), row("gaussian_keep0", "gaussian", 2.0, True),
+            row("gaussian_keep0", "real", 5.0, True),  # gaussian_keep0 as the best control: not the GenRep question
             row("hl_random_paper", "real", 1.0, True)]  # not a control question
     text = "\n".join(report.controls_markdown(rows))
     assert "*Which chunk stays fixed" in text and "resolved after Holm: 0 of 2 with a > b, 1 with a < b" in text
@@ -684,4 +697,7 @@ def test_the_controls_are_grouped_by_the_question_each_answers():
     assert "hl_scale0.5 − flat_matched0.5" in matched and "hl_scale0.5 − flat_matched |" not in matched
     assert "1 of 2 with a > b, 0 with a < b" in matched
     assert "| gaussian_keep0 − gaussian | +2.00 [+1.00, +3.00] ✓ |" in text and "− real" not in text
+    assert "*GenRep's σ with chunk 0 fixed, against GenRep and the rule* — resolved after Holm: 1 of 1" in text
+    unadjusted = [{k: v for k, v in r.items() if k != "resolved_holm"} for r in rows]
+    assert "no Holm adjustment recorded" in "\n".join(report.controls_markdown(unadjusted))
     assert report.controls_markdown([row("hl_random_paper", "real", 1.0, True)]) == []  # no controls: no section
