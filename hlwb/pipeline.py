@@ -535,9 +535,18 @@ def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figur
                                 f"run the pipeline to the end first")
         source = _run_provenance(run, made)
         stale = _stale(run, source)
-        if stale and not force:
-            raise PipelineError(f"{run}: its numbers were not made by the code checked out — {'; '.join(stale)}. "
-                                "Run the pipeline again with this code, or pass --force to publish them anyway")
+        machines = _machines(run)
+        mixed = (f"its pretraining runs were made on {len(machines)} machines or precisions ("
+                 + "; ".join(f"{k}: {len(v)} run{'s' if len(v) != 1 else ''} ({', '.join(v[:3])}{' …' if len(v) > 3 else ''})"
+                             for k, v in sorted(machines.items(), key=lambda kv: -len(kv[1])))
+                 + ") — one study's numbers come from one machine: delete the other machines' run folders under "
+                 f"{SWEEPS[0]}/ and run the pipeline again on one" if len(machines) > 1 else "")
+        if (stale or mixed) and not force:
+            why = ([f"its numbers were not made by the code checked out — {'; '.join(stale)}"] if stale else []) + (
+                [mixed] if mixed else [])
+            raise PipelineError(f"{run}: {'; and '.join(why)}. Run the pipeline again with this code on one machine, "
+                                "or pass --force to publish them anyway")
+        stale = stale + ([mixed] if mixed else [])
         if made in SIDE_PROFILES:  # its own folder: the laptop run's files stay
             results_dir, figures, notebooks = figures, figures / made, figures / made / "notebooks"
         else:
@@ -605,6 +614,18 @@ def _unfinished_stages(run: Path) -> list[str]:
         nb = executed_notebook(run, stage)
         if nb.exists() and not (nb.parent / "stage.json").exists():
             out.append(f"{nb.parent.relative_to(run)} (no stage.json)")
+    return out
+
+
+def _machines(run: Path) -> dict[str, list[str]]:
+    """``"<CPU model>, <precision>"`` -> the pretraining runs of ``run`` trained so (each sweep run's
+    ``results.json`` records both): one key when one machine in one precision made them all (bf16 runs of
+    one seed differ across CPUs by tenths of a point, so a study mixing them is not one study)."""
+    out: dict[str, list[str]] = {}
+    for res in sorted(run.glob(f"{SWEEPS[0]}/*/results.json")):
+        r = _read_json(res)
+        cpu = (r.get("machine") or {}).get("cpu") or "CPU not recorded"
+        out.setdefault(f"{cpu}, {r.get('precision') or 'precision not recorded'}", []).append(res.parent.name)
     return out
 
 

@@ -657,3 +657,30 @@ def test_sample_counts_a_notebook_holds_are_bounded_by_memory(notebook, field, v
         config.from_params(getattr(config, notebook), {field: value})
     for profile in ("smoke", "laptop", "gpu"):  # every profile's value fits a 16 GiB machine
         config.from_params(getattr(config, notebook), {}, profile=profile)
+
+
+def test_publishing_a_run_whose_pretraining_mixed_machines_is_refused(tmp_path, published, caplog):
+    """One study's numbers come from one machine: a run whose sweep runs were trained on two CPUs (or in two
+    precisions) is refused, naming each machine with its runs; --force publishes it, said in the log."""
+    from hlwb import pipeline
+
+    run = _fake_run(tmp_path, "laptop")
+
+    def sweep_run(name, cpu, precision):
+        d = run / "05_contrastive_pretraining" / name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "results.json").write_text(json.dumps({"machine": {"cpu": cpu}, "precision": precision}))
+
+    sweep_run("simclr-real-s0", "AMD EPYC", "fp32")
+    sweep_run("simclr-real-s1", "AMD EPYC", "fp32")
+    assert pipeline._machines(run) == {"AMD EPYC, fp32": ["simclr-real-s0", "simclr-real-s1"]}
+    sweep_run("simclr-gaussian-s0", "Intel Xeon", "bf16")
+    with pytest.raises(pipeline.PipelineError, match=r"made on 2 machines or precisions \(AMD EPYC, fp32: 2 runs "
+                                                     r"\(simclr-real-s0, simclr-real-s1\); Intel Xeon, bf16: 1 run "
+                                                     r"\(simclr-gaussian-s0\)\).*--force"):
+        pipeline.publish_run(run, *published)
+    assert _unchanged(published)
+    with caplog.at_level("WARNING", logger="hlwb.pipeline"):
+        pipeline.publish_run(run, *published, force=True)
+    assert "2 machines or precisions" in " ".join(r.getMessage() for r in caplog.records)
+    assert json.loads((published[0] / "published.json").read_text())["forced"] is True
