@@ -343,15 +343,37 @@ RCG_ROWS = {  # what conditions each row of notebook 07's ablation (hlwb.rcg.eva
     "rdm": "RDM samples (the full RCG pipeline: nothing real at sampling)",
     "real_reps": "representations of real train images (RCG's \"oracle\" row)",
     "oracle": "representations of real train images (RCG's oracle row)",
+    "posterior_trained": "draws of the contrastive-softmax posterior, fed to a generator trained on such draws",
+    "posterior_on_rep_gen": "draws of the contrastive-softmax posterior, fed to the representation-conditioned generator",
     "posterior": "draws of the contrastive-softmax posterior",
     "biggan": "none: the unconditional BigGAN (reference)",
     "real": "none: real train images (the floor)",
 }
 
 
+# the ablation table's row order (by the longest matching prefix): the floors, the unconditional rows, then the
+# conditionings from coarse to the full pipeline, the posterior, and RCG's oracle row last
+RCG_ORDER = ("real", "biggan", "unconditional_trained", "unconditional", "clusters_", "class_trained", "class_labels",
+             "rdm", "rdm_cfg", "posterior_trained", "posterior_on_rep_gen", "posterior", "oracle", "real_reps")
+
+
+def _prefix(name: str, keys) -> str | None:
+    """The longest of ``keys`` that ``name`` starts with (``real`` is a whole name: ``real_reps`` is another row)."""
+    return next((k for k in sorted(keys, key=len, reverse=True)
+                 if name.startswith(k) and (k.endswith("_") or name == k or name[len(k):].isdigit()
+                                            or name.startswith(k + "_") and k not in ("real",))), None)
+
+
 def _rcg_row(name: str) -> str:
-    key = next((k for k in sorted(RCG_ROWS, key=len, reverse=True) if name.startswith(k)), None)
+    key = _prefix(name, RCG_ROWS)
     return RCG_ROWS[key] if key else ""
+
+
+def _rcg_order(name: str) -> tuple:
+    key = _prefix(name, RCG_ORDER)
+    digits = name[len(key):].lstrip("_") if key else ""
+    return (RCG_ORDER.index(key) if key else len(RCG_ORDER), float(digits) if digits.replace(".", "", 1).isdigit()
+            else 0.0, name)
 
 
 def rcg_markdown(rcg: dict) -> list[str]:
@@ -360,15 +382,19 @@ def rcg_markdown(rcg: dict) -> list[str]:
     lines = [(f"**Conditioning ablation** ({rcg.get('n_samples', '?')} samples per row; FD_oracle against "
              f"{rcg.get('n_test', '?')} real test images; label entropy of the oracle's labels in bits):"), "",
              "| row | conditioned on | FD_oracle | label entropy | smallest class share |", "| --- | --- | --- | --- | --- |"]
-    distilled = rcg.get("representation_space", {}).get("distillation")
-    if distilled:  # the representation space is one of the compared runs (hlwb.rcg.views.distillation)
-        lines[:0] = [f"**Representation space**: {distilled}.", ""]
+    space = rcg.get("representation_space") or {}
+    if "distillation" in space:  # whether the space is one of the compared runs (hlwb.rcg.views.distillation)
+        said = space["distillation"] or (f"the {space.get('arm', '?')} arm's {space.get('method', '')} encoder of seed "
+                                         f"{space.get('seed', '?')}, none of the compared runs")
+        lines[:0] = [f"**Representation space**: {said}.", ""]
     b = rcg.get("budget")
     if b:
         lines[-2:-2] = [(f"Budget: the trained rows {b['conditioned']['steps']} steps x batch {b['conditioned']['batch']} "
-                         f"from {b['init']}; unconditional_trained {b['unconditional_trained']['steps']} x "
-                         f"{b['unconditional_trained']['batch']}."), ""]
-    for name, r in rcg.get("ablation", {}).items():
+                         f"from {b.get('init') or 'an unrecorded start'}; unconditional_trained "
+                         f"{b['unconditional_trained']['steps']} x {b['unconditional_trained']['batch']}."), ""]
+    if rcg.get("guidance"):
+        lines[-2:-2] = [f"Guidance: {rcg['guidance']}.", ""]
+    for name, r in sorted(rcg.get("ablation", {}).items(), key=lambda kv: _rcg_order(kv[0])):
         lines.append(f"| {name} | {_rcg_row(name)} | {r['fd_oracle']:.2f} | {r['label_entropy']:.2f} | "
                      f"{100 * r['min_class_share']:.1f} % |")
     fd = rcg.get("rep_fd")
@@ -386,6 +412,21 @@ def rcg_markdown(rcg: dict) -> list[str]:
                   "| prior | K | T | rate bits | MI bits | agreement |", "| --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {r['prior']} | {r['K']} | {r['T']:g} | {r['rate_bits']:.2f} | {r['mi_bits']:.2f} | "
                   f"{100 * r['agreement']:.1f} % |" for r in rows]
+    refs = rcg.get("posterior_references") or {}
+    if refs:
+        lines += ["", "References of the agreement: " + "; ".join(
+            f"{k} {100 * v['agreement']:.1f} % (feature cosine {v.get('feature_cosine', float('nan')):.3f})"
+            for k, v in refs.items()) + " (own_rep: the conditioning image's own representation; unconditional: the null "
+            "vector)."]
+    pt = rcg.get("posterior_trained") or {}
+    if pt.get("cell"):
+        c = pt["cell"]
+        lines += ["", (f"**A generator trained on posterior draws** (prior {c.get('prior')}, K {c.get('K')}, T {c.get('T')}, "
+                       f"{c.get('n_dicts')} dictionaries), sampled at that cell:"), "",
+                  "| generator | agreement | feature cosine | MI bits | rate bits |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {k} | {100 * v['agreement']:.1f} % | {v.get('feature_cosine', float('nan')):.3f} | "
+                  f"{v.get('mi_bits', float('nan')):.2f} | {v.get('rate_bits', float('nan')):.2f} |"
+                  for k, v in pt.items() if k != "cell" and isinstance(v, dict)]
     return lines + [""]
 
 

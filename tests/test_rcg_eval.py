@@ -411,3 +411,31 @@ def test_report_rcg_table_says_the_distillation_budget_floor_and_mi_ceiling():
     assert "| real_reps | representations of real train images (RCG's \"oracle\" row) |" in text
     assert "| unconditional_trained | none: the same architecture trained with the null vector always" in text
     assert "| rdm_cfg1 | RDM samples at classifier-free guidance w on the conditioning" in text
+
+
+def test_report_rcg_rows_in_a_fixed_order_with_each_posterior_row_and_the_references_said():
+    from hlwb.report import rcg_markdown
+
+    row = {"fd_oracle": 7.0, "label_entropy": 3.3, "min_class_share": 0.08}
+    names = ["real_reps", "rdm_cfg3", "clusters_100", "real", "rdm", "posterior_trained", "clusters_10", "biggan",
+             "posterior_on_rep_gen", "unconditional", "unconditional_trained", "rdm_cfg1", "class_labels"]
+    block = {"ablation": {n: row for n in sorted(names)},  # as the results file stores them: alphabetically
+             "representation_space": {"distillation": "", "arm": "real", "method": "simclr", "seed": 1000},
+             "budget": {"conditioned": {"steps": 2000, "batch": 64}, "unconditional_trained": {"steps": 2000, "batch": 64}},
+             "guidance": "classifier-free, on the conditioning",
+             "posterior_references": {"own_rep": {"agreement": 0.7, "feature_cosine": 0.9}},
+             "posterior_trained": {"cell": {"prior": "rdm", "K": 128, "T": 0.1, "n_dicts": 64},
+                                   "trained_on_posterior": {"agreement": 0.45, "feature_cosine": 0.75, "mi_bits": 2.0,
+                                                            "rate_bits": 2.5}}}
+    text = "\n".join(rcg_markdown(block))
+    order = [ln.split(" | ")[0].lstrip("| ") for ln in text.splitlines() if ln.startswith("| ") and " | " in ln]
+    ablation = [n for n in order if n in names]
+    assert ablation == ["real", "biggan", "unconditional_trained", "unconditional", "clusters_10", "clusters_100",
+                        "class_labels", "rdm", "rdm_cfg1", "rdm_cfg3", "posterior_trained", "posterior_on_rep_gen",
+                        "real_reps"]
+    assert "| posterior_trained | draws of the contrastive-softmax posterior, fed to a generator trained on" in text
+    assert "| posterior_on_rep_gen | draws of the contrastive-softmax posterior, fed to the representation-cond" in text
+    assert "**Representation space**: the real arm's simclr encoder of seed 1000, none of the compared runs." in text
+    assert "from an unrecorded start" in text and "Guidance: classifier-free, on the conditioning." in text
+    assert "own_rep 70.0 % (feature cosine 0.900)" in text
+    assert "| trained_on_posterior | 45.0 % | 0.750 | 2.00 | 2.50 |" in text
