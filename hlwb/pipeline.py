@@ -535,30 +535,23 @@ def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figur
                                 f"run the pipeline to the end first")
         source = _run_provenance(run, made)
         stale = _stale(run, source)
-        machines = _machines(run)
-        mixed = (f"its pretraining runs were made on {len(machines)} machines or precisions ("
-                 + "; ".join(f"{k}: {len(v)} run{'s' if len(v) != 1 else ''} ({', '.join(v[:3])}{' …' if len(v) > 3 else ''})"
-                             for k, v in sorted(machines.items(), key=lambda kv: -len(kv[1])))
-                 + ") — one study's numbers come from one machine: delete the other machines' run folders under "
-                 f"{SWEEPS[0]}/ and run the pipeline again on one" if len(machines) > 1 else "")
-        if (stale or mixed) and not force:
-            why = ([f"its numbers were not made by the code checked out — {'; '.join(stale)}"] if stale else []) + (
-                [mixed] if mixed else [])
+        why = ([f"its numbers were not made by the code checked out — {'; '.join(stale)}"] if stale else []) + \
+            _mixed_machines(run)
+        if why and not force:
             raise PipelineError(f"{run}: {'; and '.join(why)}. Run the pipeline again with this code on one machine, "
                                 "or pass --force to publish them anyway")
-        stale = stale + ([mixed] if mixed else [])
         if made in SIDE_PROFILES:  # its own folder: the laptop run's files stay
             results_dir, figures, notebooks = figures, figures / made, figures / made / "notebooks"
         else:
             results_dir = figures
-        if force and stale:
+        if force and why:
             before = _read_json(figures / MANIFEST)
             logger.warning("publish --force: replacing the published files of %s with %s's (%s)",
-                           _describe(before) if before else "an unrecorded run", run, "; ".join(stale))
+                           _describe(before) if before else "an unrecorded run", run, "; ".join(why))
         written = _copy_run(run, made, figures, notebooks, results_dir)
         manifest = {"run": shown(run), "profile": made, **{k: source.get(k) for k in ("commit", "dirty", "machine")},
                     "published_at": time.strftime("%Y-%m-%d %H:%M:%S"), "published_from_commit":
-                    report.provenance().get("commit"), "forced": bool(force and stale),
+                    report.provenance().get("commit"), "forced": bool(force and why),
                     "files": sorted(_repo_relative(p, results_dir.parent) for p in written)}
         atomic_write_json(figures / MANIFEST, manifest)
         return [*written, figures / MANIFEST]
@@ -617,16 +610,22 @@ def _unfinished_stages(run: Path) -> list[str]:
     return out
 
 
-def _machines(run: Path) -> dict[str, list[str]]:
-    """``"<CPU model>, <precision>"`` -> the pretraining runs of ``run`` trained so (each sweep run's
-    ``results.json`` records both): one key when one machine in one precision made them all (bf16 runs of
-    one seed differ across CPUs by tenths of a point, so a study mixing them is not one study)."""
-    out: dict[str, list[str]] = {}
+def _mixed_machines(run: Path) -> list[str]:
+    """Why ``run``'s pretraining runs are not one machine's (empty: they are): each sweep run's ``results.json``
+    records its CPU model and precision, and bf16 runs of one seed differ across CPUs by tenths of a point,
+    so a study mixing them is not one study."""
+    made: dict[str, list[str]] = {}
     for res in sorted(run.glob(f"{SWEEPS[0]}/*/results.json")):
         r = _read_json(res)
         cpu = (r.get("machine") or {}).get("cpu") or "CPU not recorded"
-        out.setdefault(f"{cpu}, {r.get('precision') or 'precision not recorded'}", []).append(res.parent.name)
-    return out
+        made.setdefault(f"{cpu}, {r.get('precision') or 'precision not recorded'}", []).append(res.parent.name)
+    if len(made) <= 1:
+        return []
+    each = "; ".join(f"{k}: {len(v)} run{'s' if len(v) != 1 else ''} ({', '.join(v[:3])}{' …' if len(v) > 3 else ''})"
+                     for k, v in sorted(made.items(), key=lambda kv: -len(kv[1])))
+    return [(f"its pretraining runs were made on {len(made)} machines or precisions ({each}) — one study's numbers "
+            f"come from one machine: delete the other machines' run folders under {SWEEPS[0]}/ and run the pipeline "
+            "again on one")]
 
 
 def _run_provenance(run: Path, profile: str) -> dict:

@@ -205,7 +205,9 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
             best = study.HL_ARMS[0] if any(a.name == study.HL_ARMS[0] for a in plan.arms) else plan.arms[-1].name
             control = next((a.name for a in plan.arms if a.name in study.CONTROLS), None)
             follow = study.followup_runs(plan, best, p["steps"], p["batch"], best_control=control)
-            sec = sum(run_seconds({**p, **extra}, spec.size) for _, extra in runs + follow) / jobs
+            each = [(name, {**p, **extra}) for name, extra in runs + follow]  # every run's flat parameters
+            planned = {name: run_seconds(q, spec.size) for name, q in each}
+            sec = sum(planned.values()) / jobs
             lines.append(f"{stage}: {len(runs)} headline runs + {len(follow)} follow-up runs (best HL arm and best "
                          f"control chosen at run time; listed for {best}" + (f", {control}" if control else "")
                          + f"); each {p['steps']} steps x batch {p['batch']}, trunk width {p['width']} blocks "
@@ -213,8 +215,7 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
             here = measured_here(p.get("precision", "auto"), runs=out.parent)  # <runs>/<profile>: its siblings too
             if here:  # this machine's runs so far: the sweep's minutes at its measured pace
                 ratio = {k: r for k, (r, _) in here["kinds"].items()}
-                sec_here = sum(run_seconds({**p, **extra}, spec.size) * ratio.get(run_kind({**p, **extra}), here["all"])
-                               for _, extra in runs + follow) / jobs
+                sec_here = sum(planned[name] * ratio.get(run_kind(q), here["all"]) for name, q in each) / jobs
                 here_s[stage] = sec_here
                 lines.append(f"    on this machine ({here['cpu']}, {here['precision']}): ~{sec_here / 60:.0f} min -- "
                              f"measured / planned seconds of its {here['n']} finished runs here: "
@@ -222,7 +223,7 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
                              + f"; other kinds x{here['all']:.2f} (all)")
             for name, extra in runs + follow:
                 lines.append(f"    {name:<44} {extra.get('method', plan.method):<8} {extra.get('strategy', ''):<15}"
-                             f" ~{run_seconds({**p, **extra}, spec.size) / 60:.1f} min")
+                             f" ~{planned[name] / 60:.1f} min")
             n_encoders = len(runs) + len(follow)
             total += sec
             seconds[stage] = sec

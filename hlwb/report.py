@@ -162,18 +162,8 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
         notes += [f"‡ {a}: oracle-calibrated (labels chose its σ): not a label-free method" for a in sorted(calibrated & marked)]
         lines += ["", *(f"{n}." for n in notes), ""] if notes else [""]
 
-    def where() -> None:  # the CPUs and precision behind every row of the study's tables, said once
-        rows = [r for k, v in study.items() if isinstance(v, list) for r in v if isinstance(r, dict)]
-        said = {k: sorted({x for r in rows for x in str(r.get(k) or "").split(" | ") if x})
-                for k in ("pretrain_cpu", "precision", "eval_cpu")}
-        if any(said.values()):
-            nonlocal lines
-            lines += [(f"Every encoder of these tables was pretrained on {' / '.join(said['pretrain_cpu']) or '?'} in "
-                       f"{' / '.join(said['precision']) or '?'} and scored on {' / '.join(said['eval_cpu']) or '?'} "
-                       "(each row's `pretrain_cpu`, `precision`, `eval_cpu` in the results file)."), ""]
-
     tgt = study.get("target", "fashion_mnist")
-    where()
+    lines += _where_made(study)
     control = f"; best control: {study['best_control']}" if study.get("best_control") else ""
     gains(f"**Headline** ({study.get('method')}, every arm at the same T_x, {tgt} test; chosen on the validation "
           f"kNN before any test score: best HL arm {study.get('best_hl_arm')}{control}):", study.get("headline", []))
@@ -188,6 +178,18 @@ def study_markdown(study: dict, calibration: list[dict] | None = None) -> list[s
     gains("**GCRL rows** (each (alpha, beta) on an arm; beta only = the headline's SimCLR runs):", study.get("gcrl", []))
     diffs("**GCRL − SimCLR** (the same arm and seeds):", study.get("gcrl_differences", []))
     return lines
+
+
+def _where_made(study: dict) -> list[str]:
+    """The CPUs and precision behind every row of the study's tables, said once (the rows' ``pretrain_cpu``,
+    ``precision``, ``eval_cpu``: :func:`hlwb.transfer.provenance`, distinct values joined by " | ")."""
+    rows = [r for v in study.values() if isinstance(v, list) for r in v if isinstance(r, dict)]
+    said = {k: " / ".join(sorted({x for r in rows for x in str(r.get(k) or "").split(" | ") if x})) or "?"
+            for k in ("pretrain_cpu", "precision", "eval_cpu")}
+    if set(said.values()) == {"?"}:
+        return []
+    return [(f"Every encoder of these tables was pretrained on {said['pretrain_cpu']} in {said['precision']} and "
+             f"scored on {said['eval_cpu']} (each row's `pretrain_cpu`, `precision`, `eval_cpu` in the results file)."), ""]
 
 
 # issue 29's questions, each answered by a group of the verdict family's differences (a, b) -> in the group
@@ -244,13 +246,13 @@ def ood_markdown(res: dict) -> list[str]:
     def num(v, f: str = ".2f") -> str:
         return "–" if v is None else format(v, f)
 
+    import math
 
-    extra = next((e["bits_per_dim_8bit"] - e["bits_per_dim"] for e in enc.values()
-                  if e.get("bits_per_dim") is not None and e.get("bits_per_dim_8bit") is not None), None)
-    if res.get("bins"):  # recorded by notebook 08; older results: from the conversion, 8-bit = bins' + log2(256 / bins)
-        bins = f"{res['bins']:g}"
-    else:
-        bins = "?" if extra is None else f"{256 / 2 ** extra:.0f}"
+    # 8-bit = the head's bits + log2(256 / bins); bins as notebook 08 records them, else (older results) from that
+    extra = (math.log2(256 / res["bins"]) if res.get("bins") else
+             next((e["bits_per_dim_8bit"] - e["bits_per_dim"] for e in enc.values()
+                   if e.get("bits_per_dim") is not None and e.get("bits_per_dim_8bit") is not None), None))
+    bins = "?" if extra is None else f"{256 / 2 ** extra:.0f}"
     lines = [(f"**GCRL encoders** ({res.get('arm', '?')} views, seed {res.get('run_seed', '?')}; test top-1 %; bits/dim "
               f"of the clean test images in the head's {bins} bins and in 8-bit units — uniform dequantisation within "
               f"a bin, + log2(256 / {bins}) = {'?' if extra is None else f'{extra:.0f}'} bits per dimension):"), "",
@@ -358,10 +360,8 @@ RCG_ORDER = ("real", "biggan", "unconditional_trained", "unconditional", "cluste
 
 
 def _prefix(name: str, keys) -> str | None:
-    """The longest of ``keys`` that ``name`` starts with (``real`` is a whole name: ``real_reps`` is another row)."""
-    return next((k for k in sorted(keys, key=len, reverse=True)
-                 if name.startswith(k) and (k.endswith("_") or name == k or name[len(k):].isdigit()
-                                            or name.startswith(k + "_") and k not in ("real",))), None)
+    """The longest of ``keys`` that ``name`` starts with (``rdm_cfg3`` -> ``rdm_cfg``, ``real_reps`` -> itself)."""
+    return next((k for k in sorted(keys, key=len, reverse=True) if name.startswith(k)), None)
 
 
 def _rcg_row(name: str) -> str:
@@ -370,10 +370,14 @@ def _rcg_row(name: str) -> str:
 
 
 def _rcg_order(name: str) -> tuple:
+    """Sort key of an ablation row: its place in :data:`RCG_ORDER`, then its number (``clusters_10`` after
+    ``clusters_3``, ``rdm_cfg3`` after ``rdm_cfg1``)."""
     key = _prefix(name, RCG_ORDER)
-    digits = name[len(key):].lstrip("_") if key else ""
-    return (RCG_ORDER.index(key) if key else len(RCG_ORDER), float(digits) if digits.replace(".", "", 1).isdigit()
-            else 0.0, name)
+    try:
+        number = float(name[len(key or ""):].lstrip("_"))
+    except ValueError:
+        number = 0.0
+    return (RCG_ORDER.index(key) if key else len(RCG_ORDER), number, name)
 
 
 def rcg_markdown(rcg: dict) -> list[str]:

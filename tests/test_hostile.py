@@ -673,7 +673,7 @@ def test_publishing_a_run_whose_pretraining_mixed_machines_is_refused(tmp_path, 
 
     sweep_run("simclr-real-s0", "AMD EPYC", "fp32")
     sweep_run("simclr-real-s1", "AMD EPYC", "fp32")
-    assert pipeline._machines(run) == {"AMD EPYC, fp32": ["simclr-real-s0", "simclr-real-s1"]}
+    assert pipeline._mixed_machines(run) == []  # one machine, one precision
     sweep_run("simclr-gaussian-s0", "Intel Xeon", "bf16")
     with pytest.raises(pipeline.PipelineError, match=r"made on 2 machines or precisions \(AMD EPYC, fp32: 2 runs "
                                                      r"\(simclr-real-s0, simclr-real-s1\); Intel Xeon, bf16: 1 run "
