@@ -48,7 +48,10 @@ def test_side_and_deep_plans():
     assert set(side.methods) == {"simsiam", "moco", "byol", "swav"}
     deep = study.PLANS["laptop_deep"]
     assert all(len(deep.arm(n).seeds) >= 3 for n in study.VERDICT) and len(deep.best_control_seeds) >= 3
-    assert {a.name for a in deep.arms} == set(study.VERDICT) | set(study.CONTROLS)
+    # one control: the laptop study's best, at the verdict arms' seeds (no follow-up runs needed)
+    assert {a.name for a in deep.arms} == set(study.VERDICT) | {study.DEEP_CONTROL}
+    assert deep.arm(study.DEEP_CONTROL).seeds == deep.best_control_seeds == study.THREE
+    assert study.followup_runs(deep, "hl_random_paper", 2000, 128, best_control=study.DEEP_CONTROL) == []
     smoke_controls = [a for a in study.PLANS["smoke"].arms if a.name in study.CONTROLS]
     assert len(smoke_controls) <= 2 and not study.PLANS["smoke"].best_control_seeds  # the suite's time
 
