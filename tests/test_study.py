@@ -1,8 +1,10 @@
 """The study plan: arms, seeds, the fair T_x, selection on the validation split."""
 
+import json
+
 import pytest
 
-from hlwb import study, views
+from hlwb import config, study, views
 
 
 def test_laptop_plan_has_the_verdict_and_the_controls_with_their_seeds():
@@ -179,3 +181,12 @@ def test_sweep_choices_reads_the_sweeps_own_choice_else_chooses(tmp_path):
     assert study.sweep_choices(tmp_path) == ("hl_random_paper", None)  # a plan without controls
     (tmp_path / "results.json").unlink()
     assert study.sweep_choices(tmp_path) == ("hl_random_paper", "hl_keep2")  # chosen here: (0.7 + 0.95) / 2 > 0.8
+
+
+def test_the_deep_plans_control_is_the_published_laptop_studys_best_control():
+    """laptop_deep runs one control: the one the published laptop study chose on the validation kNN
+    (``figures/results_laptop.json``). A new laptop run that chooses another must move ``DEEP_CONTROL``."""
+    published = json.loads((config.REPO_ROOT / "figures" / "results_laptop.json").read_text())
+    chosen = published["study"]["best_control"]
+    assert chosen in study.CONTROLS and chosen in published["study"]["chosen_among"]["best_control"]
+    assert chosen == study.DEEP_CONTROL
