@@ -37,16 +37,20 @@ TRAIN_SIZES = {"fashion_mnist": 60_000, "fashion_mnist_color": 60_000, "digits":
 # seconds of one run at the reference budget (500 steps x batch 128, width 16, blocks 1-1-1-1, 32 px), SimCLR,
 # two side by side on 2 cores (figures/report_laptop.md, 05_contrastive_pretraining): real views; a walker's
 # generated views (decode included); the learned walkers (their MLP on every step); RCG (about 2.1 x a
-# generated run in figures/rcg_arm_laptop.json's per-run wall_s, measured on another CPU)
+# generated run in the per-run wall_s of figures/rcg_arm_laptop.json, in git history, measured on another CPU)
 RUN_S = {"real": 106.0, "generated": 164.0, "learned": 215.0, "rcg": 340.0}
 REF_RUN = 500 * 128            # steps x batch of RUN_S
 # other methods against SimCLR on the same views, same table (simsiam 164 / 106 on real, 256 / 164 generated, ...)
 METHOD_FACTOR = {"simclr": 1.0, "simsiam": 1.55, "moco": 1.95, "byol": 1.85, "swav": 1.4, "gcrl": 1.8}
 PUBLISHED_JOBS = 2             # runs side by side in the published run (RUN_S was measured so)
-# the published run's stage wall times (figures/results_laptop.json "stage_wall_s"); notebook 07 is not in
-# it: 739 s when it was executed in the laptop profile (commit 0e2ae21)
-STAGE_S = {"07_representation_generation": 739.0}
-TRANSFER_S_PER_ENCODER = 363.7 / 43  # notebook 06 of that run: 363.7 s for its 43 encoders
+# stage wall times of earlier laptop runs, for stages the published run (figures/results_laptop.json
+# "stage_wall_s", which wins where it has the stage) does not hold since they moved to laptop_side; the same
+# settings, measured on the reference CPU (Intel with AMX, bf16)
+STAGE_S = {"03_walkers": 844.0, "07_representation_generation": 739.0, "08_ood": 185.0}
+STAGE_S_FROM = {"03_walkers": "the laptop run of 2026-12-02 morning, commit 712b476, alone",
+                "07_representation_generation": "notebook 07 in the laptop profile, commit 0e2ae21",
+                "08_ood": "the laptop run of 2026-12-02 afternoon, commit 7c7ccbc; GCRL's background model changed since"}
+TRANSFER_S_PER_ENCODER = 1533.3 / 37  # notebook 06 from scratch, reference CPU (2026-12-02 morning, 712b476): 37 encoders + 3 references
 BUDGET_MIN = 150               # what a laptop profile may take on this CPU (issue 29)
 PATH_KEYS = ("run_dir", "figures_dir", "pretrain_dir", "transfer_dir", "hl_sigmas_file", "walkers_dir",
              "study_profile")  # settings that move a stage's files, not its cost
@@ -110,14 +114,17 @@ def measured_here(precision: str = "auto", runs: str | Path | None = None) -> di
             "kinds": {k: (statistics.median(v), len(v)) for k, v in sorted(ratios.items())}}
 
 
-def _published_stage_s() -> dict[str, float]:
+def _published_stage_s() -> dict[str, tuple[float, str]]:
+    """``stage -> (seconds, where they were measured)``: the published laptop run's, else :data:`STAGE_S`."""
     import json
 
     f = config.REPO_ROOT / "figures" / "results_laptop.json"
+    earlier = {k: (v, STAGE_S_FROM[k]) for k, v in STAGE_S.items()}
     try:
-        return {**STAGE_S, **json.loads(f.read_text()).get("stage_wall_s", {})}
+        times = json.loads(f.read_text()).get("stage_wall_s", {})
     except (OSError, ValueError):
-        return dict(STAGE_S)
+        return earlier
+    return earlier | {k: (float(v), "the published laptop run") for k, v in times.items() if isinstance(v, (int, float))}
 
 
 def _measured(stage: str, profile: str, out: Path) -> bool:
@@ -237,15 +244,15 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
                             train=False))
             lines.append(f"{stage}: {n_encoders} encoders + references on {len(targets)} targets "
                          f"({', '.join(targets)}): ~{n:,} feature passes, ~{sec / 60:.0f} min"
-                         + (" (the published laptop run's time per encoder)" if measured else " plus the probes"))
+                         + (" (the time per encoder of notebook 06 from scratch on the reference CPU)" if measured else " plus the probes"))
             total += sec
             seconds[stage] = sec
             continue
         if stage in published and _measured(stage, profile, out):
-            sec = published[stage]
+            sec, source = published[stage]
             total += sec
             seconds[stage] = sec
-            lines.append(f"{stage}: ~{sec / 60:.1f} min (measured: the published laptop run)")
+            lines.append(f"{stage}: ~{sec / 60:.1f} min (measured: {source})")
             continue
         costs = _stage_costs(stage, p, spec.size, n_train)
         sec = sum(c[2] for c in costs)
