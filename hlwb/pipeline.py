@@ -27,6 +27,7 @@ from .checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .fingerprint import stage_fingerprint
 from .parallel import Progress, run_parallel
 from .progress import Eta, Heartbeat, minutes
+from .published import PUBLISHED_PROFILE, SIDE_PROFILES
 from .report import shown
 
 logger = logging.getLogger(__name__)
@@ -480,13 +481,6 @@ def collect(out: Path, profile: str, done: list[StageResult], wall_s: float) -> 
     return text
 
 
-PUBLISHED_PROFILE = "laptop"
-"""The profile whose run the repository's notebooks/ and figures/ hold (``make pipeline`` publishes it)."""
-
-SIDE_PROFILES = ("laptop_side", "laptop_deep")
-"""The published study's other parts: a run of one is published into ``figures/<profile>/`` (its figures,
-report, manifest and executed notebooks under ``notebooks/``) and ``figures/results_<profile>.json``."""
-
 MANIFEST = "published.json"
 """``figures/published.json``: which run the published files came from (profile, commit, machine) and the files."""
 
@@ -504,7 +498,9 @@ def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figur
     (as ``report_laptop.md``, figure links rewritten) into ``figures``, and :data:`MANIFEST` recording the
     run's profile, commit and machine and the files written. A run of a :data:`SIDE_PROFILES` profile: the
     same into ``figures/<profile>/`` (notebooks into ``figures/<profile>/notebooks/``), its results file
-    into ``figures/results_<profile>.json`` -- the laptop run's files stay.
+    into ``figures/results_<profile>.json`` -- the laptop run's files stay; the notebooks of its stages the
+    laptop profile does not run (laptop_side's 03 and 08) go into ``notebooks``, so that every notebook
+    there carries the outputs of a published run.
 
     Refused (:class:`PipelineError`, nothing written): a run of another profile than ``profile`` (default:
     any published one -- a smoke run's numbers would replace the study's); a run folder another process
@@ -540,7 +536,9 @@ def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figur
         if why and not force:
             raise PipelineError(f"{run}: {'; and '.join(why)}. Run the pipeline again with this code on one machine, "
                                 "or pass --force to publish them anyway")
+        own = {}  # a side profile's stages the laptop profile does not run: their one executed copy, in notebooks/
         if made in SIDE_PROFILES:  # its own folder: the laptop run's files stay
+            own = {s: notebooks for s in config.PROFILES[made] if s not in config.PROFILES[PUBLISHED_PROFILE]}
             results_dir, figures, notebooks = figures, figures / made, figures / made / "notebooks"
         else:
             results_dir = figures
@@ -548,7 +546,7 @@ def publish_run(run: str | Path, figures: str | Path = config.REPO_ROOT / "figur
             before = _read_json(figures / MANIFEST)
             logger.warning("publish --force: replacing the published files of %s with %s's (%s)",
                            _describe(before) if before else "an unrecorded run", run, "; ".join(why))
-        written = _copy_run(run, made, figures, notebooks, results_dir)
+        written = _copy_run(run, made, figures, notebooks, results_dir, own)
         manifest = {"run": shown(run), "profile": made, **{k: source.get(k) for k in ("commit", "dirty", "machine")},
                     "published_at": time.strftime("%Y-%m-%d %H:%M:%S"), "published_from_commit":
                     report.provenance().get("commit"), "forced": bool(force and why),
@@ -565,12 +563,13 @@ def _repo_relative(path: Path, root: Path) -> str:
         return str(path.relative_to(path.parents[1]))
 
 
-def _copy_run(run: Path, profile: str, figures: Path, notebooks: Path, results_dir: Path) -> list[Path]:
+def _copy_run(run: Path, profile: str, figures: Path, notebooks: Path, results_dir: Path,
+              elsewhere: dict[str, Path]) -> list[Path]:
     written = []
     for stage in STAGES:
         src = executed_notebook(run, stage)
         if src.exists():
-            written.append(publish_notebook(src, notebooks / f"{stage}.ipynb"))
+            written.append(publish_notebook(src, elsewhere.get(stage, notebooks) / f"{stage}.ipynb"))
     figures.mkdir(parents=True, exist_ok=True)
     for f in sorted((run / "figures").glob("*")) if (run / "figures").is_dir() else []:
         if f.is_file():

@@ -1,12 +1,15 @@
 """``python -m hlwb pipeline --profile P --plan``: every stage and run of a profile with its cost; trains nothing.
 
-Where a stage's settings are the published laptop run's (Fashion-MNIST, 32 px), its minutes are that
-run's measured wall time (``figures/results_laptop.json``, ``stage_wall_s``); a swept stage's minutes are
+Where a stage's settings are the published laptop runs' (Fashion-MNIST, 32 px), its minutes are the
+measured wall time of the published run that holds it (``stage_wall_s`` of ``figures/results_laptop.json``,
+else ``results_laptop_side.json``; :data:`STAGE_S` for older ones); a swept stage's minutes are
 the sum of its runs' measured seconds (:data:`RUN_S`, the 2026-12-02 laptop run's per-run table in
 ``figures/report_laptop.md``: two runs side by side on this project's 2-core AMX CPU in bf16), scaled by
 steps x batch and trunk work and divided by the runs side by side (``--jobs``, 2 there). Every other stage
 is counted in *image passes* (one image through a network, forward and backward when it trains) and
-converted with the reference SimCLR step: width 16, blocks 1-1-1-1, batch 128, 32 px at 1.36 steps/s in
+converted with the reference SimCLR step, then, where the stage has a measured time, scaled by that time
+over the model's seconds at the measured settings (the passes are counted right; their price per
+generator or critic pass is not); the reference SimCLR step: width 16, blocks 1-1-1-1, batch 128, 32 px at 1.36 steps/s in
 fp32 on one core of 2 (README, ``bench views``), i.e. 2 x 128 / 1.36 = 188 training passes per second of a
 trunk with ``width**2 * sum(blocks) = 1024`` at 1024 pixels; other trunks, generators and image sizes are
 scaled by their ``width**2 * depth * pixels`` against that one. No GPU throughput has been measured yet, so
@@ -43,13 +46,14 @@ REF_RUN = 500 * 128            # steps x batch of RUN_S
 # other methods against SimCLR on the same views, same table (simsiam 164 / 106 on real, 256 / 164 generated, ...)
 METHOD_FACTOR = {"simclr": 1.0, "simsiam": 1.55, "moco": 1.95, "byol": 1.85, "swav": 1.4, "gcrl": 1.8}
 PUBLISHED_JOBS = 2             # runs side by side in the published run (RUN_S was measured so)
-# stage wall times of earlier laptop runs, for stages the published run (figures/results_laptop.json
-# "stage_wall_s", which wins where it has the stage) does not hold since they moved to laptop_side; the same
-# settings, measured on the reference CPU (Intel with AMX, bf16)
-STAGE_S = {"03_walkers": 844.0, "07_representation_generation": 739.0, "08_ood": 185.0}
-STAGE_S_FROM = {"03_walkers": "the laptop run of 2026-12-02 morning, commit 712b476, alone",
-                "07_representation_generation": "notebook 07 in the laptop profile, commit 0e2ae21",
-                "08_ood": "the laptop run of 2026-12-02 afternoon, commit 7c7ccbc; GCRL's background model changed since"}
+# stage wall times of earlier laptop runs, for stages no published run holds (figures/results_<profile>.json
+# "stage_wall_s" of laptop, then laptop_side, win where they have the stage): stage -> (seconds, where measured),
+# the same settings, measured on the reference CPU (Intel with AMX, bf16)
+STAGE_S = {"03_walkers": (844.0, "the laptop run of 2026-12-02 morning, commit 712b476, alone"),
+           "07_representation_generation": (739.0, "notebook 07 in the laptop profile, commit 0e2ae21"),
+           "08_ood": (185.0, ("the laptop run of 2026-12-02 afternoon, commit 7c7ccbc; GCRL's background model "
+                             "changed since"))}
+STAGE_TIMES_FROM = ("laptop", "laptop_side")  # published runs whose stage times count, the first winning
 TRANSFER_S_PER_ENCODER = 1533.3 / 37  # notebook 06 from scratch, reference CPU (2026-12-02 morning, 712b476): 37 encoders + 3 references
 BUDGET_MIN = 150               # what a laptop profile may take on this CPU (issue 29)
 PATH_KEYS = ("run_dir", "figures_dir", "pretrain_dir", "transfer_dir", "hl_sigmas_file", "walkers_dir",
@@ -115,16 +119,20 @@ def measured_here(precision: str = "auto", runs: str | Path | None = None) -> di
 
 
 def _published_stage_s() -> dict[str, tuple[float, str]]:
-    """``stage -> (seconds, where they were measured)``: the published laptop run's, else :data:`STAGE_S`."""
+    """``stage -> (seconds, where they were measured)``: the published runs' (:data:`STAGE_TIMES_FROM`, the
+    first holding a stage wins), else :data:`STAGE_S`. Those runs' stages run with the laptop settings."""
     import json
 
-    f = config.REPO_ROOT / "figures" / "results_laptop.json"
-    earlier = {k: (v, STAGE_S_FROM[k]) for k, v in STAGE_S.items()}
-    try:
-        times = json.loads(f.read_text()).get("stage_wall_s", {})
-    except (OSError, ValueError):
-        return earlier
-    return earlier | {k: (float(v), "the published laptop run") for k, v in times.items() if isinstance(v, (int, float))}
+    times = dict(STAGE_S)
+    for profile in reversed(STAGE_TIMES_FROM):
+        try:
+            got = json.loads((config.REPO_ROOT / "figures" / f"results_{profile}.json").read_text()).get("stage_wall_s")
+        except (OSError, ValueError):
+            continue
+        if isinstance(got, dict):
+            times |= {k: (float(v), f"the published {profile} run") for k, v in got.items()
+                      if isinstance(v, (int, float)) and k not in SWEEPS}
+    return times
 
 
 def _measured(stage: str, profile: str, out: Path) -> bool:
@@ -132,6 +140,19 @@ def _measured(stage: str, profile: str, out: Path) -> bool:
     mine, ref = stage_params(stage, profile, out), stage_params(stage, "laptop", out)
     return {k: v for k, v in mine.items() if k not in PATH_KEYS} == {k: v for k, v in ref.items()
                                                                      if k not in PATH_KEYS}
+
+
+def _scale(stage: str, published: dict[str, tuple[float, str]], out: Path) -> tuple[float, str] | None:
+    """``(measured / modelled seconds, source)`` of ``stage`` at the laptop settings (Fashion-MNIST, 32 px), where
+    a measured time exists and the pass model prices the stage: the model's passes are counted right, its
+    seconds per pass are not those of a real generator or critic; None otherwise."""
+    if stage not in published:
+        return None
+    ref = stage_params(stage, "laptop", out)
+    p01 = stage_params("01_hl_generator", "laptop", out)
+    size = data.spec_of(p01["dataset"], p01["image_size"] or None).size
+    modelled = sum(c[2] for c in _stage_costs(stage, ref, size, TRAIN_SIZES.get(p01["dataset"], 10_000)))
+    return (published[stage][0] / modelled, published[stage][1]) if modelled > 0 else None
 
 
 def _seconds(passes: float, work: float, train: bool = True) -> float:
@@ -201,8 +222,8 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
     lines.append(f"profile {profile}: dataset {p01['dataset']} ({spec.describe()}), stages "
                  f"{', '.join(profile_stages(profile))}; run folder {out}")
     lines.append(f"time: minutes on this project's reference CPU (2 cores), {jobs} runs side by side: measured "
-                 "where a stage's settings are the published laptop run's, else scaled from its measured "
-                 "SimCLR step (no GPU throughput measured yet)")
+                 "where a stage's settings are a published laptop run's, else its image passes priced by the "
+                 "measured SimCLR step and scaled to the stage's measured time (no GPU throughput measured yet)")
     n_encoders = 0
     for stage in profile_stages(profile):
         p = stage_params(stage, profile, out)
@@ -255,10 +276,14 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
             lines.append(f"{stage}: ~{sec / 60:.1f} min (measured: {source})")
             continue
         costs = _stage_costs(stage, p, spec.size, n_train)
+        scale = _scale(stage, published, out)  # the model against the stage's measured time, same settings
+        if scale:
+            costs = [(what, n, s * scale[0]) for what, n, s in costs]
         sec = sum(c[2] for c in costs)
         total += sec
         seconds[stage] = sec
-        lines.append(f"{stage}: ~{sec / 60:.1f} min")
+        lines.append(f"{stage}: ~{sec / 60:.1f} min" + (f" (the pass model x {scale[0]:.2f}: the measured time of "
+                                                        f"{scale[1]} over the model at its settings)" if scale else ""))
         lines += [f"    {what}: {n:,.0f} passes, ~{s / 60:.1f} min" for what, n, s in costs]
     fits = ("" if not profile.startswith("laptop") else
             f", {'within' if total / 60 <= BUDGET_MIN else 'OVER'} the {BUDGET_MIN}-min laptop budget")

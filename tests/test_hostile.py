@@ -684,3 +684,20 @@ def test_publishing_a_run_whose_pretraining_mixed_machines_is_refused(tmp_path, 
         pipeline.publish_run(run, *published, force=True)
     assert "2 machines or precisions" in " ".join(r.getMessage() for r in caplog.records)
     assert json.loads((published[0] / "published.json").read_text())["forced"] is True
+
+
+def test_publishing_laptop_side_puts_the_notebooks_only_it_runs_into_notebooks(tmp_path, published):
+    from hlwb import config, pipeline
+
+    figs, nbs = published
+    run = _fake_run(tmp_path, "laptop_side")
+    written = pipeline.publish_run(run, *published)
+    only_side = sorted(s for s in config.PROFILES["laptop_side"] if s not in config.PROFILES["laptop"])
+    assert only_side == ["03_walkers", "08_ood"]
+    assert sorted(p.name for p in nbs.iterdir()) == ["01_hl_generator.ipynb", "03_walkers.ipynb", "08_ood.ipynb"]
+    assert (nbs / "01_hl_generator.ipynb").read_text() == "laptop notebook"  # the laptop run's stays
+    side = sorted(p.name for p in (figs / "laptop_side" / "notebooks").iterdir())
+    assert "05_contrastive_pretraining.ipynb" in side and "03_walkers.ipynb" not in side and "08_ood.ipynb" not in side
+    manifest = json.loads((figs / "laptop_side" / "published.json").read_text())
+    assert {"notebooks/03_walkers.ipynb", "notebooks/08_ood.ipynb"} <= set(manifest["files"])
+    assert nbs / "08_ood.ipynb" in written

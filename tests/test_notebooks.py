@@ -92,30 +92,39 @@ def test_interactive_runs_write_under_a_scratch_folder_and_the_pipeline_under_it
 
 
 def test_a_missing_earlier_stage_says_the_command_and_its_time(tmp_path):
-    from hlwb import published, transfer, views
+    from hlwb import generators, published, transfer, views
 
     times = published.stage_times()
     assert times["05_contrastive_pretraining"] > 0  # the published laptop run's stage times
     with pytest.raises(FileNotFoundError) as e:
         transfer.find_encoders(tmp_path)
     line = str(e.value)
-    assert "\n" not in line and "python -m hlwb pipeline --only 03_walkers && " in line
-    assert "--only 05_contrastive_pretraining`" in line and "h" in published.duration(7300)
-    stages = published.needed("05_contrastive_pretraining")
-    if set(stages) <= set(times):  # every stage's time published: their sum, and where it comes from
-        want = published.duration(sum(times[s] for s in stages))
-        assert want in line and "figures/results_laptop.json" in line
-    else:  # the laptop run has no 03_walkers (laptop_side runs it): no partial sum passed off as the whole
-        assert line.endswith("(its time is not recorded in this checkout)")
-    full = {s: 1500.0 for s in stages}
-    assert f"({published.duration(1500.0 * len(stages))} on the laptop profile" in published.producer(
+    # the laptop profile runs 05 without walkers: 04 then 05, no 03, which only laptop_side runs
+    assert "\n" not in line and "`python -m hlwb pipeline --only 04_chunk_perturbations && " in line
+    assert "--only 05_contrastive_pretraining` writes it into runs/laptop/" in line and "03_walkers" not in line
+    want = published.duration(times["04_chunk_perturbations"] + times["05_contrastive_pretraining"])
+    assert f"({want} on the laptop profile, figures/results_laptop.json)" in line and "h" in published.duration(7300)
+    full = {s: 1500.0 for s in ("04_chunk_perturbations", "05_contrastive_pretraining")}
+    assert f"({published.duration(3000.0)} on the laptop profile" in published.producer(
         "05_contrastive_pretraining", times=full)
     with pytest.raises(FileNotFoundError, match=r"hl_rule='paper'.*--only 04_chunk_perturbations` .*about \d+ min"):
         views.load_hl_sigmas(tmp_path / "hl_sigmas.json", "biggan")
+    with pytest.raises(FileNotFoundError, match=r"--profile laptop_side --only 03_walkers` writes it into "
+                                                r"runs/laptop_side/ \("):
+        views.learned_walker("hl_learned", generators.load("biggan", device="cpu"), tmp_path / "walkers")
     from hlwb import study
 
     with pytest.raises(FileNotFoundError, match="pretraining sweep.*--only 05_contrastive_pretraining`"):
         study.best_hl_arm({})  # notebooks 06 and 08 in a clone without the sweep
+    side = published.stage_times(published.results_file("laptop_side"))
+    line = published.producer("08_ood")  # laptop_side's stages, timed by its published run when there is one
+    assert line.startswith("`python -m hlwb pipeline --profile laptop_side --only 03_walkers && ")
+    if {"03_walkers", "04_chunk_perturbations", "05_contrastive_pretraining", "06_transfer", "08_ood"} <= set(side):
+        assert "on the laptop_side profile, figures/results_laptop_side.json)" in line
+    else:
+        assert line.endswith("(its time is not recorded in this checkout)")
     assert published.producer("03_walkers", times={}).endswith("(its time is not recorded in this checkout)")
     assert published.needed("08_ood") == ["03_walkers", "04_chunk_perturbations", "05_contrastive_pretraining",
                                           "06_transfer", "08_ood"]
+    assert [published.profile_of(s) for s in ("01_hl_generator", "03_walkers", "07_representation_generation",
+                                              "08_ood")] == ["laptop", "laptop_side", "laptop", "laptop_side"]

@@ -133,3 +133,26 @@ def test_the_plan_prints_this_machines_minutes_beside_the_reference_cpus(tmp_pat
     assert 2.0 * ref["05_contrastive_pretraining"] < sweep < 3.0 * ref["05_contrastive_pretraining"]
     assert minutes == pytest.approx((sweep + ref["06_transfer"]) / 60, abs=0.6) and "OVER the 150-min" in line
     assert "on this machine (Test CPU, fp32)" in text and "real x2.00 (1), generated x3.00 (1)" in text
+
+
+def test_a_stage_off_the_measured_settings_scales_its_measured_time_by_its_passes(tmp_path, monkeypatch):
+    from hlwb import planning
+
+    measured = planning._published_stage_s()
+    assert {"03_walkers", "04_chunk_perturbations"} <= set(measured)
+    # the laptop_side settings, the walkers' min-max twice as long and the perturbation grid on twice the anchors
+    p03 = pipeline.stage_params("03_walkers", "laptop_side", tmp_path)
+    p04 = pipeline.stage_params("04_chunk_perturbations", "laptop_side", tmp_path)
+    twice = {**config.PROFILES["laptop_side"], "03_walkers": {"steps": 2 * p03["steps"]},
+             "04_chunk_perturbations": {"n_anchors": 2 * p04["n_anchors"]}}
+    monkeypatch.setitem(config.PROFILES, "laptop_twice", twice)
+    monkeypatch.setitem(study.PLANS, "laptop_twice", study.PLANS["laptop_side"])
+    same = planning.stage_seconds("laptop_side", tmp_path / "a")
+    longer = planning.stage_seconds("laptop_twice", tmp_path / "b")
+    assert same["03_walkers"] == pytest.approx(measured["03_walkers"][0])  # measured: its time as it is
+    assert longer["03_walkers"] == pytest.approx(2 * measured["03_walkers"][0], rel=1e-6)  # passes x 2, same price
+    grid_share = planning._stage_costs("04_chunk_perturbations", p04, 32, 60_000)
+    share = grid_share[0][2] / sum(c[2] for c in grid_share)  # the grid doubles; the critics do not
+    assert longer["04_chunk_perturbations"] == pytest.approx(measured["04_chunk_perturbations"][0] * (1 + share))
+    text = planning.describe("laptop_twice", tmp_path / "b")
+    assert "03_walkers: ~" in text and "the pass model x" in text and measured["03_walkers"][1] in text
