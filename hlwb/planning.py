@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import config, data, study
+from . import config, data, published, study
 from .pipeline import SWEEPS, profile_stages, stage_params
 
 REF_PASSES_S = 2 * 128 / 1.36      # training image passes per second of the reference trunk, this CPU
@@ -121,17 +121,10 @@ def measured_here(precision: str = "auto", runs: str | Path | None = None) -> di
 def _published_stage_s() -> dict[str, tuple[float, str]]:
     """``stage -> (seconds, where they were measured)``: the published runs' (:data:`STAGE_TIMES_FROM`, the
     first holding a stage wins), else :data:`STAGE_S`. Those runs' stages run with the laptop settings."""
-    import json
-
     times = dict(STAGE_S)
     for profile in reversed(STAGE_TIMES_FROM):
-        try:
-            got = json.loads((config.REPO_ROOT / "figures" / f"results_{profile}.json").read_text()).get("stage_wall_s")
-        except (OSError, ValueError):
-            continue
-        if isinstance(got, dict):
-            times |= {k: (float(v), f"the published {profile} run") for k, v in got.items()
-                      if isinstance(v, (int, float)) and k not in SWEEPS}
+        got = published.stage_times(published.results_file(profile))
+        times |= {k: (v, f"the published {profile} run") for k, v in got.items() if k not in SWEEPS}
     return times
 
 
@@ -142,17 +135,17 @@ def _measured(stage: str, profile: str, out: Path) -> bool:
                                                                      if k not in PATH_KEYS}
 
 
-def _scale(stage: str, published: dict[str, tuple[float, str]], out: Path) -> tuple[float, str] | None:
+def _scale(stage: str, measured: dict[str, tuple[float, str]], out: Path) -> tuple[float, str] | None:
     """``(measured / modelled seconds, source)`` of ``stage`` at the laptop settings (Fashion-MNIST, 32 px), where
     a measured time exists and the pass model prices the stage: the model's passes are counted right, its
     seconds per pass are not those of a real generator or critic; None otherwise."""
-    if stage not in published:
+    if stage not in measured:
         return None
     ref = stage_params(stage, "laptop", out)
     p01 = stage_params("01_hl_generator", "laptop", out)
     size = data.spec_of(p01["dataset"], p01["image_size"] or None).size
     modelled = sum(c[2] for c in _stage_costs(stage, ref, size, TRAIN_SIZES.get(p01["dataset"], 10_000)))
-    return (published[stage][0] / modelled, published[stage][1]) if modelled > 0 else None
+    return (measured[stage][0] / modelled, measured[stage][1]) if modelled > 0 else None
 
 
 def _seconds(passes: float, work: float, train: bool = True) -> float:
@@ -218,7 +211,7 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
     p01 = stage_params("01_hl_generator", profile, out)
     spec = data.spec_of(p01["dataset"], p01["image_size"] or None)
     n_train = TRAIN_SIZES.get(p01["dataset"], 10_000)
-    published = _published_stage_s()
+    stage_s = _published_stage_s()
     lines.append(f"profile {profile}: dataset {p01['dataset']} ({spec.describe()}), stages "
                  f"{', '.join(profile_stages(profile))}; run folder {out}")
     lines.append(f"time: minutes on this project's reference CPU (2 cores), {jobs} runs side by side: measured "
@@ -269,14 +262,14 @@ def _plan(profile: str, out: str | Path | None, jobs: int) -> tuple[list[str], d
             total += sec
             seconds[stage] = sec
             continue
-        if stage in published and _measured(stage, profile, out):
-            sec, source = published[stage]
+        if stage in stage_s and _measured(stage, profile, out):
+            sec, source = stage_s[stage]
             total += sec
             seconds[stage] = sec
             lines.append(f"{stage}: ~{sec / 60:.1f} min (measured: {source})")
             continue
         costs = _stage_costs(stage, p, spec.size, n_train)
-        scale = _scale(stage, published, out)  # the model against the stage's measured time, same settings
+        scale = _scale(stage, stage_s, out)  # the model against the stage's measured time, same settings
         if scale:
             costs = [(what, n, s * scale[0]) for what, n, s in costs]
         sec = sum(c[2] for c in costs)

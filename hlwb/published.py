@@ -23,7 +23,6 @@ SIDE_PROFILES = ("laptop_side", "laptop_deep")
 """The published study's other parts: a run of one is published into ``figures/<profile>/`` (its figures,
 report, manifest and executed notebooks under ``notebooks/``) and ``figures/results_<profile>.json``."""
 
-STAGE_TIMES = REPO_ROOT / "figures" / "results_laptop.json"
 # the stages whose outputs a stage reads when the profile runs them (the pipeline passes their paths:
 # hlwb.pipeline.stage_params); 05 reads 03's walkers only in a profile with 03 (its walker arms)
 READS: dict[str, tuple[str, ...]] = {
@@ -36,6 +35,9 @@ READS: dict[str, tuple[str, ...]] = {
 def results_file(profile: str) -> Path:
     """``figures/results_<profile>.json``: the published run of ``profile`` (its numbers and stage times)."""
     return REPO_ROOT / "figures" / f"results_{profile}.json"
+
+
+STAGE_TIMES = results_file(PUBLISHED_PROFILE)  # the default source of stage times
 
 
 def profile_of(stage: str) -> str:
